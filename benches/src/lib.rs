@@ -1,0 +1,1 @@
+//! Benchmarks for Torpor live in `benches/`; run them with `cargo bench -p torpor-benches`.

@@ -1,0 +1,165 @@
+//! `map<str><V>` with unique keys, in insertion order.
+
+use super::error::{DecodeError, DecodeErrorKind};
+use super::wire::{Reader, Wire, put_varint};
+
+/// A BARE `map<str><V>` (HTTP headers, prepopulated actor names).
+///
+/// Keys are unique by construction: the runner's decoder throws on a duplicate key and that
+/// kills the runner process, so no API here can produce one. Order is insertion order, which is
+/// also the order the npm encoder writes, so encoding is byte-exact and deterministic.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StrMap<V> {
+    entries: Vec<(String, V)>,
+}
+
+impl<V> StrMap<V> {
+    /// An empty map.
+    pub const fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+        }
+    }
+
+    /// Sets `key` to `value`, returning the previous value if the key was present (its position
+    /// is kept).
+    pub fn insert(&mut self, key: impl Into<String>, value: V) -> Option<V> {
+        let key = key.into();
+        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, slot)) => Some(std::mem::replace(slot, value)),
+            None => {
+                self.entries.push((key, value));
+                None
+            }
+        }
+    }
+
+    /// The value for `key`.
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Entries in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &V)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl<K: Into<String>, V> FromIterator<(K, V)> for StrMap<V> {
+    /// Later entries replace earlier ones with the same key.
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut map = Self::new();
+        for (k, v) in iter {
+            map.insert(k, v);
+        }
+        map
+    }
+}
+
+/// Below this size a linear scan finds duplicates faster than sorting.
+const LINEAR_DUPLICATE_SCAN_MAX: usize = 16;
+
+impl<V: Wire> Wire for StrMap<V> {
+    const MIN_LEN: usize = 1;
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let n = r.count(String::MIN_LEN + V::MIN_LEN)?;
+        let mut entries: Vec<(String, V)> = Vec::with_capacity(n);
+        let mut key_offsets = Vec::with_capacity(if n > LINEAR_DUPLICATE_SCAN_MAX { n } else { 0 });
+        for _ in 0..n {
+            let at = r.pos();
+            let key = r.str()?;
+            if n <= LINEAR_DUPLICATE_SCAN_MAX {
+                if entries.iter().any(|(k, _)| k == key) {
+                    return Err(r.err(DecodeErrorKind::DuplicateMapKey, at));
+                }
+            } else {
+                key_offsets.push(at);
+            }
+            let key = key.to_owned();
+            entries.push((key, V::decode(r)?));
+        }
+        if n > LINEAR_DUPLICATE_SCAN_MAX {
+            let mut keys: Vec<(&str, usize)> = entries
+                .iter()
+                .zip(&key_offsets)
+                .map(|((k, _), &at)| (k.as_str(), at))
+                .collect();
+            keys.sort_unstable();
+            let duplicate = keys.windows(2).find_map(|w| match w {
+                [(a, _), (b, at)] if a == b => Some(*at),
+                _ => None,
+            });
+            if let Some(at) = duplicate {
+                return Err(r.err(DecodeErrorKind::DuplicateMapKey, at));
+            }
+        }
+        Ok(Self { entries })
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        put_varint(out, self.entries.len() as u64);
+        for (k, v) in &self.entries {
+            k.encode(out);
+            v.encode(out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Limits;
+
+    fn decode(bytes: &[u8]) -> Result<StrMap<String>, DecodeError> {
+        let mut r = Reader::new(bytes, Limits::DEFAULT);
+        StrMap::decode(&mut r)
+    }
+
+    fn encoded(pairs: &[(&str, &str)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_varint(&mut out, pairs.len() as u64);
+        for (k, v) in pairs {
+            k.to_string().encode(&mut out);
+            v.to_string().encode(&mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn insert_replaces_in_place() {
+        let mut m = StrMap::new();
+        m.insert("a", 1);
+        m.insert("b", 2);
+        assert_eq!(m.insert("a", 3), Some(1));
+        assert_eq!(m.iter().collect::<Vec<_>>(), [("a", &3), ("b", &2)]);
+    }
+
+    #[test]
+    fn duplicate_keys_are_rejected_small_and_large() {
+        let small = encoded(&[("x", "1"), ("y", "2"), ("x", "3")]);
+        let err = decode(&small).unwrap_err();
+        assert_eq!(err.kind, DecodeErrorKind::DuplicateMapKey);
+        assert_eq!(err.offset, 9, "offset of the second \"x\"");
+
+        let keys: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+        let mut pairs: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), "v")).collect();
+        assert!(decode(&encoded(&pairs)).is_ok());
+        pairs.push(("k7", "again"));
+        let bytes = encoded(&pairs);
+        let err = decode(&bytes).unwrap_err();
+        assert_eq!(err.kind, DecodeErrorKind::DuplicateMapKey);
+        assert_eq!(&bytes[err.offset..err.offset + 3], b"\x02k7");
+        assert!(err.offset > 100, "points at the later duplicate");
+    }
+}

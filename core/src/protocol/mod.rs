@@ -1,0 +1,47 @@
+//! Rivet runner protocol v7: types and a strict BARE codec, byte-compatible with
+//! `@rivetkit/engine-runner-protocol@2.2.1`.
+//!
+//! One WebSocket binary frame carries one top-level value with no prefix: [`ToServer`] from the
+//! runner, [`ToClient`] to it. Decoding is strict because the runner's own decoder is: anything
+//! it would reject (trailing bytes, unknown tags, non-canonical varints, bad bools or UTF-8,
+//! duplicate map keys) crashes the runner process, so the gateway must never emit it and refuses
+//! to accept it. Encoding is total: every value of these types encodes to bytes the runner
+//! accepts ([`StrMap`] cannot hold a duplicate key).
+#![warn(clippy::unwrap_used, clippy::indexing_slicing)]
+
+#[cfg(test)]
+mod describe;
+mod error;
+#[cfg(test)]
+mod golden_tests;
+mod map;
+mod messages;
+mod tunnel;
+mod types;
+pub(crate) mod wire;
+
+pub use error::{DecodeError, DecodeErrorKind};
+pub use map::StrMap;
+pub use messages::{
+    ToClient, ToClientAckEvents, ToClientInit, ToClientKvResponse, ToClientPing, ToServer,
+    ToServerAckCommands, ToServerInit, ToServerKvRequest, ToServerPong,
+};
+pub use tunnel::{
+    ToClientRequestChunk, ToClientRequestStart, ToClientTunnelMessage, ToClientTunnelMessageKind,
+    ToClientWebSocketClose, ToClientWebSocketMessage, ToClientWebSocketOpen,
+    ToServerResponseChunk, ToServerResponseStart, ToServerTunnelMessage,
+    ToServerTunnelMessageKind, ToServerWebSocketClose, ToServerWebSocketMessage,
+    ToServerWebSocketMessageAck, ToServerWebSocketOpen,
+};
+pub use types::{
+    ActorCheckpoint, ActorConfig, ActorIntent, ActorName, ActorState, ActorStateStopped, Command,
+    CommandStartActor, CommandWrapper, Event, EventActorIntent, EventActorSetAlarm,
+    EventActorStateUpdate, EventWrapper, GatewayId, Headers, HibernatingRequest, KvDeleteRangeRequest,
+    KvDeleteRequest, KvErrorResponse, KvGetRequest, KvGetResponse, KvListPrefixQuery, KvListQuery,
+    KvListRangeQuery, KvListRequest, KvListResponse, KvMetadata, KvPutRequest, KvRequestData,
+    KvResponseData, MessageId, ProtocolMetadata, RequestId, StopCode,
+};
+pub use wire::Limits;
+
+/// The only protocol version Torpor speaks (`protocol_version` query parameter).
+pub const PROTOCOL_VERSION: u16 = 7;

@@ -1,0 +1,187 @@
+//! Tunnel messages: HTTP requests and WebSockets between clients and actors.
+//!
+//! Direction trap: `ToClient*` travels to the runner and so carries *client → actor* data;
+//! `ToServer*` carries *actor → client* data.
+
+use super::types::{Headers, MessageId};
+use super::wire::{wire_struct, wire_union};
+
+wire_struct! {
+    /// Starts an HTTP request to an actor (message index 0).
+    pub struct ToClientRequestStart {
+        /// Target actor.
+        pub actor_id: String,
+        /// HTTP method.
+        pub method: String,
+        /// Path after the actor prefix, with query, starting with `/`.
+        pub path: String,
+        /// Lowercase header names, one value each.
+        pub headers: Headers,
+        /// Body, `None` when empty.
+        pub body: Option<Vec<u8>>,
+        /// Whether body chunks follow.
+        pub stream: bool,
+    }
+}
+
+wire_struct! {
+    /// A streamed request body chunk.
+    pub struct ToClientRequestChunk {
+        /// Bytes.
+        pub body: Vec<u8>,
+        /// Last chunk.
+        pub finish: bool,
+    }
+}
+
+wire_struct! {
+    /// Opens a client WebSocket on an actor (message index 0).
+    pub struct ToClientWebSocketOpen {
+        /// Target actor.
+        pub actor_id: String,
+        /// Path after the actor prefix.
+        pub path: String,
+        /// Request headers.
+        pub headers: Headers,
+    }
+}
+
+wire_struct! {
+    /// A client → actor WebSocket message.
+    pub struct ToClientWebSocketMessage {
+        /// Payload (UTF-8 text when `binary` is false).
+        pub data: Vec<u8>,
+        /// Binary or text frame.
+        pub binary: bool,
+    }
+}
+
+wire_struct! {
+    /// The client closed its WebSocket.
+    pub struct ToClientWebSocketClose {
+        /// Close code.
+        pub code: Option<u16>,
+        /// Close reason.
+        pub reason: Option<String>,
+    }
+}
+
+wire_union! {
+    /// Server → runner tunnel payload.
+    pub enum ToClientTunnelMessageKind: "ToClient", "" {
+        /// HTTP request start.
+        0 => RequestStart(ToClientRequestStart),
+        /// HTTP request body chunk.
+        1 => RequestChunk(ToClientRequestChunk),
+        /// HTTP request aborted.
+        2 => RequestAbort,
+        /// WebSocket open.
+        3 => WebSocketOpen(ToClientWebSocketOpen),
+        /// WebSocket message.
+        4 => WebSocketMessage(ToClientWebSocketMessage),
+        /// WebSocket close.
+        5 => WebSocketClose(ToClientWebSocketClose),
+    }
+}
+
+wire_struct! {
+    /// `ToClient::TunnelMessage` body.
+    pub struct ToClientTunnelMessage {
+        /// Gateway, request and index.
+        pub message_id: MessageId,
+        /// Payload.
+        pub message_kind: ToClientTunnelMessageKind,
+    }
+}
+
+wire_struct! {
+    /// HTTP response head (and whole body unless streamed).
+    pub struct ToServerResponseStart {
+        /// Status code.
+        pub status: u16,
+        /// Lowercase header names.
+        pub headers: Headers,
+        /// Body.
+        pub body: Option<Vec<u8>>,
+        /// Whether body chunks follow.
+        pub stream: bool,
+    }
+}
+
+wire_struct! {
+    /// A streamed response body chunk.
+    pub struct ToServerResponseChunk {
+        /// Bytes.
+        pub body: Vec<u8>,
+        /// Last chunk.
+        pub finish: bool,
+    }
+}
+
+wire_struct! {
+    /// The actor accepted a WebSocket.
+    pub struct ToServerWebSocketOpen {
+        /// Whether the socket survives the actor stopping.
+        pub can_hibernate: bool,
+    }
+}
+
+wire_struct! {
+    /// An actor → client WebSocket message.
+    pub struct ToServerWebSocketMessage {
+        /// Payload.
+        pub data: Vec<u8>,
+        /// Binary or text frame.
+        pub binary: bool,
+    }
+}
+
+wire_struct! {
+    /// Cumulative ack: the actor persisted every client message up to `index`.
+    pub struct ToServerWebSocketMessageAck {
+        /// Highest persisted index (wrapping u16).
+        pub index: u16,
+    }
+}
+
+wire_struct! {
+    /// The actor closed the WebSocket.
+    pub struct ToServerWebSocketClose {
+        /// Close code.
+        pub code: Option<u16>,
+        /// Close reason.
+        pub reason: Option<String>,
+        /// Always false from runner 2.2.1.
+        pub hibernate: bool,
+    }
+}
+
+wire_union! {
+    /// Runner → server tunnel payload.
+    pub enum ToServerTunnelMessageKind: "ToServer", "" {
+        /// HTTP response start.
+        0 => ResponseStart(ToServerResponseStart),
+        /// HTTP response chunk.
+        1 => ResponseChunk(ToServerResponseChunk),
+        /// HTTP response aborted.
+        2 => ResponseAbort,
+        /// WebSocket accepted.
+        3 => WebSocketOpen(ToServerWebSocketOpen),
+        /// WebSocket message.
+        4 => WebSocketMessage(ToServerWebSocketMessage),
+        /// WebSocket cumulative ack.
+        5 => WebSocketMessageAck(ToServerWebSocketMessageAck),
+        /// WebSocket close.
+        6 => WebSocketClose(ToServerWebSocketClose),
+    }
+}
+
+wire_struct! {
+    /// `ToServer::TunnelMessage` body.
+    pub struct ToServerTunnelMessage {
+        /// Gateway, request and the runner's own (meaningless) index.
+        pub message_id: MessageId,
+        /// Payload.
+        pub message_kind: ToServerTunnelMessageKind,
+    }
+}
