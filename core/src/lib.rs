@@ -6,3 +6,6 @@
 #![warn(missing_docs)]
 
 pub mod protocol;
+
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;

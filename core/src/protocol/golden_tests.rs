@@ -62,7 +62,11 @@ fn every_vector_is_byte_exact_both_ways() {
     assert!(vectors.len() >= 60, "only {} vectors", vectors.len());
     for v in &vectors {
         let (value, bytes) = check(v);
-        assert_eq!(value, v.value, "{}: decoded value differs from npm's", v.name);
+        assert_eq!(
+            value, v.value,
+            "{}: decoded value differs from npm's",
+            v.name
+        );
         assert_eq!(
             hex(&bytes),
             hex(&v.bytes),
@@ -94,29 +98,62 @@ fn vectors_cover_every_union_variant() {
     }
     let expected = [
         // ToServer
-        "ToServerInit", "ToServerEvents", "ToServerAckCommands", "ToServerStopping",
-        "ToServerPong", "ToServerKvRequest", "ToServerTunnelMessage",
+        "ToServerInit",
+        "ToServerEvents",
+        "ToServerAckCommands",
+        "ToServerStopping",
+        "ToServerPong",
+        "ToServerKvRequest",
+        "ToServerTunnelMessage",
         // ToClient
-        "ToClientInit", "ToClientCommands", "ToClientAckEvents", "ToClientKvResponse",
-        "ToClientTunnelMessage", "ToClientPing",
+        "ToClientInit",
+        "ToClientCommands",
+        "ToClientAckEvents",
+        "ToClientKvResponse",
+        "ToClientTunnelMessage",
+        "ToClientPing",
         // ToServerTunnelMessageKind
-        "ToServerResponseStart", "ToServerResponseChunk", "ToServerResponseAbort",
-        "ToServerWebSocketOpen", "ToServerWebSocketMessage", "ToServerWebSocketMessageAck",
+        "ToServerResponseStart",
+        "ToServerResponseChunk",
+        "ToServerResponseAbort",
+        "ToServerWebSocketOpen",
+        "ToServerWebSocketMessage",
+        "ToServerWebSocketMessageAck",
         "ToServerWebSocketClose",
         // ToClientTunnelMessageKind
-        "ToClientRequestStart", "ToClientRequestChunk", "ToClientRequestAbort",
-        "ToClientWebSocketOpen", "ToClientWebSocketMessage", "ToClientWebSocketClose",
+        "ToClientRequestStart",
+        "ToClientRequestChunk",
+        "ToClientRequestAbort",
+        "ToClientWebSocketOpen",
+        "ToClientWebSocketMessage",
+        "ToClientWebSocketClose",
         // KvRequestData
-        "KvGetRequest", "KvListRequest", "KvPutRequest", "KvDeleteRequest",
-        "KvDeleteRangeRequest", "KvDropRequest",
+        "KvGetRequest",
+        "KvListRequest",
+        "KvPutRequest",
+        "KvDeleteRequest",
+        "KvDeleteRangeRequest",
+        "KvDropRequest",
         // KvResponseData
-        "KvErrorResponse", "KvGetResponse", "KvListResponse", "KvPutResponse",
-        "KvDeleteResponse", "KvDropResponse",
+        "KvErrorResponse",
+        "KvGetResponse",
+        "KvListResponse",
+        "KvPutResponse",
+        "KvDeleteResponse",
+        "KvDropResponse",
         // KvListQuery
-        "KvListAllQuery", "KvListRangeQuery", "KvListPrefixQuery",
+        "KvListAllQuery",
+        "KvListRangeQuery",
+        "KvListPrefixQuery",
         // Command, Event, ActorIntent, ActorState
-        "CommandStartActor", "CommandStopActor", "EventActorIntent", "EventActorStateUpdate",
-        "EventActorSetAlarm", "ActorIntentSleep", "ActorIntentStop", "ActorStateRunning",
+        "CommandStartActor",
+        "CommandStopActor",
+        "EventActorIntent",
+        "EventActorStateUpdate",
+        "EventActorSetAlarm",
+        "ActorIntentSleep",
+        "ActorIntentStop",
+        "ActorStateRunning",
         "ActorStateStopped",
     ];
     let missing: Vec<_> = expected.iter().filter(|t| !seen.contains(**t)).collect();

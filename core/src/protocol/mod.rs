@@ -16,6 +16,8 @@ mod error;
 mod golden_tests;
 mod map;
 mod messages;
+#[cfg(test)]
+mod strict_tests;
 mod tunnel;
 mod types;
 pub(crate) mod wire;
@@ -28,18 +30,18 @@ pub use messages::{
 };
 pub use tunnel::{
     ToClientRequestChunk, ToClientRequestStart, ToClientTunnelMessage, ToClientTunnelMessageKind,
-    ToClientWebSocketClose, ToClientWebSocketMessage, ToClientWebSocketOpen,
-    ToServerResponseChunk, ToServerResponseStart, ToServerTunnelMessage,
-    ToServerTunnelMessageKind, ToServerWebSocketClose, ToServerWebSocketMessage,
-    ToServerWebSocketMessageAck, ToServerWebSocketOpen,
+    ToClientWebSocketClose, ToClientWebSocketMessage, ToClientWebSocketOpen, ToServerResponseChunk,
+    ToServerResponseStart, ToServerTunnelMessage, ToServerTunnelMessageKind,
+    ToServerWebSocketClose, ToServerWebSocketMessage, ToServerWebSocketMessageAck,
+    ToServerWebSocketOpen,
 };
 pub use types::{
     ActorCheckpoint, ActorConfig, ActorIntent, ActorName, ActorState, ActorStateStopped, Command,
     CommandStartActor, CommandWrapper, Event, EventActorIntent, EventActorSetAlarm,
-    EventActorStateUpdate, EventWrapper, GatewayId, Headers, HibernatingRequest, KvDeleteRangeRequest,
-    KvDeleteRequest, KvErrorResponse, KvGetRequest, KvGetResponse, KvListPrefixQuery, KvListQuery,
-    KvListRangeQuery, KvListRequest, KvListResponse, KvMetadata, KvPutRequest, KvRequestData,
-    KvResponseData, MessageId, ProtocolMetadata, RequestId, StopCode,
+    EventActorStateUpdate, EventWrapper, GatewayId, Headers, HibernatingRequest,
+    KvDeleteRangeRequest, KvDeleteRequest, KvErrorResponse, KvGetRequest, KvGetResponse,
+    KvListPrefixQuery, KvListQuery, KvListRangeQuery, KvListRequest, KvListResponse, KvMetadata,
+    KvPutRequest, KvRequestData, KvResponseData, MessageId, ProtocolMetadata, RequestId, StopCode,
 };
 pub use wire::Limits;
 

@@ -142,9 +142,8 @@ impl<'a> Reader<'a> {
         let n = self.length("str", self.limits.str_len_max, 1)?;
         let start = self.pos;
         let bytes = self.take(n)?;
-        std::str::from_utf8(bytes).map_err(|e| {
-            self.err(DecodeErrorKind::InvalidUtf8, start + e.valid_up_to())
-        })
+        std::str::from_utf8(bytes)
+            .map_err(|e| self.err(DecodeErrorKind::InvalidUtf8, start + e.valid_up_to()))
     }
 
     pub(crate) fn count(&mut self, min_len: usize) -> Result<usize, DecodeError> {
@@ -413,7 +412,18 @@ mod tests {
 
     #[test]
     fn varint_round_trips_at_group_boundaries() {
-        for v in [0, 1, 127, 128, 200, 16383, 16384, 2_097_151, u64::MAX / 2, u64::MAX] {
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            200,
+            16383,
+            16384,
+            2_097_151,
+            u64::MAX / 2,
+            u64::MAX,
+        ] {
             let mut out = Vec::new();
             put_varint(&mut out, v);
             assert_eq!(varint(&out), Ok(v), "{v}");
@@ -433,6 +443,9 @@ mod tests {
         max.push(0x01);
         assert_eq!(varint(&max), Ok(u64::MAX));
         max[9] = 0x02;
-        assert_eq!(varint(&max).unwrap_err().kind, DecodeErrorKind::VarintOverflow);
+        assert_eq!(
+            varint(&max).unwrap_err().kind,
+            DecodeErrorKind::VarintOverflow
+        );
     }
 }
