@@ -1,11 +1,69 @@
 //! `torpor-core`: the sans-IO heart of Torpor, a WebSocket hibernation gateway.
 //!
-//! The crate has no clock, no sockets, no threads and no ambient randomness: the adapters feed
-//! it bytes and time and execute what it asks for. Today it holds the runner-protocol codec
-//! ([`protocol`]); the gateway state machine builds on it.
+//! The crate has no clock, no sockets, no threads and no ambient randomness: adapters feed it
+//! bytes and time and execute what it asks for. It holds the runner-protocol codec
+//! ([`protocol`]) and one state machine, [`Gateway`].
+//!
+//! # Driving the gateway
+//!
+//! 1. Build it with [`Gateway::new`] (config, seed, clocks) and load the store's snapshot with
+//!    [`Gateway::restore`] before any traffic.
+//! 2. Feed one input with [`Gateway::handle`] (or due timers with [`Gateway::handle_timeout`]),
+//!    then call [`Gateway::poll_output`] until it returns `None`, executing each [`Output`].
+//! 3. Read [`Gateway::poll_timeout`]; wake at the earlier of that deadline and the next input.
+//! 4. `now` never goes back; `handle` with outputs still queued is [`UsageError::NotDrained`].
+//!    Every `Err` leaves the state exactly as it was.
+//!
+//! ```no_run
+//! use torpor_core::{Config, Gateway, Instant, Snapshot, UnixMillis};
+//! let now = Instant::from_millis(0);
+//! let mut gw = Gateway::new(Config::default(), 42, now, UnixMillis(1_700_000_000_000)).unwrap();
+//! gw.restore(now, Snapshot::default()).unwrap();
+//! loop {
+//!     while let Some(output) = gw.poll_output() {
+//!         // execute: write frames, close sockets, run store ops, answer admin requests …
+//!         # let _ = output;
+//!     }
+//!     // wait for the next input or gw.poll_timeout(), then:
+//!     gw.handle_timeout(Instant::from_millis(1)).unwrap();
+//!     # break;
+//! }
+//! ```
+//!
+//! Same seed and same inputs give byte-identical outputs.
 #![warn(missing_docs)]
 
+mod actor;
+pub mod admin;
+pub mod config;
+mod cx;
+pub mod error;
+mod gateway;
+pub mod ids;
+pub mod io;
+mod kv;
+pub mod metrics;
 pub mod protocol;
+mod runner;
+pub mod store;
+mod store_ops;
+#[cfg(test)]
+mod tests;
+pub mod time;
+mod timer;
+mod tunnel;
+
+pub use admin::{ActorInfo, AdminCommand, AdminError, AdminReply, CreateActor};
+pub use config::{Config, ConfigError};
+pub use error::UsageError;
+pub use gateway::Gateway;
+pub use ids::{ActorId, AdminReqId, ClientId, OpId, RunnerConnId};
+pub use io::{ClientFrame, CloseFrame, Input, Output, RunnerParams};
+pub use metrics::Metrics;
+pub use runner::RunnerIdx;
+pub use store::{ActorRecord, Snapshot, StoreFailure, StoreReply, StoreRequest};
+pub use time::{Instant, UnixMillis};
+pub use timer::TimerKey;
 
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

@@ -59,6 +59,7 @@ impl ListElement for Vec<u8> {}
 
 wire_struct! {
     /// Addresses one tunnel message (10 bytes on the wire).
+    #[derive(Copy)]
     pub struct MessageId {
         /// The gateway incarnation that owns the request.
         pub gateway_id: GatewayId,
@@ -105,6 +106,7 @@ wire_struct! {
 
 wire_struct! {
     /// A hibernating WebSocket the starting actor must restore (8 bytes on the wire).
+    #[derive(Copy)]
     pub struct HibernatingRequest {
         /// Gateway of the socket.
         pub gateway_id: GatewayId,

@@ -3,4 +3,5 @@
 //! Fuzz bodies live here, not in `fuzz/`, so stable CI compiles and runs them over known inputs
 //! while `fuzz/` stays a thin nightly-only shell.
 
+pub mod driver;
 pub mod fuzz;

@@ -1,0 +1,386 @@
+//! Allocation lifecycle: place, start, stop, and what a stop means.
+
+use super::{Actor, Phase};
+use crate::gateway::Gateway;
+use crate::ids::ActorId;
+use crate::protocol::{
+    ActorCheckpoint, ActorConfig, Command, CommandStartActor, CommandWrapper, StopCode, ToClient,
+};
+use crate::runner::RunnerIdx;
+use crate::store::{ActorRecord, StoreRequest};
+use crate::store_ops::Purpose;
+use crate::time::Instant;
+use crate::timer::TimerKey;
+
+/// Why the gateway stops an actor, or what the actor asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopIntent {
+    /// `EventActorIntent{Sleep}` or an admin sleep.
+    Sleep,
+    /// `EventActorIntent{Stop}`: destroyed if it stops with `OK`, else wakeable.
+    Stop,
+    /// Admin destroy.
+    Destroy,
+    /// Its runner is draining.
+    Drain,
+}
+
+/// Why an allocation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopCause {
+    /// `Stopped` after an intent.
+    Intent(StopIntent),
+    /// `Stopped` with no intent.
+    Crash,
+    /// The runner stayed away past the lost threshold.
+    RunnerLost,
+    /// No `Stopped` within the stop timeout.
+    StopTimeout,
+    /// No `Running` within the start timeout.
+    StartTimeout,
+}
+
+impl StopCause {
+    /// Close reason for sockets that cannot outlive the allocation.
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            Self::Intent(StopIntent::Sleep) => "actor.sleeping",
+            Self::Intent(StopIntent::Stop | StopIntent::Drain) => "actor.stopped",
+            Self::Intent(StopIntent::Destroy) => "actor.destroyed",
+            Self::Crash => "actor.crashed",
+            Self::RunnerLost => "torpor.runner_lost",
+            Self::StopTimeout => "torpor.actor_stop_timeout",
+            Self::StartTimeout => "torpor.actor_start_timeout",
+        }
+    }
+}
+
+impl Gateway {
+    /// Something needs the actor running (a request, an alarm): start it if it is asleep, or
+    /// right after it finishes stopping.
+    pub(crate) fn wake_actor(&mut self, now: Instant, id: ActorId) {
+        let Some(actor) = self.actors.map.get_mut(&id) else {
+            return;
+        };
+        match actor.phase {
+            Phase::Sleeping => {
+                actor.phase = Phase::Placing;
+                actor.placing_since = Some(now);
+                let at = now.saturating_add(self.cx.config.actor_start_timeout);
+                self.cx.timers.set(TimerKey::ActorStart(id), at);
+                self.cx.timers.cancel(TimerKey::ActorAlarm(id));
+                self.place_actor(now, id);
+            }
+            Phase::Stopping { .. } => actor.wake_after_stop = true,
+            Phase::Placing | Phase::Starting { .. } | Phase::Running { .. } => {}
+        }
+    }
+
+    /// Tries every actor waiting for a runner, longest-waiting first.
+    pub(crate) fn place_waiting_actors(&mut self, now: Instant) {
+        let mut waiting: Vec<(Instant, ActorId)> = self
+            .actors
+            .map
+            .values()
+            .filter(|a| a.phase == Phase::Placing)
+            .map(|a| (a.placing_since.unwrap_or(now), a.record.id))
+            .collect();
+        waiting.sort_unstable();
+        for (_, id) in waiting {
+            self.place_actor(now, id);
+        }
+    }
+
+    /// Allocates the actor to the least-loaded fitting runner and sends the start command.
+    fn place_actor(&mut self, now: Instant, id: ActorId) {
+        let Some(actor) = self.actors.map.get(&id) else {
+            return;
+        };
+        let r = &actor.record;
+        let Some(runner) = self.runners.place(&r.namespace, &r.runner_name) else {
+            return; // waits for a runner until the start timeout
+        };
+        let Some(actor) = self.actors.map.get_mut(&id) else {
+            return;
+        };
+        if actor.allocated_once {
+            actor.record.generation = actor.record.generation.wrapping_add(1);
+        }
+        actor.allocated_once = true;
+        actor.last_command_index = 0;
+        actor.last_event_index = -1;
+        actor.intent = None;
+        actor.wake_after_stop = false;
+        actor.placing_since = None;
+        actor.phase = Phase::Starting {
+            runner,
+            command_index: 0,
+        };
+        if let Some(instance) = self.runners.instances.get_mut(&runner) {
+            instance.actors.insert(id);
+        }
+        self.cx.metrics.actor_starts += 1;
+        let at = now.saturating_add(self.cx.config.actor_start_timeout);
+        self.cx.timers.set(TimerKey::ActorStart(id), at);
+        self.send_start(id, 0);
+        self.persist_actor(id);
+    }
+
+    /// Sends (or re-sends) the start command at `index`; `hibernatingRequests` is computed now.
+    fn send_start(&mut self, id: ActorId, index: i64) {
+        let Some(actor) = self.actors.map.get(&id) else {
+            return;
+        };
+        let r = &actor.record;
+        let command = Command::StartActor(CommandStartActor {
+            config: ActorConfig {
+                name: r.name.clone(),
+                key: r.key.clone(),
+                create_ts: r.create_ts,
+                input: r.input.clone(),
+            },
+            hibernating_requests: self.hibernating_requests(id),
+        });
+        self.send_command(id, index, command);
+    }
+
+    /// Sends one command for the actor's current generation to its runner, if connected. A
+    /// disconnected runner gets it on reconnect, if its effect is still unobserved.
+    fn send_command(&mut self, id: ActorId, index: i64, inner: Command) {
+        let Some(actor) = self.actors.map.get(&id) else {
+            return;
+        };
+        let Some(conn) = actor.phase.runner().and_then(|r| self.runners.conn_of(r)) else {
+            return;
+        };
+        let wrapper = CommandWrapper {
+            checkpoint: ActorCheckpoint {
+                actor_id: id.to_string(),
+                generation: actor.record.generation,
+                index,
+            },
+            inner,
+        };
+        self.cx
+            .send_runner(conn, &ToClient::Commands(vec![wrapper]));
+    }
+
+    /// Asks the actor to stop. `intent` decides what its `Stopped` will mean.
+    pub(crate) fn stop_actor(&mut self, now: Instant, id: ActorId, intent: StopIntent) {
+        let Some(actor) = self.actors.map.get_mut(&id) else {
+            return;
+        };
+        match actor.phase {
+            Phase::Starting { runner, .. } | Phase::Running { runner } => {
+                actor.last_command_index += 1;
+                let index = actor.last_command_index;
+                actor.intent = Some(intent);
+                actor.phase = Phase::Stopping {
+                    runner,
+                    command_index: index,
+                };
+                self.cx.timers.cancel(TimerKey::ActorStart(id));
+                let at = now.saturating_add(self.cx.config.actor_stop_timeout);
+                self.cx.timers.set(TimerKey::ActorStop(id), at);
+                self.send_command(id, index, Command::StopActor);
+            }
+            Phase::Stopping { .. } => {
+                // A destroy overrides a sleep already under way; a sleep never downgrades a destroy.
+                if intent == StopIntent::Destroy {
+                    actor.intent = Some(intent);
+                }
+            }
+            Phase::Placing => {
+                self.cx.timers.cancel(TimerKey::ActorStart(id));
+                actor.phase = Phase::Sleeping;
+                actor.placing_since = None;
+                let cause = StopCause::Intent(intent);
+                self.fail_waiting_requests(id, cause);
+                self.after_stop(now, id, cause);
+            }
+            Phase::Sleeping => self.after_stop(now, id, StopCause::Intent(intent)),
+        }
+    }
+
+    /// `Stopped` arrived for the current generation.
+    pub(crate) fn on_actor_stopped(&mut self, now: Instant, id: ActorId, code: StopCode) {
+        let Some(actor) = self.actors.map.get(&id) else {
+            return;
+        };
+        let cause = match actor.intent {
+            Some(intent) => StopCause::Intent(intent),
+            None => {
+                self.cx.metrics.actor_crashes += 1;
+                StopCause::Crash
+            }
+        };
+        let destroyed = matches!(
+            (cause, code),
+            (StopCause::Intent(StopIntent::Destroy), _)
+                | (StopCause::Intent(StopIntent::Stop), StopCode::Ok)
+        );
+        self.cx.metrics.actor_stops += 1;
+        self.end_allocation(id, cause);
+        if destroyed {
+            self.destroy_actor(now, id);
+        } else {
+            self.after_stop(now, id, cause);
+        }
+    }
+
+    /// The allocation ended without a `Stopped` (runner lost, timeouts).
+    pub(crate) fn actor_lost(&mut self, now: Instant, id: ActorId, cause: StopCause) {
+        let destroying = self
+            .actors
+            .map
+            .get(&id)
+            .is_some_and(|a| a.intent == Some(StopIntent::Destroy));
+        self.end_allocation(id, cause);
+        if destroying {
+            self.destroy_actor(now, id);
+        } else {
+            self.after_stop(now, id, cause);
+        }
+    }
+
+    /// Detaches the actor from its runner and ends everything tied to the allocation.
+    fn end_allocation(&mut self, id: ActorId, cause: StopCause) {
+        let Some(actor) = self.actors.map.get_mut(&id) else {
+            return;
+        };
+        if let Some(runner) = actor.phase.runner() {
+            if let Some(instance) = self.runners.instances.get_mut(&runner) {
+                instance.actors.remove(&id);
+            }
+        }
+        actor.phase = Phase::Sleeping;
+        actor.placing_since = None;
+        self.cx.timers.cancel(TimerKey::ActorStart(id));
+        self.cx.timers.cancel(TimerKey::ActorStop(id));
+        self.close_actor_clients(id, cause);
+    }
+
+    /// The actor is asleep: start it again if something needs it, else arm its alarm; a freed
+    /// slot may let another actor in.
+    fn after_stop(&mut self, now: Instant, id: ActorId, cause: StopCause) {
+        let Some(actor) = self.actors.map.get_mut(&id) else {
+            return;
+        };
+        actor.intent = None;
+        let wake = std::mem::take(&mut actor.wake_after_stop) || !actor.waiting.is_empty();
+        let restart_crashed = cause == StopCause::Crash && !actor.clients.is_empty();
+        let alarm = actor.record.alarm_ts;
+        if wake || restart_crashed {
+            self.wake_actor(now, id);
+        } else if let Some(alarm_ts) = alarm {
+            let at = self.cx.instant_at_wall(now, alarm_ts);
+            self.cx.timers.set(TimerKey::ActorAlarm(id), at);
+        }
+        self.place_waiting_actors(now);
+    }
+
+    /// Removes the actor and its data for good.
+    pub(crate) fn destroy_actor(&mut self, now: Instant, id: ActorId) {
+        self.fail_waiting_requests(id, StopCause::Intent(StopIntent::Destroy));
+        self.cx.timers.cancel(TimerKey::ActorAlarm(id));
+        let Some(actor) = self.actors.remove(id) else {
+            return;
+        };
+        self.cx.metrics.actors_destroyed += 1;
+        self.issue_store(
+            StoreRequest::DeleteActor(id),
+            Purpose::DeleteActor {
+                actor: id,
+                waiters: actor.destroy_waiters,
+            },
+        );
+        self.place_waiting_actors(now);
+    }
+
+    /// Writes the actor's current registry row.
+    pub(crate) fn persist_actor(&mut self, id: ActorId) {
+        if let Some(actor) = self.actors.map.get(&id) {
+            let record = actor.record.clone();
+            self.issue_store(StoreRequest::PutActor(record), Purpose::PutActor(id));
+        }
+    }
+
+    pub(crate) fn on_actor_start_timeout(&mut self, now: Instant, id: ActorId) {
+        let Some(actor) = self.actors.map.get(&id) else {
+            return;
+        };
+        let phase = actor.phase;
+        match phase {
+            Phase::Placing | Phase::Starting { .. } => {}
+            _ => return,
+        }
+        self.cx.metrics.actor_start_timeouts += 1;
+        if let Phase::Starting { .. } = phase {
+            // The runner may still start it later; make sure that instance does not linger.
+            if let Some(actor) = self.actors.map.get_mut(&id) {
+                actor.last_command_index += 1;
+                let index = actor.last_command_index;
+                self.send_command(id, index, Command::StopActor);
+            }
+        }
+        self.fail_waiting_requests(id, StopCause::StartTimeout);
+        self.actor_lost(now, id, StopCause::StartTimeout);
+    }
+
+    pub(crate) fn on_actor_stop_timeout(&mut self, now: Instant, id: ActorId) {
+        if matches!(
+            self.actors.map.get(&id).map(|a| a.phase),
+            Some(Phase::Stopping { .. })
+        ) {
+            self.cx.metrics.actor_stop_timeouts += 1;
+            self.actor_lost(now, id, StopCause::StopTimeout);
+        }
+    }
+
+    pub(crate) fn on_actor_alarm(&mut self, now: Instant, id: ActorId) {
+        let Some(actor) = self.actors.map.get_mut(&id) else {
+            return;
+        };
+        if actor.phase != Phase::Sleeping || actor.record.alarm_ts.is_none() {
+            return;
+        }
+        // The actor re-arms its alarms itself when it starts.
+        actor.record.alarm_ts = None;
+        self.cx.metrics.alarms_fired += 1;
+        self.wake_actor(now, id);
+        self.persist_actor(id);
+    }
+
+    /// After a reconnect: re-send only the commands whose effect was not observed, so a running
+    /// actor is never restarted (a replayed start replaces the instance on the runner).
+    pub(crate) fn replay_commands(&mut self, idx: RunnerIdx) {
+        let Some(instance) = self.runners.instances.get(&idx) else {
+            return;
+        };
+        let actors: Vec<ActorId> = instance.actors.iter().copied().collect();
+        for id in actors {
+            match self.actors.map.get(&id).map(|a| a.phase) {
+                Some(Phase::Starting { command_index, .. }) => {
+                    self.cx.metrics.commands_replayed += 1;
+                    self.send_start(id, command_index);
+                }
+                Some(Phase::Stopping { command_index, .. }) => {
+                    self.cx.metrics.commands_replayed += 1;
+                    self.send_command(id, command_index, Command::StopActor);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// An actor from the store at startup: asleep, with its alarm armed.
+    pub(crate) fn restore_actor(&mut self, now: Instant, record: ActorRecord) {
+        let id = record.id;
+        let alarm = record.alarm_ts;
+        self.actors.insert(Actor::new(record, true));
+        if let Some(alarm_ts) = alarm {
+            let at = self.cx.instant_at_wall(now, alarm_ts);
+            self.cx.timers.set(TimerKey::ActorAlarm(id), at);
+        }
+    }
+}

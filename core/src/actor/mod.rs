@@ -1,0 +1,147 @@
+//! Actors: the registry, and each actor's allocation lifecycle.
+
+mod admin;
+mod events;
+mod lifecycle;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::admin::ActorInfo;
+use crate::ids::{ActorId, AdminReqId, ClientId};
+use crate::runner::RunnerIdx;
+use crate::store::ActorRecord;
+use crate::time::Instant;
+
+pub(crate) use lifecycle::{StopCause, StopIntent};
+
+/// Where an actor stands. Data that exists only in one phase lives in its variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Not allocated to any runner.
+    Sleeping,
+    /// Needed, waiting for a runner with a free slot.
+    Placing,
+    /// `CommandStartActor` sent (at `command_index`), `Running` not yet seen.
+    Starting {
+        runner: RunnerIdx,
+        command_index: i64,
+    },
+    /// `Running` seen for the current generation.
+    Running { runner: RunnerIdx },
+    /// `CommandStopActor` sent (at `command_index`), `Stopped` not yet seen.
+    Stopping {
+        runner: RunnerIdx,
+        command_index: i64,
+    },
+}
+
+impl Phase {
+    /// The runner instance the actor is allocated to.
+    pub(crate) fn runner(self) -> Option<RunnerIdx> {
+        match self {
+            Self::Sleeping | Self::Placing => None,
+            Self::Starting { runner, .. }
+            | Self::Running { runner }
+            | Self::Stopping { runner, .. } => Some(runner),
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Sleeping => "sleeping",
+            Self::Placing | Self::Starting { .. } => "starting",
+            Self::Running { .. } => "running",
+            Self::Stopping { .. } => "stopping",
+        }
+    }
+}
+
+pub(crate) struct Actor {
+    /// The durable part; `record.generation` is the generation of the latest allocation.
+    pub(crate) record: ActorRecord,
+    /// Whether any generation was ever allocated (the first one is 0).
+    pub(crate) allocated_once: bool,
+    pub(crate) phase: Phase,
+    pub(crate) last_command_index: i64,
+    /// Highest event index processed for the current generation (−1: none).
+    pub(crate) last_event_index: i64,
+    /// Why the actor is being stopped, or what it asked for; decides what `Stopped` means.
+    pub(crate) intent: Option<StopIntent>,
+    /// Something needed the actor while it was stopping: start it again once stopped.
+    pub(crate) wake_after_stop: bool,
+    /// Requests waiting for `Running`, in arrival order.
+    pub(crate) waiting: VecDeque<ClientId>,
+    /// Requests tunnelled to the current allocation.
+    pub(crate) clients: BTreeSet<ClientId>,
+    /// Admin destroy requests to answer once the actor is deleted.
+    pub(crate) destroy_waiters: Vec<AdminReqId>,
+    /// When the actor started waiting for a runner (placement order is first come, first
+    /// served).
+    pub(crate) placing_since: Option<Instant>,
+}
+
+impl Actor {
+    pub(crate) fn new(record: ActorRecord, allocated_once: bool) -> Self {
+        Self {
+            record,
+            allocated_once,
+            phase: Phase::Sleeping,
+            last_command_index: 0,
+            last_event_index: -1,
+            intent: None,
+            wake_after_stop: false,
+            waiting: VecDeque::new(),
+            clients: BTreeSet::new(),
+            destroy_waiters: Vec::new(),
+            placing_since: None,
+        }
+    }
+
+    pub(crate) fn info(&self) -> ActorInfo {
+        let r = &self.record;
+        ActorInfo {
+            actor_id: r.id,
+            namespace: r.namespace.clone(),
+            name: r.name.clone(),
+            key: r.key.clone(),
+            runner_name: r.runner_name.clone(),
+            state: self.phase.name(),
+            generation: r.generation,
+            create_ts: r.create_ts,
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Actors {
+    pub(crate) map: BTreeMap<ActorId, Actor>,
+    /// (namespace, name, key) → id, for actors with a key.
+    pub(crate) by_key: BTreeMap<(String, String, String), ActorId>,
+}
+
+impl Actors {
+    pub(crate) fn insert(&mut self, actor: Actor) {
+        let r = &actor.record;
+        if let Some(key) = &r.key {
+            self.by_key
+                .insert((r.namespace.clone(), r.name.clone(), key.clone()), r.id);
+        }
+        self.map.insert(r.id, actor);
+    }
+
+    pub(crate) fn remove(&mut self, id: ActorId) -> Option<Actor> {
+        let actor = self.map.remove(&id)?;
+        let r = &actor.record;
+        if let Some(key) = &r.key {
+            self.by_key
+                .remove(&(r.namespace.clone(), r.name.clone(), key.clone()));
+        }
+        Some(actor)
+    }
+
+    pub(crate) fn find_by_key(&self, namespace: &str, name: &str, key: &str) -> Option<ActorId> {
+        self.by_key
+            .get(&(namespace.to_owned(), name.to_owned(), key.to_owned()))
+            .copied()
+    }
+}

@@ -1,0 +1,176 @@
+//! Gateway configuration: every knob with its default and the reason for the number.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Everything the core's behaviour depends on besides its inputs. Build with
+/// [`Config::default`], adjust fields, and [`Config::validate`] (done by [`crate::Gateway::new`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Namespaces runners may join. `default` is the one the runner uses unless told otherwise.
+    pub namespaces: Vec<String>,
+    /// Token runners must present (`rivet_token.<token>` subprotocol); `None` = no check.
+    pub runner_token: Option<String>,
+    /// A runner must send `ToServerInit` this soon after connecting (reference: 5 s).
+    pub runner_init_timeout: Duration,
+    /// Interval between `ToClientPing`s (reference: 3 s).
+    pub runner_ping_interval: Duration,
+    /// A runner whose last pong is older than this is disconnected (reference: 15 s).
+    pub runner_pong_timeout: Duration,
+    /// A disconnected runner's actors are lost after this unless the same runner key reconnects.
+    /// Also sent to the runner as `runnerLostThreshold` (reference: 15 s).
+    pub runner_lost_threshold: Duration,
+    /// An actor must report `Running` this soon after its start command, or after it started
+    /// waiting for a runner (reference: 30 s).
+    pub actor_start_timeout: Duration,
+    /// An actor must report `Stopped` this soon after its stop command (reference: 30 s). Sent to
+    /// the runner as `actorStopThreshold`.
+    pub actor_stop_timeout: Duration,
+    /// The runner must answer `ToClientWebSocketOpen` this soon (reference: 15 s).
+    pub websocket_open_timeout: Duration,
+    /// The runner must start an HTTP response this soon. 5 min, not the reference's 300 s of
+    /// silence for unknown actors: requests only go to running actors here.
+    pub http_response_timeout: Duration,
+    /// Most client requests (opens and HTTP) queued per actor while it starts; beyond it new
+    /// ones get 503. Bounds memory while a runner is missing.
+    pub max_waiting_requests_per_actor: usize,
+    /// Largest client message forwarded to a runner: the npm runner refuses payloads over
+    /// 20 MiB, so larger ones are closed with 1009 instead of killing the actor's handler.
+    pub max_forward_message_bytes: usize,
+    /// Client frames buffered per socket before the runner accepts its open; beyond it the
+    /// adapter is told to pause reading that client.
+    pub opening_buffer_bytes: usize,
+    /// Most runner connections at once (each holds a socket and actor state).
+    pub max_runners: usize,
+    /// Most client connections (WebSockets + in-flight HTTP requests) at once.
+    pub max_clients: usize,
+    /// First retry delay of a failed store operation; doubles per attempt up to
+    /// `store_retry_max`.
+    pub store_retry_base: Duration,
+    /// Longest delay between store retries.
+    pub store_retry_max: Duration,
+    /// Decode limits for runner frames.
+    pub decode_limits: crate::protocol::Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            namespaces: vec!["default".to_owned()],
+            runner_token: None,
+            runner_init_timeout: Duration::from_secs(5),
+            runner_ping_interval: Duration::from_secs(3),
+            runner_pong_timeout: Duration::from_secs(15),
+            runner_lost_threshold: Duration::from_secs(15),
+            actor_start_timeout: Duration::from_secs(30),
+            actor_stop_timeout: Duration::from_secs(30),
+            websocket_open_timeout: Duration::from_secs(15),
+            http_response_timeout: Duration::from_secs(300),
+            max_waiting_requests_per_actor: 1024,
+            max_forward_message_bytes: 20 * 1024 * 1024,
+            opening_buffer_bytes: 1024 * 1024,
+            max_runners: 1024,
+            max_clients: 1_000_000,
+            store_retry_base: Duration::from_millis(100),
+            store_retry_max: Duration::from_secs(10),
+            decode_limits: crate::protocol::Limits::DEFAULT,
+        }
+    }
+}
+
+/// A configuration field that makes no sense.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The field, as named in [`Config`].
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid config `{}`: {}", self.field, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn bad(field: &'static str, problem: impl Into<String>) -> Result<(), ConfigError> {
+    Err(ConfigError {
+        field,
+        problem: problem.into(),
+    })
+}
+
+/// Durations are configured in whole milliseconds; zero means "never" nowhere.
+fn positive_ms(field: &'static str, d: Duration) -> Result<(), ConfigError> {
+    if d.is_zero() {
+        return bad(field, "must be greater than zero");
+    }
+    if d.subsec_nanos() % 1_000_000 != 0 {
+        return bad(field, "must be a whole number of milliseconds");
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.namespaces.is_empty() {
+            bad("namespaces", "at least one namespace is required")?;
+        }
+        if let Some(ns) = self.namespaces.iter().find(|n| n.is_empty()) {
+            bad("namespaces", format!("empty namespace name {ns:?}"))?;
+        }
+        if self.runner_token.as_deref() == Some("") {
+            bad(
+                "runner_token",
+                "must not be empty (omit it to disable the check)",
+            )?;
+        }
+        for (field, d) in [
+            ("runner_init_timeout", self.runner_init_timeout),
+            ("runner_ping_interval", self.runner_ping_interval),
+            ("runner_pong_timeout", self.runner_pong_timeout),
+            ("runner_lost_threshold", self.runner_lost_threshold),
+            ("actor_start_timeout", self.actor_start_timeout),
+            ("actor_stop_timeout", self.actor_stop_timeout),
+            ("websocket_open_timeout", self.websocket_open_timeout),
+            ("http_response_timeout", self.http_response_timeout),
+            ("store_retry_base", self.store_retry_base),
+            ("store_retry_max", self.store_retry_max),
+        ] {
+            positive_ms(field, d)?;
+        }
+        if self.runner_pong_timeout <= self.runner_ping_interval {
+            bad(
+                "runner_pong_timeout",
+                "must be longer than runner_ping_interval, or every runner times out",
+            )?;
+        }
+        if self.store_retry_max < self.store_retry_base {
+            bad("store_retry_max", "must be at least store_retry_base")?;
+        }
+        for (field, n) in [
+            (
+                "max_waiting_requests_per_actor",
+                self.max_waiting_requests_per_actor,
+            ),
+            ("max_forward_message_bytes", self.max_forward_message_bytes),
+            ("opening_buffer_bytes", self.opening_buffer_bytes),
+            ("max_runners", self.max_runners),
+            ("max_clients", self.max_clients),
+        ] {
+            if n == 0 {
+                bad(field, "must be greater than zero")?;
+            }
+        }
+        if self.max_forward_message_bytes > self.decode_limits.data_len_max {
+            bad(
+                "max_forward_message_bytes",
+                "must not exceed decode_limits.data_len_max",
+            )?;
+        }
+        Ok(())
+    }
+}

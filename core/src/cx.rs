@@ -1,0 +1,105 @@
+//! The context lent to every sub-machine: outbox, timers, RNG, metrics, config and counters.
+
+use std::collections::VecDeque;
+
+use crate::config::Config;
+use crate::ids::{OpId, RunnerConnId};
+use crate::io::{CloseFrame, Output};
+use crate::metrics::Metrics;
+use crate::protocol::{GatewayId, RequestId, ToClient};
+use crate::time::{Instant, UnixMillis};
+use crate::timer::Timers;
+
+pub(crate) struct Cx {
+    pub(crate) config: Config,
+    pub(crate) out: VecDeque<Output>,
+    pub(crate) timers: Timers,
+    pub(crate) rng: fastrand::Rng,
+    pub(crate) metrics: Metrics,
+    pub(crate) gateway_id: GatewayId,
+    next_op: u64,
+    /// Wall-clock anchor: `wall(now) = wall + (now - at)`, set at construction.
+    anchor: (Instant, UnixMillis),
+    /// Request ids are `counter * mul + add (mod 2^32)` with `mul` odd: a bijection, so ids look
+    /// random yet never repeat within 2^32 requests of one incarnation (actors persist the
+    /// (gateway, request) pair, so a reused pair could revive stale metadata).
+    rid_mul: u32,
+    rid_add: u32,
+    rid_counter: u32,
+}
+
+impl Cx {
+    pub(crate) fn new(config: Config, seed: u64, now: Instant, wall: UnixMillis) -> Self {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut gw = [0u8; 4];
+        rng.fill(&mut gw);
+        let rid_mul = rng.u32(..) | 1;
+        let rid_add = rng.u32(..);
+        Self {
+            config,
+            out: VecDeque::new(),
+            timers: Timers::default(),
+            rng,
+            metrics: Metrics::default(),
+            gateway_id: GatewayId::from_bytes(gw),
+            next_op: 0,
+            anchor: (now, wall),
+            rid_mul,
+            rid_add,
+            rid_counter: 0,
+        }
+    }
+
+    pub(crate) fn push(&mut self, output: Output) {
+        self.out.push_back(output);
+    }
+
+    /// Encodes `msg` and queues it for the runner connection.
+    pub(crate) fn send_runner(&mut self, conn: RunnerConnId, msg: &ToClient) {
+        self.push(Output::SendRunner {
+            conn,
+            bytes: msg.to_bytes(),
+        });
+    }
+
+    pub(crate) fn close_runner(&mut self, conn: RunnerConnId, code: u16, reason: &str) {
+        self.push(Output::CloseRunner {
+            conn,
+            close: CloseFrame::new(code, reason),
+        });
+    }
+
+    pub(crate) fn next_op(&mut self) -> OpId {
+        let op = OpId::new(self.next_op);
+        self.next_op += 1;
+        op
+    }
+
+    /// True if `op` was issued by this core (it may have completed since).
+    pub(crate) fn issued(&self, op: OpId) -> bool {
+        op.get() < self.next_op
+    }
+
+    pub(crate) fn next_request_id(&mut self) -> RequestId {
+        let raw = self
+            .rid_counter
+            .wrapping_mul(self.rid_mul)
+            .wrapping_add(self.rid_add);
+        self.rid_counter = self.rid_counter.wrapping_add(1);
+        RequestId::from_bytes(raw.to_le_bytes())
+    }
+
+    /// Wall-clock milliseconds at `now`, from the anchor given at construction.
+    pub(crate) fn wall_at(&self, now: Instant) -> i64 {
+        let (at, wall) = self.anchor;
+        let delta = i64::try_from(now.as_millis().saturating_sub(at.as_millis())).unwrap_or(0);
+        wall.0.saturating_add(delta)
+    }
+
+    /// The monotonic instant at which wall-clock time `wall_ms` arrives (now, if past).
+    pub(crate) fn instant_at_wall(&self, now: Instant, wall_ms: i64) -> Instant {
+        let ahead = wall_ms.saturating_sub(self.wall_at(now));
+        let ahead = u64::try_from(ahead).unwrap_or(0);
+        now.saturating_add(std::time::Duration::from_millis(ahead))
+    }
+}

@@ -1,0 +1,199 @@
+//! [`Gateway`]: the one state machine. This file dispatches; the sub-machines decide.
+
+use std::collections::BTreeMap;
+
+use crate::actor::Actors;
+use crate::config::{Config, ConfigError};
+use crate::cx::Cx;
+use crate::error::UsageError;
+use crate::ids::OpId;
+use crate::io::{Input, Output};
+use crate::metrics::Metrics;
+use crate::protocol::GatewayId;
+use crate::runner::Runners;
+use crate::store::Snapshot;
+use crate::store_ops::PendingOp;
+use crate::time::{Instant, UnixMillis};
+use crate::timer::TimerKey;
+use crate::tunnel::Clients;
+
+/// The Torpor gateway core. See the crate docs for the driving contract.
+pub struct Gateway {
+    pub(crate) cx: Cx,
+    pub(crate) runners: Runners,
+    pub(crate) actors: Actors,
+    pub(crate) clients: Clients,
+    pub(crate) ops: BTreeMap<OpId, PendingOp>,
+    last_now: Instant,
+    /// Any input handled yet (restore must come first).
+    started: bool,
+}
+
+impl Gateway {
+    /// A gateway with no actors. `seed` drives every random choice (gateway id, request ids,
+    /// runner ids, actor ids, jitter); `now` and `wall` anchor the two clocks.
+    pub fn new(
+        config: Config,
+        seed: u64,
+        now: Instant,
+        wall: UnixMillis,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self {
+            cx: Cx::new(config, seed, now, wall),
+            runners: Runners::default(),
+            actors: Actors::default(),
+            clients: Clients::default(),
+            ops: BTreeMap::new(),
+            last_now: now,
+            started: false,
+        })
+    }
+
+    /// Loads what the store held at startup. Must come before any input.
+    pub fn restore(&mut self, now: Instant, snapshot: Snapshot) -> Result<(), UsageError> {
+        self.check_time(now)?;
+        if self.started {
+            return Err(UsageError::LateRestore);
+        }
+        self.started = true;
+        self.last_now = now;
+        for record in snapshot.actors {
+            self.restore_actor(now, record);
+        }
+        Ok(())
+    }
+
+    /// Feeds one input. Drain [`Gateway::poll_output`] before the next call.
+    pub fn handle(&mut self, now: Instant, input: Input) -> Result<(), UsageError> {
+        self.check_time(now)?;
+        self.check_input(&input)?;
+        self.started = true;
+        self.last_now = now;
+        match input {
+            Input::RunnerConnect { conn, params } => self.handle_runner_connect(now, conn, params),
+            Input::RunnerBytes { conn, bytes } => self.handle_runner_bytes(now, conn, &bytes),
+            Input::RunnerText { conn } => self.handle_runner_text(conn),
+            Input::RunnerClosed { conn } => self.handle_runner_closed(now, conn),
+            Input::ClientWebSocket {
+                client,
+                actor,
+                path,
+                headers,
+            } => self.handle_client_websocket(now, client, &actor, path, headers),
+            Input::ClientMessage { client, frame } => self.handle_client_message(client, frame),
+            Input::ClientClosed { client, close } => self.handle_client_closed(client, close),
+            Input::HttpRequest {
+                client,
+                actor,
+                method,
+                path,
+                headers,
+                body,
+            } => self.handle_http_request(now, client, &actor, method, path, headers, body),
+            Input::HttpCancelled { client } => self.handle_http_cancelled(client),
+            Input::StoreDone { op, result } => self.handle_store_done(now, op, result),
+            Input::Admin { req, command } => self.handle_admin(now, req, command),
+        }
+        Ok(())
+    }
+
+    /// Fires every timer due at `now`. Early or repeated calls are harmless.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), UsageError> {
+        self.check_time(now)?;
+        if !self.cx.out.is_empty() {
+            return Err(UsageError::NotDrained);
+        }
+        self.started = true;
+        self.last_now = now;
+        while let Some(key) = self.cx.timers.pop_due(now) {
+            self.fire(now, key);
+        }
+        Ok(())
+    }
+
+    /// The next queued output.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.cx.out.pop_front()
+    }
+
+    /// When [`Gateway::handle_timeout`] should next be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.cx.timers.next().map(|(at, _)| at)
+    }
+
+    /// The timer behind [`Gateway::poll_timeout`], for logs.
+    pub fn poll_timeout_reason(&self) -> Option<TimerKey> {
+        self.cx.timers.next().map(|(_, key)| key)
+    }
+
+    /// Counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.cx.metrics
+    }
+
+    /// This incarnation's gateway id.
+    pub fn gateway_id(&self) -> GatewayId {
+        self.cx.gateway_id
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.cx.config
+    }
+
+    /// Live runner connections.
+    pub fn runner_connection_count(&self) -> usize {
+        self.runners.conns.len()
+    }
+
+    /// Live client connections (WebSockets and HTTP requests).
+    pub fn client_count(&self) -> usize {
+        self.clients.map.len()
+    }
+
+    fn check_time(&self, now: Instant) -> Result<(), UsageError> {
+        if now < self.last_now {
+            return Err(UsageError::TimeWentBack {
+                last: self.last_now,
+                now,
+            });
+        }
+        Ok(())
+    }
+
+    /// Validates before mutating: an `Err` leaves the state untouched.
+    fn check_input(&self, input: &Input) -> Result<(), UsageError> {
+        if !self.cx.out.is_empty() {
+            return Err(UsageError::NotDrained);
+        }
+        match input {
+            Input::RunnerConnect { conn, .. } if self.runners.conns.contains_key(conn) => {
+                Err(UsageError::DuplicateRunnerConn(*conn))
+            }
+            Input::ClientWebSocket { client, .. } | Input::HttpRequest { client, .. }
+                if self.clients.map.contains_key(client) =>
+            {
+                Err(UsageError::DuplicateClient(*client))
+            }
+            Input::StoreDone { op, .. } if !self.cx.issued(*op) => Err(UsageError::UnknownOp(*op)),
+            _ => Ok(()),
+        }
+    }
+
+    fn fire(&mut self, now: Instant, key: TimerKey) {
+        match key {
+            TimerKey::RunnerInit(conn) => self.on_runner_init_timeout(now, conn),
+            TimerKey::RunnerPing(conn) => self.on_runner_ping(now, conn),
+            TimerKey::RunnerLost(idx) => self.on_runner_lost(now, idx),
+            TimerKey::ActorStart(id) => self.on_actor_start_timeout(now, id),
+            TimerKey::ActorStop(id) => self.on_actor_stop_timeout(now, id),
+            TimerKey::ActorAlarm(id) => self.on_actor_alarm(now, id),
+            TimerKey::WebSocketOpen(client) => self.on_websocket_open_timeout(client),
+            TimerKey::HttpResponse(client) => self.on_http_response_timeout(client),
+            TimerKey::StoreRetry(op) => self.on_store_retry(op),
+        }
+    }
+}

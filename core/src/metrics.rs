@@ -1,0 +1,116 @@
+//! Counters kept by the core, read through [`crate::Gateway::metrics`]. An output is an
+//! obligation; a metric is an observation.
+
+macro_rules! counters {
+    ($( $(#[doc = $doc:literal])+ $name:ident ),* $(,)?) => {
+        /// Monotonic counters (Prometheus `counter`s).
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        pub struct Metrics {
+            $( $(#[doc = $doc])+ pub $name: u64, )*
+        }
+
+        impl Metrics {
+            /// Every counter as `(name, help, value)`, for exporters.
+            pub fn iter(&self) -> impl Iterator<Item = (&'static str, &'static str, u64)> + '_ {
+                [$( (stringify!($name), concat!($($doc),+), self.$name), )*].into_iter()
+            }
+        }
+    };
+}
+
+counters! {
+    /// Runner connections accepted.
+    runner_connects,
+    /// Runner connections refused (version, namespace, token, limit).
+    runner_rejects,
+    /// Runner frames that failed to decode (the runner is closed).
+    runner_decode_errors,
+    /// Runner text frames ignored.
+    runner_text_frames,
+    /// Runners closed for not sending `ToServerInit` in time.
+    runner_init_timeouts,
+    /// Runners closed for a stale pong.
+    runner_ping_timeouts,
+    /// Runner sessions resumed by a reconnect with the same key.
+    runner_reconnects,
+    /// Older sessions closed because the same key connected again.
+    runner_sessions_replaced,
+    /// Runner instances declared lost after the threshold.
+    runners_lost,
+    /// Commands re-sent after a reconnect because their effect was not observed.
+    commands_replayed,
+    /// Events ignored as duplicates (index already seen).
+    events_duplicate,
+    /// Events ignored for another generation or an actor the runner does not host.
+    events_stale,
+    /// Stray actor instances told to stop.
+    stray_actors_stopped,
+    /// Actor starts sent.
+    actor_starts,
+    /// Actors that reported `Running`.
+    actor_running,
+    /// Actor stops observed.
+    actor_stops,
+    /// Stops with no preceding intent (crashes).
+    actor_crashes,
+    /// Actors that did not report `Running` in time.
+    actor_start_timeouts,
+    /// Actors that did not report `Stopped` in time.
+    actor_stop_timeouts,
+    /// Alarms that woke a sleeping actor.
+    alarms_fired,
+    /// Actors created.
+    actors_created,
+    /// Actors destroyed.
+    actors_destroyed,
+    /// Tunnel messages dropped: unknown gateway or request.
+    tunnel_dropped_unknown,
+    /// Tunnel messages dropped: the request's actor is not hosted by the sending runner.
+    tunnel_dropped_foreign,
+    /// Tunnel messages dropped: the message kind is not legal in the request's state.
+    tunnel_dropped_illegal,
+    /// KV requests refused: actor unknown or hosted elsewhere.
+    kv_rejected,
+    /// KV requests executed.
+    kv_requests,
+    /// Client connections refused (unknown actor, limits).
+    client_rejects,
+    /// Client WebSockets opened on an actor.
+    ws_opened,
+    /// WebSocket opens not answered in time.
+    ws_open_timeouts,
+    /// Client → actor WebSocket messages forwarded.
+    ws_messages_to_runner,
+    /// Actor → client WebSocket messages forwarded.
+    ws_messages_to_client,
+    /// Client messages over the forward limit (closed with 1009).
+    ws_messages_too_big,
+    /// Actor text messages that were not UTF-8 (sent with replacement characters).
+    ws_invalid_utf8_from_runner,
+    /// WebSockets closed by the client.
+    ws_closed_by_client,
+    /// WebSockets closed by the actor.
+    ws_closed_by_runner,
+    /// WebSockets closed because their actor stopped.
+    ws_closed_actor_stopped,
+    /// HTTP requests received.
+    http_requests,
+    /// HTTP responses started by actors.
+    http_responses,
+    /// HTTP requests whose response did not start in time.
+    http_response_timeouts,
+    /// HTTP requests failed with 503 because the actor stopped or could not start.
+    http_failed_unavailable,
+    /// HTTP responses aborted by the actor.
+    http_aborted,
+    /// Requests refused because an actor's waiting queue was full.
+    waiting_queue_full,
+    /// Store operations issued.
+    store_ops,
+    /// Store operations that failed.
+    store_errors,
+    /// Store retries scheduled.
+    store_retries,
+    /// Completions for operations no longer in flight.
+    store_late_completions,
+}

@@ -1,0 +1,99 @@
+//! Runner connections and runner instances.
+//!
+//! A *connection* is one WebSocket; a *runner instance* is one runner process, identified by
+//! its `runner_key` and kept across reconnects until it has been gone for the lost threshold.
+//! Actors are allocated to instances, so a reconnect with the same key resumes them untouched.
+
+mod session;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use crate::ids::{ActorId, RunnerConnId};
+use crate::io::RunnerParams;
+use crate::time::Instant;
+
+/// A runner instance, numbered by the core.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RunnerIdx(u64);
+
+impl fmt::Debug for RunnerIdx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "runner#{}", self.0)
+    }
+}
+
+pub(crate) struct RunnerConn {
+    pub(crate) params: RunnerParams,
+    /// Bound once `ToServerInit` arrives.
+    pub(crate) instance: Option<RunnerIdx>,
+    pub(crate) last_pong: Instant,
+}
+
+pub(crate) struct RunnerInstance {
+    /// Opaque id sent in `ToClientInit`; stable while the instance lives.
+    pub(crate) runner_id: String,
+    pub(crate) namespace: String,
+    pub(crate) runner_key: String,
+    /// Runner name (placement pool), from `ToServerInit`.
+    pub(crate) name: String,
+    pub(crate) total_slots: u32,
+    /// The live connection, if any.
+    pub(crate) conn: Option<RunnerConnId>,
+    /// `ToServerStopping` received: no new placements.
+    pub(crate) draining: bool,
+    /// Actors allocated here (starting, running or stopping).
+    pub(crate) actors: BTreeSet<ActorId>,
+}
+
+impl RunnerInstance {
+    /// Whether a new actor of `namespace`/`runner_name` may be placed here.
+    pub(crate) fn can_host(&self, namespace: &str, runner_name: &str) -> bool {
+        self.conn.is_some()
+            && !self.draining
+            && self.namespace == namespace
+            && self.name == runner_name
+            && self.actors.len() < self.total_slots as usize
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Runners {
+    pub(crate) conns: BTreeMap<RunnerConnId, RunnerConn>,
+    pub(crate) instances: BTreeMap<RunnerIdx, RunnerInstance>,
+    pub(crate) by_key: BTreeMap<(String, String), RunnerIdx>,
+    next_idx: u64,
+}
+
+impl Runners {
+    pub(crate) fn next_idx(&mut self) -> RunnerIdx {
+        let idx = RunnerIdx(self.next_idx);
+        self.next_idx += 1;
+        idx
+    }
+
+    /// The instance bound to a live connection.
+    pub(crate) fn instance_of(&self, conn: RunnerConnId) -> Option<RunnerIdx> {
+        self.conns.get(&conn).and_then(|c| c.instance)
+    }
+
+    /// The live connection of an instance.
+    pub(crate) fn conn_of(&self, idx: RunnerIdx) -> Option<RunnerConnId> {
+        self.instances.get(&idx).and_then(|i| i.conn)
+    }
+
+    /// Least-loaded instance that can host the actor: lowest allocated/slots ratio, then
+    /// lowest index (deterministic).
+    pub(crate) fn place(&self, namespace: &str, runner_name: &str) -> Option<RunnerIdx> {
+        self.instances
+            .iter()
+            .filter(|(_, r)| r.can_host(namespace, runner_name))
+            .min_by(|(ia, a), (ib, b)| {
+                // a.len/a.slots < b.len/b.slots, compared without division.
+                let la = a.actors.len() as u64 * u64::from(b.total_slots);
+                let lb = b.actors.len() as u64 * u64::from(a.total_slots);
+                la.cmp(&lb).then(ia.cmp(ib))
+            })
+            .map(|(idx, _)| *idx)
+    }
+}

@@ -1,0 +1,286 @@
+//! Runner sessions: admission, handshake, liveness, reconnect and loss.
+
+use super::{RunnerConn, RunnerIdx, RunnerInstance};
+use crate::gateway::Gateway;
+use crate::ids::{ActorId, RunnerConnId};
+use crate::io::{Output, RunnerParams};
+use crate::protocol::{
+    PROTOCOL_VERSION, ProtocolMetadata, ToClient, ToClientInit, ToClientPing, ToServer,
+    ToServerInit,
+};
+use crate::time::{Instant, millis_i64};
+use crate::timer::TimerKey;
+
+/// Close reason for a connection superseded by a newer one with the same runner key. Never
+/// `ws.eviction`: that reason makes the runner shut down for good.
+pub(crate) const REASON_SESSION_REPLACED: &str = "torpor.session_replaced";
+
+impl Gateway {
+    pub(crate) fn handle_runner_connect(
+        &mut self,
+        now: Instant,
+        conn: RunnerConnId,
+        params: RunnerParams,
+    ) {
+        if let Err((status, reason)) = self.admit_runner(&params) {
+            self.cx.metrics.runner_rejects += 1;
+            self.cx.push(Output::RejectRunner {
+                conn,
+                status,
+                reason,
+            });
+            return;
+        }
+        self.cx.metrics.runner_connects += 1;
+        self.runners.conns.insert(
+            conn,
+            RunnerConn {
+                params,
+                instance: None,
+                last_pong: now,
+            },
+        );
+        let at = now.saturating_add(self.cx.config.runner_init_timeout);
+        self.cx.timers.set(TimerKey::RunnerInit(conn), at);
+        self.cx.push(Output::AcceptRunner { conn });
+    }
+
+    fn admit_runner(&self, params: &RunnerParams) -> Result<(), (u16, String)> {
+        if params.protocol_version != Some(PROTOCOL_VERSION) {
+            let got = params
+                .protocol_version
+                .map_or_else(|| "none".to_owned(), |v| v.to_string());
+            return Err((
+                400,
+                format!("unsupported protocol_version {got}: Torpor speaks runner protocol 7"),
+            ));
+        }
+        if !self.cx.config.namespaces.contains(&params.namespace) {
+            return Err((404, format!("unknown namespace {:?}", params.namespace)));
+        }
+        if params.runner_key.is_empty() {
+            return Err((400, "missing runner_key".to_owned()));
+        }
+        if let Some(expected) = &self.cx.config.runner_token {
+            match &params.token {
+                None => return Err((401, "runner token required".to_owned())),
+                Some(t) if t != expected => return Err((403, "invalid runner token".to_owned())),
+                Some(_) => {}
+            }
+        }
+        if self.runners.conns.len() >= self.cx.config.max_runners {
+            return Err((503, "too many runner connections".to_owned()));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn handle_runner_text(&mut self, conn: RunnerConnId) {
+        if self.runners.conns.contains_key(&conn) {
+            self.cx.metrics.runner_text_frames += 1;
+        }
+    }
+
+    pub(crate) fn handle_runner_bytes(&mut self, now: Instant, conn: RunnerConnId, bytes: &[u8]) {
+        let Some(runner) = self.runners.conns.get(&conn) else {
+            return; // closed a moment ago: a race, not misuse
+        };
+        let bound = runner.instance;
+        let frame = match ToServer::decode_with(bytes, self.cx.config.decode_limits) {
+            Ok(frame) => frame,
+            Err(err) => {
+                self.cx.metrics.runner_decode_errors += 1;
+                let reason = format!("torpor.malformed_frame: {err}");
+                self.drop_runner_conn(now, conn, err.close_code(), &reason);
+                return;
+            }
+        };
+        let Some(idx) = bound else {
+            match frame {
+                ToServer::Init(init) => self.handle_runner_init(now, conn, init),
+                _ => self.drop_runner_conn(now, conn, 1002, "ws.invalid_initial_packet"),
+            }
+            return;
+        };
+        match frame {
+            ToServer::Init(_) => {} // later inits on a connection are ignored (reference too)
+            ToServer::Events(events) => self.handle_events(now, conn, idx, events),
+            ToServer::AckCommands(ack) => self.handle_ack_commands(conn, idx, ack),
+            ToServer::Stopping => self.handle_runner_stopping(now, idx),
+            ToServer::Pong(_) => {
+                if let Some(r) = self.runners.conns.get_mut(&conn) {
+                    r.last_pong = now;
+                }
+            }
+            ToServer::KvRequest(req) => self.handle_kv_request(conn, idx, req),
+            ToServer::TunnelMessage(msg) => self.handle_tunnel_message(idx, msg),
+        }
+    }
+
+    fn handle_runner_init(&mut self, now: Instant, conn: RunnerConnId, init: ToServerInit) {
+        let Some(params) = self.runners.conns.get(&conn).map(|c| c.params.clone()) else {
+            return;
+        };
+        self.cx.timers.cancel(TimerKey::RunnerInit(conn));
+        let key = (params.namespace.clone(), params.runner_key.clone());
+        let idx = match self.runners.by_key.get(&key).copied() {
+            Some(idx) => {
+                self.rebind_instance(idx, conn);
+                idx
+            }
+            None => {
+                let idx = self.runners.next_idx();
+                let runner_id = ActorId::mint(&mut self.cx.rng).to_string();
+                self.runners.instances.insert(
+                    idx,
+                    RunnerInstance {
+                        runner_id,
+                        namespace: params.namespace,
+                        runner_key: params.runner_key,
+                        name: String::new(),
+                        total_slots: 0,
+                        conn: Some(conn),
+                        draining: false,
+                        actors: Default::default(),
+                    },
+                );
+                self.runners.by_key.insert(key, idx);
+                idx
+            }
+        };
+        let Some(instance) = self.runners.instances.get_mut(&idx) else {
+            return;
+        };
+        instance.name = init.name;
+        instance.total_slots = init.total_slots;
+        let runner_id = instance.runner_id.clone();
+        if let Some(c) = self.runners.conns.get_mut(&conn) {
+            c.instance = Some(idx);
+            c.last_pong = now;
+        }
+        let metadata = ProtocolMetadata {
+            runner_lost_threshold: millis_i64(self.cx.config.runner_lost_threshold),
+            actor_stop_threshold: millis_i64(self.cx.config.actor_stop_timeout),
+            serverless_drain_grace_period: None,
+        };
+        self.cx.send_runner(
+            conn,
+            &ToClient::Init(ToClientInit {
+                runner_id,
+                metadata,
+            }),
+        );
+        let at = now.saturating_add(self.cx.config.runner_ping_interval);
+        self.cx.timers.set(TimerKey::RunnerPing(conn), at);
+        self.replay_commands(idx);
+        self.place_waiting_actors(now);
+    }
+
+    /// Binds an existing instance to a new connection (reconnect, or a duplicate session).
+    fn rebind_instance(&mut self, idx: RunnerIdx, conn: RunnerConnId) {
+        let Some(instance) = self.runners.instances.get_mut(&idx) else {
+            return;
+        };
+        match instance.conn.replace(conn) {
+            Some(old) if old != conn => {
+                self.cx.metrics.runner_sessions_replaced += 1;
+                self.forget_runner_conn(old);
+                self.cx.close_runner(old, 1000, REASON_SESSION_REPLACED);
+            }
+            Some(_) => {}
+            None => {
+                self.cx.metrics.runner_reconnects += 1;
+                self.cx.timers.cancel(TimerKey::RunnerLost(idx));
+            }
+        }
+    }
+
+    pub(crate) fn handle_runner_closed(&mut self, now: Instant, conn: RunnerConnId) {
+        let Some(instance) = self.forget_runner_conn(conn) else {
+            return;
+        };
+        let owned = self
+            .runners
+            .instances
+            .get_mut(&instance)
+            .filter(|i| i.conn == Some(conn));
+        if let Some(i) = owned {
+            i.conn = None;
+            let at = now.saturating_add(self.cx.config.runner_lost_threshold);
+            self.cx.timers.set(TimerKey::RunnerLost(instance), at);
+        }
+    }
+
+    /// Closes a connection from our side and treats it as gone.
+    pub(crate) fn drop_runner_conn(
+        &mut self,
+        now: Instant,
+        conn: RunnerConnId,
+        code: u16,
+        reason: &str,
+    ) {
+        self.cx.close_runner(conn, code, reason);
+        self.handle_runner_closed(now, conn);
+    }
+
+    /// Removes a connection and its timers; returns the instance it was bound to.
+    fn forget_runner_conn(&mut self, conn: RunnerConnId) -> Option<RunnerIdx> {
+        let removed = self.runners.conns.remove(&conn)?;
+        self.cx.timers.cancel(TimerKey::RunnerInit(conn));
+        self.cx.timers.cancel(TimerKey::RunnerPing(conn));
+        removed.instance
+    }
+
+    pub(crate) fn on_runner_init_timeout(&mut self, now: Instant, conn: RunnerConnId) {
+        if self.runners.instance_of(conn).is_none() && self.runners.conns.contains_key(&conn) {
+            self.cx.metrics.runner_init_timeouts += 1;
+            self.drop_runner_conn(now, conn, 1008, "ws.timed_out_waiting_for_init");
+        }
+    }
+
+    pub(crate) fn on_runner_ping(&mut self, now: Instant, conn: RunnerConnId) {
+        let Some(runner) = self.runners.conns.get(&conn) else {
+            return;
+        };
+        if now.saturating_since(runner.last_pong) > self.cx.config.runner_pong_timeout {
+            self.cx.metrics.runner_ping_timeouts += 1;
+            self.drop_runner_conn(now, conn, 1011, "torpor.runner_ping_timeout");
+            return;
+        }
+        // The runner echoes `ts` verbatim; the monotonic clock keeps RTTs immune to wall jumps.
+        let ts = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
+        self.cx
+            .send_runner(conn, &ToClient::Ping(ToClientPing { ts }));
+        let at = now.saturating_add(self.cx.config.runner_ping_interval);
+        self.cx.timers.set(TimerKey::RunnerPing(conn), at);
+    }
+
+    /// The instance stayed disconnected past the threshold: its actors are gone.
+    pub(crate) fn on_runner_lost(&mut self, now: Instant, idx: RunnerIdx) {
+        let Some(instance) = self.runners.instances.get(&idx) else {
+            return;
+        };
+        if instance.conn.is_some() {
+            return;
+        }
+        self.cx.metrics.runners_lost += 1;
+        let actors: Vec<ActorId> = instance.actors.iter().copied().collect();
+        let key = (instance.namespace.clone(), instance.runner_key.clone());
+        self.runners.instances.remove(&idx);
+        self.runners.by_key.remove(&key);
+        for actor in actors {
+            self.actor_lost(now, actor, crate::actor::StopCause::RunnerLost);
+        }
+        self.place_waiting_actors(now);
+    }
+
+    fn handle_runner_stopping(&mut self, now: Instant, idx: RunnerIdx) {
+        let Some(instance) = self.runners.instances.get_mut(&idx) else {
+            return;
+        };
+        instance.draining = true;
+        let actors: Vec<ActorId> = instance.actors.iter().copied().collect();
+        for actor in actors {
+            self.stop_actor(now, actor, crate::actor::StopIntent::Drain);
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Storage as outputs: requests the core emits, replies it receives, and the durable records.
+
+use std::fmt;
+
+use crate::ids::ActorId;
+use crate::protocol::{KvRequestData, KvResponseData};
+
+/// The durable part of an actor (the registry row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActorRecord {
+    /// Id.
+    pub id: ActorId,
+    /// Namespace it lives in.
+    pub namespace: String,
+    /// Name (the runner's actor type).
+    pub name: String,
+    /// Optional key, unique with the name.
+    pub key: Option<String>,
+    /// Runner pool it is placed on.
+    pub runner_name: String,
+    /// Creation time, epoch ms.
+    pub create_ts: i64,
+    /// Opaque input passed on every start.
+    pub input: Option<Vec<u8>>,
+    /// Last generation allocated, so generations keep growing across gateway restarts.
+    pub generation: u32,
+    /// Pending alarm, epoch ms.
+    pub alarm_ts: Option<i64>,
+}
+
+/// What the store must do. Every request is idempotent (keyed by natural key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreRequest {
+    /// Insert or replace the actor's registry row.
+    PutActor(ActorRecord),
+    /// Delete the actor's registry row and all its KV data.
+    DeleteActor(ActorId),
+    /// Execute a runner's KV request for this actor; reply with [`StoreReply::Kv`].
+    Kv {
+        /// The actor whose keys these are.
+        actor: ActorId,
+        /// The request, exactly as the runner sent it.
+        request: KvRequestData,
+    },
+}
+
+/// A successful store result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreReply {
+    /// The write is durable.
+    Done,
+    /// A KV response (which may itself be a `KvErrorResponse` for invalid requests).
+    Kv(KvResponseData),
+}
+
+/// A failed store operation, by class (the adapter maps its own errors to these).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreFailure {
+    /// The database is locked; retrying soon will likely work.
+    Busy,
+    /// An I/O error (disk full, permissions, …).
+    Io(String),
+    /// A constraint was violated.
+    Constraint(String),
+    /// The database is corrupt.
+    Corrupt(String),
+}
+
+impl fmt::Display for StoreFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Busy => f.write_str("store busy"),
+            Self::Io(m) => write!(f, "store I/O error: {m}"),
+            Self::Constraint(m) => write!(f, "store constraint violated: {m}"),
+            Self::Corrupt(m) => write!(f, "store corrupt: {m}"),
+        }
+    }
+}
+
+/// What the store held at startup, handed to [`crate::Gateway::restore`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Every registry row.
+    pub actors: Vec<ActorRecord>,
+}

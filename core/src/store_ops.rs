@@ -1,0 +1,179 @@
+//! Store operations in flight: issue, complete, retry.
+//!
+//! Registry writes are retried with capped exponential backoff until they succeed (a retry
+//! writes the actor's *current* row, so a late retry never reverts a newer write). KV requests
+//! are not retried: the runner gets a `KvErrorResponse` and decides.
+
+use std::time::Duration;
+
+use crate::admin::{AdminError, AdminReply};
+use crate::gateway::Gateway;
+use crate::ids::{ActorId, AdminReqId, OpId, RunnerConnId};
+use crate::io::Output;
+use crate::protocol::{KvErrorResponse, KvResponseData, ToClient, ToClientKvResponse};
+use crate::store::{StoreFailure, StoreReply, StoreRequest};
+use crate::time::Instant;
+use crate::timer::TimerKey;
+
+/// What a completion is for.
+#[derive(Debug)]
+pub(crate) enum Purpose {
+    /// A registry row update.
+    PutActor(ActorId),
+    /// The first row of a new actor; the admin request is answered on success.
+    CreateActor { actor: ActorId, req: AdminReqId },
+    /// Deleting a destroyed actor; its admin requests are answered on success.
+    DeleteActor {
+        actor: ActorId,
+        waiters: Vec<AdminReqId>,
+    },
+    /// A runner's KV request.
+    Kv { conn: RunnerConnId, request_id: u32 },
+}
+
+#[derive(Debug)]
+pub(crate) struct PendingOp {
+    purpose: Purpose,
+    /// Failed attempts so far.
+    attempts: u32,
+}
+
+impl Gateway {
+    pub(crate) fn issue_store(&mut self, request: StoreRequest, purpose: Purpose) {
+        self.issue_store_attempt(request, purpose, 0);
+    }
+
+    fn issue_store_attempt(&mut self, request: StoreRequest, purpose: Purpose, attempts: u32) {
+        let op = self.cx.next_op();
+        self.cx.metrics.store_ops += 1;
+        self.ops.insert(op, PendingOp { purpose, attempts });
+        self.cx.push(Output::Store { op, request });
+    }
+
+    pub(crate) fn handle_store_done(
+        &mut self,
+        now: Instant,
+        op: OpId,
+        result: Result<StoreReply, StoreFailure>,
+    ) {
+        if self
+            .cx
+            .timers
+            .deadline_of(TimerKey::StoreRetry(op))
+            .is_some()
+        {
+            // Completed again while a retry is scheduled: a duplicate completion.
+            self.cx.metrics.store_late_completions += 1;
+            return;
+        }
+        let Some(pending) = self.ops.remove(&op) else {
+            self.cx.metrics.store_late_completions += 1;
+            return;
+        };
+        match result {
+            Ok(reply) => self.store_succeeded(pending.purpose, reply),
+            Err(failure) => {
+                self.cx.metrics.store_errors += 1;
+                self.store_failed(now, op, pending, &failure);
+            }
+        }
+    }
+
+    fn store_succeeded(&mut self, purpose: Purpose, reply: StoreReply) {
+        match purpose {
+            Purpose::PutActor(_) => {}
+            Purpose::CreateActor { actor, req } => {
+                let reply = match self.actors.map.get(&actor) {
+                    Some(a) => Ok(AdminReply::Actor {
+                        actor: a.info(),
+                        created: true,
+                    }),
+                    None => Err(AdminError::NotFound(format!(
+                        "actor {actor} was destroyed while being created"
+                    ))),
+                };
+                self.reply_admin(req, reply);
+            }
+            Purpose::DeleteActor { waiters, .. } => {
+                for req in waiters {
+                    self.reply_admin(req, Ok(AdminReply::Done));
+                }
+            }
+            Purpose::Kv { conn, request_id } => {
+                let data = match reply {
+                    StoreReply::Kv(data) => data,
+                    StoreReply::Done => KvResponseData::Error(KvErrorResponse {
+                        message: "internal error: store returned no KV response".to_owned(),
+                    }),
+                };
+                self.send_kv_response(conn, request_id, data);
+            }
+        }
+    }
+
+    fn store_failed(&mut self, now: Instant, op: OpId, pending: PendingOp, failure: &StoreFailure) {
+        if let Purpose::Kv { conn, request_id } = pending.purpose {
+            let data = KvResponseData::Error(KvErrorResponse {
+                message: failure.to_string(),
+            });
+            self.send_kv_response(conn, request_id, data);
+            return;
+        }
+        self.cx.metrics.store_retries += 1;
+        let delay = self.retry_delay(pending.attempts);
+        self.ops.insert(
+            op,
+            PendingOp {
+                purpose: pending.purpose,
+                attempts: pending.attempts + 1,
+            },
+        );
+        self.cx
+            .timers
+            .set(TimerKey::StoreRetry(op), now.saturating_add(delay));
+    }
+
+    /// Capped exponential backoff with "equal jitter": half fixed, half drawn from the seeded RNG.
+    fn retry_delay(&mut self, attempts: u32) -> Duration {
+        let base = self.cx.config.store_retry_base.as_millis() as u64;
+        let max = self.cx.config.store_retry_max.as_millis() as u64;
+        let full = base.saturating_mul(1u64 << attempts.min(20)).min(max);
+        let half = full / 2;
+        Duration::from_millis(half + self.cx.rng.u64(0..=full - half))
+    }
+
+    pub(crate) fn on_store_retry(&mut self, op: OpId) {
+        let Some(pending) = self.ops.remove(&op) else {
+            return;
+        };
+        let request = match &pending.purpose {
+            Purpose::PutActor(actor) | Purpose::CreateActor { actor, .. } => {
+                match self.actors.map.get(actor) {
+                    Some(a) => StoreRequest::PutActor(a.record.clone()),
+                    None => {
+                        // Destroyed meanwhile: nothing to write; answer a waiting creator.
+                        self.store_succeeded(pending.purpose, StoreReply::Done);
+                        return;
+                    }
+                }
+            }
+            Purpose::DeleteActor { actor, .. } => StoreRequest::DeleteActor(*actor),
+            Purpose::Kv { .. } => return,
+        };
+        self.issue_store_attempt(request, pending.purpose, pending.attempts);
+    }
+
+    pub(crate) fn send_kv_response(
+        &mut self,
+        conn: RunnerConnId,
+        request_id: u32,
+        data: KvResponseData,
+    ) {
+        // A runner never re-sends KV requests after a reconnect, so a response for a closed
+        // connection has nowhere to go.
+        if self.runners.conns.contains_key(&conn) {
+            let msg = ToClient::KvResponse(ToClientKvResponse { request_id, data });
+            self.cx.send_runner(conn, &msg);
+        }
+    }
+}

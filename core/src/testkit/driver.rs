@@ -1,0 +1,310 @@
+//! A tiny in-memory driver for scenario tests and benches: feeds inputs, drains outputs, jumps
+//! the clock from deadline to deadline, and speaks the runner protocol as a model runner.
+
+use std::time::Duration;
+
+use crate::admin::{AdminCommand, AdminReply, CreateActor};
+use crate::config::Config;
+use crate::gateway::Gateway;
+use crate::ids::{ActorId, AdminReqId, ClientId, RunnerConnId};
+use crate::io::{Input, Output, RunnerParams};
+use crate::protocol::{
+    ActorCheckpoint, ActorState, ActorStateStopped, Command, CommandWrapper, Event,
+    EventActorStateUpdate, EventWrapper, Headers, MessageId, StopCode, ToClient,
+    ToClientTunnelMessage, ToServer, ToServerInit, ToServerTunnelMessage,
+    ToServerTunnelMessageKind,
+};
+use crate::store::{Snapshot, StoreReply, StoreRequest};
+use crate::time::{Instant, UnixMillis};
+
+/// Wall-clock time at the driver's epoch.
+pub const WALL_EPOCH: i64 = 1_700_000_000_000;
+
+/// Drives one [`Gateway`].
+pub struct Driver {
+    /// The gateway under test.
+    pub gw: Gateway,
+    /// The current time.
+    pub now: Instant,
+    /// Complete registry store ops (`PutActor`, `DeleteActor`) with success automatically.
+    pub auto_store: bool,
+    next_id: u64,
+}
+
+impl Driver {
+    /// A gateway with `config`, seed 7, restored from an empty snapshot.
+    pub fn new(config: Config) -> Self {
+        Self::with_seed(config, 7)
+    }
+
+    /// As [`Driver::new`] with a chosen seed.
+    pub fn with_seed(config: Config, seed: u64) -> Self {
+        let now = Instant::from_millis(0);
+        let mut gw = Gateway::new(config, seed, now, UnixMillis(WALL_EPOCH)).expect("config");
+        gw.restore(now, Snapshot::default()).expect("restore");
+        Self {
+            gw,
+            now,
+            auto_store: true,
+            next_id: 1,
+        }
+    }
+
+    /// A fresh adapter-side number for client, runner and admin ids.
+    pub fn fresh(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn drain(&mut self) -> Vec<Output> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while let Some(o) = self.gw.poll_output() {
+            out.push(o);
+            i += 1;
+            assert!(i < 1_000_000, "output livelock");
+        }
+        if self.auto_store {
+            let done: Vec<Input> = out
+                .iter()
+                .filter_map(|o| match o {
+                    Output::Store {
+                        op,
+                        request: StoreRequest::PutActor(_) | StoreRequest::DeleteActor(_),
+                    } => Some(Input::StoreDone {
+                        op: *op,
+                        result: Ok(StoreReply::Done),
+                    }),
+                    _ => None,
+                })
+                .collect();
+            for input in done {
+                out.extend(self.step(input));
+            }
+        }
+        out
+    }
+
+    /// Feeds one input at the current time and returns everything it produced.
+    pub fn step(&mut self, input: Input) -> Vec<Output> {
+        self.gw.handle(self.now, input).expect("driver misuse");
+        self.drain()
+    }
+
+    /// Moves the clock forward by `by`, firing every deadline on the way, in order.
+    pub fn advance(&mut self, by: Duration) -> Vec<Output> {
+        let end = self.now.saturating_add(by);
+        let mut out = Vec::new();
+        while let Some(at) = self.gw.poll_timeout().filter(|at| *at <= end) {
+            self.now = self.now.max(at);
+            self.gw.handle_timeout(self.now).expect("timeout");
+            out.extend(self.drain());
+        }
+        self.now = end;
+        out
+    }
+
+    /// Connects a runner (`runner_key`, runner name `name`, `slots`), sends its init and
+    /// returns the connection and the outputs of the handshake.
+    pub fn connect_runner(
+        &mut self,
+        key: &str,
+        name: &str,
+        slots: u32,
+    ) -> (RunnerConnId, Vec<Output>) {
+        let conn = RunnerConnId::new(self.fresh());
+        let mut out = self.step(Input::RunnerConnect {
+            conn,
+            params: RunnerParams {
+                protocol_version: Some(7),
+                namespace: "default".into(),
+                runner_key: key.into(),
+                token: None,
+            },
+        });
+        assert!(out.contains(&Output::AcceptRunner { conn }), "{out:?}");
+        out.extend(self.runner_send(
+            conn,
+            &ToServer::Init(ToServerInit {
+                name: name.into(),
+                version: 1,
+                total_slots: slots,
+                prepopulate_actor_names: None,
+                metadata: None,
+            }),
+        ));
+        (conn, out)
+    }
+
+    /// Encodes and feeds one runner frame.
+    pub fn runner_send(&mut self, conn: RunnerConnId, msg: &ToServer) -> Vec<Output> {
+        self.step(Input::RunnerBytes {
+            conn,
+            bytes: msg.to_bytes(),
+        })
+    }
+
+    /// Creates an actor on runner pool `runner_name` and returns its id and the outputs.
+    pub fn create_actor(
+        &mut self,
+        name: &str,
+        key: Option<&str>,
+        runner_name: &str,
+    ) -> (ActorId, Vec<Output>) {
+        let req = AdminReqId::new(self.fresh());
+        let out = self.step(Input::Admin {
+            req,
+            command: AdminCommand::Create(CreateActor {
+                namespace: "default".into(),
+                name: name.into(),
+                key: key.map(Into::into),
+                runner_name: runner_name.into(),
+                input: None,
+                wall: UnixMillis(WALL_EPOCH),
+            }),
+        });
+        let id = out
+            .iter()
+            .find_map(|o| match o {
+                Output::AdminReply {
+                    req: r,
+                    reply: Ok(AdminReply::Actor { actor, .. }),
+                } if *r == req => Some(actor.actor_id),
+                _ => None,
+            })
+            .or_else(|| start_commands(&out).first().map(|(_, c)| actor_of(c)))
+            .expect("create replied or started");
+        (id, out)
+    }
+
+    /// Reports `Running` for the actor's start in `commands` (as the runner does at once).
+    pub fn report_running(&mut self, conn: RunnerConnId, start: &CommandWrapper) -> Vec<Output> {
+        self.report_state(conn, &start.checkpoint, 0, ActorState::Running)
+    }
+
+    /// Reports a state event with `event_index` for the checkpoint's actor and generation.
+    pub fn report_state(
+        &mut self,
+        conn: RunnerConnId,
+        checkpoint: &ActorCheckpoint,
+        event_index: i64,
+        state: ActorState,
+    ) -> Vec<Output> {
+        self.runner_send(
+            conn,
+            &ToServer::Events(vec![event(checkpoint, event_index, state)]),
+        )
+    }
+
+    /// Creates an actor, lets `conn` start it, and returns its id and the start command.
+    pub fn running_actor(&mut self, conn: RunnerConnId, name: &str) -> (ActorId, CommandWrapper) {
+        let (id, out) = self.create_actor(name, None, "default");
+        let start = start_commands(&out)
+            .into_iter()
+            .find(|(c, _)| *c == conn)
+            .map(|(_, w)| w)
+            .expect("start command sent to the runner");
+        self.report_running(conn, &start);
+        (id, start)
+    }
+
+    /// Opens a client WebSocket on the actor; returns the client and the outputs.
+    pub fn open_websocket(&mut self, actor: ActorId, path: &str) -> (ClientId, Vec<Output>) {
+        let client = ClientId::new(self.fresh());
+        let out = self.step(Input::ClientWebSocket {
+            client,
+            actor: actor.to_string(),
+            path: path.into(),
+            headers: Headers::new(),
+        });
+        (client, out)
+    }
+
+    /// Sends a tunnel message from the runner for a request.
+    pub fn runner_tunnel(
+        &mut self,
+        conn: RunnerConnId,
+        request: MessageId,
+        kind: ToServerTunnelMessageKind,
+    ) -> Vec<Output> {
+        self.runner_send(
+            conn,
+            &ToServer::TunnelMessage(ToServerTunnelMessage {
+                message_id: MessageId {
+                    message_index: 0,
+                    ..request
+                },
+                message_kind: kind,
+            }),
+        )
+    }
+}
+
+/// A `Running`/`Stopped` event for the checkpoint's actor and generation.
+pub fn event(checkpoint: &ActorCheckpoint, index: i64, state: ActorState) -> EventWrapper {
+    EventWrapper {
+        checkpoint: ActorCheckpoint {
+            index,
+            ..checkpoint.clone()
+        },
+        inner: Event::ActorStateUpdate(EventActorStateUpdate { state }),
+    }
+}
+
+/// `Stopped{code}` with no message.
+pub fn stopped(code: StopCode) -> ActorState {
+    ActorState::Stopped(ActorStateStopped {
+        code,
+        message: None,
+    })
+}
+
+/// Every `ToClient` frame sent to `conn`, decoded.
+pub fn sent_to(out: &[Output], conn: RunnerConnId) -> Vec<ToClient> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::SendRunner { conn: c, bytes } if *c == conn => {
+                Some(ToClient::decode(bytes).expect("the core sent undecodable bytes"))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every command sent, with its connection.
+pub fn commands(out: &[Output]) -> Vec<(RunnerConnId, CommandWrapper)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::SendRunner { conn, bytes } => match ToClient::decode(bytes) {
+                Ok(ToClient::Commands(cmds)) => Some(cmds.into_iter().map(move |c| (*conn, c))),
+                _ => None,
+            },
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// Every start command sent, with its connection.
+pub fn start_commands(out: &[Output]) -> Vec<(RunnerConnId, CommandWrapper)> {
+    commands(out)
+        .into_iter()
+        .filter(|(_, c)| matches!(c.inner, Command::StartActor(_)))
+        .collect()
+}
+
+/// Every tunnel message sent to `conn`.
+pub fn tunnel_to(out: &[Output], conn: RunnerConnId) -> Vec<ToClientTunnelMessage> {
+    sent_to(out, conn)
+        .into_iter()
+        .filter_map(|m| match m {
+            ToClient::TunnelMessage(t) => Some(t),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The actor a command is for.
+pub fn actor_of(c: &CommandWrapper) -> ActorId {
+    ActorId::parse(&c.checkpoint.actor_id).expect("actor id")
+}

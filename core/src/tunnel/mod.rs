@@ -1,0 +1,275 @@
+//! Client requests tunnelled to actors: WebSockets and HTTP, keyed by request id.
+
+mod http;
+mod route;
+mod websocket;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::actor::{Phase, StopCause};
+use crate::gateway::Gateway;
+use crate::ids::{ActorId, ClientId};
+use crate::io::{ClientFrame, CloseFrame, Output};
+use crate::protocol::{
+    Headers, HibernatingRequest, MessageId, RequestId, ToClient, ToClientTunnelMessage,
+    ToClientTunnelMessageKind,
+};
+use crate::time::Instant;
+use crate::timer::TimerKey;
+
+pub(crate) struct Client {
+    pub(crate) actor: ActorId,
+    pub(crate) request_id: RequestId,
+    /// Index of the next server → runner tunnel message (0 = open/start). Wraps; never reset.
+    pub(crate) next_index: u16,
+    pub(crate) kind: ClientKind,
+}
+
+pub(crate) enum ClientKind {
+    WebSocket(Ws),
+    Http(Http),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WsPhase {
+    /// Accepted; the actor is not running yet.
+    Waiting,
+    /// `ToClientWebSocketOpen` sent.
+    Opening,
+    /// The runner accepted the socket.
+    Open,
+}
+
+pub(crate) struct Ws {
+    pub(crate) phase: WsPhase,
+    pub(crate) path: String,
+    pub(crate) headers: Headers,
+    pub(crate) can_hibernate: bool,
+    /// Client frames that arrived before the runner accepted the open.
+    pub(crate) buffered: VecDeque<ClientFrame>,
+    pub(crate) buffered_bytes: usize,
+    /// `PauseClientReads` is in force.
+    pub(crate) paused: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HttpPhase {
+    /// The actor is not running yet.
+    Waiting,
+    /// `ToClientRequestStart` sent.
+    Sent,
+    /// A streamed response started.
+    Streaming,
+}
+
+pub(crate) struct Http {
+    pub(crate) phase: HttpPhase,
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) headers: Headers,
+    pub(crate) body: Vec<u8>,
+}
+
+#[derive(Default)]
+pub(crate) struct Clients {
+    pub(crate) map: BTreeMap<ClientId, Client>,
+    /// Tunnel routing: request id → client (this incarnation's gateway id only).
+    pub(crate) requests: BTreeMap<RequestId, ClientId>,
+}
+
+impl Gateway {
+    /// Admission shared by WebSockets and HTTP: the actor must exist and have room.
+    fn admit_client(&self, actor: &str) -> Result<ActorId, (u16, String)> {
+        let id = ActorId::parse(actor)
+            .filter(|id| self.actors.map.contains_key(id))
+            .ok_or_else(|| (404, format!("actor {actor:?} not found")))?;
+        if self.clients.map.len() >= self.cx.config.max_clients {
+            return Err((503, "too many client connections".to_owned()));
+        }
+        let waiting = self.actors.map.get(&id).map_or(0, |a| a.waiting.len());
+        if waiting >= self.cx.config.max_waiting_requests_per_actor {
+            return Err((
+                503,
+                "actor is starting and its request queue is full".to_owned(),
+            ));
+        }
+        Ok(id)
+    }
+
+    /// A request id unique among live requests (see `Cx::next_request_id`).
+    fn fresh_request_id(&mut self) -> RequestId {
+        loop {
+            let id = self.cx.next_request_id();
+            if !self.clients.requests.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    fn add_client(&mut self, client: ClientId, actor: ActorId, kind: ClientKind) {
+        let request_id = self.fresh_request_id();
+        self.clients.requests.insert(request_id, client);
+        self.clients.map.insert(
+            client,
+            Client {
+                actor,
+                request_id,
+                next_index: 0,
+                kind,
+            },
+        );
+    }
+
+    /// Starts the request now if the actor runs, else queues it and wakes the actor.
+    fn begin_or_wait(&mut self, now: Instant, client: ClientId, actor: ActorId) {
+        let running = self
+            .actors
+            .map
+            .get(&actor)
+            .is_some_and(|a| matches!(a.phase, Phase::Running { .. }));
+        if running {
+            self.begin_request(now, client);
+        } else if let Some(a) = self.actors.map.get_mut(&actor) {
+            a.waiting.push_back(client);
+            self.wake_actor(now, actor);
+        }
+    }
+
+    /// The actor is running: start every queued request, in arrival order.
+    pub(crate) fn flush_waiting_requests(&mut self, now: Instant, actor: ActorId) {
+        let Some(a) = self.actors.map.get_mut(&actor) else {
+            return;
+        };
+        let waiting = std::mem::take(&mut a.waiting);
+        for client in waiting {
+            self.begin_request(now, client);
+        }
+    }
+
+    fn begin_request(&mut self, now: Instant, client: ClientId) {
+        let Some(c) = self.clients.map.get(&client) else {
+            return;
+        };
+        let actor = c.actor;
+        if let Some(a) = self.actors.map.get_mut(&actor) {
+            a.clients.insert(client);
+        }
+        match c.kind {
+            ClientKind::WebSocket(_) => self.begin_websocket(now, client),
+            ClientKind::Http(_) => self.begin_http(now, client),
+        }
+    }
+
+    /// Sends a tunnel message for the client with its next index, to its actor's runner.
+    pub(crate) fn send_tunnel(&mut self, client: ClientId, kind: ToClientTunnelMessageKind) {
+        let Some(c) = self.clients.map.get_mut(&client) else {
+            return;
+        };
+        let index = c.next_index;
+        c.next_index = index.wrapping_add(1);
+        let request_id = c.request_id;
+        let conn = self
+            .actors
+            .map
+            .get(&c.actor)
+            .and_then(|a| a.phase.runner())
+            .and_then(|r| self.runners.conn_of(r));
+        let Some(conn) = conn else {
+            return; // the runner is reconnecting; its side of the request is gone anyway
+        };
+        let msg = ToClient::TunnelMessage(ToClientTunnelMessage {
+            message_id: MessageId {
+                gateway_id: self.cx.gateway_id,
+                request_id,
+                message_index: index,
+            },
+            message_kind: kind,
+        });
+        self.cx.send_runner(conn, &msg);
+    }
+
+    /// Forgets a client everywhere (routing, actor, timers). Sends nothing.
+    pub(crate) fn remove_client(&mut self, client: ClientId) -> Option<Client> {
+        let c = self.clients.map.remove(&client)?;
+        self.clients.requests.remove(&c.request_id);
+        if let Some(a) = self.actors.map.get_mut(&c.actor) {
+            a.clients.remove(&client);
+            a.waiting.retain(|w| *w != client);
+        }
+        self.cx.timers.cancel(TimerKey::WebSocketOpen(client));
+        self.cx.timers.cancel(TimerKey::HttpResponse(client));
+        Some(c)
+    }
+
+    /// The allocation ended: requests tied to it end too.
+    pub(crate) fn close_actor_clients(&mut self, actor: ActorId, cause: StopCause) {
+        let Some(a) = self.actors.map.get_mut(&actor) else {
+            return;
+        };
+        let clients = std::mem::take(&mut a.clients);
+        for client in clients {
+            self.end_client(client, 1001, cause.reason(), 503);
+        }
+    }
+
+    /// Requests still waiting for the actor fail.
+    pub(crate) fn fail_waiting_requests(&mut self, actor: ActorId, cause: StopCause) {
+        let Some(a) = self.actors.map.get_mut(&actor) else {
+            return;
+        };
+        let waiting = std::mem::take(&mut a.waiting);
+        let code = if cause == StopCause::StartTimeout {
+            1011
+        } else {
+            1001
+        };
+        for client in waiting {
+            self.end_client(client, code, cause.reason(), 503);
+        }
+    }
+
+    /// Ends a client from the gateway's side: a WebSocket gets a close frame, an HTTP request
+    /// an error status (or an abort if its response already started).
+    fn end_client(&mut self, client: ClientId, ws_code: u16, reason: &str, http_status: u16) {
+        let Some(c) = self.remove_client(client) else {
+            return;
+        };
+        match c.kind {
+            ClientKind::WebSocket(_) => {
+                self.cx.metrics.ws_closed_actor_stopped += 1;
+                self.cx.push(Output::CloseClient {
+                    client,
+                    close: CloseFrame::new(ws_code, reason),
+                });
+            }
+            ClientKind::Http(http) => {
+                if http.phase == HttpPhase::Streaming {
+                    self.cx.push(Output::HttpAbort { client });
+                } else {
+                    self.cx.metrics.http_failed_unavailable += 1;
+                    self.http_error(client, http_status, reason);
+                }
+            }
+        }
+    }
+
+    /// Every hibernatable WebSocket of the actor that is still connected, in request-id order:
+    /// the `hibernatingRequests` of its next start command.
+    pub(crate) fn hibernating_requests(&self, actor: ActorId) -> Vec<HibernatingRequest> {
+        let Some(a) = self.actors.map.get(&actor) else {
+            return Vec::new();
+        };
+        let mut list: Vec<HibernatingRequest> = a
+            .clients
+            .iter()
+            .filter_map(|id| self.clients.map.get(id))
+            .filter(|c| matches!(&c.kind, ClientKind::WebSocket(ws) if ws.can_hibernate))
+            .map(|c| HibernatingRequest {
+                gateway_id: self.cx.gateway_id,
+                request_id: c.request_id,
+            })
+            .collect();
+        list.sort_unstable_by_key(|h| h.request_id);
+        list
+    }
+}

@@ -1,0 +1,62 @@
+//! Runner → client tunnel messages: the isolation checks, then dispatch by kind and state.
+
+use super::{ClientKind, HttpPhase, WsPhase};
+use crate::gateway::Gateway;
+use crate::ids::ClientId;
+use crate::protocol::{ToServerTunnelMessage, ToServerTunnelMessageKind as Kind};
+use crate::runner::RunnerIdx;
+
+impl Gateway {
+    /// Routes by (gateway id, request id). A message is accepted only if the request's actor is
+    /// allocated to the sending runner *and* the kind is legal in the request's state; anything
+    /// else is dropped and counted (no runner can write into another runner's sockets).
+    pub(crate) fn handle_tunnel_message(&mut self, runner: RunnerIdx, msg: ToServerTunnelMessage) {
+        let Some(client) = self.route(&msg) else {
+            self.cx.metrics.tunnel_dropped_unknown += 1;
+            return;
+        };
+        let Some(c) = self.clients.map.get(&client) else {
+            return;
+        };
+        let hosted = self.actors.map.get(&c.actor).and_then(|a| a.phase.runner()) == Some(runner);
+        if !hosted {
+            self.cx.metrics.tunnel_dropped_foreign += 1;
+            return;
+        }
+        let (ws, http) = match &c.kind {
+            ClientKind::WebSocket(ws) => (Some(ws.phase), None),
+            ClientKind::Http(http) => (None, Some(http.phase)),
+        };
+        match (msg.message_kind, ws, http) {
+            (Kind::WebSocketOpen(open), Some(WsPhase::Opening), _) => {
+                self.on_websocket_open(client, open.can_hibernate);
+            }
+            (Kind::WebSocketMessage(m), Some(WsPhase::Open), _) => {
+                self.on_websocket_message(client, m);
+            }
+            // Acks matter only to the hibernation buffer; a cumulative ack is always legal.
+            (Kind::WebSocketMessageAck(_), Some(WsPhase::Open), _) => {}
+            (Kind::WebSocketClose(close), Some(WsPhase::Opening | WsPhase::Open), _) => {
+                self.on_websocket_close(client, close);
+            }
+            (Kind::ResponseStart(start), _, Some(HttpPhase::Sent)) => {
+                self.on_response_start(client, start);
+            }
+            (Kind::ResponseChunk(chunk), _, Some(HttpPhase::Streaming)) => {
+                self.on_response_chunk(client, chunk);
+            }
+            (Kind::ResponseAbort, _, Some(phase @ (HttpPhase::Sent | HttpPhase::Streaming))) => {
+                self.on_response_abort(client, phase);
+            }
+            _ => self.cx.metrics.tunnel_dropped_illegal += 1,
+        }
+    }
+
+    fn route(&self, msg: &ToServerTunnelMessage) -> Option<ClientId> {
+        let id = &msg.message_id;
+        if id.gateway_id != self.cx.gateway_id {
+            return None;
+        }
+        self.clients.requests.get(&id.request_id).copied()
+    }
+}
