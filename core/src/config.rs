@@ -174,3 +174,87 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(Config::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn nonsense_is_rejected_naming_the_field() {
+        let cases: Vec<(&str, Config)> = vec![
+            (
+                "namespaces",
+                Config {
+                    namespaces: vec![],
+                    ..Config::default()
+                },
+            ),
+            (
+                "namespaces",
+                Config {
+                    namespaces: vec![String::new()],
+                    ..Config::default()
+                },
+            ),
+            (
+                "runner_token",
+                Config {
+                    runner_token: Some(String::new()),
+                    ..Config::default()
+                },
+            ),
+            (
+                "runner_ping_interval",
+                Config {
+                    runner_ping_interval: Duration::ZERO,
+                    ..Config::default()
+                },
+            ),
+            (
+                "actor_start_timeout",
+                Config {
+                    actor_start_timeout: Duration::from_micros(1500),
+                    ..Config::default()
+                },
+            ),
+            (
+                "runner_pong_timeout",
+                Config {
+                    runner_pong_timeout: Duration::from_secs(2),
+                    ..Config::default()
+                },
+            ),
+            (
+                "store_retry_max",
+                Config {
+                    store_retry_max: Duration::from_millis(10),
+                    ..Config::default()
+                },
+            ),
+            (
+                "max_clients",
+                Config {
+                    max_clients: 0,
+                    ..Config::default()
+                },
+            ),
+            (
+                "max_forward_message_bytes",
+                Config {
+                    max_forward_message_bytes: 64 << 20,
+                    ..Config::default()
+                },
+            ),
+        ];
+        for (field, config) in cases {
+            let err = config.validate().expect_err(field);
+            assert_eq!(err.field, field, "{err}");
+            assert!(err.to_string().contains(field));
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Runner KV requests: ownership check here, execution in the store.
 
 use crate::gateway::Gateway;
-use crate::ids::{ActorId, RunnerConnId};
+use crate::ids::ActorId;
 use crate::protocol::{KvErrorResponse, KvResponseData, ToServerKvRequest};
 use crate::runner::RunnerIdx;
 use crate::store::StoreRequest;
@@ -10,12 +10,7 @@ use crate::store_ops::Purpose;
 impl Gateway {
     /// A runner may only touch the KV data of actors allocated to it. The error messages are
     /// the reference's, which runner code may match on.
-    pub(crate) fn handle_kv_request(
-        &mut self,
-        conn: RunnerConnId,
-        runner: RunnerIdx,
-        req: ToServerKvRequest,
-    ) {
+    pub(crate) fn handle_kv_request(&mut self, runner: RunnerIdx, req: ToServerKvRequest) {
         let owner = ActorId::parse(&req.actor_id)
             .and_then(|id| self.actors.map.get(&id).map(|a| (id, a.phase.runner())));
         let actor = match owner {
@@ -29,7 +24,7 @@ impl Gateway {
                 let data = KvResponseData::Error(KvErrorResponse {
                     message: message.to_owned(),
                 });
-                self.send_kv_response(conn, req.request_id, data);
+                self.send_kv_response(runner, req.request_id, data);
             }
             Ok(actor) => {
                 self.cx.metrics.kv_requests += 1;
@@ -38,7 +33,7 @@ impl Gateway {
                     request: req.data,
                 };
                 let purpose = Purpose::Kv {
-                    conn,
+                    runner,
                     request_id: req.request_id,
                 };
                 self.issue_store(request, purpose);

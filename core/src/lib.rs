@@ -40,6 +40,8 @@ mod cx;
 pub mod error;
 mod gateway;
 pub mod ids;
+#[cfg(any(test, feature = "testkit"))]
+mod invariants;
 pub mod io;
 mod kv;
 pub mod metrics;

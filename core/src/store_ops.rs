@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use crate::admin::{AdminError, AdminReply};
 use crate::gateway::Gateway;
-use crate::ids::{ActorId, AdminReqId, OpId, RunnerConnId};
+use crate::ids::{ActorId, AdminReqId, OpId};
 use crate::io::Output;
 use crate::protocol::{KvErrorResponse, KvResponseData, ToClient, ToClientKvResponse};
+use crate::runner::RunnerIdx;
 use crate::store::{StoreFailure, StoreReply, StoreRequest};
 use crate::time::Instant;
 use crate::timer::TimerKey;
@@ -27,8 +28,8 @@ pub(crate) enum Purpose {
         actor: ActorId,
         waiters: Vec<AdminReqId>,
     },
-    /// A runner's KV request.
-    Kv { conn: RunnerConnId, request_id: u32 },
+    /// A runner's KV request; answered on the runner's current connection.
+    Kv { runner: RunnerIdx, request_id: u32 },
 }
 
 #[derive(Debug)]
@@ -99,24 +100,24 @@ impl Gateway {
                     self.reply_admin(req, Ok(AdminReply::Done));
                 }
             }
-            Purpose::Kv { conn, request_id } => {
+            Purpose::Kv { runner, request_id } => {
                 let data = match reply {
                     StoreReply::Kv(data) => data,
                     StoreReply::Done => KvResponseData::Error(KvErrorResponse {
                         message: "internal error: store returned no KV response".to_owned(),
                     }),
                 };
-                self.send_kv_response(conn, request_id, data);
+                self.send_kv_response(runner, request_id, data);
             }
         }
     }
 
     fn store_failed(&mut self, now: Instant, op: OpId, pending: PendingOp, failure: &StoreFailure) {
-        if let Purpose::Kv { conn, request_id } = pending.purpose {
+        if let Purpose::Kv { runner, request_id } = pending.purpose {
             let data = KvResponseData::Error(KvErrorResponse {
                 message: failure.to_string(),
             });
-            self.send_kv_response(conn, request_id, data);
+            self.send_kv_response(runner, request_id, data);
             return;
         }
         self.cx.metrics.store_retries += 1;
@@ -163,17 +164,15 @@ impl Gateway {
         self.issue_store_attempt(request, pending.purpose, pending.attempts);
     }
 
+    /// Answers on the runner's live connection, or holds the answer until it reconnects: the
+    /// runner keeps an unanswered request pending for 30 s and never re-sends it.
     pub(crate) fn send_kv_response(
         &mut self,
-        conn: RunnerConnId,
+        runner: RunnerIdx,
         request_id: u32,
         data: KvResponseData,
     ) {
-        // A runner never re-sends KV requests after a reconnect, so a response for a closed
-        // connection has nowhere to go.
-        if self.runners.conns.contains_key(&conn) {
-            let msg = ToClient::KvResponse(ToClientKvResponse { request_id, data });
-            self.cx.send_runner(conn, &msg);
-        }
+        let msg = ToClient::KvResponse(ToClientKvResponse { request_id, data });
+        self.send_or_hold(runner, &msg);
     }
 }

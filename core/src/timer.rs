@@ -69,6 +69,12 @@ impl Timers {
         self.by_key.get(&key).copied()
     }
 
+    /// Every armed key.
+    #[cfg(any(test, feature = "testkit"))]
+    pub(crate) fn keys(&self) -> impl Iterator<Item = TimerKey> + '_ {
+        self.by_key.keys().copied()
+    }
+
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.by_key.len()

@@ -107,6 +107,12 @@ impl Gateway {
             actor.record.generation = actor.record.generation.wrapping_add(1);
         }
         actor.allocated_once = true;
+        // A starting actor checks its own due alarms; keeping a past one would wake it again
+        // right after every sleep.
+        let wall = self.cx.wall_at(now);
+        if actor.record.alarm_ts.is_some_and(|ts| ts <= wall) {
+            actor.record.alarm_ts = None; // persisted below with the new generation
+        }
         actor.last_command_index = 0;
         actor.last_event_index = -1;
         actor.intent = None;
@@ -230,6 +236,10 @@ impl Gateway {
 
     /// The allocation ended without a `Stopped` (runner lost, timeouts).
     pub(crate) fn actor_lost(&mut self, now: Instant, id: ActorId, cause: StopCause) {
+        if cause == StopCause::RunnerLost {
+            // Requests held while the runner was away fail now, like those in flight.
+            self.fail_waiting_requests(id, cause);
+        }
         let destroying = self
             .actors
             .map
@@ -344,11 +354,10 @@ impl Gateway {
         if actor.phase != Phase::Sleeping || actor.record.alarm_ts.is_none() {
             return;
         }
-        // The actor re-arms its alarms itself when it starts.
-        actor.record.alarm_ts = None;
+        // The alarm stays owed until a start is sent (`place_actor` clears it then), so it
+        // survives a wake that finds no runner.
         self.cx.metrics.alarms_fired += 1;
         self.wake_actor(now, id);
-        self.persist_actor(id);
     }
 
     /// After a reconnect: re-send only the commands whose effect was not observed, so a running

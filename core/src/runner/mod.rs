@@ -6,10 +6,10 @@
 
 mod session;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
-use crate::ids::{ActorId, RunnerConnId};
+use crate::ids::{ActorId, ClientId, RunnerConnId};
 use crate::io::RunnerParams;
 use crate::time::Instant;
 
@@ -44,6 +44,12 @@ pub(crate) struct RunnerInstance {
     pub(crate) draining: bool,
     /// Actors allocated here (starting, running or stopping).
     pub(crate) actors: BTreeSet<ActorId>,
+    /// Encoded tunnel and KV messages held while disconnected, sent in order on reconnect
+    /// (the runner holds its own side the same way). Commands are not held: they are replayed
+    /// by observation instead.
+    pub(crate) outbox: VecDeque<Vec<u8>>,
+    /// Clients paused because their frames filled the outbox allowance.
+    pub(crate) outbox_paused: BTreeSet<ClientId>,
 }
 
 impl RunnerInstance {

@@ -111,7 +111,7 @@ impl Gateway {
                     r.last_pong = now;
                 }
             }
-            ToServer::KvRequest(req) => self.handle_kv_request(conn, idx, req),
+            ToServer::KvRequest(req) => self.handle_kv_request(idx, req),
             ToServer::TunnelMessage(msg) => self.handle_tunnel_message(idx, msg),
         }
     }
@@ -141,6 +141,8 @@ impl Gateway {
                         conn: Some(conn),
                         draining: false,
                         actors: Default::default(),
+                        outbox: Default::default(),
+                        outbox_paused: Default::default(),
                     },
                 );
                 self.runners.by_key.insert(key, idx);
@@ -172,6 +174,8 @@ impl Gateway {
         let at = now.saturating_add(self.cx.config.runner_ping_interval);
         self.cx.timers.set(TimerKey::RunnerPing(conn), at);
         self.replay_commands(idx);
+        self.flush_runner_outbox(idx, conn);
+        self.resume_held_requests(now, idx);
         self.place_waiting_actors(now);
     }
 
@@ -191,6 +195,21 @@ impl Gateway {
                 self.cx.metrics.runner_reconnects += 1;
                 self.cx.timers.cancel(TimerKey::RunnerLost(idx));
             }
+        }
+    }
+
+    /// Sends what was held while the runner was away, in order, and lets paused clients go on.
+    fn flush_runner_outbox(&mut self, idx: RunnerIdx, conn: RunnerConnId) {
+        let Some(instance) = self.runners.instances.get_mut(&idx) else {
+            return;
+        };
+        let held = std::mem::take(&mut instance.outbox);
+        let paused = std::mem::take(&mut instance.outbox_paused);
+        for bytes in held {
+            self.cx.push(Output::SendRunner { conn, bytes });
+        }
+        for client in paused {
+            self.resume_client_reads(client);
         }
     }
 
@@ -250,7 +269,9 @@ impl Gateway {
         let ts = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
         self.cx
             .send_runner(conn, &ToClient::Ping(ToClientPing { ts }));
-        let at = now.saturating_add(self.cx.config.runner_ping_interval);
+        // Up to 127 ms of jitter, as the reference, so many runners' pings do not align.
+        let jitter = std::time::Duration::from_millis(self.cx.rng.u64(0..128));
+        let at = now.saturating_add(self.cx.config.runner_ping_interval + jitter);
         self.cx.timers.set(TimerKey::RunnerPing(conn), at);
     }
 

@@ -3,16 +3,16 @@
 
 use std::time::Duration;
 
-use crate::admin::{AdminCommand, AdminReply, CreateActor};
+use crate::admin::{AdminCommand, AdminError, AdminReply, CreateActor};
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::ids::{ActorId, AdminReqId, ClientId, RunnerConnId};
 use crate::io::{Input, Output, RunnerParams};
 use crate::protocol::{
-    ActorCheckpoint, ActorState, ActorStateStopped, Command, CommandWrapper, Event,
-    EventActorStateUpdate, EventWrapper, Headers, MessageId, StopCode, ToClient,
-    ToClientTunnelMessage, ToServer, ToServerInit, ToServerTunnelMessage,
-    ToServerTunnelMessageKind,
+    ActorCheckpoint, ActorIntent, ActorState, ActorStateStopped, Command, CommandWrapper, Event,
+    EventActorIntent, EventActorStateUpdate, EventWrapper, Headers, MessageId, StopCode, ToClient,
+    ToClientTunnelMessage, ToServer, ToServerInit, ToServerPong, ToServerTunnelMessage,
+    ToServerTunnelMessageKind, ToServerWebSocketOpen,
 };
 use crate::store::{Snapshot, StoreReply, StoreRequest};
 use crate::time::{Instant, UnixMillis};
@@ -28,6 +28,8 @@ pub struct Driver {
     pub now: Instant,
     /// Complete registry store ops (`PutActor`, `DeleteActor`) with success automatically.
     pub auto_store: bool,
+    /// Answer every `ToClientPing` with a `ToServerPong`, as a live runner does.
+    pub auto_pong: bool,
     next_id: u64,
 }
 
@@ -46,7 +48,19 @@ impl Driver {
             gw,
             now,
             auto_store: true,
+            auto_pong: false,
             next_id: 1,
+        }
+    }
+
+    /// Drives an existing gateway (e.g. one restored from a snapshot) from `now`.
+    pub fn from_gateway(gw: Gateway, now: Instant) -> Self {
+        Self {
+            gw,
+            now,
+            auto_store: true,
+            auto_pong: false,
+            next_id: 1_000,
         }
     }
 
@@ -64,6 +78,9 @@ impl Driver {
             i += 1;
             assert!(i < 1_000_000, "output livelock");
         }
+        if let Err(violation) = self.gw.check_invariants() {
+            panic!("invariant violated at {:?}: {violation}", self.now);
+        }
         if self.auto_store {
             let done: Vec<Input> = out
                 .iter()
@@ -79,6 +96,24 @@ impl Driver {
                 })
                 .collect();
             for input in done {
+                out.extend(self.step(input));
+            }
+        }
+        if self.auto_pong {
+            let pongs: Vec<Input> = out
+                .iter()
+                .filter_map(|o| match o {
+                    Output::SendRunner { conn, bytes } => match ToClient::decode(bytes) {
+                        Ok(ToClient::Ping(ping)) => Some(Input::RunnerBytes {
+                            conn: *conn,
+                            bytes: ToServer::Pong(ToServerPong { ts: ping.ts }).to_bytes(),
+                        }),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect();
+            for input in pongs {
                 out.extend(self.step(input));
             }
         }
@@ -115,12 +150,7 @@ impl Driver {
         let conn = RunnerConnId::new(self.fresh());
         let mut out = self.step(Input::RunnerConnect {
             conn,
-            params: RunnerParams {
-                protocol_version: Some(7),
-                namespace: "default".into(),
-                runner_key: key.into(),
-                token: None,
-            },
+            params: runner_params(key),
         });
         assert!(out.contains(&Output::AcceptRunner { conn }), "{out:?}");
         out.extend(self.runner_send(
@@ -220,6 +250,57 @@ impl Driver {
         (client, out)
     }
 
+    /// Sends an HTTP request for the actor; returns the client and the outputs.
+    pub fn http_request(
+        &mut self,
+        actor: ActorId,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> (ClientId, Vec<Output>) {
+        let client = ClientId::new(self.fresh());
+        let out = self.step(Input::HttpRequest {
+            client,
+            actor: actor.to_string(),
+            method: method.into(),
+            path: path.into(),
+            headers: Headers::new(),
+            body: body.to_vec(),
+        });
+        (client, out)
+    }
+
+    /// The runner accepts a WebSocket open (`ToServerWebSocketOpen{can_hibernate}`).
+    pub fn accept_websocket(
+        &mut self,
+        conn: RunnerConnId,
+        request: MessageId,
+        can_hibernate: bool,
+    ) -> Vec<Output> {
+        self.runner_tunnel(
+            conn,
+            request,
+            ToServerTunnelMessageKind::WebSocketOpen(ToServerWebSocketOpen { can_hibernate }),
+        )
+    }
+
+    /// Sends an admin command; returns its request id and the outputs.
+    pub fn admin(&mut self, command: AdminCommand) -> (AdminReqId, Vec<Output>) {
+        let req = AdminReqId::new(self.fresh());
+        let out = self.step(Input::Admin { req, command });
+        (req, out)
+    }
+
+    /// Sends an admin command that is answered at once (e.g. `Get`, `List`) and returns the
+    /// reply. Panics if it produced anything else.
+    pub fn admin_now(&mut self, command: AdminCommand) -> Result<AdminReply, AdminError> {
+        let (req, out) = self.admin(command);
+        match <[Output; 1]>::try_from(out) {
+            Ok([Output::AdminReply { req: r, reply }]) if r == req => reply,
+            other => panic!("expected only the admin reply, got {other:?}"),
+        }
+    }
+
     /// Sends a tunnel message from the runner for a request.
     pub fn runner_tunnel(
         &mut self,
@@ -249,6 +330,37 @@ pub fn event(checkpoint: &ActorCheckpoint, index: i64, state: ActorState) -> Eve
         },
         inner: Event::ActorStateUpdate(EventActorStateUpdate { state }),
     }
+}
+
+/// An `ActorIntent` event for the checkpoint's actor and generation.
+pub fn intent(checkpoint: &ActorCheckpoint, index: i64, intent: ActorIntent) -> EventWrapper {
+    EventWrapper {
+        checkpoint: ActorCheckpoint {
+            index,
+            ..checkpoint.clone()
+        },
+        inner: Event::ActorIntent(EventActorIntent { intent }),
+    }
+}
+
+/// The parameters of a well-behaved runner: protocol 7, namespace `default`, no token.
+pub fn runner_params(key: &str) -> RunnerParams {
+    RunnerParams {
+        protocol_version: Some(7),
+        namespace: "default".into(),
+        runner_key: key.into(),
+        token: None,
+    }
+}
+
+/// `out` without the `ToClientPing`s, for exact assertions across clock jumps.
+pub fn without_pings(out: Vec<Output>) -> Vec<Output> {
+    out.into_iter()
+        .filter(|o| {
+            !matches!(o, Output::SendRunner { bytes, .. }
+                if matches!(ToClient::decode(bytes), Ok(ToClient::Ping(_))))
+        })
+        .collect()
 }
 
 /// `Stopped{code}` with no message.

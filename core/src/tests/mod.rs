@@ -1,4 +1,12 @@
 //! Scenario tests through the in-test driver: each asserts the exact outputs, with runner bytes
 //! decoded back to protocol types.
 
+mod actors;
+mod admin_api;
 mod basics;
+mod determinism;
+mod http;
+mod isolation;
+mod restore;
+mod runner;
+mod websocket;

@@ -14,6 +14,7 @@ use crate::protocol::{
     Headers, HibernatingRequest, MessageId, RequestId, ToClient, ToClientTunnelMessage,
     ToClientTunnelMessageKind,
 };
+use crate::runner::RunnerIdx;
 use crate::time::Instant;
 use crate::timer::TimerKey;
 
@@ -48,6 +49,8 @@ pub(crate) struct Ws {
     /// Client frames that arrived before the runner accepted the open.
     pub(crate) buffered: VecDeque<ClientFrame>,
     pub(crate) buffered_bytes: usize,
+    /// Bytes of this socket's frames held in a reconnecting runner's outbox.
+    pub(crate) held_bytes: usize,
     /// `PauseClientReads` is in force.
     pub(crate) paused: bool,
 }
@@ -70,6 +73,17 @@ pub(crate) struct Http {
     pub(crate) body: Vec<u8>,
 }
 
+/// What became of a message for a runner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    /// Queued for the live connection.
+    Sent,
+    /// Held until the runner reconnects.
+    Held,
+    /// The runner instance is gone.
+    Dropped,
+}
+
 #[derive(Default)]
 pub(crate) struct Clients {
     pub(crate) map: BTreeMap<ClientId, Client>,
@@ -79,7 +93,7 @@ pub(crate) struct Clients {
 
 impl Gateway {
     /// Admission shared by WebSockets and HTTP: the actor must exist and have room.
-    fn admit_client(&self, actor: &str) -> Result<ActorId, (u16, String)> {
+    fn admit_client(&mut self, actor: &str) -> Result<ActorId, (u16, String)> {
         let id = ActorId::parse(actor)
             .filter(|id| self.actors.map.contains_key(id))
             .ok_or_else(|| (404, format!("actor {actor:?} not found")))?;
@@ -88,6 +102,7 @@ impl Gateway {
         }
         let waiting = self.actors.map.get(&id).map_or(0, |a| a.waiting.len());
         if waiting >= self.cx.config.max_waiting_requests_per_actor {
+            self.cx.metrics.waiting_queue_full += 1;
             return Err((
                 503,
                 "actor is starting and its request queue is full".to_owned(),
@@ -120,14 +135,10 @@ impl Gateway {
         );
     }
 
-    /// Starts the request now if the actor runs, else queues it and wakes the actor.
+    /// Starts the request now if the actor runs on a connected runner, else queues it (and
+    /// wakes the actor if it sleeps).
     fn begin_or_wait(&mut self, now: Instant, client: ClientId, actor: ActorId) {
-        let running = self
-            .actors
-            .map
-            .get(&actor)
-            .is_some_and(|a| matches!(a.phase, Phase::Running { .. }));
-        if running {
+        if self.actor_ready(actor) {
             self.begin_request(now, client);
         } else if let Some(a) = self.actors.map.get_mut(&actor) {
             a.waiting.push_back(client);
@@ -160,32 +171,81 @@ impl Gateway {
         }
     }
 
-    /// Sends a tunnel message for the client with its next index, to its actor's runner.
-    pub(crate) fn send_tunnel(&mut self, client: ClientId, kind: ToClientTunnelMessageKind) {
+    /// Sends a tunnel message for the client with its next index to its actor's runner, or
+    /// holds it in the runner's outbox while the runner is reconnecting.
+    pub(crate) fn send_tunnel(
+        &mut self,
+        client: ClientId,
+        kind: ToClientTunnelMessageKind,
+    ) -> Delivery {
         let Some(c) = self.clients.map.get_mut(&client) else {
-            return;
+            return Delivery::Dropped;
+        };
+        let Some(runner) = self.actors.map.get(&c.actor).and_then(|a| a.phase.runner()) else {
+            return Delivery::Dropped;
         };
         let index = c.next_index;
         c.next_index = index.wrapping_add(1);
-        let request_id = c.request_id;
-        let conn = self
-            .actors
-            .map
-            .get(&c.actor)
-            .and_then(|a| a.phase.runner())
-            .and_then(|r| self.runners.conn_of(r));
-        let Some(conn) = conn else {
-            return; // the runner is reconnecting; its side of the request is gone anyway
-        };
         let msg = ToClient::TunnelMessage(ToClientTunnelMessage {
             message_id: MessageId {
                 gateway_id: self.cx.gateway_id,
-                request_id,
+                request_id: c.request_id,
                 message_index: index,
             },
             message_kind: kind,
         });
-        self.cx.send_runner(conn, &msg);
+        self.send_or_hold(runner, &msg)
+    }
+
+    /// Sends to the runner instance's connection, or holds the bytes until it reconnects.
+    pub(crate) fn send_or_hold(&mut self, runner: RunnerIdx, msg: &ToClient) -> Delivery {
+        let Some(instance) = self.runners.instances.get_mut(&runner) else {
+            return Delivery::Dropped;
+        };
+        match instance.conn {
+            Some(conn) => {
+                self.cx.send_runner(conn, msg);
+                Delivery::Sent
+            }
+            None => {
+                instance.outbox.push_back(msg.to_bytes());
+                Delivery::Held
+            }
+        }
+    }
+
+    /// Whether the actor runs on a connected runner, so requests can be tunnelled now.
+    pub(crate) fn actor_ready(&self, actor: ActorId) -> bool {
+        match self.actors.map.get(&actor).map(|a| a.phase) {
+            Some(Phase::Running { runner }) => self.runners.conn_of(runner).is_some(),
+            _ => false,
+        }
+    }
+
+    /// The runner is back: requests held for its running actors go out now.
+    pub(crate) fn resume_held_requests(&mut self, now: Instant, runner: RunnerIdx) {
+        let Some(instance) = self.runners.instances.get(&runner) else {
+            return;
+        };
+        let actors: Vec<ActorId> = instance.actors.iter().copied().collect();
+        for actor in actors {
+            if self.actor_ready(actor) {
+                self.flush_waiting_requests(now, actor);
+            }
+        }
+    }
+
+    /// Lifts a pause, if one is in force.
+    pub(crate) fn resume_client_reads(&mut self, client: ClientId) {
+        let Some(ClientKind::WebSocket(ws)) =
+            self.clients.map.get_mut(&client).map(|c| &mut c.kind)
+        else {
+            return;
+        };
+        ws.held_bytes = 0;
+        if std::mem::take(&mut ws.paused) {
+            self.cx.push(Output::ResumeClientReads { client });
+        }
     }
 
     /// Forgets a client everywhere (routing, actor, timers). Sends nothing.

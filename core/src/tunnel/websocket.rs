@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use super::{ClientKind, Ws, WsPhase};
+use super::{ClientKind, Delivery, Ws, WsPhase};
 use crate::gateway::Gateway;
 use crate::ids::ClientId;
 use crate::io::{ClientFrame, CloseFrame, Output};
@@ -41,6 +41,7 @@ impl Gateway {
             can_hibernate: false,
             buffered: VecDeque::new(),
             buffered_bytes: 0,
+            held_bytes: 0,
             paused: false,
         };
         self.add_client(client, actor, ClientKind::WebSocket(ws));
@@ -93,8 +94,11 @@ impl Gateway {
         }
     }
 
+    /// Forwards a frame; while the runner reconnects it is held in order, and reads pause once
+    /// the socket holds more than `opening_buffer_bytes`.
     fn forward_to_runner(&mut self, client: ClientId, frame: ClientFrame) {
         self.cx.metrics.ws_messages_to_runner += 1;
+        let len = frame.len();
         let msg = match frame {
             ClientFrame::Text(text) => ToClientWebSocketMessage {
                 data: text.into_bytes(),
@@ -102,7 +106,30 @@ impl Gateway {
             },
             ClientFrame::Binary(data) => ToClientWebSocketMessage { data, binary: true },
         };
-        self.send_tunnel(client, ToClientTunnelMessageKind::WebSocketMessage(msg));
+        if self.send_tunnel(client, ToClientTunnelMessageKind::WebSocketMessage(msg))
+            == Delivery::Held
+        {
+            self.hold_bytes(client, len);
+        }
+    }
+
+    fn hold_bytes(&mut self, client: ClientId, len: usize) {
+        let limit = self.cx.config.opening_buffer_bytes;
+        let Some(c) = self.clients.map.get_mut(&client) else {
+            return;
+        };
+        let runner = self.actors.map.get(&c.actor).and_then(|a| a.phase.runner());
+        let ClientKind::WebSocket(ws) = &mut c.kind else {
+            return;
+        };
+        ws.held_bytes += len;
+        if ws.held_bytes > limit && !ws.paused {
+            ws.paused = true;
+            self.cx.push(Output::PauseClientReads { client });
+            if let Some(instance) = runner.and_then(|r| self.runners.instances.get_mut(&r)) {
+                instance.outbox_paused.insert(client);
+            }
+        }
     }
 
     /// The runner accepted the socket: forward what the client sent meanwhile.

@@ -1,0 +1,106 @@
+//! The core's per-frame cost with 10,000 open WebSockets (100 actors × 100 sockets on one
+//! runner): a 32-byte client frame in → runner bytes out, and runner bytes in → client frame
+//! out. Core time only: input construction is excluded with `iter_batched`.
+
+use std::hint::black_box;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use torpor_core::protocol::{
+    MessageId, ToServer, ToServerTunnelMessage, ToServerTunnelMessageKind,
+    ToServerWebSocketMessage, ToServerWebSocketOpen,
+};
+use torpor_core::testkit::driver::{Driver, tunnel_to};
+use torpor_core::{ClientFrame, ClientId, Config, Input, RunnerConnId};
+
+const ACTORS: usize = 100;
+const SOCKETS_PER_ACTOR: usize = 100;
+
+struct World {
+    d: Driver,
+    conn: RunnerConnId,
+    sockets: Vec<(ClientId, MessageId)>,
+}
+
+fn world() -> World {
+    let mut d = Driver::new(Config::default());
+    let (conn, _) = d.connect_runner("bench", "default", ACTORS as u32);
+    let mut sockets = Vec::with_capacity(ACTORS * SOCKETS_PER_ACTOR);
+    for a in 0..ACTORS {
+        let (actor, _) = d.running_actor(conn, &format!("actor-{a}"));
+        for _ in 0..SOCKETS_PER_ACTOR {
+            let (client, out) = d.open_websocket(actor, "/");
+            let rq = tunnel_to(&out, conn)[0].message_id;
+            let kind = ToServerTunnelMessageKind::WebSocketOpen(ToServerWebSocketOpen {
+                can_hibernate: false,
+            });
+            d.runner_tunnel(conn, rq, kind);
+            sockets.push((client, rq));
+        }
+    }
+    assert_eq!(d.gw.client_count(), ACTORS * SOCKETS_PER_ACTOR);
+    World { d, conn, sockets }
+}
+
+fn drain(d: &mut Driver) -> usize {
+    let mut n = 0;
+    while let Some(o) = d.gw.poll_output() {
+        black_box(o);
+        n += 1;
+    }
+    n
+}
+
+fn core_proxy(c: &mut Criterion) {
+    let mut w = world();
+    let now = w.d.now;
+    let mut g = c.benchmark_group("core_proxy_10k_sockets");
+
+    let mut i = 0usize;
+    g.bench_function("client_frame_to_runner_bytes_32B", |b| {
+        b.iter_batched(
+            || {
+                i = (i + 7919) % w.sockets.len();
+                Input::ClientMessage {
+                    client: w.sockets[i].0,
+                    frame: ClientFrame::Binary(vec![0x5a; 32]),
+                }
+            },
+            |input| {
+                w.d.gw.handle(now, input).unwrap();
+                assert_eq!(drain(&mut w.d), 1);
+            },
+            BatchSize::SmallInput,
+        )
+    });
+
+    let conn = w.conn;
+    g.bench_function("runner_bytes_to_client_frame_32B", |b| {
+        b.iter_batched(
+            || {
+                i = (i + 7919) % w.sockets.len();
+                let msg = ToServer::TunnelMessage(ToServerTunnelMessage {
+                    message_id: w.sockets[i].1,
+                    message_kind: ToServerTunnelMessageKind::WebSocketMessage(
+                        ToServerWebSocketMessage {
+                            data: vec![0x5a; 32],
+                            binary: true,
+                        },
+                    ),
+                });
+                Input::RunnerBytes {
+                    conn,
+                    bytes: msg.to_bytes(),
+                }
+            },
+            |input| {
+                w.d.gw.handle(now, input).unwrap();
+                assert_eq!(drain(&mut w.d), 1);
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, core_proxy);
+criterion_main!(benches);

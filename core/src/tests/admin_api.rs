@@ -1,0 +1,336 @@
+//! Admin commands: create (durable before the reply), conflicts, get-or-create, list, destroy,
+//! sleep, and registry write retries.
+
+use std::time::Duration;
+
+use crate::admin::{ActorInfo, AdminCommand, AdminError, AdminReply, CreateActor};
+use crate::config::Config;
+use crate::ids::{ActorId, AdminReqId};
+use crate::io::{Input, Output};
+use crate::protocol::*;
+use crate::store::{ActorRecord, StoreFailure, StoreReply, StoreRequest};
+use crate::testkit::driver::*;
+use crate::time::UnixMillis;
+
+fn driver() -> Driver {
+    Driver::new(Config::default())
+}
+
+fn create(name: &str, key: Option<&str>) -> CreateActor {
+    CreateActor {
+        namespace: "default".into(),
+        name: name.into(),
+        key: key.map(Into::into),
+        runner_name: "default".into(),
+        input: Some(b"in".to_vec()),
+        wall: UnixMillis(WALL_EPOCH + 5),
+    }
+}
+
+fn info(id: ActorId, name: &str, key: Option<&str>, state: &'static str) -> ActorInfo {
+    ActorInfo {
+        actor_id: id,
+        namespace: "default".into(),
+        name: name.into(),
+        key: key.map(Into::into),
+        runner_name: "default".into(),
+        state,
+        generation: 0,
+        create_ts: WALL_EPOCH + 5,
+    }
+}
+
+/// Creates an actor through the admin API (auto-completed store) and returns its id.
+fn create_ok(d: &mut Driver, name: &str, key: Option<&str>) -> ActorId {
+    let (req, out) = d.admin(AdminCommand::Create(create(name, key)));
+    out.iter()
+        .find_map(|o| match o {
+            Output::AdminReply {
+                req: r,
+                reply:
+                    Ok(AdminReply::Actor {
+                        actor,
+                        created: true,
+                    }),
+            } if *r == req => Some(actor.actor_id),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{out:?}"))
+}
+
+fn reply(req: AdminReqId, reply: Result<AdminReply, AdminError>) -> Output {
+    Output::AdminReply { req, reply }
+}
+
+#[test]
+fn create_replies_only_once_the_registry_row_is_durable() {
+    let mut d = driver();
+    d.auto_store = false;
+    let (req, out) = d.admin(AdminCommand::Create(create("chat", Some("room-1"))));
+    let [Output::Store { op, request }] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    let StoreRequest::PutActor(record) = request else {
+        panic!("{request:?}")
+    };
+    let id = record.id;
+    assert_eq!(
+        *record,
+        ActorRecord {
+            id,
+            namespace: "default".into(),
+            name: "chat".into(),
+            key: Some("room-1".into()),
+            runner_name: "default".into(),
+            create_ts: WALL_EPOCH + 5,
+            input: Some(b"in".to_vec()),
+            generation: 0,
+            alarm_ts: None,
+        }
+    );
+    let out = d.step(Input::StoreDone {
+        op: *op,
+        result: Ok(StoreReply::Done),
+    });
+    assert_eq!(
+        out,
+        vec![reply(
+            req,
+            Ok(AdminReply::Actor {
+                actor: info(id, "chat", Some("room-1"), "starting"),
+                created: true,
+            })
+        )]
+    );
+    assert_eq!(d.gw.metrics().actors_created, 1);
+}
+
+#[test]
+fn create_with_an_existing_name_and_key_conflicts() {
+    let mut d = driver();
+    let id = create_ok(&mut d, "chat", Some("room-1"));
+    let (req, out) = d.admin(AdminCommand::Create(create("chat", Some("room-1"))));
+    let err = AdminError::Conflict(format!(
+        "actor with name \"chat\" and key \"room-1\" already exists: {id}"
+    ));
+    assert_eq!(err.http_status(), 409);
+    assert_eq!(out, vec![reply(req, Err(err))]);
+    // Another key, or another name with the same key, is fine.
+    create_ok(&mut d, "chat", Some("room-2"));
+    create_ok(&mut d, "game", Some("room-1"));
+    assert_eq!(d.gw.metrics().actors_created, 3);
+}
+
+#[test]
+fn get_or_create_returns_the_existing_actor() {
+    let mut d = driver();
+    let id = create_ok(&mut d, "chat", Some("room-1"));
+    let (req, out) = d.admin(AdminCommand::GetOrCreate(create("chat", Some("room-1"))));
+    assert_eq!(
+        out,
+        vec![reply(
+            req,
+            Ok(AdminReply::Actor {
+                actor: info(id, "chat", Some("room-1"), "starting"),
+                created: false,
+            })
+        )],
+        "no store write, no second actor"
+    );
+    // A new key creates.
+    let (req, out) = d.admin(AdminCommand::GetOrCreate(create("chat", Some("room-9"))));
+    let created = out.iter().find_map(|o| match o {
+        Output::AdminReply {
+            req: r,
+            reply: Ok(AdminReply::Actor { actor, created }),
+        } if *r == req => Some((actor.key.clone(), *created)),
+        _ => None,
+    });
+    assert_eq!(created, Some((Some("room-9".into()), true)));
+    assert_eq!(d.gw.metrics().actors_created, 2);
+}
+
+#[test]
+fn list_filters_by_name() {
+    let mut d = driver();
+    let c1 = create_ok(&mut d, "chat", Some("1"));
+    let g = create_ok(&mut d, "game", None);
+    let c2 = create_ok(&mut d, "chat", None);
+    let mut chats = vec![
+        info(c1, "chat", Some("1"), "starting"),
+        info(c2, "chat", None, "starting"),
+    ];
+    chats.sort_by_key(|i| i.actor_id);
+    assert_eq!(
+        d.admin_now(AdminCommand::List {
+            name: Some("chat".into())
+        }),
+        Ok(AdminReply::Actors(chats.clone()))
+    );
+    let mut all = chats;
+    all.push(info(g, "game", None, "starting"));
+    all.sort_by_key(|i| i.actor_id);
+    assert_eq!(
+        d.admin_now(AdminCommand::List { name: None }),
+        Ok(AdminReply::Actors(all))
+    );
+    assert_eq!(
+        d.admin_now(AdminCommand::List {
+            name: Some("none".into())
+        }),
+        Ok(AdminReply::Actors(vec![]))
+    );
+}
+
+#[test]
+fn destroy_of_a_running_actor_stops_it_and_replies_after_the_delete() {
+    let mut d = driver();
+    let (conn, _) = d.connect_runner("k", "default", 1);
+    let (actor, start) = d.running_actor(conn, "chat");
+    d.auto_store = false;
+    let (req, out) = d.admin(AdminCommand::Destroy(actor));
+    assert_eq!(
+        out,
+        vec![Output::SendRunner {
+            conn,
+            bytes: ToClient::Commands(vec![CommandWrapper {
+                checkpoint: ActorCheckpoint {
+                    index: 1,
+                    ..start.checkpoint.clone()
+                },
+                inner: Command::StopActor,
+            }])
+            .to_bytes(),
+        }],
+        "no reply yet"
+    );
+    // The runner reports ERROR for a stop it did not ask for; a destroy is a destroy anyway.
+    let out = d.report_state(conn, &start.checkpoint, 1, stopped(StopCode::Error));
+    let Some((op, request)) = out.iter().find_map(|o| match o {
+        Output::Store { op, request } => Some((*op, request.clone())),
+        _ => None,
+    }) else {
+        panic!("{out:?}")
+    };
+    assert_eq!(request, StoreRequest::DeleteActor(actor));
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::AdminReply { .. })),
+        "{out:?}"
+    );
+    let out = d.step(Input::StoreDone {
+        op,
+        result: Ok(StoreReply::Done),
+    });
+    assert_eq!(out, vec![reply(req, Ok(AdminReply::Done))]);
+    assert_eq!(
+        d.admin_now(AdminCommand::Get(actor)),
+        Err(AdminError::NotFound(format!("actor {actor} not found")))
+    );
+    assert_eq!(d.gw.metrics().actors_destroyed, 1);
+}
+
+#[test]
+fn sleep_of_a_running_actor_sends_stop_and_replies_at_once() {
+    let mut d = driver();
+    let (conn, _) = d.connect_runner("k", "default", 1);
+    let (actor, start) = d.running_actor(conn, "chat");
+    let (req, out) = d.admin(AdminCommand::Sleep(actor));
+    assert_eq!(
+        out,
+        vec![
+            Output::SendRunner {
+                conn,
+                bytes: ToClient::Commands(vec![CommandWrapper {
+                    checkpoint: ActorCheckpoint {
+                        index: 1,
+                        ..start.checkpoint.clone()
+                    },
+                    inner: Command::StopActor,
+                }])
+                .to_bytes(),
+            },
+            reply(req, Ok(AdminReply::Done)),
+        ]
+    );
+    d.report_state(conn, &start.checkpoint, 1, stopped(StopCode::Error));
+    assert_eq!(d.gw.metrics().actor_crashes, 0);
+    assert_eq!(
+        d.admin_now(AdminCommand::Get(actor)),
+        Ok(AdminReply::Actor {
+            actor: ActorInfo {
+                actor_id: actor,
+                namespace: "default".into(),
+                name: "chat".into(),
+                key: None,
+                runner_name: "default".into(),
+                state: "sleeping",
+                generation: 0,
+                create_ts: WALL_EPOCH,
+            },
+            created: false,
+        })
+    );
+    let missing = ActorId::parse("00000000-0000-4000-8000-000000000000").unwrap();
+    assert_eq!(
+        d.admin_now(AdminCommand::Sleep(missing)),
+        Err(AdminError::NotFound(format!("actor {missing} not found")))
+    );
+}
+
+#[test]
+fn failed_registry_write_is_retried_after_a_backoff_with_a_new_op() {
+    let mut d = driver();
+    d.auto_store = false;
+    let (req, out) = d.admin(AdminCommand::Create(create("chat", None)));
+    let [Output::Store { op: first, request }] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    let (first, request) = (*first, request.clone());
+    let out = d.step(Input::StoreDone {
+        op: first,
+        result: Err(StoreFailure::Busy),
+    });
+    assert_eq!(out, vec![], "no reply while the write is not durable");
+    assert_eq!(d.gw.metrics().store_errors, 1);
+    assert_eq!(d.gw.metrics().store_retries, 1);
+    // Base 100 ms with equal jitter: the retry comes within [50, 100] ms.
+    let retry_at = d.gw.poll_timeout().expect("retry armed").as_millis();
+    assert!((50..=100).contains(&retry_at), "{retry_at}");
+    assert_eq!(d.advance(Duration::from_millis(retry_at - 1)), vec![]);
+    let out = d.advance(Duration::from_millis(1));
+    let [
+        Output::Store {
+            op: second,
+            request: again,
+        },
+    ] = out.as_slice()
+    else {
+        panic!("{out:?}")
+    };
+    assert_ne!(*second, first);
+    assert_eq!(*again, request);
+    // The first op's completion arriving again is a late duplicate.
+    let out = d.step(Input::StoreDone {
+        op: first,
+        result: Ok(StoreReply::Done),
+    });
+    assert_eq!(out, vec![]);
+    assert_eq!(d.gw.metrics().store_late_completions, 1);
+    let StoreRequest::PutActor(record) = request else {
+        panic!()
+    };
+    let out = d.step(Input::StoreDone {
+        op: *second,
+        result: Ok(StoreReply::Done),
+    });
+    assert_eq!(
+        out,
+        vec![reply(
+            req,
+            Ok(AdminReply::Actor {
+                actor: info(record.id, "chat", None, "starting"),
+                created: true,
+            })
+        )]
+    );
+}

@@ -1,0 +1,104 @@
+use std::time::Duration;
+
+use crate::admin::{AdminCommand, AdminReply};
+use crate::config::Config;
+use crate::gateway::Gateway;
+use crate::ids::{ActorId, AdminReqId};
+use crate::io::{Input, Output};
+use crate::store::{ActorRecord, Snapshot};
+use crate::testkit::driver::*;
+use crate::time::{Instant, UnixMillis};
+
+fn record(id: ActorId, alarm_ts: Option<i64>) -> ActorRecord {
+    ActorRecord {
+        id,
+        namespace: "default".into(),
+        name: "room".into(),
+        key: Some("r1".into()),
+        runner_name: "default".into(),
+        create_ts: WALL_EPOCH - 1000,
+        input: Some(vec![1, 2, 3]),
+        generation: 4,
+        alarm_ts,
+    }
+}
+
+#[test]
+fn restored_registry_is_served_and_generations_continue() {
+    let id = ActorId::parse("6f9619ff-8b86-4011-b42d-00cf4fc964ff").unwrap();
+    let now = Instant::from_millis(0);
+    let mut gw = Gateway::new(Config::default(), 1, now, UnixMillis(WALL_EPOCH)).unwrap();
+    gw.restore(
+        now,
+        Snapshot {
+            actors: vec![record(id, None)],
+        },
+    )
+    .unwrap();
+    // Restore twice, or after traffic, is misuse.
+    assert!(gw.restore(now, Snapshot::default()).is_err());
+    let req = AdminReqId::new(1);
+    gw.handle(
+        now,
+        Input::Admin {
+            req,
+            command: AdminCommand::Get(id),
+        },
+    )
+    .unwrap();
+    let Some(Output::AdminReply {
+        reply: Ok(AdminReply::Actor { actor, created }),
+        ..
+    }) = gw.poll_output()
+    else {
+        panic!("no reply")
+    };
+    assert!(!created);
+    assert_eq!(
+        (actor.state, actor.generation, actor.key.as_deref()),
+        ("sleeping", 4, Some("r1"))
+    );
+
+    let mut d = Driver::from_gateway(gw, now);
+    let (conn, _) = d.connect_runner("k", "default", 1);
+    let (_client, out) = d.open_websocket(id, "/");
+    let starts = start_commands(&out);
+    assert_eq!(starts.len(), 1);
+    let (c, start) = &starts[0];
+    assert_eq!(*c, conn);
+    assert_eq!(
+        start.checkpoint.generation, 5,
+        "generations keep growing across restarts"
+    );
+    let crate::protocol::Command::StartActor(s) = &start.inner else {
+        panic!()
+    };
+    assert_eq!(s.config.input, Some(vec![1, 2, 3]));
+    assert_eq!(s.config.create_ts, WALL_EPOCH - 1000);
+    assert!(s.hibernating_requests.is_empty());
+}
+
+#[test]
+fn restored_alarm_wakes_the_actor_when_due() {
+    let id = ActorId::parse("00000000-0000-4000-8000-000000000001").unwrap();
+    let now = Instant::from_millis(0);
+    let mut gw = Gateway::new(Config::default(), 1, now, UnixMillis(WALL_EPOCH)).unwrap();
+    gw.restore(
+        now,
+        Snapshot {
+            actors: vec![record(id, Some(WALL_EPOCH + 60_000))],
+        },
+    )
+    .unwrap();
+    assert_eq!(gw.poll_timeout(), Some(Instant::from_millis(60_000)));
+    let mut d = Driver::from_gateway(gw, now);
+    d.auto_pong = true;
+    let (conn, _) = d.connect_runner("k", "default", 1);
+    let out = d.advance(Duration::from_secs(59));
+    assert!(start_commands(&out).is_empty());
+    let out = d.advance(Duration::from_secs(1));
+    let starts = start_commands(&out);
+    assert_eq!(starts.len(), 1, "{out:?}");
+    assert_eq!(starts[0].0, conn);
+    assert_eq!(d.gw.metrics().alarms_fired, 1);
+}
