@@ -23,6 +23,7 @@ struct World {
 
 fn world() -> World {
     let mut d = Driver::new(Config::default());
+    d.check = false;
     let (conn, _) = d.connect_runner("bench", "default", ACTORS as u32);
     let mut sockets = Vec::with_capacity(ACTORS * SOCKETS_PER_ACTOR);
     for a in 0..ACTORS {

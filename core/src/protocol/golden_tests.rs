@@ -45,11 +45,23 @@ fn check(v: &Vector) -> (Value, Vec<u8>) {
         "ToServer" => {
             let frame = ToServer::decode(&v.bytes)
                 .unwrap_or_else(|e| panic!("{}: npm bytes rejected: {e}", v.name));
+            assert_eq!(
+                frame.encoded_len(),
+                v.bytes.len(),
+                "{}: encoded_len",
+                v.name
+            );
             (frame.describe(), frame.to_bytes())
         }
         "ToClient" => {
             let frame = ToClient::decode(&v.bytes)
                 .unwrap_or_else(|e| panic!("{}: npm bytes rejected: {e}", v.name));
+            assert_eq!(
+                frame.encoded_len(),
+                v.bytes.len(),
+                "{}: encoded_len",
+                v.name
+            );
             (frame.describe(), frame.to_bytes())
         }
         other => panic!("{}: unknown direction {other}", v.name),

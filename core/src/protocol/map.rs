@@ -114,6 +114,15 @@ impl<V: Wire> Wire for StrMap<V> {
             v.encode(out);
         }
     }
+
+    fn encoded_len(&self) -> usize {
+        let entries: usize = self
+            .entries
+            .iter()
+            .map(|(k, v)| k.encoded_len() + v.encoded_len())
+            .sum();
+        super::wire::varint_len(self.entries.len() as u64) + entries
+    }
 }
 
 #[cfg(test)]

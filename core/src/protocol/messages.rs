@@ -145,14 +145,20 @@ macro_rules! frame_codec {
 
             /// Appends the frame's bytes to `out` (reuse one buffer on hot paths).
             pub fn encode(&self, out: &mut Vec<u8>) {
+                out.reserve(<Self as Wire>::encoded_len(self));
                 <Self as Wire>::encode(self, out);
             }
 
-            /// The frame's bytes in a new buffer.
+            /// The frame's bytes in a new buffer of exactly the right size.
             pub fn to_bytes(&self) -> Vec<u8> {
-                let mut out = Vec::new();
-                self.encode(&mut out);
+                let mut out = Vec::with_capacity(<Self as Wire>::encoded_len(self));
+                <Self as Wire>::encode(self, &mut out);
                 out
+            }
+
+            /// Exact size of the encoded frame.
+            pub fn encoded_len(&self) -> usize {
+                <Self as Wire>::encoded_len(self)
             }
         }
     )*};

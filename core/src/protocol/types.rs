@@ -40,6 +40,9 @@ macro_rules! id4 {
             fn encode(&self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.0);
             }
+            fn encoded_len(&self) -> usize {
+                4
+            }
         }
     };
 }
@@ -156,6 +159,9 @@ impl Wire for StopCode {
             Self::Ok => 0,
             Self::Error => 1,
         });
+    }
+    fn encoded_len(&self) -> usize {
+        1
     }
 }
 

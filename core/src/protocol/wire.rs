@@ -164,6 +164,12 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Bytes of `v` as a LEB128 varint.
+pub(crate) const fn varint_len(v: u64) -> usize {
+    let bits = 64 - (v | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
 /// Appends a LEB128 varint.
 pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -179,6 +185,8 @@ pub(crate) trait Wire: Sized {
     const MIN_LEN: usize;
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
     fn encode(&self, out: &mut Vec<u8>);
+    /// Exact encoded size, so a frame is encoded into one allocation.
+    fn encoded_len(&self) -> usize;
 }
 
 macro_rules! fixed_int {
@@ -190,6 +198,9 @@ macro_rules! fixed_int {
             }
             fn encode(&self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn encoded_len(&self) -> usize {
+                size_of::<$t>()
             }
         }
     )*};
@@ -209,6 +220,9 @@ impl Wire for bool {
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(u8::from(*self));
     }
+    fn encoded_len(&self) -> usize {
+        1
+    }
 }
 
 impl Wire for String {
@@ -219,6 +233,9 @@ impl Wire for String {
     fn encode(&self, out: &mut Vec<u8>) {
         put_varint(out, self.len() as u64);
         out.extend_from_slice(self.as_bytes());
+    }
+    fn encoded_len(&self) -> usize {
+        varint_len(self.len() as u64) + self.len()
     }
 }
 
@@ -231,6 +248,9 @@ impl Wire for Vec<u8> {
     fn encode(&self, out: &mut Vec<u8>) {
         put_varint(out, self.len() as u64);
         out.extend_from_slice(self);
+    }
+    fn encoded_len(&self) -> usize {
+        varint_len(self.len() as u64) + self.len()
     }
 }
 
@@ -253,6 +273,9 @@ impl<T: Wire> Wire for Option<T> {
             }
         }
     }
+    fn encoded_len(&self) -> usize {
+        1 + self.as_ref().map_or(0, Wire::encoded_len)
+    }
 }
 
 /// `list<T>` for every element type except `u8` (which is `data`).
@@ -271,6 +294,9 @@ impl<T: Wire + ListElement> Wire for Vec<T> {
         for item in self {
             item.encode(out);
         }
+    }
+    fn encoded_len(&self) -> usize {
+        varint_len(self.len() as u64) + self.iter().map(Wire::encoded_len).sum::<usize>()
     }
 }
 
@@ -301,6 +327,9 @@ macro_rules! wire_struct {
             fn encode(&self, out: &mut Vec<u8>) {
                 let _ = &out;
                 $( $crate::protocol::wire::Wire::encode(&self.$field, out); )*
+            }
+            fn encoded_len(&self) -> usize {
+                0 $( + $crate::protocol::wire::Wire::encoded_len(&self.$field) )*
             }
         }
 
@@ -375,6 +404,14 @@ macro_rules! wire_union {
                     } )*
                 }
             }
+            fn encoded_len(&self) -> usize {
+                match self {
+                    $( Self::$variant $( (wire_union!(@bind $ty, body)) )? => {
+                        1 $( + $crate::protocol::wire::Wire::encoded_len(
+                            wire_union!(@bind $ty, body)) )?
+                    } )*
+                }
+            }
         }
 
         impl $crate::protocol::wire::ListElement for $name {}
@@ -426,6 +463,7 @@ mod tests {
         ] {
             let mut out = Vec::new();
             put_varint(&mut out, v);
+            assert_eq!(out.len(), varint_len(v), "{v}");
             assert_eq!(varint(&out), Ok(v), "{v}");
         }
         let mut out = Vec::new();

@@ -30,6 +30,8 @@ pub struct Driver {
     pub auto_store: bool,
     /// Answer every `ToClientPing` with a `ToServerPong`, as a live runner does.
     pub auto_pong: bool,
+    /// Run [`Gateway::check_invariants`] after every step (O(state); benches turn it off).
+    pub check: bool,
     next_id: u64,
 }
 
@@ -49,6 +51,7 @@ impl Driver {
             now,
             auto_store: true,
             auto_pong: false,
+            check: true,
             next_id: 1,
         }
     }
@@ -60,6 +63,7 @@ impl Driver {
             now,
             auto_store: true,
             auto_pong: false,
+            check: true,
             next_id: 1_000,
         }
     }
@@ -78,8 +82,10 @@ impl Driver {
             i += 1;
             assert!(i < 1_000_000, "output livelock");
         }
-        if let Err(violation) = self.gw.check_invariants() {
-            panic!("invariant violated at {:?}: {violation}", self.now);
+        if self.check {
+            if let Err(violation) = self.gw.check_invariants() {
+                panic!("invariant violated at {:?}: {violation}", self.now);
+            }
         }
         if self.auto_store {
             let done: Vec<Input> = out

@@ -6,6 +6,7 @@ use crate::protocol::{ToClient, ToServer};
 /// the same bytes (the decoder is strict, so there is one encoding per value).
 pub fn decode_to_server(data: &[u8]) {
     if let Ok(frame) = ToServer::decode(data) {
+        assert_eq!(frame.encoded_len(), data.len(), "encoded_len is exact");
         let again = frame.to_bytes();
         assert_eq!(again, data, "encode(decode(x)) != x for {frame:?}");
     }
@@ -14,6 +15,7 @@ pub fn decode_to_server(data: &[u8]) {
 /// `decode_to_client`: as [`decode_to_server`], for server → runner frames.
 pub fn decode_to_client(data: &[u8]) {
     if let Ok(frame) = ToClient::decode(data) {
+        assert_eq!(frame.encoded_len(), data.len(), "encoded_len is exact");
         let again = frame.to_bytes();
         assert_eq!(again, data, "encode(decode(x)) != x for {frame:?}");
     }

@@ -4,9 +4,11 @@ mod http;
 mod route;
 mod websocket;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
+use std::hash::{BuildHasherDefault, DefaultHasher};
 
-use crate::actor::{Phase, StopCause};
+use crate::actor::{Actors, Phase, StopCause};
+use crate::cx::Cx;
 use crate::gateway::Gateway;
 use crate::ids::{ActorId, ClientId};
 use crate::io::{ClientFrame, CloseFrame, Output};
@@ -15,6 +17,7 @@ use crate::protocol::{
     ToClientTunnelMessageKind,
 };
 use crate::runner::RunnerIdx;
+use crate::runner::Runners;
 use crate::time::Instant;
 use crate::timer::TimerKey;
 
@@ -73,6 +76,47 @@ pub(crate) struct Http {
     pub(crate) body: Vec<u8>,
 }
 
+/// [`Gateway::send_tunnel`] for a caller that already holds the client: split borrows spare the
+/// per-frame path a second lookup.
+pub(crate) fn tunnel_send(
+    c: &mut Client,
+    actors: &Actors,
+    runners: &mut Runners,
+    cx: &mut Cx,
+    kind: ToClientTunnelMessageKind,
+) -> Delivery {
+    let Some(runner) = actors.map.get(&c.actor).and_then(|a| a.phase.runner()) else {
+        return Delivery::Dropped;
+    };
+    let index = c.next_index;
+    c.next_index = index.wrapping_add(1);
+    let msg = ToClient::TunnelMessage(ToClientTunnelMessage {
+        message_id: MessageId {
+            gateway_id: cx.gateway_id,
+            request_id: c.request_id,
+            message_index: index,
+        },
+        message_kind: kind,
+    });
+    send_or_hold(runners, cx, runner, &msg)
+}
+
+fn send_or_hold(runners: &mut Runners, cx: &mut Cx, runner: RunnerIdx, msg: &ToClient) -> Delivery {
+    let Some(instance) = runners.instances.get_mut(&runner) else {
+        return Delivery::Dropped;
+    };
+    match instance.conn {
+        Some(conn) => {
+            cx.send_runner(conn, msg);
+            Delivery::Sent
+        }
+        None => {
+            instance.outbox.push_back(msg.to_bytes());
+            Delivery::Held
+        }
+    }
+}
+
 /// What became of a message for a runner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Delivery {
@@ -84,11 +128,17 @@ pub(crate) enum Delivery {
     Dropped,
 }
 
+/// A lookup-only map for the per-frame hot path. Hashing with a fixed-key hasher keeps it
+/// deterministic, and nothing iterates it to produce outputs (those iterate ordered sets such
+/// as `Actor::clients`), so output order never depends on hashing.
+#[allow(clippy::disallowed_types)]
+pub(crate) type IdMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
+
 #[derive(Default)]
 pub(crate) struct Clients {
-    pub(crate) map: BTreeMap<ClientId, Client>,
+    pub(crate) map: IdMap<ClientId, Client>,
     /// Tunnel routing: request id → client (this incarnation's gateway id only).
-    pub(crate) requests: BTreeMap<RequestId, ClientId>,
+    pub(crate) requests: IdMap<RequestId, ClientId>,
 }
 
 impl Gateway {
@@ -178,40 +228,15 @@ impl Gateway {
         client: ClientId,
         kind: ToClientTunnelMessageKind,
     ) -> Delivery {
-        let Some(c) = self.clients.map.get_mut(&client) else {
-            return Delivery::Dropped;
-        };
-        let Some(runner) = self.actors.map.get(&c.actor).and_then(|a| a.phase.runner()) else {
-            return Delivery::Dropped;
-        };
-        let index = c.next_index;
-        c.next_index = index.wrapping_add(1);
-        let msg = ToClient::TunnelMessage(ToClientTunnelMessage {
-            message_id: MessageId {
-                gateway_id: self.cx.gateway_id,
-                request_id: c.request_id,
-                message_index: index,
-            },
-            message_kind: kind,
-        });
-        self.send_or_hold(runner, &msg)
+        match self.clients.map.get_mut(&client) {
+            Some(c) => tunnel_send(c, &self.actors, &mut self.runners, &mut self.cx, kind),
+            None => Delivery::Dropped,
+        }
     }
 
     /// Sends to the runner instance's connection, or holds the bytes until it reconnects.
     pub(crate) fn send_or_hold(&mut self, runner: RunnerIdx, msg: &ToClient) -> Delivery {
-        let Some(instance) = self.runners.instances.get_mut(&runner) else {
-            return Delivery::Dropped;
-        };
-        match instance.conn {
-            Some(conn) => {
-                self.cx.send_runner(conn, msg);
-                Delivery::Sent
-            }
-            None => {
-                instance.outbox.push_back(msg.to_bytes());
-                Delivery::Held
-            }
-        }
+        send_or_hold(&mut self.runners, &mut self.cx, runner, msg)
     }
 
     /// Whether the actor runs on a connected runner, so requests can be tunnelled now.

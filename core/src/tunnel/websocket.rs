@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use super::{ClientKind, Delivery, Ws, WsPhase};
+use super::{ClientKind, Delivery, Ws, WsPhase, tunnel_send};
 use crate::gateway::Gateway;
 use crate::ids::ClientId;
 use crate::io::{ClientFrame, CloseFrame, Output};
@@ -81,16 +81,21 @@ impl Gateway {
             self.close_websocket_both_ways(client, CloseFrame::new(1009, reason));
             return;
         }
-        match ws.phase {
-            WsPhase::Waiting | WsPhase::Opening => {
-                ws.buffered_bytes += frame.len();
-                ws.buffered.push_back(frame);
-                if ws.buffered_bytes > self.cx.config.opening_buffer_bytes && !ws.paused {
-                    ws.paused = true;
-                    self.cx.push(Output::PauseClientReads { client });
-                }
+        if ws.phase != WsPhase::Open {
+            ws.buffered_bytes += frame.len();
+            ws.buffered.push_back(frame);
+            if ws.buffered_bytes > self.cx.config.opening_buffer_bytes && !ws.paused {
+                ws.paused = true;
+                self.cx.push(Output::PauseClientReads { client });
             }
-            WsPhase::Open => self.forward_to_runner(client, frame),
+            return;
+        }
+        // The per-frame path: one client lookup for the whole forward.
+        self.cx.metrics.ws_messages_to_runner += 1;
+        let len = frame.len();
+        let kind = ToClientTunnelMessageKind::WebSocketMessage(client_message(frame));
+        if tunnel_send(c, &self.actors, &mut self.runners, &mut self.cx, kind) == Delivery::Held {
+            self.hold_bytes(client, len);
         }
     }
 
@@ -99,16 +104,8 @@ impl Gateway {
     fn forward_to_runner(&mut self, client: ClientId, frame: ClientFrame) {
         self.cx.metrics.ws_messages_to_runner += 1;
         let len = frame.len();
-        let msg = match frame {
-            ClientFrame::Text(text) => ToClientWebSocketMessage {
-                data: text.into_bytes(),
-                binary: false,
-            },
-            ClientFrame::Binary(data) => ToClientWebSocketMessage { data, binary: true },
-        };
-        if self.send_tunnel(client, ToClientTunnelMessageKind::WebSocketMessage(msg))
-            == Delivery::Held
-        {
+        let kind = ToClientTunnelMessageKind::WebSocketMessage(client_message(frame));
+        if self.send_tunnel(client, kind) == Delivery::Held {
             self.hold_bytes(client, len);
         }
     }
@@ -229,5 +226,16 @@ impl Gateway {
         }
         self.remove_client(client);
         self.cx.push(Output::CloseClient { client, close });
+    }
+}
+
+/// A client frame as a tunnel message: the payload moves, it is not copied.
+fn client_message(frame: ClientFrame) -> ToClientWebSocketMessage {
+    match frame {
+        ClientFrame::Text(text) => ToClientWebSocketMessage {
+            data: text.into_bytes(),
+            binary: false,
+        },
+        ClientFrame::Binary(data) => ToClientWebSocketMessage { data, binary: true },
     }
 }
