@@ -51,6 +51,29 @@ pub struct Config {
     pub store_retry_max: Duration,
     /// Decode limits for runner frames.
     pub decode_limits: crate::protocol::Limits,
+    /// An attached hibernatable socket closes (1011 `torpor.ack_timeout`) when its oldest
+    /// un-acked message has waited this long since the last (re)send. Paused while detached.
+    pub ack_timeout: Duration,
+    /// Hibernating sockets close (1011 `torpor.actor_wake_timeout`) if their actor is not
+    /// running this long after a wake began.
+    pub wake_deadline: Duration,
+    /// Index rows older than this are garbage; live rows are refreshed every half of it.
+    pub hibernation_eligible_threshold: Duration,
+    /// Un-acked bytes one hibernatable socket may have outstanding before its reads pause.
+    pub socket_window_bytes: usize,
+    /// Un-acked messages one socket may have outstanding. At most 32,767 so the wrapping u16
+    /// index comparison is never ambiguous (RUNNER-PROTOCOL §17 #12).
+    pub socket_window_messages: usize,
+    /// Bytes held for clients across all sockets (un-acked plus queued) before reads pause.
+    pub pending_budget_bytes: usize,
+    /// A client whose unsent actor → client bytes exceed this is closed with 1008
+    /// `torpor.client_too_slow` (measured by the adapter, which reports it as an input).
+    pub client_outbound_max_bytes: usize,
+    /// Most hibernatable sockets per actor; beyond it new ones close with 1013.
+    pub max_hibernating_per_actor: usize,
+    /// Wake an actor when a client closes its hibernating socket, so its close handler runs
+    /// promptly (Cloudflare dispatches `webSocketClose` the same way).
+    pub wake_on_close: bool,
 }
 
 impl Default for Config {
@@ -74,6 +97,15 @@ impl Default for Config {
             store_retry_base: Duration::from_millis(100),
             store_retry_max: Duration::from_secs(10),
             decode_limits: crate::protocol::Limits::DEFAULT,
+            ack_timeout: Duration::from_secs(30),
+            wake_deadline: Duration::from_secs(90),
+            hibernation_eligible_threshold: Duration::from_secs(90),
+            socket_window_bytes: 4 * 1024 * 1024,
+            socket_window_messages: 32_767,
+            pending_budget_bytes: 512 * 1024 * 1024,
+            client_outbound_max_bytes: 4 * 1024 * 1024,
+            max_hibernating_per_actor: 32_768,
+            wake_on_close: true,
         }
     }
 }
@@ -139,6 +171,12 @@ impl Config {
             ("http_response_timeout", self.http_response_timeout),
             ("store_retry_base", self.store_retry_base),
             ("store_retry_max", self.store_retry_max),
+            ("ack_timeout", self.ack_timeout),
+            ("wake_deadline", self.wake_deadline),
+            (
+                "hibernation_eligible_threshold",
+                self.hibernation_eligible_threshold,
+            ),
         ] {
             positive_ms(field, d)?;
         }
@@ -160,10 +198,33 @@ impl Config {
             ("opening_buffer_bytes", self.opening_buffer_bytes),
             ("max_runners", self.max_runners),
             ("max_clients", self.max_clients),
+            ("socket_window_bytes", self.socket_window_bytes),
+            ("socket_window_messages", self.socket_window_messages),
+            ("pending_budget_bytes", self.pending_budget_bytes),
+            ("client_outbound_max_bytes", self.client_outbound_max_bytes),
+            ("max_hibernating_per_actor", self.max_hibernating_per_actor),
         ] {
             if n == 0 {
                 bad(field, "must be greater than zero")?;
             }
+        }
+        if self.socket_window_messages > 32_767 {
+            bad(
+                "socket_window_messages",
+                "must be at most 32767 (half the u16 index space)",
+            )?;
+        }
+        if self.pending_budget_bytes < self.socket_window_bytes {
+            bad(
+                "pending_budget_bytes",
+                "must be at least socket_window_bytes",
+            )?;
+        }
+        if self.hibernation_eligible_threshold < Duration::from_secs(2) {
+            bad(
+                "hibernation_eligible_threshold",
+                "must be at least 2 s (rows are refreshed every half of it, with up to 1 s jitter)",
+            )?;
         }
         if self.max_forward_message_bytes > self.decode_limits.data_len_max {
             bad(
@@ -240,6 +301,27 @@ mod tests {
                 "max_clients",
                 Config {
                     max_clients: 0,
+                    ..Config::default()
+                },
+            ),
+            (
+                "socket_window_messages",
+                Config {
+                    socket_window_messages: 32_768,
+                    ..Config::default()
+                },
+            ),
+            (
+                "pending_budget_bytes",
+                Config {
+                    pending_budget_bytes: 1024,
+                    ..Config::default()
+                },
+            ),
+            (
+                "hibernation_eligible_threshold",
+                Config {
+                    hibernation_eligible_threshold: Duration::from_secs(1),
                     ..Config::default()
                 },
             ),

@@ -1,9 +1,9 @@
 //! The context lent to every sub-machine: outbox, timers, RNG, metrics, config and counters.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::config::Config;
-use crate::ids::{OpId, RunnerConnId};
+use crate::ids::{ActorId, ClientId, OpId, RunnerConnId};
 use crate::io::{CloseFrame, Output};
 use crate::metrics::Metrics;
 use crate::protocol::{GatewayId, RequestId, ToClient};
@@ -17,6 +17,12 @@ pub(crate) struct Cx {
     pub(crate) rng: fastrand::Rng,
     pub(crate) metrics: Metrics,
     pub(crate) gateway_id: GatewayId,
+    /// Bytes held for clients across all sockets: un-acked plus queued.
+    pub(crate) held_bytes: usize,
+    /// Sockets paused because `held_bytes` exceeded the global budget.
+    pub(crate) budget_paused: BTreeSet<ClientId>,
+    /// When each pending wake for hibernating sockets began (for the latency metric).
+    pub(crate) wake_started: BTreeMap<ActorId, Instant>,
     next_op: u64,
     /// Wall-clock anchor: `wall(now) = wall + (now - at)`, set at construction.
     anchor: (Instant, UnixMillis),
@@ -42,6 +48,9 @@ impl Cx {
             rng,
             metrics: Metrics::default(),
             gateway_id: GatewayId::from_bytes(gw),
+            held_bytes: 0,
+            budget_paused: BTreeSet::new(),
+            wake_started: BTreeMap::new(),
             next_op: 0,
             anchor: (now, wall),
             rid_mul,

@@ -6,6 +6,7 @@ use crate::actor::Actors;
 use crate::config::{Config, ConfigError};
 use crate::cx::Cx;
 use crate::error::UsageError;
+use crate::hibernation::IndexSchedule;
 use crate::ids::OpId;
 use crate::io::{Input, Output};
 use crate::metrics::Metrics;
@@ -24,6 +25,7 @@ pub struct Gateway {
     pub(crate) actors: Actors,
     pub(crate) clients: Clients,
     pub(crate) ops: BTreeMap<OpId, PendingOp>,
+    pub(crate) index: IndexSchedule,
     last_now: Instant,
     /// Any input handled yet (restore must come first).
     started: bool,
@@ -45,12 +47,14 @@ impl Gateway {
             actors: Actors::default(),
             clients: Clients::default(),
             ops: BTreeMap::new(),
+            index: IndexSchedule::default(),
             last_now: now,
             started: false,
         })
     }
 
-    /// Loads what the store held at startup. Must come before any input.
+    /// Loads what the store held at startup. Must come before any input; drain
+    /// [`Gateway::poll_output`] afterwards (it purges earlier incarnations' index rows).
     pub fn restore(&mut self, now: Instant, snapshot: Snapshot) -> Result<(), UsageError> {
         self.check_time(now)?;
         if self.started {
@@ -61,6 +65,7 @@ impl Gateway {
         for record in snapshot.actors {
             self.restore_actor(now, record);
         }
+        self.index_startup(now);
         Ok(())
     }
 
@@ -81,8 +86,11 @@ impl Gateway {
                 path,
                 headers,
             } => self.handle_client_websocket(now, client, &actor, path, headers),
-            Input::ClientMessage { client, frame } => self.handle_client_message(client, frame),
-            Input::ClientClosed { client, close } => self.handle_client_closed(client, close),
+            Input::ClientMessage { client, frame } => {
+                self.handle_client_message(now, client, frame);
+            }
+            Input::ClientClosed { client, close } => self.handle_client_closed(now, client, close),
+            Input::ClientOutboundFull { client } => self.handle_client_outbound_full(client),
             Input::HttpRequest {
                 client,
                 actor,
@@ -194,6 +202,9 @@ impl Gateway {
             TimerKey::WebSocketOpen(client) => self.on_websocket_open_timeout(client),
             TimerKey::HttpResponse(client) => self.on_http_response_timeout(client),
             TimerKey::StoreRetry(op) => self.on_store_retry(op),
+            TimerKey::AckTimeout(client) => self.on_ack_timeout(client),
+            TimerKey::WakeDeadline(actor) => self.on_wake_deadline(actor),
+            TimerKey::IndexRefresh => self.on_index_refresh(now),
         }
     }
 }

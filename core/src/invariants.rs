@@ -3,6 +3,7 @@
 use crate::actor::Phase;
 use crate::gateway::Gateway;
 use crate::timer::TimerKey;
+use crate::tunnel::{ClientKind, WsPhase};
 
 impl Gateway {
     /// Checks that every index agrees with the state it indexes and that every armed timer
@@ -14,6 +15,31 @@ impl Gateway {
     }
 
     fn check_clients(&self) -> Result<(), String> {
+        let mut held = 0;
+        for c in self.clients.map.values() {
+            if let ClientKind::WebSocket(ws) = &c.kind {
+                held += ws.queued_bytes + ws.pending.bytes();
+                let queued: usize = ws.queued.iter().map(|f| f.len()).sum();
+                if queued != ws.queued_bytes {
+                    return Err(format!("queued bytes {} != {queued}", ws.queued_bytes));
+                }
+                if ws.pending.len() > self.cx.config.socket_window_messages {
+                    return Err(format!(
+                        "{} un-acked messages exceed the window",
+                        ws.pending.len()
+                    ));
+                }
+                if !ws.can_hibernate && !ws.pending.is_empty() {
+                    return Err("a non-hibernatable socket keeps un-acked messages".into());
+                }
+            }
+        }
+        if held != self.cx.held_bytes {
+            return Err(format!(
+                "held bytes {} != sum over sockets {held}",
+                self.cx.held_bytes
+            ));
+        }
         if self.clients.requests.len() != self.clients.map.len() {
             return Err(format!(
                 "{} routes for {} clients",
@@ -54,10 +80,32 @@ impl Gateway {
                     return Err(format!("{id} is {:?} but {r:?} does not list it", a.phase));
                 }
             }
-            if !a.clients.is_empty()
-                && !matches!(a.phase, Phase::Running { .. } | Phase::Stopping { .. })
-            {
-                return Err(format!("{id} has active clients while {:?}", a.phase));
+            let allocated = matches!(a.phase, Phase::Running { .. } | Phase::Stopping { .. });
+            let mut hibernatable = 0;
+            for c in &a.clients {
+                let Some(client) = self.clients.map.get(c) else {
+                    continue;
+                };
+                let ws = match &client.kind {
+                    ClientKind::WebSocket(ws) => Some(ws),
+                    ClientKind::Http(_) => None,
+                };
+                if ws.is_some_and(|ws| ws.can_hibernate) {
+                    hibernatable += 1;
+                }
+                let hibernating = ws.is_some_and(|ws| ws.phase == WsPhase::Hibernating);
+                if hibernating && matches!(a.phase, Phase::Running { .. }) {
+                    return Err(format!("{c} hibernates while {id} runs"));
+                }
+                if !hibernating && !allocated {
+                    return Err(format!("{id} has attached {c} while {:?}", a.phase));
+                }
+            }
+            if hibernatable != a.hibernatable {
+                return Err(format!(
+                    "{id} counts {} hibernatable sockets, has {hibernatable}",
+                    a.hibernatable
+                ));
             }
         }
         for (idx, i) in &self.runners.instances {
@@ -105,6 +153,17 @@ impl Gateway {
                         self.clients.map.contains_key(&c)
                     }
                     TimerKey::StoreRetry(op) => self.ops.contains_key(&op),
+                    TimerKey::AckTimeout(c) => matches!(
+                        self.clients.map.get(&c).map(|c| &c.kind),
+                        Some(ClientKind::WebSocket(ws))
+                            if ws.phase == WsPhase::Open && !ws.pending.is_empty()
+                    ),
+                    TimerKey::WakeDeadline(a) => self
+                        .actors
+                        .map
+                        .get(&a)
+                        .is_some_and(|a| !matches!(a.phase, Phase::Running { .. })),
+                    TimerKey::IndexRefresh => self.index.len() > 0,
                 };
             if !live {
                 return Err(format!("timer {key:?} outlived its object"));

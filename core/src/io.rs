@@ -136,6 +136,12 @@ pub enum Input {
         /// The whole request body.
         body: Vec<u8>,
     },
+    /// The adapter's unsent actor → client bytes for this WebSocket exceed
+    /// [`crate::Config::client_outbound_max_bytes`]: the client does not read.
+    ClientOutboundFull {
+        /// The client.
+        client: ClientId,
+    },
     /// The HTTP client went away before its response completed.
     HttpCancelled {
         /// The client.

@@ -39,6 +39,7 @@ pub mod config;
 mod cx;
 pub mod error;
 mod gateway;
+mod hibernation;
 pub mod ids;
 #[cfg(any(test, feature = "testkit"))]
 mod invariants;

@@ -113,4 +113,40 @@ counters! {
     store_retries,
     /// Completions for operations no longer in flight.
     store_late_completions,
+    /// Client reads paused (window or global budget full).
+    reads_paused,
+    /// Cumulative acks applied to hibernatable sockets.
+    ws_acks,
+    /// Attached sockets closed because acks stopped coming.
+    ws_ack_timeouts,
+    /// Sockets closed because their client did not read.
+    ws_client_too_slow,
+    /// New hibernatable sockets refused by the per-actor limit.
+    socket_limit_rejects,
+    /// Sockets that went into hibernation.
+    ws_hibernated,
+    /// Sockets re-attached after a wake.
+    ws_resumed,
+    /// Un-acked messages resent after a wake.
+    ws_messages_resent,
+    /// Clients that closed while their socket hibernated.
+    ws_closed_while_hibernating,
+    /// Hibernating sockets closed because their actor did not wake in time.
+    ws_wake_timeouts,
+    /// Wakes caused by a client frame on a hibernating socket.
+    wakes_for_hibernation,
+    /// Wakes caused by a client closing a hibernating socket (`wake_on_close`).
+    wakes_for_close,
+    /// Wakes for hibernating sockets that completed (actor running again).
+    wakes_completed,
+    /// Sum of wake latencies (first frame → actor running) in ms; divide by wakes_completed.
+    wake_latency_ms_total,
+    /// Hibernation index rows written.
+    index_writes,
+    /// Hibernation index rows deleted.
+    index_deletes,
+    /// Keepalive batches issued.
+    index_refresh_batches,
+    /// Rows refreshed across all batches.
+    index_refreshed_rows,
 }

@@ -2,8 +2,10 @@
 
 use std::fmt;
 
+use std::time::Duration;
+
 use crate::ids::ActorId;
-use crate::protocol::{KvRequestData, KvResponseData};
+use crate::protocol::{GatewayId, Headers, KvRequestData, KvResponseData, RequestId};
 
 /// The durable part of an actor (the registry row).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +44,48 @@ pub enum StoreRequest {
         /// The request, exactly as the runner sent it.
         request: KvRequestData,
     },
+    /// Insert or replace a hibernation index row, stamped with the store's wall clock.
+    PutHibernation(HibernationRow),
+    /// Refresh `last_ping_ts` of these rows to the store's wall clock (one batch per tick).
+    TouchHibernation {
+        /// The gateway incarnation owning the rows.
+        gateway_id: GatewayId,
+        /// The sockets.
+        request_ids: Vec<RequestId>,
+    },
+    /// Delete one row (the socket ended).
+    DeleteHibernation {
+        /// The gateway incarnation owning the row.
+        gateway_id: GatewayId,
+        /// The socket.
+        request_id: RequestId,
+    },
+    /// Delete every row of other gateway incarnations (at startup: their sockets died with
+    /// them).
+    PurgeHibernation {
+        /// This incarnation, whose rows stay.
+        keep: GatewayId,
+    },
+    /// Delete rows not refreshed for `older_than`.
+    GcHibernation {
+        /// Age limit.
+        older_than: Duration,
+    },
+}
+
+/// One hibernatable socket in the index (for inspection and restart purges).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HibernationRow {
+    /// The actor behind the socket.
+    pub actor: ActorId,
+    /// Gateway incarnation.
+    pub gateway_id: GatewayId,
+    /// The socket's request id.
+    pub request_id: RequestId,
+    /// Path after the actor prefix.
+    pub path: String,
+    /// Request headers.
+    pub headers: Headers,
 }
 
 /// A successful store result.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::admin::{AdminError, AdminReply};
 use crate::gateway::Gateway;
-use crate::ids::{ActorId, AdminReqId, OpId};
+use crate::ids::{ActorId, AdminReqId, ClientId, OpId};
 use crate::io::Output;
 use crate::protocol::{KvErrorResponse, KvResponseData, ToClient, ToClientKvResponse};
 use crate::runner::RunnerIdx;
@@ -28,6 +28,10 @@ pub(crate) enum Purpose {
         actor: ActorId,
         waiters: Vec<AdminReqId>,
     },
+    /// A hibernation index row for a live socket (retried only while the socket lives).
+    IndexPut(ClientId),
+    /// Another index operation, retried as it was.
+    Index(StoreRequest),
     /// A runner's KV request; answered on the runner's current connection.
     Kv { runner: RunnerIdx, request_id: u32 },
 }
@@ -82,7 +86,7 @@ impl Gateway {
 
     fn store_succeeded(&mut self, purpose: Purpose, reply: StoreReply) {
         match purpose {
-            Purpose::PutActor(_) => {}
+            Purpose::PutActor(_) | Purpose::IndexPut(_) | Purpose::Index(_) => {}
             Purpose::CreateActor { actor, req } => {
                 let reply = match self.actors.map.get(&actor) {
                     Some(a) => Ok(AdminReply::Actor {
@@ -159,6 +163,15 @@ impl Gateway {
                 }
             }
             Purpose::DeleteActor { actor, .. } => StoreRequest::DeleteActor(*actor),
+            Purpose::IndexPut(client) => {
+                // Rewrite the row only while the socket lives: a late retry must not revive
+                // the row of a closed socket.
+                match self.index_row(*client) {
+                    Some(row) => row,
+                    None => return,
+                }
+            }
+            Purpose::Index(request) => request.clone(),
             Purpose::Kv { .. } => return,
         };
         self.issue_store_attempt(request, pending.purpose, pending.attempts);

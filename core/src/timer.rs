@@ -27,6 +27,12 @@ pub enum TimerKey {
     HttpResponse(ClientId),
     /// Retry a failed store operation.
     StoreRetry(OpId),
+    /// An attached hibernatable socket's un-acked messages waited too long.
+    AckTimeout(ClientId),
+    /// A woken actor's hibernating sockets give up waiting.
+    WakeDeadline(ActorId),
+    /// Refresh the index rows that are due.
+    IndexRefresh,
 }
 
 /// Deadlines by time and by key; setting a key replaces its earlier deadline.

@@ -93,6 +93,7 @@ impl Gateway {
             actor.phase = Phase::Running { runner };
             self.cx.timers.cancel(TimerKey::ActorStart(id));
             self.cx.metrics.actor_running += 1;
+            self.resume_hibernating(now, id);
             self.flush_waiting_requests(now, id);
         }
     }

@@ -202,9 +202,9 @@ impl Gateway {
                 actor.placing_since = None;
                 let cause = StopCause::Intent(intent);
                 self.fail_waiting_requests(id, cause);
-                self.after_stop(now, id, cause);
+                self.after_stop(now, id);
             }
-            Phase::Sleeping => self.after_stop(now, id, StopCause::Intent(intent)),
+            Phase::Sleeping => self.after_stop(now, id),
         }
     }
 
@@ -230,7 +230,7 @@ impl Gateway {
         if destroyed {
             self.destroy_actor(now, id);
         } else {
-            self.after_stop(now, id, cause);
+            self.after_stop(now, id);
         }
     }
 
@@ -249,7 +249,7 @@ impl Gateway {
         if destroying {
             self.destroy_actor(now, id);
         } else {
-            self.after_stop(now, id, cause);
+            self.after_stop(now, id);
         }
     }
 
@@ -265,6 +265,8 @@ impl Gateway {
         }
         actor.phase = Phase::Sleeping;
         actor.placing_since = None;
+        // A start that never ran restores nothing, so its pending closes have no audience.
+        actor.close_after_running.clear();
         self.cx.timers.cancel(TimerKey::ActorStart(id));
         self.cx.timers.cancel(TimerKey::ActorStop(id));
         self.close_actor_clients(id, cause);
@@ -272,15 +274,18 @@ impl Gateway {
 
     /// The actor is asleep: start it again if something needs it, else arm its alarm; a freed
     /// slot may let another actor in.
-    fn after_stop(&mut self, now: Instant, id: ActorId, cause: StopCause) {
+    fn after_stop(&mut self, now: Instant, id: ActorId) {
         let Some(actor) = self.actors.map.get_mut(&id) else {
             return;
         };
         actor.intent = None;
+        // Requests waiting, or client frames queued on hibernating sockets, need the actor back
+        // now; un-acked messages alone never do (they are resent on the next real wake).
         let wake = std::mem::take(&mut actor.wake_after_stop) || !actor.waiting.is_empty();
-        let restart_crashed = cause == StopCause::Crash && !actor.clients.is_empty();
         let alarm = actor.record.alarm_ts;
-        if wake || restart_crashed {
+        if self.has_queued_hibernating(id) {
+            self.wake_for_hibernating(now, id); // also arms the wake deadline
+        } else if wake {
             self.wake_actor(now, id);
         } else if let Some(alarm_ts) = alarm {
             let at = self.cx.instant_at_wall(now, alarm_ts);
@@ -291,7 +296,11 @@ impl Gateway {
 
     /// Removes the actor and its data for good.
     pub(crate) fn destroy_actor(&mut self, now: Instant, id: ActorId) {
-        self.fail_waiting_requests(id, StopCause::Intent(StopIntent::Destroy));
+        let cause = StopCause::Intent(StopIntent::Destroy);
+        self.fail_waiting_requests(id, cause);
+        self.close_all_clients(id, cause);
+        self.cx.timers.cancel(TimerKey::WakeDeadline(id));
+        self.cx.wake_started.remove(&id);
         self.cx.timers.cancel(TimerKey::ActorAlarm(id));
         let Some(actor) = self.actors.remove(id) else {
             return;

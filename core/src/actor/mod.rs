@@ -78,6 +78,10 @@ pub(crate) struct Actor {
     /// When the actor started waiting for a runner (placement order is first come, first
     /// served).
     pub(crate) placing_since: Option<Instant>,
+    /// Hibernatable sockets of this actor (open or hibernating), for the per-actor limit.
+    pub(crate) hibernatable: usize,
+    /// Client closes to deliver once the actor runs (their sockets were listed in the start).
+    pub(crate) close_after_running: Vec<crate::hibernation::CloseAfterRunning>,
 }
 
 impl Actor {
@@ -94,6 +98,8 @@ impl Actor {
             clients: BTreeSet::new(),
             destroy_waiters: Vec::new(),
             placing_since: None,
+            hibernatable: 0,
+            close_after_running: Vec::new(),
         }
     }
 

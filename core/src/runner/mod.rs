@@ -9,7 +9,7 @@ mod session;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
-use crate::ids::{ActorId, ClientId, RunnerConnId};
+use crate::ids::{ActorId, RunnerConnId};
 use crate::io::RunnerParams;
 use crate::time::Instant;
 
@@ -48,8 +48,6 @@ pub(crate) struct RunnerInstance {
     /// (the runner holds its own side the same way). Commands are not held: they are replayed
     /// by observation instead.
     pub(crate) outbox: VecDeque<Vec<u8>>,
-    /// Clients paused because their frames filled the outbox allowance.
-    pub(crate) outbox_paused: BTreeSet<ClientId>,
 }
 
 impl RunnerInstance {

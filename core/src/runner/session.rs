@@ -112,7 +112,7 @@ impl Gateway {
                 }
             }
             ToServer::KvRequest(req) => self.handle_kv_request(idx, req),
-            ToServer::TunnelMessage(msg) => self.handle_tunnel_message(idx, msg),
+            ToServer::TunnelMessage(msg) => self.handle_tunnel_message(now, idx, msg),
         }
     }
 
@@ -142,7 +142,6 @@ impl Gateway {
                         draining: false,
                         actors: Default::default(),
                         outbox: Default::default(),
-                        outbox_paused: Default::default(),
                     },
                 );
                 self.runners.by_key.insert(key, idx);
@@ -204,12 +203,8 @@ impl Gateway {
             return;
         };
         let held = std::mem::take(&mut instance.outbox);
-        let paused = std::mem::take(&mut instance.outbox_paused);
         for bytes in held {
             self.cx.push(Output::SendRunner { conn, bytes });
-        }
-        for client in paused {
-            self.resume_client_reads(client);
         }
     }
 

@@ -26,7 +26,7 @@ pub struct Driver {
     pub gw: Gateway,
     /// The current time.
     pub now: Instant,
-    /// Complete registry store ops (`PutActor`, `DeleteActor`) with success automatically.
+    /// Complete every store op except KV requests with success automatically.
     pub auto_store: bool,
     /// Answer every `ToClientPing` with a `ToServerPong`, as a live runner does.
     pub auto_pong: bool,
@@ -46,26 +46,30 @@ impl Driver {
         let now = Instant::from_millis(0);
         let mut gw = Gateway::new(config, seed, now, UnixMillis(WALL_EPOCH)).expect("config");
         gw.restore(now, Snapshot::default()).expect("restore");
-        Self {
+        let mut d = Self {
             gw,
             now,
             auto_store: true,
             auto_pong: false,
             check: true,
             next_id: 1,
-        }
+        };
+        d.drain(); // the startup purge of earlier incarnations' index rows
+        d
     }
 
     /// Drives an existing gateway (e.g. one restored from a snapshot) from `now`.
     pub fn from_gateway(gw: Gateway, now: Instant) -> Self {
-        Self {
+        let mut d = Self {
             gw,
             now,
             auto_store: true,
             auto_pong: false,
             check: true,
             next_id: 1_000,
-        }
+        };
+        d.drain();
+        d
     }
 
     /// A fresh adapter-side number for client, runner and admin ids.
@@ -91,13 +95,14 @@ impl Driver {
             let done: Vec<Input> = out
                 .iter()
                 .filter_map(|o| match o {
-                    Output::Store {
-                        op,
-                        request: StoreRequest::PutActor(_) | StoreRequest::DeleteActor(_),
-                    } => Some(Input::StoreDone {
-                        op: *op,
-                        result: Ok(StoreReply::Done),
-                    }),
+                    Output::Store { op, request }
+                        if !matches!(request, StoreRequest::Kv { .. }) =>
+                    {
+                        Some(Input::StoreDone {
+                            op: *op,
+                            result: Ok(StoreReply::Done),
+                        })
+                    }
                     _ => None,
                 })
                 .collect();

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::ids::{ActorId, AdminReqId};
 use crate::io::{Input, Output};
-use crate::store::{ActorRecord, Snapshot};
+use crate::store::{ActorRecord, Snapshot, StoreRequest};
 use crate::testkit::driver::*;
 use crate::time::{Instant, UnixMillis};
 
@@ -37,6 +37,16 @@ fn restored_registry_is_served_and_generations_continue() {
     .unwrap();
     // Restore twice, or after traffic, is misuse.
     assert!(gw.restore(now, Snapshot::default()).is_err());
+    // The startup purge: rows of earlier incarnations are ghosts.
+    let startup: Vec<Output> = std::iter::from_fn(|| gw.poll_output()).collect();
+    assert!(
+        startup.iter().any(|o| matches!(
+            o,
+            Output::Store { request: StoreRequest::PurgeHibernation { keep }, .. }
+                if *keep == gw.gateway_id()
+        )),
+        "{startup:?}"
+    );
     let req = AdminReqId::new(1);
     gw.handle(
         now,

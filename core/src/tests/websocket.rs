@@ -415,7 +415,6 @@ fn message_index_wraps_after_65535() {
 }
 
 #[test]
-#[ignore = "BUG: hibernation is not implemented: a canHibernate socket is closed 1001 when its actor sleeps"]
 fn hibernatable_socket_survives_sleep_and_is_listed_on_wake() {
     // DESIGN.md guarantees 4–6, RUNNER-PROTOCOL §9.4–9.5.
     let mut d = driver();

@@ -4,22 +4,31 @@ mod http;
 mod route;
 mod websocket;
 
+pub(crate) use websocket::ws_of;
+
 use std::collections::VecDeque;
 use std::hash::{BuildHasherDefault, DefaultHasher};
 
 use crate::actor::{Actors, Phase, StopCause};
 use crate::cx::Cx;
 use crate::gateway::Gateway;
+use crate::hibernation::Pending;
 use crate::ids::{ActorId, ClientId};
 use crate::io::{ClientFrame, CloseFrame, Output};
 use crate::protocol::{
-    Headers, HibernatingRequest, MessageId, RequestId, ToClient, ToClientTunnelMessage,
+    GatewayId, Headers, HibernatingRequest, MessageId, RequestId, ToClient, ToClientTunnelMessage,
     ToClientTunnelMessageKind,
 };
-use crate::runner::RunnerIdx;
-use crate::runner::Runners;
+use crate::runner::{RunnerIdx, Runners};
 use crate::time::Instant;
 use crate::timer::TimerKey;
+
+impl Client {
+    /// Whether reads of this client are paused.
+    pub(crate) fn paused(&self) -> bool {
+        matches!(&self.kind, ClientKind::WebSocket(ws) if ws.paused)
+    }
+}
 
 pub(crate) struct Client {
     pub(crate) actor: ActorId,
@@ -40,8 +49,11 @@ pub(crate) enum WsPhase {
     Waiting,
     /// `ToClientWebSocketOpen` sent.
     Opening,
-    /// The runner accepted the socket.
+    /// The runner accepted the socket and the actor is allocated.
     Open,
+    /// Hibernatable, and its actor stopped: the client stays connected, nothing is sent to the
+    /// runner, client frames queue, and the socket is listed in the actor's next start.
+    Hibernating,
 }
 
 pub(crate) struct Ws {
@@ -49,11 +61,11 @@ pub(crate) struct Ws {
     pub(crate) path: String,
     pub(crate) headers: Headers,
     pub(crate) can_hibernate: bool,
-    /// Client frames that arrived before the runner accepted the open.
-    pub(crate) buffered: VecDeque<ClientFrame>,
-    pub(crate) buffered_bytes: usize,
-    /// Bytes of this socket's frames held in a reconnecting runner's outbox.
-    pub(crate) held_bytes: usize,
+    /// Client frames accepted but not sent yet (no index assigned), in order.
+    pub(crate) queued: VecDeque<ClientFrame>,
+    pub(crate) queued_bytes: usize,
+    /// Sent, un-acked messages (hibernatable sockets only).
+    pub(crate) pending: Pending,
     /// `PauseClientReads` is in force.
     pub(crate) paused: bool,
 }
@@ -76,42 +88,50 @@ pub(crate) struct Http {
     pub(crate) body: Vec<u8>,
 }
 
-/// [`Gateway::send_tunnel`] for a caller that already holds the client: split borrows spare the
-/// per-frame path a second lookup.
-pub(crate) fn tunnel_send(
+/// Encodes the client's next tunnel message, consuming its index.
+pub(crate) fn tunnel_frame(
     c: &mut Client,
-    actors: &Actors,
-    runners: &mut Runners,
-    cx: &mut Cx,
+    gateway_id: GatewayId,
     kind: ToClientTunnelMessageKind,
-) -> Delivery {
-    let Some(runner) = actors.map.get(&c.actor).and_then(|a| a.phase.runner()) else {
-        return Delivery::Dropped;
-    };
+) -> (u16, Vec<u8>) {
     let index = c.next_index;
     c.next_index = index.wrapping_add(1);
     let msg = ToClient::TunnelMessage(ToClientTunnelMessage {
         message_id: MessageId {
-            gateway_id: cx.gateway_id,
+            gateway_id,
             request_id: c.request_id,
             message_index: index,
         },
         message_kind: kind,
     });
-    send_or_hold(runners, cx, runner, &msg)
+    (index, msg.to_bytes())
 }
 
-fn send_or_hold(runners: &mut Runners, cx: &mut Cx, runner: RunnerIdx, msg: &ToClient) -> Delivery {
+/// [`Gateway::actor_ready`] over split borrows.
+pub(crate) fn ready(actors: &Actors, runners: &Runners, actor: ActorId) -> bool {
+    match actors.map.get(&actor).map(|a| a.phase) {
+        Some(Phase::Running { runner }) => runners.conn_of(runner).is_some(),
+        _ => false,
+    }
+}
+
+/// [`Gateway::send_or_hold_bytes`] over split borrows.
+pub(crate) fn send_or_hold_bytes(
+    runners: &mut Runners,
+    cx: &mut Cx,
+    runner: RunnerIdx,
+    bytes: Vec<u8>,
+) -> Delivery {
     let Some(instance) = runners.instances.get_mut(&runner) else {
         return Delivery::Dropped;
     };
     match instance.conn {
         Some(conn) => {
-            cx.send_runner(conn, msg);
+            cx.push(Output::SendRunner { conn, bytes });
             Delivery::Sent
         }
         None => {
-            instance.outbox.push_back(msg.to_bytes());
+            instance.outbox.push_back(bytes);
             Delivery::Held
         }
     }
@@ -228,26 +248,32 @@ impl Gateway {
         client: ClientId,
         kind: ToClientTunnelMessageKind,
     ) -> Delivery {
-        match self.clients.map.get_mut(&client) {
-            Some(c) => tunnel_send(c, &self.actors, &mut self.runners, &mut self.cx, kind),
-            None => Delivery::Dropped,
-        }
+        let Some(c) = self.clients.map.get_mut(&client) else {
+            return Delivery::Dropped;
+        };
+        let Some(runner) = self.actors.map.get(&c.actor).and_then(|a| a.phase.runner()) else {
+            return Delivery::Dropped;
+        };
+        let (_, bytes) = tunnel_frame(c, self.cx.gateway_id, kind);
+        self.send_or_hold_bytes(runner, bytes)
     }
 
     /// Sends to the runner instance's connection, or holds the bytes until it reconnects.
     pub(crate) fn send_or_hold(&mut self, runner: RunnerIdx, msg: &ToClient) -> Delivery {
-        send_or_hold(&mut self.runners, &mut self.cx, runner, msg)
+        self.send_or_hold_bytes(runner, msg.to_bytes())
+    }
+
+    /// As [`Gateway::send_or_hold`], for an encoded frame.
+    pub(crate) fn send_or_hold_bytes(&mut self, runner: RunnerIdx, bytes: Vec<u8>) -> Delivery {
+        send_or_hold_bytes(&mut self.runners, &mut self.cx, runner, bytes)
     }
 
     /// Whether the actor runs on a connected runner, so requests can be tunnelled now.
     pub(crate) fn actor_ready(&self, actor: ActorId) -> bool {
-        match self.actors.map.get(&actor).map(|a| a.phase) {
-            Some(Phase::Running { runner }) => self.runners.conn_of(runner).is_some(),
-            _ => false,
-        }
+        ready(&self.actors, &self.runners, actor)
     }
 
-    /// The runner is back: requests held for its running actors go out now.
+    /// The runner is back: requests and frames held for its running actors go out now.
     pub(crate) fn resume_held_requests(&mut self, now: Instant, runner: RunnerIdx) {
         let Some(instance) = self.runners.instances.get(&runner) else {
             return;
@@ -255,43 +281,74 @@ impl Gateway {
         let actors: Vec<ActorId> = instance.actors.iter().copied().collect();
         for actor in actors {
             if self.actor_ready(actor) {
+                let open: Vec<ClientId> = self
+                    .actors
+                    .map
+                    .get(&actor)
+                    .map_or_else(Vec::new, |a| a.clients.iter().copied().collect());
+                for client in open {
+                    self.pump(now, client);
+                }
                 self.flush_waiting_requests(now, actor);
             }
         }
     }
 
-    /// Lifts a pause, if one is in force.
-    pub(crate) fn resume_client_reads(&mut self, client: ClientId) {
-        let Some(ClientKind::WebSocket(ws)) =
-            self.clients.map.get_mut(&client).map(|c| &mut c.kind)
-        else {
-            return;
-        };
-        ws.held_bytes = 0;
-        if std::mem::take(&mut ws.paused) {
-            self.cx.push(Output::ResumeClientReads { client });
-        }
-    }
-
-    /// Forgets a client everywhere (routing, actor, timers). Sends nothing.
+    /// Forgets a client everywhere (routing, actor, timers, held bytes, index row). Every
+    /// terminal path of every client goes through here. Sends nothing to either side.
     pub(crate) fn remove_client(&mut self, client: ClientId) -> Option<Client> {
         let c = self.clients.map.remove(&client)?;
         self.clients.requests.remove(&c.request_id);
+        let listed = if let ClientKind::WebSocket(ws) = &c.kind {
+            self.cx.held_bytes -= ws.queued_bytes + ws.pending.bytes();
+            self.cx.budget_paused.remove(&client);
+            self.cx.timers.cancel(TimerKey::AckTimeout(client));
+            ws.can_hibernate
+        } else {
+            false
+        };
         if let Some(a) = self.actors.map.get_mut(&c.actor) {
             a.clients.remove(&client);
             a.waiting.retain(|w| *w != client);
+            if listed {
+                a.hibernatable -= 1;
+            }
+        }
+        if listed {
+            self.index_remove(client, c.request_id);
         }
         self.cx.timers.cancel(TimerKey::WebSocketOpen(client));
         self.cx.timers.cancel(TimerKey::HttpResponse(client));
+        self.recheck_budget();
         Some(c)
     }
 
-    /// The allocation ended: requests tied to it end too.
+    /// The allocation ended: hibernatable sockets hibernate (nothing is sent to either side),
+    /// every other request tied to it ends.
     pub(crate) fn close_actor_clients(&mut self, actor: ActorId, cause: StopCause) {
-        let Some(a) = self.actors.map.get_mut(&actor) else {
+        let Some(a) = self.actors.map.get(&actor) else {
             return;
         };
-        let clients = std::mem::take(&mut a.clients);
+        let clients: Vec<ClientId> = a.clients.iter().copied().collect();
+        for client in clients {
+            let hibernate = matches!(
+                self.clients.map.get(&client).map(|c| &c.kind),
+                Some(ClientKind::WebSocket(ws)) if ws.can_hibernate && ws.phase == WsPhase::Open
+            );
+            if hibernate {
+                self.hibernate_socket(client);
+            } else {
+                self.end_client(client, 1001, cause.reason(), 503);
+            }
+        }
+    }
+
+    /// The actor is gone for good: every socket of it closes, hibernating ones too.
+    pub(crate) fn close_all_clients(&mut self, actor: ActorId, cause: StopCause) {
+        let Some(a) = self.actors.map.get(&actor) else {
+            return;
+        };
+        let clients: Vec<ClientId> = a.clients.iter().copied().collect();
         for client in clients {
             self.end_client(client, 1001, cause.reason(), 503);
         }
@@ -348,7 +405,7 @@ impl Gateway {
             .clients
             .iter()
             .filter_map(|id| self.clients.map.get(id))
-            .filter(|c| matches!(&c.kind, ClientKind::WebSocket(ws) if ws.can_hibernate))
+            .filter(|c| matches!(&c.kind, ClientKind::WebSocket(ws) if ws.phase == WsPhase::Hibernating))
             .map(|c| HibernatingRequest {
                 gateway_id: self.cx.gateway_id,
                 request_id: c.request_id,

@@ -5,12 +5,18 @@ use crate::gateway::Gateway;
 use crate::ids::ClientId;
 use crate::protocol::{ToServerTunnelMessage, ToServerTunnelMessageKind as Kind};
 use crate::runner::RunnerIdx;
+use crate::time::Instant;
 
 impl Gateway {
     /// Routes by (gateway id, request id). A message is accepted only if the request's actor is
     /// allocated to the sending runner *and* the kind is legal in the request's state; anything
     /// else is dropped and counted (no runner can write into another runner's sockets).
-    pub(crate) fn handle_tunnel_message(&mut self, runner: RunnerIdx, msg: ToServerTunnelMessage) {
+    pub(crate) fn handle_tunnel_message(
+        &mut self,
+        now: Instant,
+        runner: RunnerIdx,
+        msg: ToServerTunnelMessage,
+    ) {
         let Some(client) = self.route(&msg) else {
             self.cx.metrics.tunnel_dropped_unknown += 1;
             return;
@@ -29,13 +35,14 @@ impl Gateway {
         };
         match (msg.message_kind, ws, http) {
             (Kind::WebSocketOpen(open), Some(WsPhase::Opening), _) => {
-                self.on_websocket_open(client, open.can_hibernate);
+                self.on_websocket_open(now, client, open.can_hibernate);
             }
             (Kind::WebSocketMessage(m), Some(WsPhase::Open), _) => {
                 self.on_websocket_message(client, m);
             }
-            // Acks matter only to the hibernation buffer; a cumulative ack is always legal.
-            (Kind::WebSocketMessageAck(_), Some(WsPhase::Open), _) => {}
+            (Kind::WebSocketMessageAck(ack), Some(WsPhase::Open), _) => {
+                self.on_websocket_ack(now, client, ack.index);
+            }
             (Kind::WebSocketClose(close), Some(WsPhase::Opening | WsPhase::Open), _) => {
                 self.on_websocket_close(client, close);
             }

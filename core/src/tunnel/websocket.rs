@@ -1,15 +1,24 @@
-//! Client WebSockets: open, buffer until accepted, forward both ways, close both ways.
+//! Client WebSockets: open, forward both ways with flow control, close both ways.
+//!
+//! Client frames are forwarded only while the socket is open *and* its actor runs on a
+//! connected runner; otherwise they queue (reads pause beyond the window) and go out, in order,
+//! when the actor is back. Hibernatable sockets keep every sent message until the runner acks
+//! it, and resend them with their original bytes after a wake (`hibernation`).
 
 use std::collections::VecDeque;
 
-use super::{ClientKind, Delivery, Ws, WsPhase, tunnel_send};
+use super::{Client, ClientKind, Ws, WsPhase, ready, send_or_hold_bytes, tunnel_frame};
+use crate::actor::Actors;
+use crate::cx::Cx;
 use crate::gateway::Gateway;
+use crate::hibernation::Pending;
 use crate::ids::ClientId;
 use crate::io::{ClientFrame, CloseFrame, Output};
 use crate::protocol::{
     Headers, ToClientTunnelMessageKind, ToClientWebSocketClose, ToClientWebSocketMessage,
     ToClientWebSocketOpen, ToServerWebSocketClose, ToServerWebSocketMessage,
 };
+use crate::runner::Runners;
 use crate::time::Instant;
 use crate::timer::TimerKey;
 
@@ -39,9 +48,9 @@ impl Gateway {
             path,
             headers,
             can_hibernate: false,
-            buffered: VecDeque::new(),
-            buffered_bytes: 0,
-            held_bytes: 0,
+            queued: VecDeque::new(),
+            queued_bytes: 0,
+            pending: Pending::default(),
             paused: false,
         };
         self.add_client(client, actor, ClientKind::WebSocket(ws));
@@ -68,87 +77,197 @@ impl Gateway {
         self.send_tunnel(client, ToClientTunnelMessageKind::WebSocketOpen(open));
     }
 
-    pub(crate) fn handle_client_message(&mut self, client: ClientId, frame: ClientFrame) {
+    pub(crate) fn handle_client_message(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        frame: ClientFrame,
+    ) {
         let Some(c) = self.clients.map.get_mut(&client) else {
             return; // closed a moment ago
         };
         let ClientKind::WebSocket(ws) = &mut c.kind else {
             return;
         };
-        if frame.len() > self.cx.config.max_forward_message_bytes {
+        let len = frame.len();
+        if len > self.cx.config.max_forward_message_bytes {
             self.cx.metrics.ws_messages_too_big += 1;
             let reason = "torpor.message_too_big";
             self.close_websocket_both_ways(client, CloseFrame::new(1009, reason));
             return;
         }
+        let cfg = &self.cx.config;
+        let fast = ws.phase == WsPhase::Open
+            && ws.queued.is_empty()
+            && (!ws.can_hibernate
+                || ws
+                    .pending
+                    .admits(len, cfg.socket_window_bytes, cfg.socket_window_messages));
+        let actor = c.actor;
+        if fast && ready(&self.actors, &self.runners, actor) {
+            // The per-frame path: nothing queued, room in the window, the actor is there; one
+            // client lookup in all.
+            self.cx.metrics.ws_messages_to_runner += 1;
+            send_frame(
+                now,
+                client,
+                c,
+                frame,
+                &self.actors,
+                &mut self.runners,
+                &mut self.cx,
+            );
+            if c.paused() {
+                self.update_pause(client);
+            }
+            return;
+        }
+        if let Some(ws) = ws_of(self, client) {
+            ws.queued_bytes += len;
+            ws.queued.push_back(frame);
+            self.cx.held_bytes += len;
+        }
+        if ws_of(self, client).is_some_and(|ws| ws.phase == WsPhase::Hibernating) {
+            // The first data frame on a hibernating socket wakes its actor.
+            self.wake_for_hibernating(now, actor);
+        }
+        self.pump(now, client);
+    }
+
+    /// Sends as many queued frames as the socket's state and window allow, then pauses or
+    /// resumes reads to match what is left.
+    pub(crate) fn pump(&mut self, now: Instant, client: ClientId) {
+        let Some(actor) = self.clients.map.get(&client).map(|c| c.actor) else {
+            return;
+        };
+        let ready = self.actor_ready(actor);
+        while ready && self.send_next_queued(now, client) {}
+        self.update_pause(client);
+    }
+
+    /// Sends the oldest queued frame if the socket is open and its window admits it.
+    fn send_next_queued(&mut self, now: Instant, client: ClientId) -> bool {
+        let (window_bytes, window_messages) = (
+            self.cx.config.socket_window_bytes,
+            self.cx.config.socket_window_messages,
+        );
+        let Some(ws) = ws_of(self, client) else {
+            return false;
+        };
         if ws.phase != WsPhase::Open {
-            ws.buffered_bytes += frame.len();
-            ws.buffered.push_back(frame);
-            if ws.buffered_bytes > self.cx.config.opening_buffer_bytes && !ws.paused {
+            return false;
+        }
+        let Some(len) = ws.queued.front().map(ClientFrame::len) else {
+            return false;
+        };
+        if ws.can_hibernate && !ws.pending.admits(len, window_bytes, window_messages) {
+            return false;
+        }
+        let Some(frame) = ws.queued.pop_front() else {
+            return false;
+        };
+        ws.queued_bytes -= len;
+        self.cx.held_bytes -= len;
+        self.cx.metrics.ws_messages_to_runner += 1;
+        if let Some(c) = self.clients.map.get_mut(&client) {
+            send_frame(
+                now,
+                client,
+                c,
+                frame,
+                &self.actors,
+                &mut self.runners,
+                &mut self.cx,
+            );
+        }
+        true
+    }
+    /// Pauses reads while the socket (or all sockets together) hold more than allowed, and
+    /// resumes them once acks or sends make room.
+    pub(crate) fn update_pause(&mut self, client: ClientId) {
+        let cfg = &self.cx.config;
+        let global_over = self.cx.held_bytes > cfg.pending_budget_bytes;
+        let (window_bytes, window_messages, opening) = (
+            cfg.socket_window_bytes,
+            cfg.socket_window_messages,
+            cfg.opening_buffer_bytes,
+        );
+        let Some(ws) = ws_of(self, client) else {
+            return;
+        };
+        let limit = if ws.can_hibernate {
+            window_bytes
+        } else {
+            opening
+        };
+        let over = ws.queued_bytes + ws.pending.bytes() > limit
+            || ws.queued.len() + ws.pending.len() > window_messages
+            || global_over;
+        match (over, ws.paused) {
+            (true, false) => {
                 ws.paused = true;
+                self.cx.metrics.reads_paused += 1;
                 self.cx.push(Output::PauseClientReads { client });
+                if global_over {
+                    self.cx.budget_paused.insert(client);
+                }
             }
-            return;
-        }
-        // The per-frame path: one client lookup for the whole forward.
-        self.cx.metrics.ws_messages_to_runner += 1;
-        let len = frame.len();
-        let kind = ToClientTunnelMessageKind::WebSocketMessage(client_message(frame));
-        if tunnel_send(c, &self.actors, &mut self.runners, &mut self.cx, kind) == Delivery::Held {
-            self.hold_bytes(client, len);
-        }
-    }
-
-    /// Forwards a frame; while the runner reconnects it is held in order, and reads pause once
-    /// the socket holds more than `opening_buffer_bytes`.
-    fn forward_to_runner(&mut self, client: ClientId, frame: ClientFrame) {
-        self.cx.metrics.ws_messages_to_runner += 1;
-        let len = frame.len();
-        let kind = ToClientTunnelMessageKind::WebSocketMessage(client_message(frame));
-        if self.send_tunnel(client, kind) == Delivery::Held {
-            self.hold_bytes(client, len);
-        }
-    }
-
-    fn hold_bytes(&mut self, client: ClientId, len: usize) {
-        let limit = self.cx.config.opening_buffer_bytes;
-        let Some(c) = self.clients.map.get_mut(&client) else {
-            return;
-        };
-        let runner = self.actors.map.get(&c.actor).and_then(|a| a.phase.runner());
-        let ClientKind::WebSocket(ws) = &mut c.kind else {
-            return;
-        };
-        ws.held_bytes += len;
-        if ws.held_bytes > limit && !ws.paused {
-            ws.paused = true;
-            self.cx.push(Output::PauseClientReads { client });
-            if let Some(instance) = runner.and_then(|r| self.runners.instances.get_mut(&r)) {
-                instance.outbox_paused.insert(client);
+            (false, true) => {
+                ws.paused = false;
+                self.cx.push(Output::ResumeClientReads { client });
             }
+            _ => {}
         }
     }
 
-    /// The runner accepted the socket: forward what the client sent meanwhile.
-    pub(super) fn on_websocket_open(&mut self, client: ClientId, can_hibernate: bool) {
+    /// After bytes were freed: sockets paused by the global budget get another look.
+    pub(crate) fn recheck_budget(&mut self) {
+        if self.cx.held_bytes > self.cx.config.pending_budget_bytes
+            || self.cx.budget_paused.is_empty()
+        {
+            return;
+        }
+        let waiting = std::mem::take(&mut self.cx.budget_paused);
+        for client in waiting {
+            self.update_pause(client);
+        }
+    }
+
+    /// The runner accepted the socket: record whether it hibernates, then forward what the
+    /// client sent meanwhile.
+    pub(super) fn on_websocket_open(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        can_hibernate: bool,
+    ) {
         self.cx.timers.cancel(TimerKey::WebSocketOpen(client));
+        let Some(actor) = self.clients.map.get(&client).map(|c| c.actor) else {
+            return;
+        };
+        if can_hibernate {
+            let count = self.actors.map.get(&actor).map_or(0, |a| a.hibernatable);
+            if count >= self.cx.config.max_hibernating_per_actor {
+                self.cx.metrics.socket_limit_rejects += 1;
+                let close = CloseFrame::new(1013, "torpor.actor_socket_limit");
+                self.close_websocket_both_ways(client, close);
+                return;
+            }
+        }
         self.cx.metrics.ws_opened += 1;
-        let Some(ClientKind::WebSocket(ws)) =
-            self.clients.map.get_mut(&client).map(|c| &mut c.kind)
-        else {
+        let Some(ws) = ws_of(self, client) else {
             return;
         };
         ws.phase = WsPhase::Open;
         ws.can_hibernate = can_hibernate;
-        ws.buffered_bytes = 0;
-        let buffered = std::mem::take(&mut ws.buffered);
-        let resume = std::mem::take(&mut ws.paused);
-        for frame in buffered {
-            self.forward_to_runner(client, frame);
+        if can_hibernate {
+            if let Some(a) = self.actors.map.get_mut(&actor) {
+                a.hibernatable += 1;
+            }
+            // The row is written before any data message is forwarded.
+            self.index_insert(now, client);
         }
-        if resume {
-            self.cx.push(Output::ResumeClientReads { client });
-        }
+        self.pump(now, client);
     }
 
     pub(super) fn on_websocket_message(&mut self, client: ClientId, msg: ToServerWebSocketMessage) {
@@ -168,6 +287,33 @@ impl Gateway {
         self.cx.push(Output::SendClient { client, frame });
     }
 
+    /// A cumulative ack: free what it covers, then let queued frames use the room.
+    pub(super) fn on_websocket_ack(&mut self, now: Instant, client: ClientId, ack: u16) {
+        let Some(c) = self.clients.map.get_mut(&client) else {
+            return;
+        };
+        let last_sent = c.next_index.wrapping_sub(1);
+        let ClientKind::WebSocket(ws) = &mut c.kind else {
+            return;
+        };
+        if !ws.can_hibernate {
+            return; // acks matter only to hibernatable sockets
+        }
+        if crate::hibernation::wrapping_gt(ack, last_sent) {
+            self.cx.metrics.tunnel_dropped_illegal += 1; // acks a message never sent
+            return;
+        }
+        let freed = ws.pending.ack(ack);
+        let empty = ws.pending.is_empty();
+        self.cx.held_bytes -= freed;
+        self.cx.metrics.ws_acks += 1;
+        if empty {
+            self.cx.timers.cancel(TimerKey::AckTimeout(client));
+        }
+        self.pump(now, client);
+        self.recheck_budget();
+    }
+
     /// The actor closed the socket (or refused it before opening).
     pub(super) fn on_websocket_close(&mut self, client: ClientId, close: ToServerWebSocketClose) {
         self.cx.metrics.ws_closed_by_runner += 1;
@@ -179,7 +325,12 @@ impl Gateway {
         self.cx.push(Output::CloseClient { client, close });
     }
 
-    pub(crate) fn handle_client_closed(&mut self, client: ClientId, close: Option<CloseFrame>) {
+    pub(crate) fn handle_client_closed(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        close: Option<CloseFrame>,
+    ) {
         let Some(c) = self.clients.map.get(&client) else {
             return;
         };
@@ -187,19 +338,25 @@ impl Gateway {
             return;
         };
         self.cx.metrics.ws_closed_by_client += 1;
-        if ws.phase != WsPhase::Waiting {
-            // A stream that ended without a close frame is reported as a normal close.
-            let msg = match close {
-                Some(f) => ToClientWebSocketClose {
-                    code: Some(f.code),
-                    reason: Some(f.reason),
-                },
-                None => ToClientWebSocketClose {
-                    code: Some(1000),
-                    reason: None,
-                },
-            };
-            self.send_tunnel(client, ToClientTunnelMessageKind::WebSocketClose(msg));
+        // A stream that ended without a close frame is reported as a normal close.
+        let msg = match close {
+            Some(f) => ToClientWebSocketClose {
+                code: Some(f.code),
+                reason: Some(f.reason),
+            },
+            None => ToClientWebSocketClose {
+                code: Some(1000),
+                reason: None,
+            },
+        };
+        match ws.phase {
+            WsPhase::Waiting => {}
+            WsPhase::Opening | WsPhase::Open => {
+                self.send_tunnel(client, ToClientTunnelMessageKind::WebSocketClose(msg));
+            }
+            WsPhase::Hibernating => {
+                self.client_closed_while_hibernating(now, client, msg);
+            }
         }
         self.remove_client(client);
     }
@@ -210,14 +367,30 @@ impl Gateway {
         self.close_websocket_both_ways(client, close);
     }
 
+    /// Attached un-acked messages waited too long since the last (re)send.
+    pub(crate) fn on_ack_timeout(&mut self, client: ClientId) {
+        let attached = ws_of(self, client)
+            .is_some_and(|ws| ws.phase == WsPhase::Open && !ws.pending.is_empty());
+        if attached {
+            self.cx.metrics.ws_ack_timeouts += 1;
+            self.close_websocket_both_ways(client, CloseFrame::new(1011, "torpor.ack_timeout"));
+        }
+    }
+
+    /// The adapter cannot hand this client its frames fast enough.
+    pub(crate) fn handle_client_outbound_full(&mut self, client: ClientId) {
+        if ws_of(self, client).is_some() {
+            self.cx.metrics.ws_client_too_slow += 1;
+            self.close_websocket_both_ways(client, CloseFrame::new(1008, "torpor.client_too_slow"));
+        }
+    }
+
     /// Closes the client with `close` and tells the runner the same, if it knows the socket.
-    fn close_websocket_both_ways(&mut self, client: ClientId, close: CloseFrame) {
-        let Some(c) = self.clients.map.get(&client) else {
+    pub(crate) fn close_websocket_both_ways(&mut self, client: ClientId, close: CloseFrame) {
+        let Some(ws) = ws_of(self, client) else {
             return;
         };
-        let told_runner =
-            matches!(&c.kind, ClientKind::WebSocket(ws) if ws.phase != WsPhase::Waiting);
-        if told_runner {
+        if matches!(ws.phase, WsPhase::Opening | WsPhase::Open) {
             let msg = ToClientWebSocketClose {
                 code: Some(close.code),
                 reason: Some(close.reason.clone()),
@@ -226,6 +399,42 @@ impl Gateway {
         }
         self.remove_client(client);
         self.cx.push(Output::CloseClient { client, close });
+    }
+}
+
+/// Sends one client frame with the client's next index; a hibernatable socket keeps the exact
+/// bytes until acked and (re)starts its ack timer. Split borrows keep the per-frame path to one
+/// client lookup.
+fn send_frame(
+    now: Instant,
+    client: ClientId,
+    c: &mut Client,
+    frame: ClientFrame,
+    actors: &Actors,
+    runners: &mut Runners,
+    cx: &mut Cx,
+) {
+    let Some(runner) = actors.map.get(&c.actor).and_then(|a| a.phase.runner()) else {
+        return;
+    };
+    let kind = ToClientTunnelMessageKind::WebSocketMessage(client_message(frame));
+    let (index, bytes) = tunnel_frame(c, cx.gateway_id, kind);
+    if let ClientKind::WebSocket(ws) = &mut c.kind {
+        if ws.can_hibernate {
+            cx.held_bytes += bytes.len();
+            ws.pending.push(index, bytes.clone());
+            let at = now.saturating_add(cx.config.ack_timeout);
+            cx.timers.set(TimerKey::AckTimeout(client), at);
+        }
+    }
+    send_or_hold_bytes(runners, cx, runner, bytes);
+}
+
+/// The WebSocket state of a client, if it is one.
+pub(crate) fn ws_of(gw: &mut Gateway, client: ClientId) -> Option<&mut Ws> {
+    match gw.clients.map.get_mut(&client).map(|c| &mut c.kind) {
+        Some(ClientKind::WebSocket(ws)) => Some(ws),
+        _ => None,
     }
 }
 

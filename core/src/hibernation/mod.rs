@@ -1,0 +1,187 @@
+//! WebSocket hibernation: sockets that outlive their actor's allocation.
+//!
+//! When the actor of an open hibernatable socket stops for any reason, the socket detaches: no
+//! close goes to either side, its un-acked messages stay, client frames queue (reads pause at
+//! the window), and it is listed in every later start of the actor. The first queued frame (or
+//! a due alarm) wakes the actor; once it runs, the socket re-attaches without a new open, its
+//! un-acked messages are resent with their original indices and bytes, and queued frames follow
+//! with fresh indices. Un-acked messages alone never wake an actor.
+
+mod index;
+mod pending;
+
+pub(crate) use index::IndexSchedule;
+pub(crate) use pending::{Pending, wrapping_gt};
+
+use crate::actor::Phase;
+use crate::gateway::Gateway;
+use crate::ids::{ActorId, ClientId};
+use crate::io::{CloseFrame, Output};
+use crate::protocol::{ToClientTunnelMessageKind, ToClientWebSocketClose};
+use crate::time::Instant;
+use crate::timer::TimerKey;
+use crate::tunnel::{ClientKind, WsPhase, tunnel_frame, ws_of};
+
+/// A client close the runner must still hear about: the socket was listed in a start command
+/// already on its way, so the runner will restore it (RUNNER-PROTOCOL §17 #14).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CloseAfterRunning {
+    pub(crate) frame: Vec<u8>,
+}
+
+impl Gateway {
+    /// The socket's actor stopped: detach it, keeping everything.
+    pub(crate) fn hibernate_socket(&mut self, client: ClientId) {
+        if let Some(ws) = ws_of(self, client) {
+            ws.phase = WsPhase::Hibernating;
+            self.cx.timers.cancel(TimerKey::AckTimeout(client)); // only runs while attached
+            self.cx.metrics.ws_hibernated += 1;
+        }
+    }
+
+    /// A client frame arrived for a hibernating socket: make sure its actor comes back, within
+    /// the wake deadline.
+    pub(crate) fn wake_for_hibernating(&mut self, now: Instant, actor: ActorId) {
+        let Some(a) = self.actors.map.get(&actor) else {
+            return;
+        };
+        if matches!(a.phase, Phase::Running { .. }) {
+            return;
+        }
+        let key = TimerKey::WakeDeadline(actor);
+        if self.cx.timers.deadline_of(key).is_none() {
+            self.cx.metrics.wakes_for_hibernation += 1;
+            self.cx.wake_started.insert(actor, now);
+            let at = now.saturating_add(self.cx.config.wake_deadline);
+            self.cx.timers.set(key, at);
+        }
+        self.wake_actor(now, actor);
+    }
+
+    /// Whether hibernating sockets of the actor have frames waiting to be delivered.
+    pub(crate) fn has_queued_hibernating(&self, actor: ActorId) -> bool {
+        let Some(a) = self.actors.map.get(&actor) else {
+            return false;
+        };
+        a.clients.iter().any(|c| {
+            matches!(
+                self.clients.map.get(c).map(|c| &c.kind),
+                Some(ClientKind::WebSocket(ws)) if ws.phase == WsPhase::Hibernating && !ws.queued.is_empty()
+            )
+        })
+    }
+
+    /// The actor is running again: re-attach its hibernating sockets, resend what was never
+    /// acked (original indices and bytes), then send what queued meanwhile.
+    pub(crate) fn resume_hibernating(&mut self, now: Instant, actor: ActorId) {
+        self.cx.timers.cancel(TimerKey::WakeDeadline(actor));
+        if let Some(started) = self.cx.wake_started.remove(&actor) {
+            self.cx.metrics.wakes_completed += 1;
+            self.cx.metrics.wake_latency_ms_total +=
+                now.saturating_since(started).as_millis() as u64;
+        }
+        let Some(a) = self.actors.map.get_mut(&actor) else {
+            return;
+        };
+        let closes = std::mem::take(&mut a.close_after_running);
+        let clients: Vec<ClientId> = a.clients.iter().copied().collect();
+        let Some(runner) = a.phase.runner() else {
+            return;
+        };
+        for close in closes {
+            self.send_or_hold_bytes(runner, close.frame);
+        }
+        for client in clients {
+            let Some(ws) = ws_of(self, client) else {
+                continue;
+            };
+            if ws.phase != WsPhase::Hibernating {
+                continue;
+            }
+            ws.phase = WsPhase::Open;
+            let resend: Vec<Vec<u8>> = ws.pending.frames().map(<[u8]>::to_vec).collect();
+            self.cx.metrics.ws_resumed += 1;
+            self.cx.metrics.ws_messages_resent += resend.len() as u64;
+            if !resend.is_empty() {
+                let at = now.saturating_add(self.cx.config.ack_timeout);
+                self.cx.timers.set(TimerKey::AckTimeout(client), at);
+            }
+            for frame in resend {
+                self.send_or_hold_bytes(runner, frame);
+            }
+            self.pump(now, client);
+        }
+    }
+
+    /// The client left while its socket hibernated. Its row goes at once (in `remove_client`)
+    /// and it is not listed again; if a start listing it is already on its way, the runner
+    /// hears the close once the actor runs. The actor wakes to observe it (`wake_on_close`).
+    pub(crate) fn client_closed_while_hibernating(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        msg: ToClientWebSocketClose,
+    ) {
+        self.cx.metrics.ws_closed_while_hibernating += 1;
+        let Some(c) = self.clients.map.get_mut(&client) else {
+            return;
+        };
+        let actor = c.actor;
+        let phase = self.actors.map.get(&actor).map(|a| a.phase);
+        if let Some(Phase::Starting { .. }) = phase {
+            let (_, frame) = tunnel_frame(
+                c,
+                self.cx.gateway_id,
+                ToClientTunnelMessageKind::WebSocketClose(msg),
+            );
+            if let Some(a) = self.actors.map.get_mut(&actor) {
+                a.close_after_running.push(CloseAfterRunning { frame });
+            }
+        }
+        if self.cx.config.wake_on_close && phase == Some(Phase::Sleeping) {
+            self.cx.metrics.wakes_for_close += 1;
+            self.wake_actor(now, actor);
+        }
+    }
+
+    /// The actor did not come back in time: its hibernating sockets close.
+    pub(crate) fn on_wake_deadline(&mut self, actor: ActorId) {
+        self.cx.wake_started.remove(&actor);
+        let Some(a) = self.actors.map.get(&actor) else {
+            return;
+        };
+        if matches!(a.phase, Phase::Running { .. }) {
+            return;
+        }
+        let clients: Vec<ClientId> = a.clients.iter().copied().collect();
+        for client in clients {
+            if ws_of(self, client).is_some_and(|ws| ws.phase == WsPhase::Hibernating) {
+                self.cx.metrics.ws_wake_timeouts += 1;
+                self.remove_client(client);
+                self.cx.push(Output::CloseClient {
+                    client,
+                    close: CloseFrame::new(1011, "torpor.actor_wake_timeout"),
+                });
+            }
+        }
+    }
+
+    /// Hibernating sockets (gauge).
+    pub fn hibernating_socket_count(&self) -> usize {
+        self.clients
+            .map
+            .values()
+            .filter(|c| matches!(&c.kind, ClientKind::WebSocket(ws) if ws.phase == WsPhase::Hibernating))
+            .count()
+    }
+
+    /// Bytes held for clients: un-acked plus queued (gauge).
+    pub fn held_bytes(&self) -> usize {
+        self.cx.held_bytes
+    }
+
+    /// Live rows in the hibernation index (gauge).
+    pub fn index_rows(&self) -> usize {
+        self.index.len()
+    }
+}
