@@ -338,6 +338,24 @@ fn worked_examples_from_the_protocol_reference() {
 }
 
 #[test]
+fn websocket_message_frame_len_is_exact() {
+    for len in [0, 1, 127, 128, 16_383, 16_384, 70_000] {
+        let frame = ToClient::TunnelMessage(ToClientTunnelMessage {
+            message_id: mid(7),
+            message_kind: ToClientTunnelMessageKind::WebSocketMessage(ToClientWebSocketMessage {
+                data: vec![1; len],
+                binary: false,
+            }),
+        });
+        assert_eq!(
+            frame.to_bytes().len(),
+            ToClientWebSocketMessage::frame_len(len),
+            "{len}"
+        );
+    }
+}
+
+#[test]
 fn encode_appends_to_a_reused_buffer() {
     let mut buf = vec![0xee];
     ToClient::Ping(ToClientPing { ts: TS }).encode(&mut buf);

@@ -185,3 +185,12 @@ wire_struct! {
         pub message_kind: ToServerTunnelMessageKind,
     }
 }
+
+impl ToClientWebSocketMessage {
+    /// Exact size of the `ToClient` tunnel frame carrying a message of `payload_len` bytes:
+    /// tag, message id (10), kind tag, length varint, payload, binary flag. Lets flow control
+    /// budget a frame before encoding it.
+    pub const fn frame_len(payload_len: usize) -> usize {
+        13 + super::wire::varint_len(payload_len as u64) + payload_len
+    }
+}

@@ -6,15 +6,15 @@ use std::time::Duration;
 use crate::admin::{AdminCommand, AdminError, AdminReply, CreateActor};
 use crate::config::Config;
 use crate::gateway::Gateway;
-use crate::ids::{ActorId, AdminReqId, ClientId, RunnerConnId};
-use crate::io::{Input, Output, RunnerParams};
+use crate::ids::{ActorId, AdminReqId, ClientId, OpId, RunnerConnId};
+use crate::io::{ClientFrame, Input, Output, RunnerParams};
 use crate::protocol::{
     ActorCheckpoint, ActorIntent, ActorState, ActorStateStopped, Command, CommandWrapper, Event,
     EventActorIntent, EventActorStateUpdate, EventWrapper, Headers, MessageId, StopCode, ToClient,
     ToClientTunnelMessage, ToServer, ToServerInit, ToServerPong, ToServerTunnelMessage,
-    ToServerTunnelMessageKind, ToServerWebSocketOpen,
+    ToServerTunnelMessageKind, ToServerWebSocketMessageAck, ToServerWebSocketOpen,
 };
-use crate::store::{Snapshot, StoreReply, StoreRequest};
+use crate::store::{Snapshot, StoreFailure, StoreReply, StoreRequest};
 use crate::time::{Instant, UnixMillis};
 
 /// Wall-clock time at the driver's epoch.
@@ -148,6 +148,24 @@ impl Driver {
         }
         self.now = end;
         out
+    }
+
+    /// Moves the clock forward by `by` in one jump and fires everything due with a single
+    /// [`Gateway::handle_timeout`] call, as an adapter that was busy for a while does (contrast
+    /// [`Driver::advance`], which fires each deadline at its own instant).
+    pub fn jump(&mut self, by: Duration) -> Vec<Output> {
+        self.now = self.now.saturating_add(by);
+        self.gw.handle_timeout(self.now).expect("timeout");
+        self.drain()
+    }
+
+    /// Completes a store operation (for tests with `auto_store` off).
+    pub fn complete_store(
+        &mut self,
+        op: OpId,
+        result: Result<StoreReply, StoreFailure>,
+    ) -> Vec<Output> {
+        self.step(Input::StoreDone { op, result })
     }
 
     /// Connects a runner (`runner_key`, runner name `name`, `slots`), sends its init and
@@ -295,6 +313,59 @@ impl Driver {
         )
     }
 
+    /// Opens a client WebSocket on a running actor and lets the runner `conn` accept it with
+    /// `can_hibernate`; returns the client and its request's message id (index 0).
+    pub fn open_accepted(
+        &mut self,
+        conn: RunnerConnId,
+        actor: ActorId,
+        path: &str,
+        can_hibernate: bool,
+    ) -> (ClientId, MessageId) {
+        let (client, out) = self.open_websocket(actor, path);
+        let t = tunnel_to(&out, conn);
+        assert_eq!(t.len(), 1, "exactly the open goes to the runner: {out:?}");
+        assert_eq!(t[0].message_id.message_index, 0);
+        let request = t[0].message_id;
+        self.accept_websocket(conn, request, can_hibernate);
+        (client, request)
+    }
+
+    /// A client data frame.
+    pub fn client_send(&mut self, client: ClientId, frame: ClientFrame) -> Vec<Output> {
+        self.step(Input::ClientMessage { client, frame })
+    }
+
+    /// The runner acknowledges every client message of `request` up to `index` (cumulative).
+    pub fn ws_ack(&mut self, conn: RunnerConnId, request: MessageId, index: u16) -> Vec<Output> {
+        self.runner_tunnel(
+            conn,
+            request,
+            ToServerTunnelMessageKind::WebSocketMessageAck(ToServerWebSocketMessageAck { index }),
+        )
+    }
+
+    /// Puts the actor of `checkpoint` to sleep as the runner does: `ActorIntent{Sleep}` at event
+    /// `index` (which must produce a stop command), then `Stopped{Error}` at `index + 1`.
+    /// Returns the outputs of the `Stopped`.
+    pub fn sleep_actor(
+        &mut self,
+        conn: RunnerConnId,
+        checkpoint: &ActorCheckpoint,
+        index: i64,
+    ) -> Vec<Output> {
+        let out = self.runner_send(
+            conn,
+            &ToServer::Events(vec![intent(checkpoint, index, ActorIntent::Sleep)]),
+        );
+        let stops: Vec<_> = commands(&out)
+            .into_iter()
+            .filter(|(c, w)| *c == conn && w.inner == Command::StopActor)
+            .collect();
+        assert_eq!(stops.len(), 1, "the sleep intent stops the actor: {out:?}");
+        self.report_state(conn, checkpoint, index + 1, stopped(StopCode::Error))
+    }
+
     /// Sends an admin command; returns its request id and the outputs.
     pub fn admin(&mut self, command: AdminCommand) -> (AdminReqId, Vec<Output>) {
         let req = AdminReqId::new(self.fresh());
@@ -430,4 +501,32 @@ pub fn tunnel_to(out: &[Output], conn: RunnerConnId) -> Vec<ToClientTunnelMessag
 /// The actor a command is for.
 pub fn actor_of(c: &CommandWrapper) -> ActorId {
     ActorId::parse(&c.checkpoint.actor_id).expect("actor id")
+}
+
+/// Every store request in `out`, with its operation id.
+pub fn store_requests(out: &[Output]) -> Vec<(OpId, StoreRequest)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Store { op, request } => Some((*op, request.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The hibernation index operations in `out` (put, touch, delete, purge, gc), in order.
+pub fn index_ops(out: &[Output]) -> Vec<StoreRequest> {
+    store_requests(out)
+        .into_iter()
+        .map(|(_, r)| r)
+        .filter(|r| {
+            matches!(
+                r,
+                StoreRequest::PutHibernation(_)
+                    | StoreRequest::TouchHibernation { .. }
+                    | StoreRequest::DeleteHibernation { .. }
+                    | StoreRequest::PurgeHibernation { .. }
+                    | StoreRequest::GcHibernation { .. }
+            )
+        })
+        .collect()
 }

@@ -5,6 +5,7 @@ mod actors;
 mod admin_api;
 mod basics;
 mod determinism;
+mod hibernation_sim;
 mod http;
 mod isolation;
 mod restore;

@@ -100,9 +100,11 @@ impl Gateway {
         let fast = ws.phase == WsPhase::Open
             && ws.queued.is_empty()
             && (!ws.can_hibernate
-                || ws
-                    .pending
-                    .admits(len, cfg.socket_window_bytes, cfg.socket_window_messages));
+                || ws.pending.admits(
+                    ToClientWebSocketMessage::frame_len(len),
+                    cfg.socket_window_bytes,
+                    cfg.socket_window_messages,
+                ));
         let actor = c.actor;
         if fast && ready(&self.actors, &self.runners, actor) {
             // The per-frame path: nothing queued, room in the window, the actor is there; one
@@ -160,7 +162,8 @@ impl Gateway {
         let Some(len) = ws.queued.front().map(ClientFrame::len) else {
             return false;
         };
-        if ws.can_hibernate && !ws.pending.admits(len, window_bytes, window_messages) {
+        let frame_len = ToClientWebSocketMessage::frame_len(len);
+        if ws.can_hibernate && !ws.pending.admits(frame_len, window_bytes, window_messages) {
             return false;
         }
         let Some(frame) = ws.queued.pop_front() else {

@@ -1,0 +1,776 @@
+//! A seeded world around one gateway: model runners that behave like `@rivetkit/engine-runner`
+//! 2.2.1 (index dedupe, restore from persisted metadata, re-ack after restore), model actors
+//! that persist then ack (and may crash between the two, or sleep with work unpersisted), and
+//! clients that send numbered messages and honour read pauses. Faults: runner crashes and
+//! reconnects, actor crashes and sleeps, client closes, time jumps.
+//!
+//! After every step it checks that each socket's durable log (what its actor persisted) is a
+//! prefix of what the client sent: no loss before the last delivered message, no duplicate, no
+//! reordering. At the end a liveness phase drains everything and checks that every message of
+//! every still-open socket was persisted exactly once. One seed replays one run exactly.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::driver::{Driver, event, intent, stopped};
+use crate::config::Config;
+use crate::ids::{ActorId, ClientId, RunnerConnId};
+use crate::io::{ClientFrame, CloseFrame, Input, Output};
+use crate::protocol::{
+    ActorCheckpoint, ActorIntent, ActorState, Command, GatewayId, MessageId, RequestId, StopCode,
+    ToClient, ToClientTunnelMessage, ToClientTunnelMessageKind as In, ToServer,
+    ToServerTunnelMessage, ToServerTunnelMessageKind as Out, ToServerWebSocketClose,
+    ToServerWebSocketMessageAck, ToServerWebSocketOpen,
+};
+use crate::tunnel::{ClientKind, WsPhase};
+
+/// Fault and workload mix for one run, drawn from the seed (swarm testing: each seed stresses
+/// a different corner).
+#[derive(Debug, Clone)]
+pub struct SimParams {
+    /// Steps in the fault phase.
+    pub steps: usize,
+    /// Probability that a handled message is persisted at once.
+    pub persist_now: f64,
+    /// Probability that a persist is followed by its ack at once.
+    pub ack_now: f64,
+    /// Per-step probability of an actor asking to sleep.
+    pub sleep: f64,
+    /// Per-step probability of an actor crashing (possibly between persist and ack).
+    pub crash: f64,
+    /// Per-step probability of a runner process dying.
+    pub runner_crash: f64,
+    /// Per-step probability of a client closing.
+    pub client_close: f64,
+}
+
+impl SimParams {
+    /// Draws a mix from `rng`.
+    pub fn draw(rng: &mut fastrand::Rng) -> Self {
+        Self {
+            steps: 40 + rng.usize(0..80),
+            persist_now: rng.f64(),
+            ack_now: rng.f64(),
+            sleep: rng.f64() * 0.08,
+            crash: rng.f64() * 0.04,
+            runner_crash: rng.f64() * 0.03,
+            client_close: rng.f64() * 0.02,
+        }
+    }
+}
+
+/// The actor side's durable record of one socket (its KV metadata plus what it processed).
+#[derive(Debug, Default)]
+struct Durable {
+    actor: Option<ActorId>,
+    /// Last persisted message index (`serverMessageIndex`).
+    persisted: u16,
+    /// Persisted payloads, in order.
+    log: Vec<Vec<u8>>,
+    /// The actor closed it (client close observed, or stale on restore).
+    closed: bool,
+}
+
+/// The runner's per-socket adapter: volatile, rebuilt from `Durable` on restore.
+#[derive(Debug)]
+struct Adapter {
+    last: u16,
+    /// Handled but not yet persisted.
+    handled: Vec<(u16, Vec<u8>)>,
+}
+
+#[derive(Debug)]
+struct Instance {
+    generation: u32,
+    next_event: i64,
+    sockets: BTreeMap<RequestId, Adapter>,
+}
+
+#[derive(Debug, Default)]
+struct ModelRunner {
+    instances: BTreeMap<ActorId, Instance>,
+}
+
+#[derive(Debug)]
+struct ModelClient {
+    sent: Vec<Vec<u8>>,
+    seq: u64,
+    paused: bool,
+    closed: bool,
+}
+
+/// One simulated world.
+pub struct Sim {
+    /// The gateway and clock.
+    pub d: Driver,
+    rng: fastrand::Rng,
+    params: SimParams,
+    runners: BTreeMap<RunnerConnId, ModelRunner>,
+    durable: BTreeMap<RequestId, Durable>,
+    clients: BTreeMap<ClientId, ModelClient>,
+    actors: Vec<ActorId>,
+    gateway_id: GatewayId,
+    next_key: u64,
+    /// Runner → gateway frames waiting to be delivered, in order.
+    inbox: std::collections::VecDeque<(RunnerConnId, ToServer)>,
+    /// Gateway → runner frames waiting to be processed by the model runner, in order. Both
+    /// directions are strict FIFOs, like one WebSocket each way: a model reaction never
+    /// overtakes frames the gateway sent earlier.
+    to_runner: std::collections::VecDeque<(RunnerConnId, ToClient)>,
+    /// The first protocol violation the model runner saw.
+    failure: Option<String>,
+    /// Print every model event (`TORPOR_SIM_TRACE=1`).
+    trace: bool,
+}
+
+impl Sim {
+    /// A world for `seed`: two actors, three hibernatable sockets each, one runner, small
+    /// windows so flow control is exercised.
+    pub fn new(seed: u64) -> Self {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let params = SimParams::draw(&mut rng);
+        let config = Config {
+            socket_window_messages: 1 + rng.usize(0..8),
+            socket_window_bytes: 64 + rng.usize(0..256),
+            pending_budget_bytes: 2048,
+            ..Config::default()
+        };
+        let mut d = Driver::with_seed(config, seed);
+        d.auto_pong = true;
+        let gateway_id = d.gw.gateway_id();
+        let mut sim = Self {
+            d,
+            rng,
+            params,
+            runners: BTreeMap::new(),
+            durable: BTreeMap::new(),
+            clients: BTreeMap::new(),
+            actors: Vec::new(),
+            gateway_id,
+            next_key: 0,
+            inbox: Default::default(),
+            to_runner: Default::default(),
+            failure: None,
+            trace: std::env::var_os("TORPOR_SIM_TRACE").is_some(),
+        };
+        sim.connect_runner();
+        for name in ["a", "b"] {
+            let (actor, out) = sim.d.create_actor(name, None, "default");
+            sim.actors.push(actor);
+            sim.observe(out);
+        }
+        for actor in sim.actors.clone() {
+            for _ in 0..3 {
+                let (client, out) = sim.d.open_websocket(actor, "/ws");
+                sim.clients.insert(
+                    client,
+                    ModelClient {
+                        sent: Vec::new(),
+                        seq: 0,
+                        paused: false,
+                        closed: false,
+                    },
+                );
+                sim.observe(out);
+            }
+        }
+        sim
+    }
+
+    /// The run's parameters (printed on failure).
+    pub fn params(&self) -> &SimParams {
+        &self.params
+    }
+
+    /// Runs the fault phase then the liveness phase; `Err` names the first violation.
+    pub fn run(&mut self) -> Result<(), String> {
+        for _ in 0..self.params.steps {
+            self.fault_step();
+            self.check_safety()?;
+        }
+        self.liveness()
+    }
+
+    fn connect_runner(&mut self) {
+        self.next_key += 1;
+        let key = format!("runner-{}", self.next_key);
+        let (conn, out) = self.d.connect_runner(&key, "default", 8);
+        self.runners.insert(conn, ModelRunner::default());
+        self.settle(out);
+    }
+
+    fn fault_step(&mut self) {
+        let p = self.params.clone();
+        let roll = self.rng.f64();
+        if self.trace {
+            eprintln!("--- step roll {roll:.3}");
+        }
+        if roll < p.runner_crash {
+            if let Some(&conn) = self.pick_runner() {
+                self.runners.remove(&conn);
+                let out = self.d.step(Input::RunnerClosed { conn });
+                self.settle(out);
+            }
+        } else if roll < p.runner_crash + p.sleep {
+            self.actor_intent_sleep();
+        } else if roll < p.runner_crash + p.sleep + p.crash {
+            self.actor_crash();
+        } else if roll < p.runner_crash + p.sleep + p.crash + p.client_close {
+            self.client_close();
+        } else if roll < 0.55 {
+            self.client_send();
+        } else if roll < 0.8 {
+            self.actor_work(false);
+        } else {
+            let by = Duration::from_millis(self.rng.u64(0..4000));
+            let out = self.d.advance(by);
+            self.settle(out);
+        }
+        if self.runners.is_empty() && self.rng.f64() < 0.3 {
+            self.connect_runner();
+        }
+        self.deliver();
+    }
+
+    fn pick_runner(&mut self) -> Option<&RunnerConnId> {
+        let n = self.runners.len();
+        if n == 0 {
+            return None;
+        }
+        self.runners.keys().nth(self.rng.usize(0..n))
+    }
+
+    fn client_send(&mut self) {
+        let open: Vec<ClientId> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| !c.closed && !c.paused)
+            .map(|(id, _)| *id)
+            .collect();
+        if open.is_empty() {
+            return;
+        }
+        let client = open[self.rng.usize(0..open.len())];
+        self.send_from(client);
+    }
+
+    fn send_from(&mut self, client: ClientId) {
+        let Some(c) = self.clients.get_mut(&client) else {
+            return;
+        };
+        c.seq += 1;
+        let payload = format!("{client}/{}", c.seq).into_bytes();
+        c.sent.push(payload.clone());
+        let out = self.d.step(Input::ClientMessage {
+            client,
+            frame: ClientFrame::Binary(payload),
+        });
+        self.settle(out);
+    }
+
+    fn client_close(&mut self) {
+        let open: Vec<ClientId> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| !c.closed)
+            .map(|(id, _)| *id)
+            .collect();
+        if let Some(&client) = open.get(self.rng.usize(0..open.len().max(1))) {
+            if let Some(c) = self.clients.get_mut(&client) {
+                c.closed = true;
+            }
+            let out = self.d.step(Input::ClientClosed {
+                client,
+                close: Some(CloseFrame::new(1000, "bye")),
+            });
+            self.settle(out);
+        }
+    }
+
+    /// Every running instance, as (runner, actor).
+    fn instances(&self) -> Vec<(RunnerConnId, ActorId)> {
+        self.runners
+            .iter()
+            .flat_map(|(conn, r)| r.instances.keys().map(move |a| (*conn, *a)))
+            .collect()
+    }
+
+    fn actor_intent_sleep(&mut self) {
+        let all = self.instances();
+        if let Some(&(conn, actor)) = all.get(self.rng.usize(0..all.len().max(1))) {
+            self.maybe_flush(conn, actor);
+            if let Some(i) = self
+                .runners
+                .get_mut(&conn)
+                .and_then(|r| r.instances.get_mut(&actor))
+            {
+                let cp = checkpoint(actor, i.generation, i.next_event);
+                i.next_event += 1;
+                self.inbox.push_back((
+                    conn,
+                    ToServer::Events(vec![intent(&cp, cp.index, ActorIntent::Sleep)]),
+                ));
+                self.deliver();
+            }
+        }
+    }
+
+    /// The actor crashes: possibly right after persisting (its ack never sent).
+    fn actor_crash(&mut self) {
+        let all = self.instances();
+        if let Some(&(conn, actor)) = all.get(self.rng.usize(0..all.len().max(1))) {
+            if self.rng.bool() {
+                self.persist_all(conn, actor, false);
+            }
+            self.stop_instance(conn, actor);
+        }
+    }
+
+    /// Drops the instance and reports `Stopped{ERROR}` (the runner's forceStop).
+    fn stop_instance(&mut self, conn: RunnerConnId, actor: ActorId) {
+        let Some(i) = self
+            .runners
+            .get_mut(&conn)
+            .and_then(|r| r.instances.remove(&actor))
+        else {
+            return;
+        };
+        let cp = checkpoint(actor, i.generation, i.next_event);
+        self.inbox.push_back((
+            conn,
+            ToServer::Events(vec![event(&cp, cp.index, stopped(StopCode::Error))]),
+        ));
+    }
+
+    /// Randomly persists (and acks) handled messages of running instances.
+    fn actor_work(&mut self, everything: bool) {
+        for (conn, actor) in self.instances() {
+            if everything || self.rng.bool() {
+                let ack = everything || self.rng.f64() < self.params.ack_now.max(0.3);
+                self.persist_all(conn, actor, ack);
+            }
+        }
+    }
+
+    fn maybe_flush(&mut self, conn: RunnerConnId, actor: ActorId) {
+        if self.rng.bool() {
+            let ack = self.rng.bool();
+            self.persist_all(conn, actor, ack);
+        }
+    }
+
+    /// Persists every handled message of the instance, then (if `ack`) acks each socket.
+    fn persist_all(&mut self, conn: RunnerConnId, actor: ActorId, ack: bool) {
+        let Some(i) = self
+            .runners
+            .get_mut(&conn)
+            .and_then(|r| r.instances.get_mut(&actor))
+        else {
+            return;
+        };
+        // An actor acks what it persisted, including earlier persists whose ack it held back
+        // (rivetkit acks within 5 s of persisting).
+        let mut acks = Vec::new();
+        for (rq, adapter) in &mut i.sockets {
+            let d = self.durable.entry(*rq).or_default();
+            for (index, payload) in adapter.handled.drain(..) {
+                d.persisted = index;
+                d.log.push(payload);
+            }
+            acks.push((*rq, d.persisted));
+        }
+        if ack {
+            for (rq, index) in acks {
+                self.send_ack(conn, rq, index);
+            }
+        }
+    }
+
+    fn send_ack(&mut self, conn: RunnerConnId, rq: RequestId, index: u16) {
+        let msg = tunnel(
+            self.gateway_id,
+            rq,
+            Out::WebSocketMessageAck(ToServerWebSocketMessageAck { index }),
+        );
+        self.inbox.push_back((conn, msg));
+    }
+
+    /// Runs both directions until quiet: the model runner handles every frame the gateway
+    /// sent, then the next runner frame goes to the gateway, and so on.
+    fn deliver(&mut self) {
+        loop {
+            if let Some((conn, msg)) = self.to_runner.pop_front() {
+                if self.runners.contains_key(&conn) {
+                    self.runner_receive(conn, msg);
+                }
+                continue;
+            }
+            let Some((conn, msg)) = self.inbox.pop_front() else {
+                break;
+            };
+            if !self.runners.contains_key(&conn) {
+                continue;
+            }
+            if self.trace {
+                eprintln!("{:?} {conn} → gw: {msg:?}", self.d.now);
+            }
+            let out = self.d.runner_send(conn, &msg);
+            self.observe(out);
+        }
+    }
+
+    /// Applies outputs, then lets both sides react until quiet.
+    fn settle(&mut self, out: Vec<Output>) {
+        self.observe(out);
+        self.deliver();
+    }
+
+    /// Applies the gateway's outputs to the model world.
+    fn observe(&mut self, out: Vec<Output>) {
+        for o in out {
+            match o {
+                Output::SendRunner { conn, bytes } => {
+                    let msg = ToClient::decode(&bytes).expect("the gateway sent undecodable bytes");
+                    self.to_runner.push_back((conn, msg));
+                }
+                Output::CloseRunner { conn, .. } => {
+                    self.runners.remove(&conn);
+                }
+                Output::PauseClientReads { client } => self.set_paused(client, true),
+                Output::ResumeClientReads { client } => self.set_paused(client, false),
+                Output::CloseClient { client, .. } | Output::RejectClient { client, .. } => {
+                    if let Some(c) = self.clients.get_mut(&client) {
+                        c.closed = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn set_paused(&mut self, client: ClientId, paused: bool) {
+        if let Some(c) = self.clients.get_mut(&client) {
+            c.paused = paused;
+        }
+    }
+
+    fn runner_receive(&mut self, conn: RunnerConnId, msg: ToClient) {
+        if self.trace {
+            eprintln!("{:?} gw → {conn}: {msg:?}", self.d.now);
+        }
+        match msg {
+            ToClient::Commands(cmds) => {
+                for c in cmds {
+                    let Some(actor) = ActorId::parse(&c.checkpoint.actor_id) else {
+                        continue;
+                    };
+                    match c.inner {
+                        Command::StartActor(start) => {
+                            let listed: Vec<RequestId> = start
+                                .hibernating_requests
+                                .iter()
+                                .map(|h| h.request_id)
+                                .collect();
+                            self.start_instance(conn, actor, c.checkpoint.generation, &listed);
+                        }
+                        Command::StopActor => {
+                            let current = self
+                                .runners
+                                .get(&conn)
+                                .and_then(|r| r.instances.get(&actor))
+                                .is_some_and(|i| i.generation == c.checkpoint.generation);
+                            if current {
+                                self.maybe_flush(conn, actor);
+                                self.stop_instance(conn, actor);
+                            }
+                        }
+                    }
+                }
+            }
+            ToClient::TunnelMessage(t) => self.runner_tunnel(conn, t),
+            _ => {}
+        }
+    }
+
+    /// `CommandStartActor`: a fresh instance, `Running` at once, then the actor's
+    /// `onActorStart` restores its persisted sockets that are listed and re-acks them.
+    fn start_instance(
+        &mut self,
+        conn: RunnerConnId,
+        actor: ActorId,
+        generation: u32,
+        listed: &[RequestId],
+    ) {
+        let mut sockets = BTreeMap::new();
+        let mut reacks = Vec::new();
+        for (rq, d) in &mut self.durable {
+            if d.actor != Some(actor) || d.closed {
+                continue;
+            }
+            if listed.contains(rq) {
+                sockets.insert(
+                    *rq,
+                    Adapter {
+                        last: d.persisted,
+                        handled: Vec::new(),
+                    },
+                );
+                reacks.push((*rq, d.persisted));
+            } else {
+                d.closed = true; // stale metadata: the actor runs its close handler
+            }
+        }
+        let Some(r) = self.runners.get_mut(&conn) else {
+            return;
+        };
+        r.instances.insert(
+            actor,
+            Instance {
+                generation,
+                next_event: 1,
+                sockets,
+            },
+        );
+        let cp = checkpoint(actor, generation, 0);
+        self.inbox.push_back((
+            conn,
+            ToServer::Events(vec![event(&cp, 0, ActorState::Running)]),
+        ));
+        for (rq, index) in reacks {
+            let msg = tunnel(
+                self.gateway_id,
+                rq,
+                Out::WebSocketMessageAck(ToServerWebSocketMessageAck { index }),
+            );
+            self.inbox.push_back((conn, msg));
+        }
+    }
+
+    fn runner_tunnel(&mut self, conn: RunnerConnId, t: ToClientTunnelMessage) {
+        let rq = t.message_id.request_id;
+        let index = t.message_id.message_index;
+        let Some(r) = self.runners.get_mut(&conn) else {
+            return;
+        };
+        match t.message_kind {
+            In::WebSocketOpen(open) => {
+                let Some(actor) = ActorId::parse(&open.actor_id) else {
+                    return;
+                };
+                let Some(i) = r.instances.get_mut(&actor) else {
+                    return; // unknown actor: never answered (the gateway times out)
+                };
+                i.sockets.insert(
+                    rq,
+                    Adapter {
+                        last: 0,
+                        handled: Vec::new(),
+                    },
+                );
+                self.durable.insert(
+                    rq,
+                    Durable {
+                        actor: Some(actor),
+                        ..Durable::default()
+                    },
+                );
+                let msg = tunnel(
+                    self.gateway_id,
+                    rq,
+                    Out::WebSocketOpen(ToServerWebSocketOpen {
+                        can_hibernate: true,
+                    }),
+                );
+                self.inbox.push_back((conn, msg));
+            }
+            In::WebSocketMessage(m) => {
+                let Some(adapter) = r
+                    .instances
+                    .values_mut()
+                    .find_map(|i| i.sockets.get_mut(&rq))
+                else {
+                    return; // not restored here: dropped silently, as the runner does
+                };
+                // The runner's rule (websocket-tunnel-adapter.ts): at or up to 32,767 behind the
+                // last index is a duplicate, dropped without an ack; anything but last + 1 is a
+                // gap, which closes the socket with 1008 ws.message_index_skip.
+                let behind = adapter.last.wrapping_sub(index);
+                if index == adapter.last || (1..=32767).contains(&behind) {
+                    return;
+                }
+                if index != adapter.last.wrapping_add(1) {
+                    self.failure.get_or_insert(format!(
+                        "gap on {rq:?}: the runner's last index is {}, the gateway sent {index}",
+                        adapter.last
+                    ));
+                    return;
+                }
+                adapter.last = index;
+                adapter.handled.push((index, m.data));
+                if self.rng.f64() < self.params.persist_now {
+                    let ack = self.rng.f64() < self.params.ack_now;
+                    let actor = r
+                        .instances
+                        .iter()
+                        .find(|(_, i)| i.sockets.contains_key(&rq))
+                        .map(|(a, _)| *a);
+                    if let Some(actor) = actor {
+                        self.persist_all(conn, actor, ack);
+                    }
+                }
+            }
+            In::WebSocketClose(_) => {
+                for i in r.instances.values_mut() {
+                    i.sockets.remove(&rq);
+                }
+                if let Some(d) = self.durable.get_mut(&rq) {
+                    d.closed = true;
+                }
+                let msg = tunnel(
+                    self.gateway_id,
+                    rq,
+                    Out::WebSocketClose(ToServerWebSocketClose {
+                        code: Some(1000),
+                        reason: None,
+                        hibernate: false,
+                    }),
+                );
+                self.inbox.push_back((conn, msg)); // the runner echoes closes; the gateway ignores it
+            }
+            _ => {}
+        }
+    }
+
+    /// Each socket's durable log is a prefix of what its client sent.
+    fn check_safety(&self) -> Result<(), String> {
+        if let Some(f) = &self.failure {
+            return Err(f.clone());
+        }
+        for (client, c) in &self.clients {
+            let Some(rq) = self.request_of(*client) else {
+                continue;
+            };
+            let log = self.durable.get(&rq).map_or(&[][..], |d| d.log.as_slice());
+            if log.len() > c.sent.len() || log != &c.sent[..log.len()] {
+                return Err(format!(
+                    "{client}: persisted {} messages, not a prefix of the {} sent (first difference at {})",
+                    log.len(),
+                    c.sent.len(),
+                    log.iter()
+                        .zip(&c.sent)
+                        .position(|(a, b)| a != b)
+                        .unwrap_or(log.len().min(c.sent.len()))
+                ));
+            }
+        }
+        self.check_windows()
+    }
+
+    fn check_windows(&self) -> Result<(), String> {
+        let cfg = self.d.gw.config();
+        for (id, c) in &self.d.gw.clients.map {
+            if let ClientKind::WebSocket(ws) = &c.kind {
+                if ws.pending.len() > 1 && ws.pending.bytes() > cfg.socket_window_bytes {
+                    return Err(format!(
+                        "{id}: {} un-acked bytes exceed the window",
+                        ws.pending.bytes()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn request_of(&self, client: ClientId) -> Option<RequestId> {
+        if let Some(c) = self.d.gw.clients.map.get(&client) {
+            return Some(c.request_id);
+        }
+        // Closed at the gateway: find it through the durable records of its actor.
+        None
+    }
+
+    /// No more faults: a runner is present, every open socket sends one last message (which
+    /// wakes a sleeping actor), and actors persist and ack everything. Then every message of
+    /// every open socket must be persisted exactly once.
+    fn liveness(&mut self) -> Result<(), String> {
+        if self.runners.is_empty() {
+            self.connect_runner();
+        }
+        // Requests of open clients, before anything else can close them.
+        let open: Vec<(ClientId, RequestId)> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| !c.closed)
+            .filter_map(|(id, _)| self.request_of(*id).map(|rq| (*id, rq)))
+            .collect();
+        for (client, _) in &open {
+            let attached = matches!(
+                self.d.gw.clients.map.get(client).map(|c| &c.kind),
+                Some(ClientKind::WebSocket(ws)) if matches!(ws.phase, WsPhase::Open | WsPhase::Hibernating)
+            );
+            if attached {
+                self.set_paused(*client, false);
+                self.send_from(*client);
+            }
+        }
+        for _ in 0..60 {
+            self.actor_work(true);
+            let out = self.d.advance(Duration::from_millis(500));
+            self.settle(out);
+            self.check_safety()?;
+        }
+        for (client, rq) in open {
+            let Some(c) = self.clients.get(&client) else {
+                continue;
+            };
+            if c.closed {
+                continue; // the gateway closed it (a timeout); safety still held
+            }
+            let log = self.durable.get(&rq).map_or(0, |d| d.log.len());
+            if log != c.sent.len() {
+                let state = self.d.gw.clients.map.get(&client).map(|c| match &c.kind {
+                    ClientKind::WebSocket(ws) => format!(
+                        "{:?} queued {} pending {} next index {}; actor {:?}",
+                        ws.phase,
+                        ws.queued.len(),
+                        ws.pending.len(),
+                        c.next_index,
+                        self.d.gw.actors.map.get(&c.actor).map(|a| a.phase)
+                    ),
+                    ClientKind::Http(_) => "http".into(),
+                });
+                let runner = self.runners.values().find_map(|r| {
+                    r.instances
+                        .values()
+                        .find_map(|i| i.sockets.get(&rq))
+                        .map(|a| (a.last, a.handled.len()))
+                });
+                return Err(format!(
+                    "{client}: {} sent, {log} persisted after draining; gateway: {state:?}; runner adapter (last, handled): {runner:?}; durable: {:?}",
+                    c.sent.len(),
+                    self.durable.get(&rq).map(|d| (d.persisted, d.closed))
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn checkpoint(actor: ActorId, generation: u32, index: i64) -> ActorCheckpoint {
+    ActorCheckpoint {
+        actor_id: actor.to_string(),
+        generation,
+        index,
+    }
+}
+
+fn tunnel(gateway_id: GatewayId, request_id: RequestId, kind: Out) -> ToServer {
+    ToServer::TunnelMessage(ToServerTunnelMessage {
+        message_id: MessageId {
+            gateway_id,
+            request_id,
+            message_index: 0,
+        },
+        message_kind: kind,
+    })
+}
