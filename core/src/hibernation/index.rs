@@ -5,7 +5,7 @@
 //! sockets, never from rows), so index failures are retried and counted but never touch a
 //! socket.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::gateway::Gateway;
@@ -14,38 +14,58 @@ use crate::store::{HibernationRow, StoreRequest};
 use crate::store_ops::Purpose;
 use crate::time::Instant;
 use crate::timer::TimerKey;
-use crate::tunnel::{ClientKind, IdMap};
+use crate::tunnel::ClientKind;
 
-/// Keepalive due times of live index rows.
+/// Keepalive schedule of live index rows: a coarse timing wheel. Refresh periods are long
+/// (half the eligibility threshold) and jittered, so due times are bucketed to
+/// [`BUCKET_MS`] and a tick costs a push per row instead of ordered-set operations.
+/// Closed sockets are dropped lazily when their bucket comes due.
 #[derive(Default)]
 pub(crate) struct IndexSchedule {
-    due: BTreeSet<(Instant, ClientId)>,
-    at: IdMap<ClientId, Instant>,
+    /// Bucket number (due time / `BUCKET_MS`) → sockets due then.
+    buckets: BTreeMap<u64, Vec<ClientId>>,
+    /// Live rows (scheduled sockets that have not closed).
+    rows: usize,
     /// The next stale-row collection rides on a refresh tick at or after this: an idle gateway
     /// emits nothing, and rows of this incarnation are deleted by their owner anyway.
     next_gc: Instant,
 }
 
+/// Keepalive timing resolution. Far below the 45 s period and its 1 s jitter.
+const BUCKET_MS: u64 = 100;
+
 impl IndexSchedule {
-    fn set(&mut self, client: ClientId, at: Instant) {
-        if let Some(old) = self.at.insert(client, at) {
-            self.due.remove(&(old, client));
-        }
-        self.due.insert((at, client));
+    fn schedule(&mut self, client: ClientId, at: Instant) {
+        let bucket = at.as_millis().div_ceil(BUCKET_MS);
+        self.buckets.entry(bucket).or_default().push(client);
     }
 
-    fn remove(&mut self, client: ClientId) {
-        if let Some(old) = self.at.remove(&client) {
-            self.due.remove(&(old, client));
-        }
-    }
-
+    /// The time the earliest bucket comes due.
     fn first(&self) -> Option<Instant> {
-        self.due.first().map(|(at, _)| *at)
+        self.buckets
+            .first_key_value()
+            .map(|(b, _)| Instant::from_millis(b * BUCKET_MS))
+    }
+
+    /// Takes every bucket due at `now`.
+    fn take_due(&mut self, now: Instant) -> Vec<ClientId> {
+        let mut due = Vec::new();
+        while let Some(entry) = self.buckets.first_entry() {
+            if entry.key() * BUCKET_MS > now.as_millis() {
+                break;
+            }
+            let mut bucket = entry.remove();
+            if due.is_empty() {
+                due = bucket;
+            } else {
+                due.append(&mut bucket);
+            }
+        }
+        due
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.at.len()
+        self.rows
     }
 }
 
@@ -92,18 +112,15 @@ impl Gateway {
         self.cx.metrics.index_writes += 1;
         self.issue_store(row, Purpose::IndexPut(client));
         let at = self.next_refresh(now);
-        self.index.set(client, at);
+        self.index.schedule(client, at);
+        self.index.rows += 1;
         self.arm_index_refresh();
     }
 
     /// The socket ended: delete its row (every close path goes through `remove_client`).
-    pub(crate) fn index_remove(
-        &mut self,
-        client: ClientId,
-        request_id: crate::protocol::RequestId,
-    ) {
-        self.index.remove(client);
-        self.arm_index_refresh();
+    pub(crate) fn index_remove(&mut self, request_id: crate::protocol::RequestId) {
+        // Its schedule entry is dropped when its bucket comes due.
+        self.index.rows -= 1;
         self.cx.metrics.index_deletes += 1;
         let request = StoreRequest::DeleteHibernation {
             gateway_id: self.cx.gateway_id,
@@ -114,17 +131,18 @@ impl Gateway {
 
     /// Refreshes every row due now in one store operation.
     pub(crate) fn on_index_refresh(&mut self, now: Instant) {
-        let mut request_ids = Vec::new();
-        while let Some(&(at, client)) = self.index.due.first() {
-            if at > now {
-                break;
-            }
-            self.index.due.pop_first();
-            self.index.at.remove(&client);
-            if let Some(c) = self.clients.map.get(&client) {
-                request_ids.push(c.request_id);
+        let due = self.index.take_due(now);
+        let mut request_ids = Vec::with_capacity(due.len());
+        for client in due {
+            let live = match self.clients.map.get(&client) {
+                Some(c) => matches!(&c.kind, ClientKind::WebSocket(ws) if ws.can_hibernate)
+                    .then_some(c.request_id),
+                None => None,
+            };
+            if let Some(request_id) = live {
+                request_ids.push(request_id);
                 let next = self.next_refresh(now);
-                self.index.set(client, next);
+                self.index.schedule(client, next);
             }
         }
         self.arm_index_refresh();

@@ -34,7 +34,9 @@ impl Gateway {
     pub(crate) fn hibernate_socket(&mut self, client: ClientId) {
         if let Some(ws) = ws_of(self, client) {
             ws.phase = WsPhase::Hibernating;
-            self.cx.timers.cancel(TimerKey::AckTimeout(client)); // only runs while attached
+            if !ws.pending.is_empty() {
+                self.cx.timers.cancel(TimerKey::AckTimeout(client)); // only runs while attached
+            }
             self.cx.metrics.ws_hibernated += 1;
         }
     }
@@ -100,6 +102,7 @@ impl Gateway {
             }
             ws.phase = WsPhase::Open;
             let resend: Vec<Vec<u8>> = ws.pending.frames().map(<[u8]>::to_vec).collect();
+            let idle = ws.queued.is_empty() && !ws.paused;
             self.cx.metrics.ws_resumed += 1;
             self.cx.metrics.ws_messages_resent += resend.len() as u64;
             if !resend.is_empty() {
@@ -109,7 +112,9 @@ impl Gateway {
             for frame in resend {
                 self.send_or_hold_bytes(runner, frame);
             }
-            self.pump(now, client);
+            if !idle {
+                self.pump(now, client);
+            }
         }
     }
 

@@ -315,7 +315,7 @@ impl Gateway {
             }
         }
         if listed {
-            self.index_remove(client, c.request_id);
+            self.index_remove(c.request_id);
         }
         self.cx.timers.cancel(TimerKey::WebSocketOpen(client));
         self.cx.timers.cancel(TimerKey::HttpResponse(client));

@@ -1,0 +1,179 @@
+//! Hibernation in the core, time only: (a) a full sleep + wake cycle of an actor with 1,000
+//! hibernating sockets; (b) one keepalive tick refreshing 100,000 index rows.
+
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use torpor_core::protocol::{
+    ActorCheckpoint, ActorIntent, ActorState, StopCode, ToServer, ToServerTunnelMessageKind,
+    ToServerWebSocketOpen,
+};
+use torpor_core::testkit::driver::{Driver, event, intent, stopped, tunnel_to};
+use torpor_core::{
+    ActorId, ClientFrame, ClientId, Config, Input, Output, RunnerConnId, StoreReply,
+};
+
+/// Opens `n` hibernatable sockets on `actor`.
+fn open_hibernatable(
+    d: &mut Driver,
+    conn: RunnerConnId,
+    actor: ActorId,
+    n: usize,
+) -> Vec<ClientId> {
+    (0..n)
+        .map(|_| {
+            let (client, out) = d.open_websocket(actor, "/ws");
+            let rq = tunnel_to(&out, conn)[0].message_id;
+            let open = ToServerTunnelMessageKind::WebSocketOpen(ToServerWebSocketOpen {
+                can_hibernate: true,
+            });
+            d.runner_tunnel(conn, rq, open);
+            client
+        })
+        .collect()
+}
+
+/// Feeds one input straight to the gateway and completes its store ops: core time only, no
+/// output decoding.
+fn feed(d: &mut Driver, input: Input) {
+    d.gw.handle(d.now, input).unwrap();
+    let mut done = Vec::new();
+    while let Some(o) = d.gw.poll_output() {
+        if let Output::Store { op, .. } = o {
+            done.push(op);
+        }
+    }
+    for op in done {
+        feed(
+            d,
+            Input::StoreDone {
+                op,
+                result: Ok(StoreReply::Done),
+            },
+        );
+    }
+}
+
+fn runner(d: &mut Driver, conn: RunnerConnId, msg: &ToServer) {
+    feed(
+        d,
+        Input::RunnerBytes {
+            conn,
+            bytes: msg.to_bytes(),
+        },
+    );
+}
+
+/// One cycle: sleep intent → stop → `Stopped` (1,000 sockets hibernate) → a client frame →
+/// start (generation + 1) listing all 1,000 → `Running` (re-attach, forward the frame).
+/// Returns the new allocation's checkpoint.
+fn cycle(
+    d: &mut Driver,
+    conn: RunnerConnId,
+    client: ClientId,
+    cp: &ActorCheckpoint,
+) -> ActorCheckpoint {
+    runner(
+        d,
+        conn,
+        &ToServer::Events(vec![intent(cp, 1, ActorIntent::Sleep)]),
+    );
+    runner(
+        d,
+        conn,
+        &ToServer::Events(vec![event(cp, 2, stopped(StopCode::Error))]),
+    );
+    feed(
+        d,
+        Input::ClientMessage {
+            client,
+            frame: ClientFrame::Binary(vec![7; 32]),
+        },
+    );
+    let next = ActorCheckpoint {
+        actor_id: cp.actor_id.clone(),
+        generation: cp.generation + 1,
+        index: 0,
+    };
+    runner(
+        d,
+        conn,
+        &ToServer::Events(vec![event(&next, 0, ActorState::Running)]),
+    );
+    next
+}
+
+fn sleep_wake(c: &mut Criterion) {
+    let mut d = Driver::new(Config::default());
+    d.check = false;
+    d.auto_pong = true;
+    let (conn, _) = d.connect_runner("bench", "default", 1);
+    let (actor, start) = d.running_actor(conn, "room");
+    let clients = open_hibernatable(&mut d, conn, actor, 1_000);
+    let mut cp = start.checkpoint;
+    cp = cycle(&mut d, conn, clients[0], &cp);
+    assert_eq!(
+        d.gw.metrics().wakes_completed,
+        1,
+        "the cycle wakes the actor"
+    );
+    assert_eq!(
+        d.gw.hibernating_socket_count(),
+        0,
+        "and re-attaches every socket"
+    );
+    c.bench_function("hibernation/sleep_wake_cycle_1000_sockets", |b| {
+        b.iter(|| cp = cycle(&mut d, conn, clients[0], &cp))
+    });
+}
+
+fn keepalive_tick(c: &mut Criterion) {
+    let mut d = Driver::new(Config::default());
+    d.check = false;
+    let (conn, _) = d.connect_runner("bench", "default", 4);
+    for a in 0..4 {
+        let (actor, start) = d.running_actor(conn, &format!("room-{a}"));
+        open_hibernatable(&mut d, conn, actor, 25_000);
+        let cp = &start.checkpoint;
+        d.runner_send(
+            conn,
+            &ToServer::Events(vec![intent(cp, 1, ActorIntent::Sleep)]),
+        );
+        d.report_state(conn, cp, 2, stopped(StopCode::Error));
+    }
+    assert_eq!(d.gw.hibernating_socket_count(), 100_000);
+    // No runner from here on: only the index keepalive is armed.
+    d.step(Input::RunnerClosed { conn });
+    d.advance(Duration::from_secs(60)); // the runner is declared lost; rows refreshed once
+    let mut g = c.benchmark_group("hibernation");
+    g.sample_size(20);
+    g.bench_function("keepalive_tick_100k_rows", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                // Every row is due again 46 s later (45 s period + under 1 s of jitter).
+                let now = d.now.saturating_add(Duration::from_secs(46));
+                d.now = now;
+                let started = std::time::Instant::now();
+                d.gw.handle_timeout(now).unwrap();
+                let mut rows = 0;
+                while let Some(o) = d.gw.poll_output() {
+                    if let Output::Store {
+                        request: torpor_core::StoreRequest::TouchHibernation { request_ids, .. },
+                        ..
+                    } = o
+                    {
+                        rows += request_ids.len();
+                    }
+                }
+                total += started.elapsed();
+                assert_eq!(rows, 100_000);
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, sleep_wake, keepalive_tick);
+criterion_main!(benches);
