@@ -1,4 +1,19 @@
-//! `torpor-sqlite`: executes the core's store operations against one SQLite file.
+//! `torpor-sqlite`: executes the core's store operations against one SQLite file — the
+//! hibernation index, the actor registry and actor KV.
 //!
-//! Not built yet: the hibernation index, actor registry and actor KV arrive with the SQLite
-//! adapter issue. The crate exists so the workspace layout is final.
+//! [`Store`] is synchronous (an embedder's own loop can call [`Store::execute`] directly);
+//! [`Writer`] runs it on the one thread that owns the connection, batching everything queued
+//! into one transaction. Startup: [`Store::open`] migrates, [`Store::snapshot`] loads the
+//! registry for `Gateway::restore`, and the core's first outputs purge index rows of earlier
+//! gateway incarnations.
+#![warn(missing_docs)]
+
+mod error;
+pub mod kv;
+mod schema;
+mod store;
+mod writer;
+
+pub use error::OpenError;
+pub use store::{Completion, IndexRow, Store, actor_exists, count_rows};
+pub use writer::{Writer, wall_ms};

@@ -36,7 +36,11 @@ pub(crate) struct Cx {
 
 impl Cx {
     pub(crate) fn new(config: Config, seed: u64, now: Instant, wall: UnixMillis) -> Self {
-        let mut rng = fastrand::Rng::with_seed(seed);
+        // The wall clock at startup is mixed in, so a restart with a configured seed still gets a
+        // fresh gateway id and request-id sequence (actors persist those pairs; a reused pair
+        // could revive stale metadata). Same seed and same inputs still replay exactly.
+        let mixed = seed ^ (wall.0 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut rng = fastrand::Rng::with_seed(mixed);
         let mut gw = [0u8; 4];
         rng.fill(&mut gw);
         let rid_mul = rng.u32(..) | 1;

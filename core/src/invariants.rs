@@ -153,11 +153,17 @@ impl Gateway {
                         self.clients.map.contains_key(&c)
                     }
                     TimerKey::StoreRetry(op) => self.ops.contains_key(&op),
-                    TimerKey::AckTimeout(c) => matches!(
-                        self.clients.map.get(&c).map(|c| &c.kind),
-                        Some(ClientKind::WebSocket(ws))
-                            if ws.phase == WsPhase::Open && !ws.pending.is_empty()
-                    ),
+                    TimerKey::AckTimeout(c) => self.clients.map.get(&c).is_some_and(|client| {
+                        matches!(&client.kind, ClientKind::WebSocket(ws)
+                            if ws.phase == WsPhase::Open && !ws.pending.is_empty())
+                            && self
+                                .actors
+                                .map
+                                .get(&client.actor)
+                                .and_then(|a| a.phase.runner())
+                                .and_then(|r| self.runners.conn_of(r))
+                                .is_some()
+                    }),
                     TimerKey::WakeDeadline(a) => self
                         .actors
                         .map

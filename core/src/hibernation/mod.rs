@@ -18,6 +18,7 @@ use crate::gateway::Gateway;
 use crate::ids::{ActorId, ClientId};
 use crate::io::{CloseFrame, Output};
 use crate::protocol::{ToClientTunnelMessageKind, ToClientWebSocketClose};
+use crate::runner::RunnerIdx;
 use crate::time::Instant;
 use crate::timer::TimerKey;
 use crate::tunnel::{ClientKind, WsPhase, tunnel_frame, ws_of};
@@ -33,6 +34,9 @@ impl Gateway {
     /// The socket's actor stopped: detach it, keeping everything.
     pub(crate) fn hibernate_socket(&mut self, client: ClientId) {
         if let Some(ws) = ws_of(self, client) {
+            if ws.phase == WsPhase::Hibernating {
+                return;
+            }
             ws.phase = WsPhase::Hibernating;
             if !ws.pending.is_empty() {
                 self.cx.timers.cancel(TimerKey::AckTimeout(client)); // only runs while attached
@@ -128,28 +132,40 @@ impl Gateway {
         msg: ToClientWebSocketClose,
     ) {
         self.cx.metrics.ws_closed_while_hibernating += 1;
-        let Some(c) = self.clients.map.get_mut(&client) else {
+        let Some(actor) = self.clients.map.get(&client).map(|c| c.actor) else {
             return;
         };
-        let actor = c.actor;
-        let phase = self.actors.map.get(&actor).map(|a| a.phase);
-        if let Some(Phase::Starting { .. }) = phase {
-            let (_, frame) = tunnel_frame(
-                c,
-                self.cx.gateway_id,
-                ToClientTunnelMessageKind::WebSocketClose(msg),
-            );
-            if let Some(a) = self.actors.map.get_mut(&actor) {
-                a.close_after_running.push(CloseAfterRunning { frame });
-            }
-        }
-        if self.cx.config.wake_on_close && phase == Some(Phase::Sleeping) {
+        self.tell_runner_after_running(client, msg);
+        self.remove_client(client); // unlisted before any wake below builds a start
+        let sleeping = self.actors.map.get(&actor).map(|a| a.phase) == Some(Phase::Sleeping);
+        if self.cx.config.wake_on_close && sleeping {
             self.cx.metrics.wakes_for_close += 1;
             self.wake_actor(now, actor);
         }
     }
 
-    /// The actor did not come back in time: its hibernating sockets close.
+    /// If a start listing this hibernating socket is on its way, the runner will restore it:
+    /// queue `msg` for delivery once the actor runs, so no ghost socket survives on its side.
+    fn tell_runner_after_running(&mut self, client: ClientId, msg: ToClientWebSocketClose) {
+        let Some(c) = self.clients.map.get_mut(&client) else {
+            return;
+        };
+        let actor = c.actor;
+        if !matches!(
+            self.actors.map.get(&actor).map(|a| a.phase),
+            Some(Phase::Starting { .. })
+        ) {
+            return;
+        }
+        let kind = ToClientTunnelMessageKind::WebSocketClose(msg);
+        let (_, frame) = tunnel_frame(c, self.cx.gateway_id, kind);
+        if let Some(a) = self.actors.map.get_mut(&actor) {
+            a.close_after_running.push(CloseAfterRunning { frame });
+        }
+    }
+
+    /// The actor did not come back in time: its hibernating sockets close (and a runner that
+    /// is about to restore them hears it once the actor runs).
     pub(crate) fn on_wake_deadline(&mut self, actor: ActorId) {
         self.cx.wake_started.remove(&actor);
         let Some(a) = self.actors.map.get(&actor) else {
@@ -159,15 +175,56 @@ impl Gateway {
             return;
         }
         let clients: Vec<ClientId> = a.clients.iter().copied().collect();
+        let reason = "torpor.actor_wake_timeout";
         for client in clients {
             if ws_of(self, client).is_some_and(|ws| ws.phase == WsPhase::Hibernating) {
                 self.cx.metrics.ws_wake_timeouts += 1;
+                let msg = ToClientWebSocketClose {
+                    code: Some(1011),
+                    reason: Some(reason.to_owned()),
+                };
+                self.tell_runner_after_running(client, msg);
                 self.remove_client(client);
                 self.cx.push(Output::CloseClient {
                     client,
-                    close: CloseFrame::new(1011, "torpor.actor_wake_timeout"),
+                    close: CloseFrame::new(1011, reason),
                 });
             }
+        }
+    }
+
+    /// Attached hibernatable sockets with un-acked messages on `runner`'s actors.
+    fn awaiting_acks(&self, runner: RunnerIdx) -> Vec<ClientId> {
+        let Some(instance) = self.runners.instances.get(&runner) else {
+            return Vec::new();
+        };
+        instance
+            .actors
+            .iter()
+            .filter_map(|a| self.actors.map.get(a))
+            .flat_map(|a| a.clients.iter().copied())
+            .filter(|c| {
+                matches!(
+                    self.clients.map.get(c).map(|c| &c.kind),
+                    Some(ClientKind::WebSocket(ws)) if ws.phase == WsPhase::Open && !ws.pending.is_empty()
+                )
+            })
+            .collect()
+    }
+
+    /// The runner connection dropped: no ack can arrive, so ack timers stop (RUNNER-PROTOCOL
+    /// §17 #3, #9); the socket hibernates if the runner is lost, or resumes if it returns.
+    pub(crate) fn pause_ack_timers(&mut self, runner: RunnerIdx) {
+        for client in self.awaiting_acks(runner) {
+            self.cx.timers.cancel(TimerKey::AckTimeout(client));
+        }
+    }
+
+    /// The runner is back: ack timers run again, from now.
+    pub(crate) fn restart_ack_timers(&mut self, now: Instant, runner: RunnerIdx) {
+        let at = now.saturating_add(self.cx.config.ack_timeout);
+        for client in self.awaiting_acks(runner) {
+            self.cx.timers.set(TimerKey::AckTimeout(client), at);
         }
     }
 

@@ -174,6 +174,7 @@ impl Gateway {
         self.cx.timers.set(TimerKey::RunnerPing(conn), at);
         self.replay_commands(idx);
         self.flush_runner_outbox(idx, conn);
+        self.restart_ack_timers(now, idx);
         self.resume_held_requests(now, idx);
         self.place_waiting_actors(now);
     }
@@ -221,6 +222,7 @@ impl Gateway {
             i.conn = None;
             let at = now.saturating_add(self.cx.config.runner_lost_threshold);
             self.cx.timers.set(TimerKey::RunnerLost(instance), at);
+            self.pause_ack_timers(instance);
         }
     }
 

@@ -5,6 +5,8 @@ mod actors;
 mod admin_api;
 mod basics;
 mod determinism;
+mod hibernation;
+mod hibernation_flow;
 mod hibernation_sim;
 mod http;
 mod isolation;

@@ -36,7 +36,7 @@ fn open(d: &mut Driver, conn: RunnerConnId, actor: ActorId) -> (ClientId, Messag
 }
 
 /// The tunnel message the gateway sends for `request` with `index`.
-fn tunnel(request: MessageId, index: u16, kind: ToClientTunnelMessageKind) -> ToClient {
+pub(super) fn tunnel(request: MessageId, index: u16, kind: ToClientTunnelMessageKind) -> ToClient {
     ToClient::TunnelMessage(ToClientTunnelMessage {
         message_id: MessageId {
             message_index: index,
@@ -46,21 +46,21 @@ fn tunnel(request: MessageId, index: u16, kind: ToClientTunnelMessageKind) -> To
     })
 }
 
-fn to_runner(conn: RunnerConnId, msg: ToClient) -> Output {
+pub(super) fn to_runner(conn: RunnerConnId, msg: ToClient) -> Output {
     Output::SendRunner {
         conn,
         bytes: msg.to_bytes(),
     }
 }
 
-fn ws_message(data: &[u8], binary: bool) -> ToClientTunnelMessageKind {
+pub(super) fn ws_message(data: &[u8], binary: bool) -> ToClientTunnelMessageKind {
     ToClientTunnelMessageKind::WebSocketMessage(ToClientWebSocketMessage {
         data: data.to_vec(),
         binary,
     })
 }
 
-fn ws_close(code: Option<u16>, reason: Option<&str>) -> ToClientTunnelMessageKind {
+pub(super) fn ws_close(code: Option<u16>, reason: Option<&str>) -> ToClientTunnelMessageKind {
     ToClientTunnelMessageKind::WebSocketClose(ToClientWebSocketClose {
         code,
         reason: reason.map(Into::into),

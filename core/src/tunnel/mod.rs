@@ -331,9 +331,12 @@ impl Gateway {
         };
         let clients: Vec<ClientId> = a.clients.iter().copied().collect();
         for client in clients {
+            // Open hibernatable sockets detach; those already hibernating (an allocation that
+            // never reached Running) stay as they are.
             let hibernate = matches!(
                 self.clients.map.get(&client).map(|c| &c.kind),
-                Some(ClientKind::WebSocket(ws)) if ws.can_hibernate && ws.phase == WsPhase::Open
+                Some(ClientKind::WebSocket(ws))
+                    if ws.can_hibernate && matches!(ws.phase, WsPhase::Open | WsPhase::Hibernating)
             );
             if hibernate {
                 self.hibernate_socket(client);

@@ -119,7 +119,7 @@ impl Gateway {
                 &mut self.runners,
                 &mut self.cx,
             );
-            if c.paused() {
+            if c.paused() || self.cx.held_bytes > self.cx.config.pending_budget_bytes {
                 self.update_pause(client);
             }
             return;
@@ -358,7 +358,9 @@ impl Gateway {
                 self.send_tunnel(client, ToClientTunnelMessageKind::WebSocketClose(msg));
             }
             WsPhase::Hibernating => {
+                // Removes the client itself, before any wake it triggers lists sockets.
                 self.client_closed_while_hibernating(now, client, msg);
+                return;
             }
         }
         self.remove_client(client);

@@ -1,0 +1,79 @@
+//! Schema and migrations, tracked in `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+use crate::error::OpenError;
+
+/// Each entry migrates from version `i` to `i + 1`; never edit one that shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: registry, hibernation index, KV.
+    "
+    CREATE TABLE actors (
+        actor_id    TEXT PRIMARY KEY,
+        namespace   TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        key         TEXT,
+        runner_name TEXT NOT NULL,
+        create_ts   INTEGER NOT NULL,
+        input       BLOB,
+        generation  INTEGER NOT NULL,
+        alarm_ts    INTEGER
+    );
+    CREATE UNIQUE INDEX actors_by_key ON actors (namespace, name, key) WHERE key IS NOT NULL;
+
+    -- One row per hibernatable socket. Shaped for \"eligible rows of one actor\"
+    -- (actor_id, last_ping_ts) and \"rows older than T\" (last_ping_ts).
+    CREATE TABLE hibernation (
+        gateway_id   BLOB NOT NULL,
+        request_id   BLOB NOT NULL,
+        actor_id     TEXT NOT NULL,
+        last_ping_ts INTEGER NOT NULL,
+        path         TEXT NOT NULL,
+        headers      TEXT NOT NULL,
+        PRIMARY KEY (gateway_id, request_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX hibernation_by_actor ON hibernation (actor_id, last_ping_ts);
+    CREATE INDEX hibernation_by_age ON hibernation (last_ping_ts);
+
+    CREATE TABLE kv (
+        actor_id  TEXT NOT NULL,
+        key       BLOB NOT NULL,
+        value     BLOB NOT NULL,
+        update_ts INTEGER NOT NULL,
+        PRIMARY KEY (actor_id, key)
+    ) WITHOUT ROWID;
+
+    -- Bytes stored per actor (keys + values), for the storage quota without a scan.
+    CREATE TABLE kv_usage (
+        actor_id TEXT PRIMARY KEY,
+        bytes    INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    ",
+];
+
+/// Opens (creating if needed) and migrates the database.
+pub(crate) fn open(conn: &mut Connection) -> Result<(), OpenError> {
+    // WAL lets readers (inspection) run beside the writer; NORMAL is durable across process
+    // crashes (only an OS crash can lose the last transactions).
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let current =
+        usize::try_from(version).map_err(|_| OpenError(format!("bad user_version {version}")))?;
+    if current > MIGRATIONS.len() {
+        return Err(OpenError(format!(
+            "database schema version {current} is newer than this torpor ({}); refusing to open",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,294 @@
+//! [`Store`]: one SQLite connection executing the core's store requests in batches.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use torpor_core::protocol::{GatewayId, Headers, RequestId};
+use torpor_core::store::HibernationRow;
+use torpor_core::{ActorId, ActorRecord, OpId, Snapshot, StoreFailure, StoreReply, StoreRequest};
+
+use crate::error::{OpenError, classify};
+use crate::{kv, schema};
+
+/// One finished operation.
+pub type Completion = (OpId, Result<StoreReply, StoreFailure>);
+
+/// A hibernation index row as stored (for inspection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexRow {
+    /// Gateway incarnation.
+    pub gateway_id: GatewayId,
+    /// Socket.
+    pub request_id: RequestId,
+    /// Actor.
+    pub actor_id: String,
+    /// Last refresh, epoch ms.
+    pub last_ping_ts: i64,
+    /// Path.
+    pub path: String,
+}
+
+/// The SQLite store. Synchronous and single-threaded: an embedder may drive it from its own
+/// loop, or hand it to [`crate::Writer`] for a dedicated thread.
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (or creates) the database file and migrates it.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, OpenError> {
+        let mut conn = Connection::open(path)?;
+        schema::open(&mut conn)?;
+        Ok(Self { conn })
+    }
+
+    /// A private in-memory database (tests, benches).
+    pub fn open_in_memory() -> Result<Self, OpenError> {
+        let mut conn = Connection::open_in_memory()?;
+        schema::open(&mut conn)?;
+        Ok(Self { conn })
+    }
+
+    /// What the core needs at startup: the actor registry.
+    pub fn snapshot(&self) -> Result<Snapshot, OpenError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT actor_id, namespace, name, key, runner_name, create_ts, input, generation, alarm_ts
+             FROM actors ORDER BY actor_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                ActorRecordRow {
+                    namespace: r.get(1)?,
+                    name: r.get(2)?,
+                    key: r.get(3)?,
+                    runner_name: r.get(4)?,
+                    create_ts: r.get(5)?,
+                    input: r.get(6)?,
+                    generation: r.get(7)?,
+                    alarm_ts: r.get(8)?,
+                },
+            ))
+        })?;
+        let mut actors = Vec::new();
+        for row in rows {
+            let (id, r) = row?;
+            let id = ActorId::parse(&id)
+                .ok_or_else(|| OpenError(format!("corrupt actor id {id:?} in the registry")))?;
+            actors.push(ActorRecord {
+                id,
+                namespace: r.namespace,
+                name: r.name,
+                key: r.key,
+                runner_name: r.runner_name,
+                create_ts: r.create_ts,
+                input: r.input,
+                generation: r.generation,
+                alarm_ts: r.alarm_ts,
+            });
+        }
+        Ok(Snapshot { actors })
+    }
+
+    /// Executes a batch in one transaction, one savepoint per operation: a failing operation
+    /// is rolled back alone and reported; if the commit fails, every operation reports it.
+    /// Exactly one completion per operation, in order. `now_ms` stamps writes.
+    pub fn execute(&mut self, batch: Vec<(OpId, StoreRequest)>, now_ms: i64) -> Vec<Completion> {
+        let ops: Vec<OpId> = batch.iter().map(|(op, _)| *op).collect();
+        let mut tx = match self.conn.transaction() {
+            Ok(tx) => tx,
+            Err(e) => return ops.into_iter().map(|op| (op, Err(classify(&e)))).collect(),
+        };
+        let mut results = Vec::with_capacity(batch.len());
+        for (op, request) in batch {
+            let result = match tx.savepoint() {
+                Ok(sp) => match apply(&sp, request, now_ms) {
+                    Ok(reply) => sp.commit().map(|()| reply).map_err(|e| classify(&e)),
+                    Err(e) => Err(classify(&e)), // dropping the savepoint rolls it back
+                },
+                Err(e) => Err(classify(&e)),
+            };
+            results.push((op, result));
+        }
+        if let Err(e) = tx.commit() {
+            let failure = classify(&e);
+            return ops
+                .into_iter()
+                .map(|op| (op, Err(failure.clone())))
+                .collect();
+        }
+        results
+    }
+
+    /// Rows of one actor refreshed at or after `min_ts`, oldest first (inspection).
+    pub fn eligible_rows(&self, actor: &str, min_ts: i64) -> rusqlite::Result<Vec<IndexRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT gateway_id, request_id, actor_id, last_ping_ts, path FROM hibernation
+             WHERE actor_id = ?1 AND last_ping_ts >= ?2 ORDER BY last_ping_ts",
+        )?;
+        let rows = stmt.query_map(params![actor, min_ts], |r| {
+            Ok(IndexRow {
+                gateway_id: GatewayId::from_bytes(id4(r.get::<_, Vec<u8>>(0)?)),
+                request_id: RequestId::from_bytes(id4(r.get::<_, Vec<u8>>(1)?)),
+                actor_id: r.get(2)?,
+                last_ping_ts: r.get(3)?,
+                path: r.get(4)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// `PRAGMA integrity_check` says `ok`.
+    pub fn integrity_ok(&self) -> rusqlite::Result<bool> {
+        let result: String = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        Ok(result == "ok")
+    }
+
+    /// Direct access for tests and inspection tools.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+struct ActorRecordRow {
+    namespace: String,
+    name: String,
+    key: Option<String>,
+    runner_name: String,
+    create_ts: i64,
+    input: Option<Vec<u8>>,
+    generation: u32,
+    alarm_ts: Option<i64>,
+}
+
+fn id4(bytes: Vec<u8>) -> [u8; 4] {
+    let mut id = [0u8; 4];
+    for (slot, b) in id.iter_mut().zip(bytes) {
+        *slot = b;
+    }
+    id
+}
+
+fn headers_json(headers: &Headers) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.clone())))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+fn apply(tx: &Connection, request: StoreRequest, now_ms: i64) -> rusqlite::Result<StoreReply> {
+    match request {
+        StoreRequest::PutActor(record) => put_actor(tx, &record),
+        StoreRequest::DeleteActor(id) => delete_actor(tx, id),
+        StoreRequest::Kv { actor, request } => {
+            kv::execute(tx, &actor.to_string(), request, now_ms).map(StoreReply::Kv)
+        }
+        StoreRequest::PutHibernation(row) => put_row(tx, &row, now_ms),
+        StoreRequest::TouchHibernation {
+            gateway_id,
+            request_ids,
+        } => {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE hibernation SET last_ping_ts = ?1 WHERE gateway_id = ?2 AND request_id = ?3",
+            )?;
+            let gw = gateway_id.to_bytes();
+            for rq in request_ids {
+                stmt.execute(params![now_ms, gw, rq.to_bytes()])?;
+            }
+            Ok(StoreReply::Done)
+        }
+        StoreRequest::DeleteHibernation {
+            gateway_id,
+            request_id,
+        } => {
+            tx.prepare_cached("DELETE FROM hibernation WHERE gateway_id = ?1 AND request_id = ?2")?
+                .execute(params![gateway_id.to_bytes(), request_id.to_bytes()])?;
+            Ok(StoreReply::Done)
+        }
+        StoreRequest::PurgeHibernation { keep } => {
+            tx.prepare_cached("DELETE FROM hibernation WHERE gateway_id != ?1")?
+                .execute(params![keep.to_bytes()])?;
+            Ok(StoreReply::Done)
+        }
+        StoreRequest::GcHibernation { older_than } => {
+            let cutoff =
+                now_ms.saturating_sub(i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX));
+            tx.prepare_cached("DELETE FROM hibernation WHERE last_ping_ts < ?1")?
+                .execute(params![cutoff])?;
+            Ok(StoreReply::Done)
+        }
+    }
+}
+
+fn put_actor(tx: &Connection, r: &ActorRecord) -> rusqlite::Result<StoreReply> {
+    tx.prepare_cached(
+        "INSERT INTO actors (actor_id, namespace, name, key, runner_name, create_ts, input, generation, alarm_ts)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (actor_id) DO UPDATE SET namespace = excluded.namespace, name = excluded.name,
+           key = excluded.key, runner_name = excluded.runner_name, create_ts = excluded.create_ts,
+           input = excluded.input, generation = excluded.generation, alarm_ts = excluded.alarm_ts",
+    )?
+    .execute(params![
+        r.id.to_string(),
+        r.namespace,
+        r.name,
+        r.key,
+        r.runner_name,
+        r.create_ts,
+        r.input,
+        r.generation,
+        r.alarm_ts
+    ])?;
+    Ok(StoreReply::Done)
+}
+
+/// The actor, its KV data and any index rows it still has.
+fn delete_actor(tx: &Connection, id: ActorId) -> rusqlite::Result<StoreReply> {
+    let id = id.to_string();
+    for sql in [
+        "DELETE FROM actors WHERE actor_id = ?1",
+        "DELETE FROM kv WHERE actor_id = ?1",
+        "DELETE FROM kv_usage WHERE actor_id = ?1",
+        "DELETE FROM hibernation WHERE actor_id = ?1",
+    ] {
+        tx.prepare_cached(sql)?.execute(params![id])?;
+    }
+    Ok(StoreReply::Done)
+}
+
+fn put_row(tx: &Connection, row: &HibernationRow, now_ms: i64) -> rusqlite::Result<StoreReply> {
+    tx.prepare_cached(
+        "INSERT INTO hibernation (gateway_id, request_id, actor_id, last_ping_ts, path, headers)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (gateway_id, request_id) DO UPDATE SET actor_id = excluded.actor_id,
+           last_ping_ts = excluded.last_ping_ts, path = excluded.path, headers = excluded.headers",
+    )?
+    .execute(params![
+        row.gateway_id.to_bytes(),
+        row.request_id.to_bytes(),
+        row.actor.to_string(),
+        now_ms,
+        row.path,
+        headers_json(&row.headers)
+    ])?;
+    Ok(StoreReply::Done)
+}
+
+/// Number of index rows (tests, metrics).
+pub fn count_rows(conn: &Connection, table: &str) -> rusqlite::Result<i64> {
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+}
+
+/// Whether an actor row exists (tests).
+pub fn actor_exists(conn: &Connection, id: ActorId) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT 1 FROM actors WHERE actor_id = ?1",
+        params![id.to_string()],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|r| r.is_some())
+}

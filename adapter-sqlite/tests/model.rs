@@ -1,0 +1,370 @@
+//! Property test: random sequences of index, registry and KV operations, executed in random
+//! batches against SQLite and against an in-memory `BTreeMap` model, give identical results.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use torpor_core::protocol::{
+    GatewayId, Headers, KvDeleteRangeRequest, KvDeleteRequest, KvGetRequest, KvListPrefixQuery,
+    KvListQuery, KvListRangeQuery, KvListRequest, KvPutRequest, KvRequestData, KvResponseData,
+    RequestId,
+};
+use torpor_core::store::HibernationRow;
+use torpor_core::{ActorId, ActorRecord, OpId, StoreReply, StoreRequest};
+use torpor_sqlite::{Store, kv::DEFAULT_LIST_LIMIT};
+
+/// (actor, key) → (value, update_ts)
+type KvModel = BTreeMap<(ActorId, Vec<u8>), (Vec<u8>, i64)>;
+
+/// The reference semantics, written as plainly as possible.
+#[derive(Default)]
+struct Model {
+    actors: BTreeMap<ActorId, ActorRecord>,
+    kv: KvModel,
+    /// (gateway, request) → (actor, last_ping_ts)
+    index: BTreeMap<([u8; 4], [u8; 4]), (ActorId, i64)>,
+}
+
+impl Model {
+    fn apply(&mut self, request: &StoreRequest, now: i64) -> StoreReply {
+        match request {
+            StoreRequest::PutActor(r) => {
+                self.actors.insert(r.id, r.clone());
+                StoreReply::Done
+            }
+            StoreRequest::DeleteActor(id) => {
+                self.actors.remove(id);
+                self.kv.retain(|(a, _), _| a != id);
+                self.index.retain(|_, (a, _)| a != id);
+                StoreReply::Done
+            }
+            StoreRequest::Kv { actor, request } => StoreReply::Kv(self.kv(*actor, request, now)),
+            StoreRequest::PutHibernation(row) => {
+                self.index.insert(
+                    (row.gateway_id.to_bytes(), row.request_id.to_bytes()),
+                    (row.actor, now),
+                );
+                StoreReply::Done
+            }
+            StoreRequest::TouchHibernation {
+                gateway_id,
+                request_ids,
+            } => {
+                for rq in request_ids {
+                    if let Some(entry) = self.index.get_mut(&(gateway_id.to_bytes(), rq.to_bytes()))
+                    {
+                        entry.1 = now;
+                    }
+                }
+                StoreReply::Done
+            }
+            StoreRequest::DeleteHibernation {
+                gateway_id,
+                request_id,
+            } => {
+                self.index
+                    .remove(&(gateway_id.to_bytes(), request_id.to_bytes()));
+                StoreReply::Done
+            }
+            StoreRequest::PurgeHibernation { keep } => {
+                self.index.retain(|(gw, _), _| *gw == keep.to_bytes());
+                StoreReply::Done
+            }
+            StoreRequest::GcHibernation { older_than } => {
+                let cutoff = now - older_than.as_millis() as i64;
+                self.index.retain(|_, (_, ts)| *ts >= cutoff);
+                StoreReply::Done
+            }
+        }
+    }
+
+    fn kv(&mut self, actor: ActorId, request: &KvRequestData, now: i64) -> KvResponseData {
+        let entries = |kv: &KvModel, pick: &dyn Fn(&[u8]) -> bool| {
+            kv.iter()
+                .filter(|((a, k), _)| *a == actor && pick(k))
+                .map(|((_, k), (v, ts))| (k.clone(), v.clone(), *ts))
+                .collect::<Vec<_>>()
+        };
+        match request {
+            KvRequestData::Get(get) => {
+                let found: Vec<_> = get
+                    .keys
+                    .iter()
+                    .filter_map(|k| {
+                        self.kv
+                            .get(&(actor, k.clone()))
+                            .map(|(v, ts)| (k.clone(), v.clone(), *ts))
+                    })
+                    .collect();
+                get_response(found)
+            }
+            KvRequestData::List(list) => {
+                let mut found = match &list.query {
+                    KvListQuery::All => entries(&self.kv, &|_| true),
+                    KvListQuery::Range(r) => entries(&self.kv, &|k| {
+                        k >= r.start.as_slice()
+                            && if r.exclusive {
+                                k < r.end.as_slice()
+                            } else {
+                                k <= r.end.as_slice()
+                            }
+                    }),
+                    KvListQuery::Prefix(p) => entries(&self.kv, &|k| k.starts_with(&p.key)),
+                };
+                if list.reverse == Some(true) {
+                    found.reverse();
+                }
+                found.truncate(
+                    list.limit
+                        .unwrap_or(DEFAULT_LIST_LIMIT)
+                        .min(usize::MAX as u64) as usize,
+                );
+                match get_response(found) {
+                    KvResponseData::Get(g) => {
+                        KvResponseData::List(torpor_core::protocol::KvListResponse {
+                            keys: g.keys,
+                            values: g.values,
+                            metadata: g.metadata,
+                        })
+                    }
+                    other => other,
+                }
+            }
+            KvRequestData::Put(put) => {
+                if put.keys.len() != put.values.len() {
+                    return err("Keys list length != values list length");
+                }
+                if put.keys.len() > 128 {
+                    return err("A maximum of 128 key-value entries is allowed");
+                }
+                for (k, v) in put.keys.iter().zip(&put.values) {
+                    self.kv.insert((actor, k.clone()), (v.clone(), now));
+                }
+                KvResponseData::Put
+            }
+            KvRequestData::Delete(del) => {
+                for k in &del.keys {
+                    self.kv.remove(&(actor, k.clone()));
+                }
+                KvResponseData::Delete
+            }
+            KvRequestData::DeleteRange(r) => {
+                self.kv
+                    .retain(|(a, k), _| !(*a == actor && k >= &r.start && k < &r.end));
+                KvResponseData::Delete
+            }
+            KvRequestData::Drop => {
+                self.kv.retain(|(a, _), _| *a != actor);
+                KvResponseData::Drop
+            }
+        }
+    }
+}
+
+fn err(message: &str) -> KvResponseData {
+    KvResponseData::Error(torpor_core::protocol::KvErrorResponse {
+        message: message.into(),
+    })
+}
+
+fn get_response(found: Vec<(Vec<u8>, Vec<u8>, i64)>) -> KvResponseData {
+    let mut out = torpor_core::protocol::KvGetResponse {
+        keys: vec![],
+        values: vec![],
+        metadata: vec![],
+    };
+    for (k, v, ts) in found {
+        out.keys.push(k);
+        out.values.push(v);
+        out.metadata.push(torpor_core::protocol::KvMetadata {
+            version: concat!("torpor-", env!("CARGO_PKG_VERSION"))
+                .as_bytes()
+                .to_vec(),
+            update_ts: ts,
+        });
+    }
+    KvResponseData::Get(out)
+}
+
+/// Keys from a small alphabet with 0x00 and 0xFF, so ranges and prefixes overlap often.
+fn key(rng: &mut fastrand::Rng) -> Vec<u8> {
+    let alphabet = [0x00, 0x01, b'a', b'b', 0x7f, 0x80, 0xfe, 0xff];
+    (0..rng.usize(0..4))
+        .map(|_| alphabet[rng.usize(0..alphabet.len())])
+        .collect()
+}
+
+fn value(rng: &mut fastrand::Rng) -> Vec<u8> {
+    (0..rng.usize(0..6)).map(|_| rng.u8(..)).collect()
+}
+
+fn actor_ids() -> [ActorId; 3] {
+    [1u8, 2, 3]
+        .map(|i| ActorId::parse(&format!("00000000-0000-4000-8000-0000000000{i:02x}")).unwrap())
+}
+
+fn random_request(rng: &mut fastrand::Rng, actors: &[ActorId]) -> StoreRequest {
+    let actor = actors[rng.usize(0..actors.len())];
+    let gw = GatewayId::from_bytes([rng.u8(0..2), 0, 0, 0]);
+    let rq = RequestId::from_bytes([rng.u8(0..6), 0, 0, 0]);
+    match rng.usize(0..16) {
+        0 => StoreRequest::PutActor(ActorRecord {
+            id: actor,
+            namespace: "default".into(),
+            name: format!("n{}", rng.u8(0..3)),
+            key: rng
+                .bool()
+                .then(|| format!("k{}", actor.uuid().as_bytes()[15])),
+            runner_name: "default".into(),
+            create_ts: rng.i64(0..1000),
+            input: rng.bool().then(|| value(rng)),
+            generation: rng.u32(0..10),
+            alarm_ts: rng.bool().then(|| rng.i64(0..1000)),
+        }),
+        1 => StoreRequest::DeleteActor(actor),
+        2 => StoreRequest::PutHibernation(HibernationRow {
+            actor,
+            gateway_id: gw,
+            request_id: rq,
+            path: "/ws".into(),
+            headers: Headers::new(),
+        }),
+        3 => StoreRequest::TouchHibernation {
+            gateway_id: gw,
+            request_ids: vec![rq, RequestId::from_bytes([rng.u8(0..6), 0, 0, 0])],
+        },
+        4 => StoreRequest::DeleteHibernation {
+            gateway_id: gw,
+            request_id: rq,
+        },
+        5 => StoreRequest::PurgeHibernation { keep: gw },
+        6 => StoreRequest::GcHibernation {
+            older_than: Duration::from_millis(rng.u64(0..50)),
+        },
+        7 | 8 => StoreRequest::Kv {
+            actor,
+            request: KvRequestData::Put(if rng.u8(0..20) == 0 {
+                KvPutRequest {
+                    keys: vec![key(rng)],
+                    values: vec![],
+                } // mismatched: refused
+            } else {
+                let n = rng.usize(0..5);
+                KvPutRequest {
+                    keys: (0..n).map(|_| key(rng)).collect(),
+                    values: (0..n).map(|_| value(rng)).collect(),
+                }
+            }),
+        },
+        9 => StoreRequest::Kv {
+            actor,
+            request: KvRequestData::Get(KvGetRequest {
+                keys: (0..rng.usize(0..4)).map(|_| key(rng)).collect(),
+            }),
+        },
+        10 | 11 => StoreRequest::Kv {
+            actor,
+            request: KvRequestData::List(KvListRequest {
+                query: match rng.u8(0..3) {
+                    0 => KvListQuery::All,
+                    1 => KvListQuery::Range(KvListRangeQuery {
+                        start: key(rng),
+                        end: key(rng),
+                        exclusive: rng.bool(),
+                    }),
+                    _ => KvListQuery::Prefix(KvListPrefixQuery { key: key(rng) }),
+                },
+                reverse: [None, Some(false), Some(true)][rng.usize(0..3)],
+                limit: rng.bool().then(|| rng.u64(0..5)),
+            }),
+        },
+        12 => StoreRequest::Kv {
+            actor,
+            request: KvRequestData::Delete(KvDeleteRequest {
+                keys: (0..rng.usize(0..3)).map(|_| key(rng)).collect(),
+            }),
+        },
+        13 => StoreRequest::Kv {
+            actor,
+            request: KvRequestData::DeleteRange(KvDeleteRangeRequest {
+                start: key(rng),
+                end: key(rng),
+            }),
+        },
+        14 => StoreRequest::Kv {
+            actor,
+            request: KvRequestData::Drop,
+        },
+        _ => StoreRequest::Kv {
+            actor,
+            request: KvRequestData::List(KvListRequest {
+                query: KvListQuery::All,
+                reverse: None,
+                limit: None,
+            }),
+        },
+    }
+}
+
+fn index_rows(store: &Store) -> BTreeMap<([u8; 4], [u8; 4]), (String, i64)> {
+    let mut stmt = store
+        .connection()
+        .prepare("SELECT gateway_id, request_id, actor_id, last_ping_ts FROM hibernation")
+        .unwrap();
+    stmt.query_map([], |r| {
+        let gw: Vec<u8> = r.get(0)?;
+        let rq: Vec<u8> = r.get(1)?;
+        Ok((
+            (gw.try_into().unwrap(), rq.try_into().unwrap()),
+            (r.get::<_, String>(2)?, r.get::<_, i64>(3)?),
+        ))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+fn run(seed: u64) {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut store = Store::open_in_memory().unwrap();
+    let mut model = Model::default();
+    let actors = actor_ids();
+    let mut now = 1_000;
+    let mut op = 0;
+    for _ in 0..rng.usize(1..12) {
+        now += rng.i64(0..30);
+        let batch: Vec<(OpId, StoreRequest)> = (0..rng.usize(1..8))
+            .map(|_| {
+                op += 1;
+                (OpId::new(op), random_request(&mut rng, &actors))
+            })
+            .collect();
+        let expected: Vec<_> = batch
+            .iter()
+            .map(|(op, r)| (*op, Ok(model.apply(r, now))))
+            .collect();
+        let got = store.execute(batch.clone(), now);
+        assert_eq!(got, expected, "seed {seed}: batch {batch:?}");
+    }
+    let snapshot = store.snapshot().unwrap();
+    let model_actors: Vec<ActorRecord> = model.actors.values().cloned().collect();
+    assert_eq!(snapshot.actors, model_actors, "seed {seed}: registry");
+    let rows = index_rows(&store);
+    let model_rows: BTreeMap<_, _> = model
+        .index
+        .iter()
+        .map(|(k, (a, ts))| (*k, (a.to_string(), *ts)))
+        .collect();
+    assert_eq!(rows, model_rows, "seed {seed}: index");
+}
+
+#[test]
+fn sqlite_matches_the_model_over_random_sequences() {
+    let seeds: u64 = std::env::var("TORPOR_STORE_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_500);
+    for seed in 0..seeds {
+        run(seed);
+    }
+}
