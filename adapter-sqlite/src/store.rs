@@ -21,11 +21,9 @@ pub struct IndexRow {
     /// Socket.
     pub request_id: RequestId,
     /// Actor.
-    pub actor_id: String,
+    pub actor: ActorId,
     /// Last refresh, epoch ms.
     pub last_ping_ts: i64,
-    /// Path.
-    pub path: String,
 }
 
 /// The SQLite store. Synchronous and single-threaded: an embedder may drive it from its own
@@ -120,19 +118,19 @@ impl Store {
         results
     }
 
-    /// Rows of one actor refreshed at or after `min_ts`, oldest first (inspection).
-    pub fn eligible_rows(&self, actor: &str, min_ts: i64) -> rusqlite::Result<Vec<IndexRow>> {
+    /// Rows of one actor refreshed at or after `min_ts`, oldest first: one range scan of the
+    /// actor's contiguous rows.
+    pub fn eligible_rows(&self, actor: ActorId, min_ts: i64) -> rusqlite::Result<Vec<IndexRow>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT gateway_id, request_id, actor_id, last_ping_ts, path FROM hibernation
+            "SELECT gateway_id, request_id, last_ping_ts FROM hibernation
              WHERE actor_id = ?1 AND last_ping_ts >= ?2 ORDER BY last_ping_ts",
         )?;
-        let rows = stmt.query_map(params![actor, min_ts], |r| {
+        let rows = stmt.query_map(params![actor_key(actor), min_ts], |r| {
             Ok(IndexRow {
                 gateway_id: GatewayId::from_bytes(id4(r.get::<_, Vec<u8>>(0)?)),
                 request_id: RequestId::from_bytes(id4(r.get::<_, Vec<u8>>(1)?)),
-                actor_id: r.get(2)?,
-                last_ping_ts: r.get(3)?,
-                path: r.get(4)?,
+                actor,
+                last_ping_ts: r.get(2)?,
             })
         })?;
         rows.collect()
@@ -187,35 +185,53 @@ fn apply(tx: &Connection, request: StoreRequest, now_ms: i64) -> rusqlite::Resul
             kv::execute(tx, &actor.to_string(), request, now_ms).map(StoreReply::Kv)
         }
         StoreRequest::PutHibernation(row) => put_row(tx, &row, now_ms),
-        StoreRequest::TouchHibernation {
-            gateway_id,
-            request_ids,
-        } => {
+        StoreRequest::TouchHibernation { gateway_id, rows } => {
             let mut stmt = tx.prepare_cached(
-                "UPDATE hibernation SET last_ping_ts = ?1 WHERE gateway_id = ?2 AND request_id = ?3",
+                "UPDATE hibernation SET last_ping_ts = ?1
+                 WHERE actor_id = ?2 AND gateway_id = ?3 AND request_id = ?4",
             )?;
             let gw = gateway_id.to_bytes();
-            for rq in request_ids {
-                stmt.execute(params![now_ms, gw, rq.to_bytes()])?;
+            for key in rows {
+                stmt.execute(params![
+                    now_ms,
+                    actor_key(key.actor),
+                    gw,
+                    key.request_id.to_bytes()
+                ])?;
             }
             Ok(StoreReply::Done)
         }
-        StoreRequest::DeleteHibernation {
-            gateway_id,
-            request_id,
-        } => {
-            tx.prepare_cached("DELETE FROM hibernation WHERE gateway_id = ?1 AND request_id = ?2")?
-                .execute(params![gateway_id.to_bytes(), request_id.to_bytes()])?;
+        StoreRequest::DeleteHibernation { gateway_id, key } => {
+            let id = (
+                actor_key(key.actor),
+                gateway_id.to_bytes(),
+                key.request_id.to_bytes(),
+            );
+            for sql in [
+                "DELETE FROM hibernation WHERE actor_id = ?1 AND gateway_id = ?2 AND request_id = ?3",
+                "DELETE FROM hibernation_meta WHERE actor_id = ?1 AND gateway_id = ?2 AND request_id = ?3",
+            ] {
+                tx.prepare_cached(sql)?.execute(params![id.0, id.1, id.2])?;
+            }
             Ok(StoreReply::Done)
         }
         StoreRequest::PurgeHibernation { keep } => {
-            tx.prepare_cached("DELETE FROM hibernation WHERE gateway_id != ?1")?
-                .execute(params![keep.to_bytes()])?;
+            for sql in [
+                "DELETE FROM hibernation WHERE gateway_id != ?1",
+                "DELETE FROM hibernation_meta WHERE gateway_id != ?1",
+            ] {
+                tx.prepare_cached(sql)?.execute(params![keep.to_bytes()])?;
+            }
             Ok(StoreReply::Done)
         }
         StoreRequest::GcHibernation { older_than } => {
-            let cutoff =
-                now_ms.saturating_sub(i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX));
+            let age = i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX);
+            let cutoff = now_ms.saturating_sub(age);
+            tx.prepare_cached(
+                "DELETE FROM hibernation_meta WHERE (actor_id, gateway_id, request_id) IN
+                   (SELECT actor_id, gateway_id, request_id FROM hibernation WHERE last_ping_ts < ?1)",
+            )?
+            .execute(params![cutoff])?;
             tx.prepare_cached("DELETE FROM hibernation WHERE last_ping_ts < ?1")?
                 .execute(params![cutoff])?;
             Ok(StoreReply::Done)
@@ -246,35 +262,55 @@ fn put_actor(tx: &Connection, r: &ActorRecord) -> rusqlite::Result<StoreReply> {
 }
 
 /// The actor, its KV data and any index rows it still has.
-fn delete_actor(tx: &Connection, id: ActorId) -> rusqlite::Result<StoreReply> {
-    let id = id.to_string();
+fn delete_actor(tx: &Connection, actor: ActorId) -> rusqlite::Result<StoreReply> {
+    let id = actor.to_string();
     for sql in [
         "DELETE FROM actors WHERE actor_id = ?1",
         "DELETE FROM kv WHERE actor_id = ?1",
         "DELETE FROM kv_usage WHERE actor_id = ?1",
-        "DELETE FROM hibernation WHERE actor_id = ?1",
     ] {
         tx.prepare_cached(sql)?.execute(params![id])?;
+    }
+    let key = actor_key(actor);
+    for sql in [
+        "DELETE FROM hibernation WHERE actor_id = ?1",
+        "DELETE FROM hibernation_meta WHERE actor_id = ?1",
+    ] {
+        tx.prepare_cached(sql)?.execute(params![key])?;
     }
     Ok(StoreReply::Done)
 }
 
 fn put_row(tx: &Connection, row: &HibernationRow, now_ms: i64) -> rusqlite::Result<StoreReply> {
-    tx.prepare_cached(
-        "INSERT INTO hibernation (gateway_id, request_id, actor_id, last_ping_ts, path, headers)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (gateway_id, request_id) DO UPDATE SET actor_id = excluded.actor_id,
-           last_ping_ts = excluded.last_ping_ts, path = excluded.path, headers = excluded.headers",
-    )?
-    .execute(params![
+    let id = (
+        actor_key(row.actor),
         row.gateway_id.to_bytes(),
         row.request_id.to_bytes(),
-        row.actor.to_string(),
-        now_ms,
+    );
+    tx.prepare_cached(
+        "INSERT INTO hibernation (actor_id, gateway_id, request_id, last_ping_ts) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (actor_id, gateway_id, request_id) DO UPDATE SET last_ping_ts = excluded.last_ping_ts",
+    )?
+    .execute(params![id.0, id.1, id.2, now_ms])?;
+    tx.prepare_cached(
+        "INSERT INTO hibernation_meta (actor_id, gateway_id, request_id, path, headers)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (actor_id, gateway_id, request_id) DO UPDATE SET path = excluded.path,
+           headers = excluded.headers",
+    )?
+    .execute(params![
+        id.0,
+        id.1,
+        id.2,
         row.path,
         headers_json(&row.headers)
     ])?;
     Ok(StoreReply::Done)
+}
+
+/// Index rows key actors by their 16 UUID bytes (narrower than the text form).
+fn actor_key(actor: ActorId) -> [u8; 16] {
+    *actor.uuid().as_bytes()
 }
 
 /// Number of index rows (tests, metrics).

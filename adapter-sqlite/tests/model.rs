@@ -10,7 +10,7 @@ use torpor_core::protocol::{
     RequestId,
 };
 use torpor_core::store::HibernationRow;
-use torpor_core::{ActorId, ActorRecord, OpId, StoreReply, StoreRequest};
+use torpor_core::{ActorId, ActorRecord, IndexKey, OpId, StoreReply, StoreRequest};
 use torpor_sqlite::{Store, kv::DEFAULT_LIST_LIMIT};
 
 /// (actor, key) → (value, update_ts)
@@ -21,8 +21,8 @@ type KvModel = BTreeMap<(ActorId, Vec<u8>), (Vec<u8>, i64)>;
 struct Model {
     actors: BTreeMap<ActorId, ActorRecord>,
     kv: KvModel,
-    /// (gateway, request) → (actor, last_ping_ts)
-    index: BTreeMap<([u8; 4], [u8; 4]), (ActorId, i64)>,
+    /// (actor, gateway, request) → last_ping_ts
+    index: BTreeMap<(ActorId, [u8; 4], [u8; 4]), i64>,
 }
 
 impl Model {
@@ -35,44 +35,40 @@ impl Model {
             StoreRequest::DeleteActor(id) => {
                 self.actors.remove(id);
                 self.kv.retain(|(a, _), _| a != id);
-                self.index.retain(|_, (a, _)| a != id);
+                self.index.retain(|(a, _, _), _| a != id);
                 StoreReply::Done
             }
             StoreRequest::Kv { actor, request } => StoreReply::Kv(self.kv(*actor, request, now)),
             StoreRequest::PutHibernation(row) => {
-                self.index.insert(
-                    (row.gateway_id.to_bytes(), row.request_id.to_bytes()),
-                    (row.actor, now),
+                let key = (
+                    row.actor,
+                    row.gateway_id.to_bytes(),
+                    row.request_id.to_bytes(),
                 );
+                self.index.insert(key, now);
                 StoreReply::Done
             }
-            StoreRequest::TouchHibernation {
-                gateway_id,
-                request_ids,
-            } => {
-                for rq in request_ids {
-                    if let Some(entry) = self.index.get_mut(&(gateway_id.to_bytes(), rq.to_bytes()))
-                    {
-                        entry.1 = now;
+            StoreRequest::TouchHibernation { gateway_id, rows } => {
+                for k in rows {
+                    let key = (k.actor, gateway_id.to_bytes(), k.request_id.to_bytes());
+                    if let Some(ts) = self.index.get_mut(&key) {
+                        *ts = now;
                     }
                 }
                 StoreReply::Done
             }
-            StoreRequest::DeleteHibernation {
-                gateway_id,
-                request_id,
-            } => {
+            StoreRequest::DeleteHibernation { gateway_id, key } => {
                 self.index
-                    .remove(&(gateway_id.to_bytes(), request_id.to_bytes()));
+                    .remove(&(key.actor, gateway_id.to_bytes(), key.request_id.to_bytes()));
                 StoreReply::Done
             }
             StoreRequest::PurgeHibernation { keep } => {
-                self.index.retain(|(gw, _), _| *gw == keep.to_bytes());
+                self.index.retain(|(_, gw, _), _| *gw == keep.to_bytes());
                 StoreReply::Done
             }
             StoreRequest::GcHibernation { older_than } => {
                 let cutoff = now - older_than.as_millis() as i64;
-                self.index.retain(|_, (_, ts)| *ts >= cutoff);
+                self.index.retain(|_, ts| *ts >= cutoff);
                 StoreReply::Done
             }
         }
@@ -231,11 +227,23 @@ fn random_request(rng: &mut fastrand::Rng, actors: &[ActorId]) -> StoreRequest {
         }),
         3 => StoreRequest::TouchHibernation {
             gateway_id: gw,
-            request_ids: vec![rq, RequestId::from_bytes([rng.u8(0..6), 0, 0, 0])],
+            rows: vec![
+                IndexKey {
+                    actor,
+                    request_id: rq,
+                },
+                IndexKey {
+                    actor: actors[rng.usize(0..actors.len())],
+                    request_id: RequestId::from_bytes([rng.u8(0..6), 0, 0, 0]),
+                },
+            ],
         },
         4 => StoreRequest::DeleteHibernation {
             gateway_id: gw,
-            request_id: rq,
+            key: IndexKey {
+                actor,
+                request_id: rq,
+            },
         },
         5 => StoreRequest::PurgeHibernation { keep: gw },
         6 => StoreRequest::GcHibernation {
@@ -306,18 +314,23 @@ fn random_request(rng: &mut fastrand::Rng, actors: &[ActorId]) -> StoreRequest {
     }
 }
 
-fn index_rows(store: &Store) -> BTreeMap<([u8; 4], [u8; 4]), (String, i64)> {
+/// (actor bytes, gateway, request) → last_ping_ts
+type Rows = BTreeMap<(Vec<u8>, [u8; 4], [u8; 4]), i64>;
+
+fn index_rows(store: &Store) -> Rows {
     let mut stmt = store
         .connection()
-        .prepare("SELECT gateway_id, request_id, actor_id, last_ping_ts FROM hibernation")
+        .prepare("SELECT actor_id, gateway_id, request_id, last_ping_ts FROM hibernation")
         .unwrap();
     stmt.query_map([], |r| {
-        let gw: Vec<u8> = r.get(0)?;
-        let rq: Vec<u8> = r.get(1)?;
-        Ok((
-            (gw.try_into().unwrap(), rq.try_into().unwrap()),
-            (r.get::<_, String>(2)?, r.get::<_, i64>(3)?),
-        ))
+        let gw: Vec<u8> = r.get(1)?;
+        let rq: Vec<u8> = r.get(2)?;
+        let key = (
+            r.get::<_, Vec<u8>>(0)?,
+            gw.try_into().unwrap(),
+            rq.try_into().unwrap(),
+        );
+        Ok((key, r.get::<_, i64>(3)?))
     })
     .unwrap()
     .map(Result::unwrap)
@@ -353,8 +366,17 @@ fn run(seed: u64) {
     let model_rows: BTreeMap<_, _> = model
         .index
         .iter()
-        .map(|(k, (a, ts))| (*k, (a.to_string(), *ts)))
+        .map(|((a, gw, rq), ts)| ((a.uuid().as_bytes().to_vec(), *gw, *rq), *ts))
         .collect();
+    let meta: i64 = store
+        .connection()
+        .query_row("SELECT count(*) FROM hibernation_meta", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        meta as usize,
+        model_rows.len(),
+        "seed {seed}: one meta row per index row"
+    );
     assert_eq!(rows, model_rows, "seed {seed}: index");
 }
 

@@ -159,11 +159,11 @@ fn keepalive_tick(c: &mut Criterion) {
                 let mut rows = 0;
                 while let Some(o) = d.gw.poll_output() {
                     if let Output::Store {
-                        request: torpor_core::StoreRequest::TouchHibernation { request_ids, .. },
+                        request: torpor_core::StoreRequest::TouchHibernation { rows: touched, .. },
                         ..
                     } = o
                     {
-                        rows += request_ids.len();
+                        rows += touched.len();
                     }
                 }
                 total += started.elapsed();

@@ -64,7 +64,7 @@ pub use ids::{ActorId, AdminReqId, ClientId, OpId, RunnerConnId};
 pub use io::{ClientFrame, CloseFrame, Input, Output, RunnerParams};
 pub use metrics::Metrics;
 pub use runner::RunnerIdx;
-pub use store::{ActorRecord, Snapshot, StoreFailure, StoreReply, StoreRequest};
+pub use store::{ActorRecord, IndexKey, Snapshot, StoreFailure, StoreReply, StoreRequest};
 pub use time::{Instant, UnixMillis};
 pub use timer::TimerKey;
 

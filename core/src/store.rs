@@ -50,15 +50,16 @@ pub enum StoreRequest {
     TouchHibernation {
         /// The gateway incarnation owning the rows.
         gateway_id: GatewayId,
-        /// The sockets.
-        request_ids: Vec<RequestId>,
+        /// The sockets, with their actors (rows are keyed by actor first, so one actor's rows
+        /// are contiguous and its eligible list is one range scan).
+        rows: Vec<IndexKey>,
     },
     /// Delete one row (the socket ended).
     DeleteHibernation {
         /// The gateway incarnation owning the row.
         gateway_id: GatewayId,
-        /// The socket.
-        request_id: RequestId,
+        /// The socket and its actor.
+        key: IndexKey,
     },
     /// Delete every row of other gateway incarnations (at startup: their sockets died with
     /// them).
@@ -71,6 +72,15 @@ pub enum StoreRequest {
         /// Age limit.
         older_than: Duration,
     },
+}
+
+/// Which row of the hibernation index: a socket and its actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IndexKey {
+    /// The actor behind the socket.
+    pub actor: ActorId,
+    /// The socket's request id.
+    pub request_id: RequestId,
 }
 
 /// One hibernatable socket in the index (for inspection and restart purges).

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::gateway::Gateway;
 use crate::ids::ClientId;
-use crate::store::{HibernationRow, StoreRequest};
+use crate::store::{HibernationRow, IndexKey, StoreRequest};
 use crate::store_ops::Purpose;
 use crate::time::Instant;
 use crate::timer::TimerKey;
@@ -118,13 +118,13 @@ impl Gateway {
     }
 
     /// The socket ended: delete its row (every close path goes through `remove_client`).
-    pub(crate) fn index_remove(&mut self, request_id: crate::protocol::RequestId) {
+    pub(crate) fn index_remove(&mut self, key: IndexKey) {
         // Its schedule entry is dropped when its bucket comes due.
         self.index.rows -= 1;
         self.cx.metrics.index_deletes += 1;
         let request = StoreRequest::DeleteHibernation {
             gateway_id: self.cx.gateway_id,
-            request_id,
+            key,
         };
         self.issue_index(request);
     }
@@ -132,15 +132,18 @@ impl Gateway {
     /// Refreshes every row due now in one store operation.
     pub(crate) fn on_index_refresh(&mut self, now: Instant) {
         let due = self.index.take_due(now);
-        let mut request_ids = Vec::with_capacity(due.len());
+        let mut rows = Vec::with_capacity(due.len());
         for client in due {
             let live = match self.clients.map.get(&client) {
                 Some(c) => matches!(&c.kind, ClientKind::WebSocket(ws) if ws.can_hibernate)
-                    .then_some(c.request_id),
+                    .then_some(IndexKey {
+                        actor: c.actor,
+                        request_id: c.request_id,
+                    }),
                 None => None,
             };
-            if let Some(request_id) = live {
-                request_ids.push(request_id);
+            if let Some(key) = live {
+                rows.push(key);
                 let next = self.next_refresh(now);
                 self.index.schedule(client, next);
             }
@@ -149,12 +152,12 @@ impl Gateway {
         if now >= self.index.next_gc {
             self.collect_stale_rows(now);
         }
-        if !request_ids.is_empty() {
+        if !rows.is_empty() {
             self.cx.metrics.index_refresh_batches += 1;
-            self.cx.metrics.index_refreshed_rows += request_ids.len() as u64;
+            self.cx.metrics.index_refreshed_rows += rows.len() as u64;
             let request = StoreRequest::TouchHibernation {
                 gateway_id: self.cx.gateway_id,
-                request_ids,
+                rows,
             };
             self.issue_index(request);
         }

@@ -99,11 +99,35 @@ pub(super) fn split_store(out: Vec<Output>) -> (Vec<Output>, Vec<StoreRequest>) 
     (rest, stores)
 }
 
-/// The row deletion of a socket of this gateway.
+/// The row deletion of a socket of this gateway: its actor is found from the live socket, or
+/// is the test's only actor once the socket is gone.
 pub(super) fn delete_of(d: &Driver, request: MessageId) -> StoreRequest {
+    let live =
+        d.gw.clients
+            .map
+            .values()
+            .find(|c| c.request_id == request.request_id)
+            .map(|c| c.actor);
+    let actor = live.unwrap_or_else(|| {
+        let ids: Vec<ActorId> = d.gw.actors.map.keys().copied().collect();
+        assert_eq!(
+            ids.len(),
+            1,
+            "delete_of: the socket is gone; use delete_for"
+        );
+        ids[0]
+    });
+    delete_for(d, actor, request)
+}
+
+/// The row deletion of `actor`'s socket `request`.
+pub(super) fn delete_for(d: &Driver, actor: ActorId, request: MessageId) -> StoreRequest {
     StoreRequest::DeleteHibernation {
         gateway_id: d.gw.gateway_id(),
-        request_id: request.request_id,
+        key: crate::store::IndexKey {
+            actor,
+            request_id: request.request_id,
+        },
     }
 }
 
@@ -1176,8 +1200,8 @@ fn destroy_closes_hibernating_sockets_with_1001_actor_destroyed() {
     assert_eq!(
         stores,
         vec![
-            delete_of(&d, r1),
-            delete_of(&d, r2),
+            delete_for(&d, actor, r1),
+            delete_for(&d, actor, r2),
             StoreRequest::DeleteActor(actor)
         ]
     );
@@ -1229,8 +1253,8 @@ fn destroying_a_sleeping_actor_closes_its_hibernating_sockets() {
     assert_eq!(
         stores,
         vec![
-            delete_of(&d, r1),
-            delete_of(&d, r2),
+            delete_for(&d, actor, r1),
+            delete_for(&d, actor, r2),
             StoreRequest::DeleteActor(actor)
         ]
     );

@@ -24,7 +24,9 @@ use crate::time::{Instant, UnixMillis};
 fn touched(ops: &[StoreRequest]) -> Vec<RequestId> {
     ops.iter()
         .filter_map(|r| match r {
-            StoreRequest::TouchHibernation { request_ids, .. } => Some(request_ids.clone()),
+            StoreRequest::TouchHibernation { rows, .. } => {
+                Some(rows.iter().map(|k| k.request_id).collect::<Vec<_>>())
+            }
             _ => None,
         })
         .flatten()
@@ -173,17 +175,11 @@ fn all_rows_due_at_a_tick_are_refreshed_in_one_operation() {
     // The adapter was busy: one timeout call at 47 s finds all three due.
     let out = d.jump(Duration::from_secs(3));
     let ops = index_ops(&out);
-    let [
-        StoreRequest::TouchHibernation {
-            gateway_id,
-            request_ids,
-        },
-    ] = ops.as_slice()
-    else {
+    let [StoreRequest::TouchHibernation { gateway_id, rows }] = ops.as_slice() else {
         panic!("one batch: {ops:?}")
     };
     assert_eq!(*gateway_id, d.gw.gateway_id());
-    let mut ids = request_ids.clone();
+    let mut ids: Vec<RequestId> = rows.iter().map(|k| k.request_id).collect();
     ids.sort();
     let mut want: Vec<RequestId> = rqs.iter().map(|r| r.request_id).collect();
     want.sort();

@@ -315,7 +315,10 @@ impl Gateway {
             }
         }
         if listed {
-            self.index_remove(c.request_id);
+            self.index_remove(crate::store::IndexKey {
+                actor: c.actor,
+                request_id: c.request_id,
+            });
         }
         self.cx.timers.cancel(TimerKey::WebSocketOpen(client));
         self.cx.timers.cancel(TimerKey::HttpResponse(client));
