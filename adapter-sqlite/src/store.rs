@@ -191,13 +191,14 @@ fn apply(tx: &Connection, request: StoreRequest, now_ms: i64) -> rusqlite::Resul
                  WHERE actor_id = ?2 AND gateway_id = ?3 AND request_id = ?4",
             )?;
             let gw = gateway_id.to_bytes();
-            for key in rows {
-                stmt.execute(params![
-                    now_ms,
-                    actor_key(key.actor),
-                    gw,
-                    key.request_id.to_bytes()
-                ])?;
+            // In key order, so the B-tree is walked once instead of seeked at random.
+            let mut keys: Vec<([u8; 16], [u8; 4])> = rows
+                .iter()
+                .map(|k| (actor_key(k.actor), k.request_id.to_bytes()))
+                .collect();
+            keys.sort_unstable();
+            for (actor, rq) in keys {
+                stmt.execute(params![now_ms, actor, gw, rq])?;
             }
             Ok(StoreReply::Done)
         }
