@@ -46,19 +46,11 @@ impl Driver {
         let now = Instant::from_millis(0);
         let mut gw = Gateway::new(config, seed, now, UnixMillis(WALL_EPOCH)).expect("config");
         gw.restore(now, Snapshot::default()).expect("restore");
-        let mut d = Self {
-            gw,
-            now,
-            auto_store: true,
-            auto_pong: false,
-            check: true,
-            next_id: 1,
-        };
-        d.drain(); // the startup purge of earlier incarnations' index rows
-        d
+        Self::from_gateway(gw, now)
     }
 
-    /// Drives an existing gateway (e.g. one restored from a snapshot) from `now`.
+    /// Drives an existing gateway (e.g. one restored from a snapshot) from `now`, draining
+    /// what it queued at startup (the purge of earlier incarnations' index rows).
     pub fn from_gateway(gw: Gateway, now: Instant) -> Self {
         let mut d = Self {
             gw,
@@ -66,7 +58,7 @@ impl Driver {
             auto_store: true,
             auto_pong: false,
             check: true,
-            next_id: 1_000,
+            next_id: 1,
         };
         d.drain();
         d

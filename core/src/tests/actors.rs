@@ -11,12 +11,7 @@ use crate::protocol::*;
 use crate::store::StoreRequest;
 use crate::testkit::driver::*;
 
-/// A driver whose runners answer pings, so long clock jumps keep them connected.
-fn driver() -> Driver {
-    let mut d = Driver::new(Config::default());
-    d.auto_pong = true;
-    d
-}
+use super::driver;
 
 fn state_of(d: &mut Driver, actor: ActorId) -> &'static str {
     match d.admin_now(AdminCommand::Get(actor)) {

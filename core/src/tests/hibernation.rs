@@ -14,23 +14,7 @@ use crate::protocol::*;
 use crate::store::StoreRequest;
 use crate::testkit::driver::*;
 
-/// A driver whose runners answer pings, so long clock jumps keep them connected.
-pub(super) fn driver_with(config: Config) -> Driver {
-    let mut d = Driver::new(config);
-    d.auto_pong = true;
-    d
-}
-
-pub(super) fn driver() -> Driver {
-    driver_with(Config::default())
-}
-
-/// A running actor on a fresh runner `k`.
-pub(super) fn setup(d: &mut Driver) -> (RunnerConnId, ActorId, CommandWrapper) {
-    let (conn, _) = d.connect_runner("k", "default", 4);
-    let (actor, start) = d.running_actor(conn, "chat");
-    (conn, actor, start)
-}
+use super::{driver, driver_with, setup};
 
 pub(super) fn text(s: &str) -> ClientFrame {
     ClientFrame::Text(s.into())

@@ -7,10 +7,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::hibernation::{
-    acked, delete_of, driver, driver_with, listed, msg_bytes, only_start, setup, sorted,
-    split_store, text, text_to,
+    acked, delete_of, listed, msg_bytes, only_start, sorted, split_store, text, text_to,
 };
 use super::websocket::{to_runner, tunnel, ws_close};
+use super::{driver, driver_with, setup};
 use crate::admin::{AdminCommand, AdminReply};
 use crate::config::Config;
 use crate::gateway::Gateway;

@@ -9,22 +9,7 @@ use crate::io::{Input, Output};
 use crate::protocol::*;
 use crate::testkit::driver::*;
 
-/// A driver whose runners answer pings, so long clock jumps keep them connected.
-fn driver_with(config: Config) -> Driver {
-    let mut d = Driver::new(config);
-    d.auto_pong = true;
-    d
-}
-
-fn driver() -> Driver {
-    driver_with(Config::default())
-}
-
-fn setup(d: &mut Driver) -> (RunnerConnId, ActorId, CommandWrapper) {
-    let (conn, _) = d.connect_runner("k", "default", 4);
-    let (actor, start) = d.running_actor(conn, "api");
-    (conn, actor, start)
-}
+use super::{driver, driver_with, setup};
 
 /// Sends a request to the running actor; returns the client and its request-start message.
 fn request(

@@ -13,3 +13,27 @@ mod isolation;
 mod restore;
 mod runner;
 mod websocket;
+
+use crate::config::Config;
+use crate::ids::{ActorId, RunnerConnId};
+use crate::protocol::CommandWrapper;
+use crate::testkit::driver::Driver;
+
+/// A driver whose runners answer pings, so long clock jumps keep them connected.
+pub(super) fn driver_with(config: Config) -> Driver {
+    let mut d = Driver::new(config);
+    d.auto_pong = true;
+    d
+}
+
+/// [`driver_with`] the default config.
+pub(super) fn driver() -> Driver {
+    driver_with(Config::default())
+}
+
+/// A running actor on a fresh runner `k` with 4 slots.
+pub(super) fn setup(d: &mut Driver) -> (RunnerConnId, ActorId, CommandWrapper) {
+    let (conn, _) = d.connect_runner("k", "default", 4);
+    let (actor, start) = d.running_actor(conn, "chat");
+    (conn, actor, start)
+}

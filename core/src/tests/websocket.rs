@@ -8,23 +8,7 @@ use crate::io::{ClientFrame, CloseFrame, Input, Output};
 use crate::protocol::*;
 use crate::testkit::driver::*;
 
-/// A driver whose runners answer pings, so long clock jumps keep them connected.
-fn driver_with(config: Config) -> Driver {
-    let mut d = Driver::new(config);
-    d.auto_pong = true;
-    d
-}
-
-fn driver() -> Driver {
-    driver_with(Config::default())
-}
-
-/// A running actor on a fresh runner.
-fn setup(d: &mut Driver) -> (RunnerConnId, ActorId, CommandWrapper) {
-    let (conn, _) = d.connect_runner("k", "default", 4);
-    let (actor, start) = d.running_actor(conn, "chat");
-    (conn, actor, start)
-}
+use super::{driver, driver_with, setup};
 
 /// Opens a client WebSocket and returns the client and its request's message id (index 0).
 fn open(d: &mut Driver, conn: RunnerConnId, actor: ActorId) -> (ClientId, MessageId) {
