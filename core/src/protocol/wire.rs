@@ -65,6 +65,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Takes the next `n` bytes.
+    #[inline]
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let rest = self.buf.get(self.pos..).unwrap_or_default();
         match rest.get(..n) {
@@ -81,6 +82,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline]
     pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(N)?);
@@ -92,7 +94,15 @@ impl<'a> Reader<'a> {
     }
 
     /// LEB128, canonical (no redundant zero group), at most ten bytes.
+    #[inline]
     pub(crate) fn varint(&mut self) -> Result<u64, DecodeError> {
+        // Tags, small lengths and counts are one byte: the common case, without the loop.
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
         let start = self.pos;
         let mut value: u64 = 0;
         for i in 0..10u32 {
