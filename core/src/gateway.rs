@@ -195,6 +195,7 @@ impl Gateway {
         match key {
             TimerKey::RunnerInit(conn) => self.on_runner_init_timeout(now, conn),
             TimerKey::RunnerPing(conn) => self.on_runner_ping(now, conn),
+            TimerKey::RunnerPongDue(conn) => self.on_runner_pong_due(now, conn),
             TimerKey::RunnerLost(idx) => self.on_runner_lost(now, idx),
             TimerKey::ActorStart(id) => self.on_actor_start_timeout(now, id),
             TimerKey::ActorStop(id) => self.on_actor_stop_timeout(now, id),

@@ -128,9 +128,9 @@ impl Gateway {
         for key in self.cx.timers.keys() {
             let live =
                 match key {
-                    TimerKey::RunnerInit(c) | TimerKey::RunnerPing(c) => {
-                        self.runners.conns.contains_key(&c)
-                    }
+                    TimerKey::RunnerInit(c)
+                    | TimerKey::RunnerPing(c)
+                    | TimerKey::RunnerPongDue(c) => self.runners.conns.contains_key(&c),
                     TimerKey::RunnerLost(i) => self
                         .runners
                         .instances

@@ -11,8 +11,10 @@ use crate::time::Instant;
 pub enum TimerKey {
     /// The connection must send `ToServerInit` by then.
     RunnerInit(RunnerConnId),
-    /// Send the next ping (and check the last pong's age).
+    /// Send the next ping.
     RunnerPing(RunnerConnId),
+    /// The runner must have answered a ping by then (moved on every pong).
+    RunnerPongDue(RunnerConnId),
     /// A disconnected runner instance's actors are lost.
     RunnerLost(RunnerIdx),
     /// The actor must be `Running` by then.

@@ -110,6 +110,8 @@ impl Gateway {
                 if let Some(r) = self.runners.conns.get_mut(&conn) {
                     r.last_pong = now;
                 }
+                let due = now.saturating_add(self.cx.config.runner_pong_timeout);
+                self.cx.timers.set(TimerKey::RunnerPongDue(conn), due);
             }
             ToServer::KvRequest(req) => self.handle_kv_request(idx, req),
             ToServer::TunnelMessage(msg) => self.handle_tunnel_message(now, idx, msg),
@@ -172,6 +174,8 @@ impl Gateway {
         );
         let at = now.saturating_add(self.cx.config.runner_ping_interval);
         self.cx.timers.set(TimerKey::RunnerPing(conn), at);
+        let due = now.saturating_add(self.cx.config.runner_pong_timeout);
+        self.cx.timers.set(TimerKey::RunnerPongDue(conn), due);
         self.replay_commands(idx);
         self.flush_runner_outbox(idx, conn);
         self.restart_ack_timers(now, idx);
@@ -243,6 +247,7 @@ impl Gateway {
         let removed = self.runners.conns.remove(&conn)?;
         self.cx.timers.cancel(TimerKey::RunnerInit(conn));
         self.cx.timers.cancel(TimerKey::RunnerPing(conn));
+        self.cx.timers.cancel(TimerKey::RunnerPongDue(conn));
         removed.instance
     }
 
@@ -254,12 +259,7 @@ impl Gateway {
     }
 
     pub(crate) fn on_runner_ping(&mut self, now: Instant, conn: RunnerConnId) {
-        let Some(runner) = self.runners.conns.get(&conn) else {
-            return;
-        };
-        if now.saturating_since(runner.last_pong) > self.cx.config.runner_pong_timeout {
-            self.cx.metrics.runner_ping_timeouts += 1;
-            self.drop_runner_conn(now, conn, 1011, "torpor.runner_ping_timeout");
+        if !self.runners.conns.contains_key(&conn) {
             return;
         }
         // The runner echoes `ts` verbatim; the monotonic clock keeps RTTs immune to wall jumps.
@@ -270,6 +270,14 @@ impl Gateway {
         let jitter = std::time::Duration::from_millis(self.cx.rng.u64(0..128));
         let at = now.saturating_add(self.cx.config.runner_ping_interval + jitter);
         self.cx.timers.set(TimerKey::RunnerPing(conn), at);
+    }
+
+    /// No pong for `runner_pong_timeout`: the connection is dead even if TCP has not noticed.
+    pub(crate) fn on_runner_pong_due(&mut self, now: Instant, conn: RunnerConnId) {
+        if self.runners.conns.contains_key(&conn) {
+            self.cx.metrics.runner_ping_timeouts += 1;
+            self.drop_runner_conn(now, conn, 1011, "torpor.runner_ping_timeout");
+        }
     }
 
     /// The instance stayed disconnected past the threshold: its actors are gone.
