@@ -118,12 +118,13 @@ impl Store {
         results
     }
 
-    /// Rows of one actor refreshed at or after `min_ts`, oldest first: one range scan of the
-    /// actor's contiguous rows.
+    /// Rows of one actor refreshed at or after `min_ts`, in key order: a range of the actor's
+    /// rows joined to its contiguous range of pings.
     pub fn eligible_rows(&self, actor: ActorId, min_ts: i64) -> rusqlite::Result<Vec<IndexRow>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT gateway_id, request_id, last_ping_ts FROM hibernation
-             WHERE actor_id = ?1 AND last_ping_ts >= ?2 ORDER BY last_ping_ts",
+            "SELECT h.gateway_id, h.request_id, p.last_ping_ts
+             FROM hibernation h JOIN hibernation_ping p ON p.slot = h.slot
+             WHERE h.actor_id = ?1 AND p.last_ping_ts >= ?2",
         )?;
         let rows = stmt.query_map(params![actor_key(actor), min_ts], |r| {
             Ok(IndexRow {
@@ -186,58 +187,101 @@ fn apply(tx: &Connection, request: StoreRequest, now_ms: i64) -> rusqlite::Resul
         }
         StoreRequest::PutHibernation(row) => put_row(tx, &row, now_ms),
         StoreRequest::TouchHibernation { gateway_id, rows } => {
-            let mut stmt = tx.prepare_cached(
-                "UPDATE hibernation SET last_ping_ts = ?1
-                 WHERE actor_id = ?2 AND gateway_id = ?3 AND request_id = ?4",
-            )?;
             let gw = gateway_id.to_bytes();
-            // In key order, so the B-tree is walked once instead of seeked at random.
+            // Look the rows up in key order too: neighbours share B-tree pages.
             let mut keys: Vec<([u8; 16], [u8; 4])> = rows
                 .iter()
                 .map(|k| (actor_key(k.actor), k.request_id.to_bytes()))
                 .collect();
             keys.sort_unstable();
+            let mut lookup = tx.prepare_cached(
+                "SELECT slot FROM hibernation WHERE actor_id = ?1 AND gateway_id = ?2 AND request_id = ?3",
+            )?;
+            let mut slots = Vec::with_capacity(keys.len());
             for (actor, rq) in keys {
-                stmt.execute(params![now_ms, actor, gw, rq])?;
+                let slot: Option<i64> = lookup
+                    .query_row(params![actor, gw, rq], |r| r.get(0))
+                    .optional()?;
+                slots.extend(slot);
+            }
+            // In slot order, so the narrow table is walked once instead of seeked at random.
+            slots.sort_unstable();
+            let mut stmt =
+                tx.prepare_cached("UPDATE hibernation_ping SET last_ping_ts = ?1 WHERE slot = ?2")?;
+            for slot in slots {
+                stmt.execute(params![now_ms, slot])?;
             }
             Ok(StoreReply::Done)
         }
         StoreRequest::DeleteHibernation { gateway_id, key } => {
-            let id = (
-                actor_key(key.actor),
-                gateway_id.to_bytes(),
-                key.request_id.to_bytes(),
-            );
-            for sql in [
-                "DELETE FROM hibernation WHERE actor_id = ?1 AND gateway_id = ?2 AND request_id = ?3",
-                "DELETE FROM hibernation_meta WHERE actor_id = ?1 AND gateway_id = ?2 AND request_id = ?3",
-            ] {
-                tx.prepare_cached(sql)?.execute(params![id.0, id.1, id.2])?;
+            let gw = gateway_id.to_bytes();
+            if let Some(slot) = slot_of(tx, key.actor, gw, key.request_id.to_bytes())? {
+                delete_slots(
+                    tx,
+                    "actor_id = ?1 AND gateway_id = ?2 AND request_id = ?3 AND slot = ?4",
+                    params![actor_key(key.actor), gw, key.request_id.to_bytes(), slot],
+                )?;
             }
             Ok(StoreReply::Done)
         }
         StoreRequest::PurgeHibernation { keep } => {
-            for sql in [
-                "DELETE FROM hibernation WHERE gateway_id != ?1",
-                "DELETE FROM hibernation_meta WHERE gateway_id != ?1",
-            ] {
-                tx.prepare_cached(sql)?.execute(params![keep.to_bytes()])?;
-            }
+            delete_slots(tx, "gateway_id != ?1", params![keep.to_bytes()])?;
             Ok(StoreReply::Done)
         }
         StoreRequest::GcHibernation { older_than } => {
             let age = i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX);
             let cutoff = now_ms.saturating_sub(age);
-            tx.prepare_cached(
-                "DELETE FROM hibernation_meta WHERE (actor_id, gateway_id, request_id) IN
-                   (SELECT actor_id, gateway_id, request_id FROM hibernation WHERE last_ping_ts < ?1)",
-            )?
-            .execute(params![cutoff])?;
-            tx.prepare_cached("DELETE FROM hibernation WHERE last_ping_ts < ?1")?
-                .execute(params![cutoff])?;
+            delete_slots(
+                tx,
+                "slot IN (SELECT slot FROM hibernation_ping WHERE last_ping_ts < ?1)",
+                params![cutoff],
+            )?;
             Ok(StoreReply::Done)
         }
     }
+}
+
+/// The ping slot of one socket's row.
+fn slot_of(
+    tx: &Connection,
+    actor: ActorId,
+    gw: [u8; 4],
+    rq: [u8; 4],
+) -> rusqlite::Result<Option<i64>> {
+    tx.prepare_cached(
+        "SELECT slot FROM hibernation WHERE actor_id = ?1 AND gateway_id = ?2 AND request_id = ?3",
+    )?
+    .query_row(params![actor_key(actor), gw, rq], |r| r.get(0))
+    .optional()
+}
+
+/// Deletes the index rows matching `filter` (over `hibernation`) with their pings and
+/// metadata. The rows are collected first: each table's delete must see the same set.
+fn delete_slots(
+    tx: &Connection,
+    filter: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> rusqlite::Result<()> {
+    type Row = (Vec<u8>, Vec<u8>, Vec<u8>, i64);
+    let rows: Vec<Row> = tx
+        .prepare_cached(&format!(
+            "SELECT actor_id, gateway_id, request_id, slot FROM hibernation WHERE {filter}"
+        ))?
+        .query_map(args, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut meta = tx.prepare_cached(
+        "DELETE FROM hibernation_meta WHERE actor_id = ?1 AND gateway_id = ?2 AND request_id = ?3",
+    )?;
+    let mut row = tx.prepare_cached(
+        "DELETE FROM hibernation WHERE actor_id = ?1 AND gateway_id = ?2 AND request_id = ?3",
+    )?;
+    let mut ping = tx.prepare_cached("DELETE FROM hibernation_ping WHERE slot = ?1")?;
+    for (actor, gw, rq, slot) in rows {
+        meta.execute(params![actor, gw, rq])?;
+        row.execute(params![actor, gw, rq])?;
+        ping.execute(params![slot])?;
+    }
+    Ok(())
 }
 
 fn put_actor(tx: &Connection, r: &ActorRecord) -> rusqlite::Result<StoreReply> {
@@ -272,41 +316,67 @@ fn delete_actor(tx: &Connection, actor: ActorId) -> rusqlite::Result<StoreReply>
     ] {
         tx.prepare_cached(sql)?.execute(params![id])?;
     }
-    let key = actor_key(actor);
-    for sql in [
-        "DELETE FROM hibernation WHERE actor_id = ?1",
-        "DELETE FROM hibernation_meta WHERE actor_id = ?1",
-    ] {
-        tx.prepare_cached(sql)?.execute(params![key])?;
-    }
+    delete_slots(tx, "actor_id = ?1", params![actor_key(actor)])?;
+    tx.prepare_cached("DELETE FROM hibernation_actor WHERE actor_id = ?1")?
+        .execute(params![actor_key(actor)])?;
     Ok(StoreReply::Done)
 }
 
 fn put_row(tx: &Connection, row: &HibernationRow, now_ms: i64) -> rusqlite::Result<StoreReply> {
-    let id = (
+    let (actor, gw, rq) = (
         actor_key(row.actor),
         row.gateway_id.to_bytes(),
         row.request_id.to_bytes(),
     );
+    let slot = match slot_of(tx, row.actor, gw, rq)? {
+        Some(slot) => slot,
+        None => {
+            let slot = next_slot(tx, actor)?;
+            tx.prepare_cached(
+                "INSERT INTO hibernation (actor_id, gateway_id, request_id, slot) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![actor, gw, rq, slot])?;
+            slot
+        }
+    };
     tx.prepare_cached(
-        "INSERT INTO hibernation (actor_id, gateway_id, request_id, last_ping_ts) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (actor_id, gateway_id, request_id) DO UPDATE SET last_ping_ts = excluded.last_ping_ts",
+        "INSERT INTO hibernation_ping (slot, last_ping_ts) VALUES (?1, ?2)
+         ON CONFLICT (slot) DO UPDATE SET last_ping_ts = excluded.last_ping_ts",
     )?
-    .execute(params![id.0, id.1, id.2, now_ms])?;
+    .execute(params![slot, now_ms])?;
     tx.prepare_cached(
         "INSERT INTO hibernation_meta (actor_id, gateway_id, request_id, path, headers)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (actor_id, gateway_id, request_id) DO UPDATE SET path = excluded.path,
            headers = excluded.headers",
     )?
-    .execute(params![
-        id.0,
-        id.1,
-        id.2,
-        row.path,
-        headers_json(&row.headers)
-    ])?;
+    .execute(params![actor, gw, rq, row.path, headers_json(&row.headers)])?;
     Ok(StoreReply::Done)
+}
+
+/// A fresh slot in the actor's range: `number << 32 | sequence`, so one actor's pings are
+/// contiguous. Actor numbers are handed out once per actor and never reused.
+fn next_slot(tx: &Connection, actor: [u8; 16]) -> rusqlite::Result<i64> {
+    let number: i64 = match tx
+        .prepare_cached("SELECT number FROM hibernation_actor WHERE actor_id = ?1")?
+        .query_row(params![actor], |r| r.get(0))
+        .optional()?
+    {
+        Some(n) => n,
+        None => {
+            let n: i64 = tx
+                .prepare_cached("SELECT coalesce(max(number), 0) + 1 FROM hibernation_actor")?
+                .query_row([], |r| r.get(0))?;
+            tx.prepare_cached("INSERT INTO hibernation_actor (actor_id, number) VALUES (?1, ?2)")?
+                .execute(params![actor, n])?;
+            n
+        }
+    };
+    let base = number << 32;
+    tx.prepare_cached(
+        "SELECT coalesce(max(slot) + 1, ?1) FROM hibernation_ping WHERE slot BETWEEN ?1 AND ?2",
+    )?
+    .query_row(params![base, base | 0xFFFF_FFFF], |r| r.get(0))
 }
 
 /// Index rows key actors by their 16 UUID bytes (narrower than the text form).

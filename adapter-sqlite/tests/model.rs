@@ -320,7 +320,10 @@ type Rows = BTreeMap<(Vec<u8>, [u8; 4], [u8; 4]), i64>;
 fn index_rows(store: &Store) -> Rows {
     let mut stmt = store
         .connection()
-        .prepare("SELECT actor_id, gateway_id, request_id, last_ping_ts FROM hibernation")
+        .prepare(
+            "SELECT h.actor_id, h.gateway_id, h.request_id, p.last_ping_ts
+             FROM hibernation h JOIN hibernation_ping p ON p.slot = h.slot",
+        )
         .unwrap();
     stmt.query_map([], |r| {
         let gw: Vec<u8> = r.get(1)?;
