@@ -29,7 +29,7 @@ impl Model {
     fn apply(&mut self, request: &StoreRequest, now: i64) -> StoreReply {
         match request {
             StoreRequest::PutActor(r) => {
-                self.actors.insert(r.id, r.clone());
+                self.actors.insert(r.id, (**r).clone());
                 StoreReply::Done
             }
             StoreRequest::DeleteActor(id) => {
@@ -204,7 +204,7 @@ fn random_request(rng: &mut fastrand::Rng, actors: &[ActorId]) -> StoreRequest {
     let gw = GatewayId::from_bytes([rng.u8(0..2), 0, 0, 0]);
     let rq = RequestId::from_bytes([rng.u8(0..6), 0, 0, 0]);
     match rng.usize(0..16) {
-        0 => StoreRequest::PutActor(ActorRecord {
+        0 => StoreRequest::PutActor(Box::new(ActorRecord {
             id: actor,
             namespace: "default".into(),
             name: format!("n{}", rng.u8(0..3)),
@@ -216,7 +216,7 @@ fn random_request(rng: &mut fastrand::Rng, actors: &[ActorId]) -> StoreRequest {
             input: rng.bool().then(|| value(rng)),
             generation: rng.u32(0..10),
             alarm_ts: rng.bool().then(|| rng.i64(0..1000)),
-        }),
+        })),
         1 => StoreRequest::DeleteActor(actor),
         2 => StoreRequest::PutHibernation(HibernationRow {
             actor,

@@ -33,8 +33,9 @@ pub struct ActorRecord {
 /// What the store must do. Every request is idempotent (keyed by natural key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreRequest {
-    /// Insert or replace the actor's registry row.
-    PutActor(ActorRecord),
+    /// Insert or replace the actor's registry row (boxed: the largest request by far, and every
+    /// output moves through the outbox).
+    PutActor(Box<ActorRecord>),
     /// Delete the actor's registry row and all its KV data.
     DeleteActor(ActorId),
     /// Execute a runner's KV request for this actor; reply with [`StoreReply::Kv`].

@@ -154,7 +154,7 @@ impl Gateway {
         let request = match &pending.purpose {
             Purpose::PutActor(actor) | Purpose::CreateActor { actor, .. } => {
                 match self.actors.map.get(actor) {
-                    Some(a) => StoreRequest::PutActor(a.record.clone()),
+                    Some(a) => StoreRequest::PutActor(Box::new(a.record.clone())),
                     None => {
                         // Destroyed meanwhile: nothing to write; answer a waiting creator.
                         self.store_succeeded(pending.purpose, StoreReply::Done);

@@ -92,7 +92,7 @@ impl Gateway {
         self.actors.insert(Actor::new(record.clone(), false));
         self.cx.metrics.actors_created += 1;
         self.issue_store(
-            StoreRequest::PutActor(record),
+            StoreRequest::PutActor(Box::new(record)),
             Purpose::CreateActor { actor: id, req },
         );
         // Like Rivet, a new actor starts right away.

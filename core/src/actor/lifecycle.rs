@@ -320,7 +320,10 @@ impl Gateway {
     pub(crate) fn persist_actor(&mut self, id: ActorId) {
         if let Some(actor) = self.actors.map.get(&id) {
             let record = actor.record.clone();
-            self.issue_store(StoreRequest::PutActor(record), Purpose::PutActor(id));
+            self.issue_store(
+                StoreRequest::PutActor(Box::new(record)),
+                Purpose::PutActor(id),
+            );
         }
     }
 

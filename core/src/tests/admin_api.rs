@@ -75,7 +75,7 @@ fn create_replies_only_once_the_registry_row_is_durable() {
     };
     let id = record.id;
     assert_eq!(
-        *record,
+        **record,
         ActorRecord {
             id,
             namespace: "default".into(),
