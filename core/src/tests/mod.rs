@@ -7,6 +7,8 @@ mod basics;
 mod determinism;
 mod hibernation;
 mod hibernation_flow;
+mod hibernation_flow_control;
+mod hibernation_index;
 mod hibernation_sim;
 mod http;
 mod isolation;
