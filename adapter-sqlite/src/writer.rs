@@ -71,6 +71,7 @@ impl Writer {
 
     /// Executes everything queued, stops the thread and returns the store.
     pub fn shutdown(mut self) -> Option<Store> {
+        // A send fails only if the thread already ended; the join below then returns at once.
         let _ = self.jobs.send(Job::Stop);
         self.thread.take().and_then(|t| t.join().ok())
     }
@@ -78,6 +79,7 @@ impl Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
+        // As in `shutdown`: queued work still runs before the thread stops.
         let _ = self.jobs.send(Job::Stop);
         if let Some(t) = self.thread.take() {
             let _ = t.join();

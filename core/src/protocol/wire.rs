@@ -335,7 +335,6 @@ macro_rules! wire_struct {
                 Ok(Self { $( $field: $crate::protocol::wire::Wire::decode(r)?, )* })
             }
             fn encode(&self, out: &mut Vec<u8>) {
-                let _ = &out;
                 $( $crate::protocol::wire::Wire::encode(&self.$field, out); )*
             }
             fn encoded_len(&self) -> usize {
