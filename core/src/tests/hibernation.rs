@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::websocket::{to_runner, tunnel, ws_message};
+use super::websocket::{to_runner, tunnel, ws_close, ws_message};
 use crate::admin::{AdminCommand, AdminReply};
 use crate::config::Config;
 use crate::ids::{ActorId, RunnerConnId};
@@ -113,6 +113,25 @@ pub(super) fn delete_for(d: &Driver, actor: ActorId, request: MessageId) -> Stor
             request_id: request.request_id,
         },
     }
+}
+
+/// What a gateway-initiated close produces: the runner hears it for request `rq` at message
+/// `index`, then the client gets the same code and reason.
+pub(super) fn closed_both_ways(
+    conn: RunnerConnId,
+    rq: MessageId,
+    index: u16,
+    client: crate::ids::ClientId,
+    code: u16,
+    reason: &str,
+) -> Vec<Output> {
+    vec![
+        to_runner(conn, tunnel(rq, index, ws_close(Some(code), Some(reason)))),
+        Output::CloseClient {
+            client,
+            close: CloseFrame::new(code, reason),
+        },
+    ]
 }
 
 pub(super) fn no_client_closes(out: &[Output]) -> bool {

@@ -377,16 +377,7 @@ fn ack_timeout_closes_30_s_after_the_last_send() {
     let (out, stores) = split_store(without_pings(d.advance(Duration::from_millis(1))));
     assert_eq!(
         out,
-        vec![
-            to_runner(
-                conn,
-                tunnel(rq, 3, ws_close(Some(1011), Some("torpor.ack_timeout")))
-            ),
-            Output::CloseClient {
-                client: h,
-                close: CloseFrame::new(1011, "torpor.ack_timeout"),
-            },
-        ]
+        closed_both_ways(conn, rq, 3, h, 1011, "torpor.ack_timeout")
     );
     assert_eq!(stores, vec![delete_of(&d, rq)]);
     assert_eq!(d.gw.metrics().ws_ack_timeouts, 1);
@@ -432,16 +423,7 @@ fn ack_timeout_does_not_run_while_hibernating_and_restarts_at_the_resend() {
     let (out, stores) = split_store(without_pings(d.advance(Duration::from_millis(1))));
     assert_eq!(
         out,
-        vec![
-            to_runner(
-                conn,
-                tunnel(rq, 3, ws_close(Some(1011), Some("torpor.ack_timeout")))
-            ),
-            Output::CloseClient {
-                client: h,
-                close: CloseFrame::new(1011, "torpor.ack_timeout"),
-            },
-        ]
+        closed_both_ways(conn, rq, 3, h, 1011, "torpor.ack_timeout")
     );
     assert_eq!(stores, vec![delete_of(&d, rq)]);
 }
@@ -524,16 +506,7 @@ fn slow_client_is_closed_with_1008_both_ways_and_its_row_deleted() {
     let (out, stores) = split_store(d.step(Input::ClientOutboundFull { client: h }));
     assert_eq!(
         out,
-        vec![
-            to_runner(
-                conn,
-                tunnel(rq, 2, ws_close(Some(1008), Some("torpor.client_too_slow")))
-            ),
-            Output::CloseClient {
-                client: h,
-                close: CloseFrame::new(1008, "torpor.client_too_slow"),
-            },
-        ]
+        closed_both_ways(conn, rq, 2, h, 1008, "torpor.client_too_slow")
     );
     assert_eq!(stores, vec![delete_of(&d, rq)]);
     assert_eq!(d.gw.metrics().ws_client_too_slow, 1);
