@@ -12,12 +12,10 @@
 #[cfg(test)]
 mod describe;
 mod error;
-#[cfg(test)]
-mod golden_tests;
 mod map;
 mod messages;
 #[cfg(test)]
-mod strict_tests;
+mod tests;
 mod tunnel;
 mod types;
 pub(crate) mod wire;

@@ -443,7 +443,7 @@ fn frames_sent_while_the_actor_stops_wake_it_right_after_stopped() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Windows and the global budget (guarantee 2)
+// Crash and destroy (guarantee 4)
 // ---------------------------------------------------------------------------------------------
 
 #[test]

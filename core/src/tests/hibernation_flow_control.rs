@@ -10,6 +10,10 @@ use crate::protocol::*;
 use crate::testkit::driver::*;
 use std::time::Duration;
 
+// ---------------------------------------------------------------------------------------------
+// Windows and the global budget (guarantee 2)
+// ---------------------------------------------------------------------------------------------
+
 #[test]
 fn full_message_window_pauses_reads_and_acks_resume_them_in_order() {
     let mut d = driver_with(Config {
@@ -621,7 +625,3 @@ fn hibernating_sockets_count_toward_the_per_actor_limit() {
         ]
     );
 }
-
-// ---------------------------------------------------------------------------------------------
-// Crash and destroy (guarantee 4)
-// ---------------------------------------------------------------------------------------------

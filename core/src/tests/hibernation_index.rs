@@ -15,6 +15,10 @@ use crate::testkit::driver::*;
 use crate::time::{Instant, UnixMillis};
 use std::time::Duration;
 
+// ---------------------------------------------------------------------------------------------
+// The index (guarantee 8)
+// ---------------------------------------------------------------------------------------------
+
 #[test]
 fn the_row_is_written_before_the_first_message_is_forwarded() {
     let mut d = driver();
@@ -301,7 +305,3 @@ fn startup_purges_earlier_incarnations_and_collects_stale_rows() {
         ]
     );
 }
-
-// ---------------------------------------------------------------------------------------------
-// Client closes while hibernating (guarantee 7, §9.7, §17 #14)
-// ---------------------------------------------------------------------------------------------

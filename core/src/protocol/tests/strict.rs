@@ -1,7 +1,7 @@
 //! Strict decoding: a table of malformed frames, each with the exact error kind and offset, and
 //! the worked byte examples of RUNNER-PROTOCOL.md §4 built from Rust values.
 
-use super::*;
+use super::super::*;
 use DecodeErrorKind as K;
 
 const GW: [u8; 4] = [1, 2, 3, 4];

@@ -4,10 +4,10 @@
 
 use serde_json::Value;
 
-use super::describe::{Describe, hex};
-use super::{ToClient, ToServer};
+use super::super::describe::{Describe, hex};
+use super::super::{ToClient, ToServer};
 
-const VECTORS: &str = include_str!("../../tests/golden/runner-v7.json");
+const VECTORS: &str = include_str!("../../../tests/golden/runner-v7.json");
 
 fn unhex(s: &str) -> Vec<u8> {
     (0..s.len())
