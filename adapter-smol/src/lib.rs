@@ -1,8 +1,21 @@
-//! `torpor-smol`: drives the core over real sockets with smol and async-tungstenite.
+//! `torpor-smol`: drives the core over real sockets with smol, hyper and async-tungstenite,
+//! and ships the `torpor` binary.
 //!
-//! Built so far: the `torpor serve` settings ([`config`]): flags, `TORPOR_*` environment
-//! variables and a TOML file, resolved and validated with errors naming the setting. The
-//! HTTP/WebSocket server and the `torpor` binary are next.
+//! One task owns the [`torpor_core::Gateway`] (the hub); every connection has its own tasks and
+//! talks to the hub through a bounded channel; the hub writes to per-socket queues; store
+//! operations run on the `torpor-sqlite` writer thread. [`runtime::Background`] runs a whole
+//! server on its own threads (tests, benches, embedding).
 #![warn(missing_docs)]
 
+mod admin_api;
 pub mod config;
+mod http;
+mod hub;
+mod links;
+pub mod logging;
+mod metrics;
+pub mod runtime;
+pub mod server;
+#[cfg(feature = "test-runner")]
+pub mod test_runner;
+mod websocket;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::ids::ActorId;
+use crate::ids::{ActorId, ClientId};
 use crate::time::UnixMillis;
 
 /// Create an actor (`POST /actors`) or get-or-create it by name and key (`PUT /actors`).
@@ -40,6 +40,8 @@ pub enum AdminCommand {
     Destroy(ActorId),
     /// Put the actor to sleep.
     Sleep(ActorId),
+    /// The actor's client connections (`GET /actors/{id}/sockets`).
+    Sockets(ActorId),
 }
 
 /// What an admin request returns.
@@ -54,6 +56,8 @@ pub enum AdminReply {
     },
     /// Several actors, by id.
     Actors(Vec<ActorInfo>),
+    /// An actor's client connections, by client id.
+    Sockets(Vec<SocketInfo>),
     /// Done, nothing to return.
     Done,
 }
@@ -77,6 +81,32 @@ pub struct ActorInfo {
     pub generation: u32,
     /// Creation time, epoch ms.
     pub create_ts: i64,
+}
+
+/// One client connection of an actor, as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketInfo {
+    /// The adapter's id for the connection.
+    pub client: ClientId,
+    /// The tunnel request id, as 8 lowercase hex digits.
+    pub request_id: String,
+    /// `websocket` or `http`.
+    pub kind: &'static str,
+    /// WebSockets: `waiting`, `opening`, `open` or `hibernating`; HTTP: `waiting`, `sent` or
+    /// `streaming`.
+    pub state: &'static str,
+    /// Path after the actor id.
+    pub path: String,
+    /// The runner allowed this socket to hibernate.
+    pub can_hibernate: bool,
+    /// Client frames accepted and not yet sent to the runner.
+    pub queued_messages: usize,
+    /// Sent to the runner and not yet acked.
+    pub unacked_messages: usize,
+    /// Bytes of those un-acked messages.
+    pub unacked_bytes: usize,
+    /// Reads of the client are paused (window or budget full).
+    pub paused: bool,
 }
 
 /// An admin request that failed.

@@ -56,7 +56,7 @@ pub mod time;
 mod timer;
 mod tunnel;
 
-pub use admin::{ActorInfo, AdminCommand, AdminError, AdminReply, CreateActor};
+pub use admin::{ActorInfo, AdminCommand, AdminError, AdminReply, CreateActor, SocketInfo};
 pub use config::{Config, ConfigError};
 pub use error::UsageError;
 pub use gateway::Gateway;

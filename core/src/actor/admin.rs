@@ -34,6 +34,15 @@ impl Gateway {
             ))),
             AdminCommand::Destroy(id) => self.admin_destroy(now, req, id),
             AdminCommand::Sleep(id) => self.admin_sleep(now, id),
+            AdminCommand::Sockets(id) => self
+                .actors
+                .map
+                .get(&id)
+                .map(|a| {
+                    let ids = a.clients.iter().chain(&a.waiting).copied();
+                    Some(AdminReply::Sockets(self.clients.describe(ids)))
+                })
+                .ok_or_else(|| not_found(id)),
         };
         match reply {
             Ok(Some(reply)) => self.reply_admin(req, Ok(reply)),

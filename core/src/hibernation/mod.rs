@@ -237,6 +237,11 @@ impl Gateway {
             .count()
     }
 
+    /// Client sockets whose reads are paused (gauge).
+    pub fn paused_socket_count(&self) -> usize {
+        self.clients.map.values().filter(|c| c.paused()).count()
+    }
+
     /// Bytes held for clients: un-acked plus queued (gauge).
     pub fn held_bytes(&self) -> usize {
         self.cx.held_bytes

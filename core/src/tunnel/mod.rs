@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::hash::{BuildHasherDefault, DefaultHasher};
 
 use crate::actor::{Actors, Phase, StopCause};
+use crate::admin::SocketInfo;
 use crate::cx::Cx;
 use crate::gateway::Gateway;
 use crate::hibernation::Pending;
@@ -159,6 +160,59 @@ pub(crate) struct Clients {
     pub(crate) map: IdMap<ClientId, Client>,
     /// Tunnel routing: request id → client (this incarnation's gateway id only).
     pub(crate) requests: IdMap<RequestId, ClientId>,
+}
+
+impl Clients {
+    /// The admin view of these clients, by client id.
+    pub(crate) fn describe(&self, ids: impl Iterator<Item = ClientId>) -> Vec<SocketInfo> {
+        let mut out: Vec<SocketInfo> = ids
+            .filter_map(|id| self.map.get(&id).map(|c| c.describe(id)))
+            .collect();
+        out.sort_by_key(|s| s.client);
+        out
+    }
+}
+
+impl Client {
+    fn describe(&self, client: ClientId) -> SocketInfo {
+        let [a, b, c, d] = self.request_id.to_bytes();
+        let request_id = format!("{a:02x}{b:02x}{c:02x}{d:02x}");
+        match &self.kind {
+            ClientKind::WebSocket(ws) => SocketInfo {
+                client,
+                request_id,
+                kind: "websocket",
+                state: match ws.phase {
+                    WsPhase::Waiting => "waiting",
+                    WsPhase::Opening => "opening",
+                    WsPhase::Open => "open",
+                    WsPhase::Hibernating => "hibernating",
+                },
+                path: ws.path.clone(),
+                can_hibernate: ws.can_hibernate,
+                queued_messages: ws.queued.len(),
+                unacked_messages: ws.pending.len(),
+                unacked_bytes: ws.pending.bytes(),
+                paused: ws.paused,
+            },
+            ClientKind::Http(http) => SocketInfo {
+                client,
+                request_id,
+                kind: "http",
+                state: match http.phase {
+                    HttpPhase::Waiting => "waiting",
+                    HttpPhase::Sent => "sent",
+                    HttpPhase::Streaming => "streaming",
+                },
+                path: http.path.clone(),
+                can_hibernate: false,
+                queued_messages: 0,
+                unacked_messages: 0,
+                unacked_bytes: 0,
+                paused: false,
+            },
+        }
+    }
 }
 
 impl Gateway {

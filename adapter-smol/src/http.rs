@@ -1,0 +1,628 @@
+//! The HTTP side: hyper serves each TCP connection; requests are routed to the runner and
+//! client WebSocket upgrades, the actor HTTP proxy, the admin API, `/metrics` and `/healthz`.
+
+use std::convert::Infallible;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use async_tungstenite::WebSocketStream;
+use async_tungstenite::tungstenite::handshake::derive_accept_key;
+use async_tungstenite::tungstenite::protocol::Role;
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt as _, Full, Limited, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use smol::Executor;
+use smol::channel::Sender;
+use smol::net::TcpStream;
+use smol_hyper::rt::FuturesIo;
+use torpor_core::protocol::Headers;
+use torpor_core::{ClientId, RunnerConnId, RunnerParams};
+use tracing::debug;
+
+use crate::admin_api;
+use crate::links::{Event, HttpOut, RunnerLink, Verdict, client_link};
+use crate::metrics::AdapterMetrics;
+use crate::websocket::{MAX_MESSAGE, run_client, run_runner, ws_config};
+
+pub(crate) type Body = UnsyncBoxBody<Bytes, io::Error>;
+
+/// What every connection shares.
+pub(crate) struct Shared {
+    pub(crate) ex: Arc<Executor<'static>>,
+    pub(crate) events: Sender<Event>,
+    pub(crate) metrics: Arc<AdapterMetrics>,
+    pub(crate) admin_token: Option<String>,
+    pub(crate) next_id: AtomicU64,
+    /// WebSockets still running (shutdown waits for their closes to go out).
+    pub(crate) live_sockets: Arc<AtomicUsize>,
+}
+
+impl Shared {
+    fn id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Serves one TCP connection (HTTP/1.1 with keep-alive and upgrades).
+pub(crate) async fn serve_connection(shared: Arc<Shared>, tcp: TcpStream) {
+    let svc = hyper::service::service_fn(move |req| {
+        let shared = Arc::clone(&shared);
+        async move { Ok::<_, Infallible>(route(shared, req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .max_buf_size(64 * 1024)
+        .serve_connection(FuturesIo::new(tcp), svc)
+        .with_upgrades();
+    if let Err(e) = conn.await {
+        debug!(error = %e, "http connection ended with an error");
+    }
+}
+
+async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+    shared.metrics.http_server_requests.fetch_add(1, Ordering::Relaxed);
+    let path = req.uri().path().to_owned();
+    let response = if path == "/healthz" {
+        match *req.method() {
+            Method::GET | Method::HEAD => text(StatusCode::OK, "ok\n"),
+            _ => method_not_allowed("GET"),
+        }
+    } else if path == "/runners/connect" {
+        runner_upgrade(&shared, req).await
+    } else if let Some(rest) = path.strip_prefix("/gateway/") {
+        let (actor, sub) = match rest.find('/') {
+            Some(i) => (rest[..i].to_owned(), rest[i..].to_owned()),
+            None => (rest.to_owned(), "/".to_owned()),
+        };
+        let sub = match req.uri().query() {
+            Some(q) => format!("{sub}?{q}"),
+            None => sub,
+        };
+        if is_upgrade(req.headers()) {
+            client_upgrade(&shared, req, actor, sub).await
+        } else {
+            proxy_http(&shared, req, actor, sub).await
+        }
+    } else if path == "/metrics" || path == "/actors" || path.starts_with("/actors/") {
+        if let Err(resp) = check_admin(&shared, req.headers()) {
+            resp
+        } else if path == "/metrics" {
+            metrics_page(&shared, req.method()).await
+        } else {
+            admin_api::handle(&shared, req).await
+        }
+    } else {
+        error_json(StatusCode::NOT_FOUND, "not_found", &format!("no route for {path}"))
+    };
+    if response.status().is_client_error() {
+        shared
+            .metrics
+            .http_bad_requests
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    response
+}
+
+fn check_admin(shared: &Shared, headers: &HeaderMap) -> Result<(), Response<Body>> {
+    let Some(token) = &shared.admin_token else {
+        return Ok(());
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given == Some(token.as_str()) {
+        return Ok(());
+    }
+    shared
+        .metrics
+        .admin_unauthorized
+        .fetch_add(1, Ordering::Relaxed);
+    let mut resp = error_json(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "missing or wrong admin token (send `Authorization: Bearer <token>`)",
+    );
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    Err(resp)
+}
+
+async fn metrics_page(shared: &Shared, method: &Method) -> Response<Body> {
+    if *method != Method::GET {
+        return method_not_allowed("GET");
+    }
+    let (tx, rx) = smol::channel::bounded(1);
+    if shared.events.send(Event::Metrics { reply: tx }).await.is_err() {
+        return unavailable();
+    }
+    match rx.recv().await {
+        Ok(page) => {
+            let mut resp = Response::new(full(page));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            resp
+        }
+        Err(_) => unavailable(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// WebSocket upgrades
+
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// Checks an RFC 6455 upgrade request; returns the `Sec-WebSocket-Accept` value.
+fn handshake(req: &Request<Incoming>) -> Result<HeaderValue, Response<Body>> {
+    let bad = |msg: &str| error_json(StatusCode::BAD_REQUEST, "bad_websocket_handshake", msg);
+    if req.method() != Method::GET {
+        return Err(bad("a WebSocket upgrade must be a GET"));
+    }
+    if !is_upgrade(req.headers()) {
+        return Err(error_json(
+            StatusCode::UPGRADE_REQUIRED,
+            "upgrade_required",
+            "this endpoint only accepts WebSocket upgrades",
+        ));
+    }
+    let connection_upgrade = req
+        .headers()
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    if !connection_upgrade {
+        return Err(bad("missing `Connection: upgrade`"));
+    }
+    if req.headers().get(header::SEC_WEBSOCKET_VERSION) != Some(&HeaderValue::from_static("13"))
+    {
+        return Err(bad("`Sec-WebSocket-Version` must be 13"));
+    }
+    let key = req
+        .headers()
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or_else(|| bad("missing `Sec-WebSocket-Key`"))?;
+    HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
+        .map_err(|_| bad("bad `Sec-WebSocket-Key`"))
+}
+
+/// Offered subprotocols, in order.
+fn subprotocols(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+fn switching(accept: HeaderValue, protocol: Option<&str>) -> Response<Body> {
+    let mut resp = Response::new(empty());
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    if let Some(p) = protocol.and_then(|p| HeaderValue::from_str(p).ok()) {
+        h.insert(header::SEC_WEBSOCKET_PROTOCOL, p);
+    }
+    resp
+}
+
+/// Sends `event` when dropped unless disarmed: a request abandoned mid-way (the peer hung up
+/// while the core was deciding) still gets its end reported.
+struct EndGuard {
+    events: Sender<Event>,
+    ex: Arc<Executor<'static>>,
+    end: Option<Event>,
+}
+
+impl EndGuard {
+    fn disarm(mut self) {
+        self.end = None;
+    }
+}
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        if let Some(end) = self.end.take() {
+            if let Err(e) = self.events.try_send(end) {
+                if let smol::channel::TrySendError::Full(end) = e {
+                    let events = self.events.clone();
+                    self.ex
+                        .spawn(async move {
+                            let _ = events.send(end).await;
+                        })
+                        .detach();
+                }
+            }
+        }
+    }
+}
+
+/// The TCP stream under an upgraded connection, with bytes hyper read past the handshake.
+fn unwrap_upgraded(up: hyper::upgrade::Upgraded) -> Option<(TcpStream, Vec<u8>)> {
+    let parts = up.downcast::<FuturesIo<TcpStream>>().ok()?;
+    Some((parts.io.into_inner(), parts.read_buf.to_vec()))
+}
+
+async fn runner_upgrade(shared: &Arc<Shared>, mut req: Request<Incoming>) -> Response<Body> {
+    let accept = match handshake(&req) {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    let query: Vec<(String, String)> =
+        form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let protocols = subprotocols(req.headers());
+    let params = RunnerParams {
+        protocol_version: param("protocol_version").and_then(|v| v.parse().ok()),
+        namespace: param("namespace").unwrap_or_default(),
+        runner_key: param("runner_key").unwrap_or_default(),
+        token: protocols
+            .iter()
+            .find_map(|p| p.strip_prefix("rivet_token."))
+            .map(str::to_owned),
+    };
+    let conn = RunnerConnId::new(shared.id());
+    let (out_tx, out_rx) = smol::channel::unbounded();
+    let (verdict_tx, verdict_rx) = smol::channel::bounded(1);
+    let event = Event::RunnerConnect {
+        conn,
+        params,
+        link: RunnerLink {
+            out: out_tx.clone(),
+        },
+        verdict: verdict_tx,
+    };
+    if shared.events.send(event).await.is_err() {
+        return unavailable();
+    }
+    let guard = EndGuard {
+        events: shared.events.clone(),
+        ex: Arc::clone(&shared.ex),
+        end: Some(Event::RunnerClosed { conn }),
+    };
+    match verdict_rx.recv().await {
+        Ok(Verdict::Accept) => {}
+        Ok(Verdict::Reject { status, reason }) => {
+            guard.disarm();
+            return error_json(status_code(status), "runner_refused", &reason);
+        }
+        Err(_) => return unavailable(),
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let shared2 = Arc::clone(shared);
+    guard.disarm();
+    shared
+        .ex
+        .spawn(async move {
+            let live = LiveSocket::new(&shared2.live_sockets);
+            let Some((tcp, part)) = on_upgrade.await.ok().and_then(unwrap_upgraded) else {
+                let _ = shared2.events.send(Event::RunnerClosed { conn }).await;
+                return;
+            };
+            let ws =
+                WebSocketStream::from_partially_read(tcp.clone(), part, Role::Server, Some(ws_config()))
+                    .await;
+            run_runner(
+                &shared2.ex,
+                ws,
+                tcp,
+                conn,
+                out_rx,
+                out_tx,
+                shared2.events.clone(),
+                Arc::clone(&shared2.metrics),
+            )
+            .await;
+            drop(live);
+        })
+        .detach();
+    let protocol = protocols.iter().any(|p| p == "rivet").then_some("rivet");
+    switching(accept, protocol)
+}
+
+async fn client_upgrade(
+    shared: &Arc<Shared>,
+    mut req: Request<Incoming>,
+    actor: String,
+    path: String,
+) -> Response<Body> {
+    let accept = match handshake(&req) {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    let protocols = subprotocols(req.headers());
+    let client = ClientId::new(shared.id());
+    let (link, ends) = client_link();
+    let (verdict_tx, verdict_rx) = smol::channel::bounded(1);
+    let event = Event::ClientWebSocket {
+        client,
+        actor,
+        path,
+        headers: core_headers(req.headers()),
+        link,
+        verdict: verdict_tx,
+    };
+    if shared.events.send(event).await.is_err() {
+        return unavailable();
+    }
+    let guard = EndGuard {
+        events: shared.events.clone(),
+        ex: Arc::clone(&shared.ex),
+        end: Some(Event::ClientClosed {
+            client,
+            close: None,
+        }),
+    };
+    match verdict_rx.recv().await {
+        Ok(Verdict::Accept) => {}
+        Ok(Verdict::Reject { status, reason }) => {
+            guard.disarm();
+            return error_json(status_code(status), "refused", &reason);
+        }
+        Err(_) => return unavailable(),
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let shared2 = Arc::clone(shared);
+    guard.disarm();
+    shared
+        .ex
+        .spawn(async move {
+            let live = LiveSocket::new(&shared2.live_sockets);
+            let Some((tcp, part)) = on_upgrade.await.ok().and_then(unwrap_upgraded) else {
+                let _ = shared2
+                    .events
+                    .send(Event::ClientClosed {
+                        client,
+                        close: None,
+                    })
+                    .await;
+                return;
+            };
+            let ws =
+                WebSocketStream::from_partially_read(tcp.clone(), part, Role::Server, Some(ws_config()))
+                    .await;
+            run_client(
+                &shared2.ex,
+                ws,
+                tcp,
+                client,
+                ends,
+                shared2.events.clone(),
+                Arc::clone(&shared2.metrics),
+            )
+            .await;
+            drop(live);
+        })
+        .detach();
+    // The actor side does not negotiate subprotocols: answer `rivet` when offered (RivetKit
+    // clients), else the client's first choice, so clients that insist on one still connect.
+    let protocol = protocols
+        .iter()
+        .find(|p| *p == "rivet")
+        .or(protocols.first())
+        .map(String::as_str);
+    switching(accept, protocol)
+}
+
+/// Counts a running WebSocket for the shutdown wait.
+struct LiveSocket(Arc<AtomicUsize>);
+
+impl LiveSocket {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(count))
+    }
+}
+
+impl Drop for LiveSocket {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP proxy
+
+async fn proxy_http(
+    shared: &Arc<Shared>,
+    req: Request<Incoming>,
+    actor: String,
+    path: String,
+) -> Response<Body> {
+    let method = req.method().as_str().to_owned();
+    let headers = core_headers(req.headers());
+    let body = match Limited::new(req.into_body(), MAX_MESSAGE).collect().await {
+        Ok(b) => b.to_bytes().to_vec(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return error_json(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                &format!("request body over {MAX_MESSAGE} bytes"),
+            );
+        }
+        Err(e) => {
+            return error_json(
+                StatusCode::BAD_REQUEST,
+                "bad_body",
+                &format!("reading the request body failed: {e}"),
+            );
+        }
+    };
+    let client = ClientId::new(shared.id());
+    let (tx, rx) = smol::channel::unbounded();
+    let event = Event::Http {
+        client,
+        actor,
+        method,
+        path,
+        headers,
+        body,
+        reply: tx,
+    };
+    if shared.events.send(event).await.is_err() {
+        return unavailable();
+    }
+    let guard = EndGuard {
+        events: shared.events.clone(),
+        ex: Arc::clone(&shared.ex),
+        end: Some(Event::HttpCancelled { client }),
+    };
+    let Ok(HttpOut::Head {
+        status,
+        headers,
+        body,
+        streaming,
+    }) = rx.recv().await
+    else {
+        guard.disarm();
+        return unavailable();
+    };
+    let body: Body = if streaming {
+        // The guard moves into the stream: a client leaving mid-body cancels the request.
+        let first = Some(Bytes::from(body));
+        let state = (first, rx, Some(guard), false);
+        let stream = smol::stream::unfold(state, |(first, rx, guard, done)| async move {
+            if let Some(b) = first {
+                return Some((Ok(Frame::data(b)), (None, rx, guard, done)));
+            }
+            if done {
+                return None;
+            }
+            match rx.recv().await {
+                Ok(HttpOut::Chunk { data, finish }) => {
+                    let guard = if finish {
+                        guard.map(EndGuard::disarm);
+                        None
+                    } else {
+                        guard
+                    };
+                    Some((Ok(Frame::data(Bytes::from(data))), (None, rx, guard, finish)))
+                }
+                _ => {
+                    guard.map(EndGuard::disarm);
+                    Some((
+                        Err(io::Error::other("the actor aborted the response")),
+                        (None, rx, None, true),
+                    ))
+                }
+            }
+        });
+        StreamBody::new(stream).boxed_unsync()
+    } else {
+        guard.disarm();
+        full(body)
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status_code(status);
+    for (name, value) in headers.iter() {
+        if let (Ok(n), Ok(v)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            resp.headers_mut().append(n, v);
+        }
+    }
+    resp
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// Request headers as the core wants them: lowercase names, repeats joined with `, `.
+fn core_headers(map: &HeaderMap) -> Headers {
+    let mut out = Headers::default();
+    for name in map.keys() {
+        let joined = map
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.insert(name.as_str(), joined);
+    }
+    out
+}
+
+fn status_code(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY)
+}
+
+pub(crate) fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed_unsync()
+}
+
+fn empty() -> Body {
+    full(Bytes::new())
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// `{"error": {"code": …, "message": …}}` with this status.
+pub(crate) fn error_json(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    json_response(
+        status,
+        &serde_json::json!({ "error": { "code": code, "message": message } }),
+    )
+}
+
+pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    let mut resp = Response::new(full(value.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+pub(crate) fn method_not_allowed(allow: &'static str) -> Response<Body> {
+    let mut resp = error_json(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        &format!("allowed: {allow}"),
+    );
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    resp
+}
+
+pub(crate) fn unavailable() -> Response<Body> {
+    error_json(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "the gateway is shutting down",
+    )
+}

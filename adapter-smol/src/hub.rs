@@ -1,0 +1,453 @@
+//! The core task: owns the [`Gateway`], feeds it events from connection tasks, timers and the
+//! store writer, and carries out every output.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant as StdInstant};
+
+use smol::future;
+use smol::Timer;
+use smol::channel::{Receiver, Sender};
+use torpor_core::{
+    AdminError, AdminReply, AdminReqId, ClientId, CloseFrame, Gateway, Input, Instant, OpId,
+    Output, RunnerConnId, StoreFailure, UnixMillis,
+};
+use torpor_sqlite::Writer;
+use tracing::{debug, error, info, warn};
+
+use crate::links::{ClientLink, Event, HttpOut, RunnerLink, Verdict, WsOut};
+use crate::metrics::{AdapterMetrics, render};
+
+/// Most events handled per wake before outputs and timers get a turn (fairness, not batching:
+/// outputs are drained after every input as the core requires).
+const BATCH: usize = 256;
+
+/// Close sent to client sockets when the gateway shuts down.
+pub(crate) const SHUTDOWN_CLOSE: u16 = 1012;
+
+pub(crate) struct Hub {
+    gw: Gateway,
+    start: StdInstant,
+    writer: Option<Writer>,
+    metrics: Arc<AdapterMetrics>,
+    outbound_max: usize,
+    runners: HashMap<RunnerConnId, PendingLink<RunnerLink>>,
+    clients: HashMap<ClientId, PendingLink<ClientLink>>,
+    http: HashMap<ClientId, Sender<HttpOut>>,
+    admin: HashMap<AdminReqId, Sender<Result<AdminReply, AdminError>>>,
+    next_admin: u64,
+    /// Inputs raised while executing outputs; fed once the outbox is empty (the core refuses
+    /// inputs while outputs are queued).
+    deferred: Vec<Input>,
+}
+
+/// A socket's link, plus the upgrade verdict until the core gives one.
+struct PendingLink<L> {
+    link: L,
+    verdict: Option<Sender<Verdict>>,
+}
+
+impl Hub {
+    pub(crate) fn new(
+        gw: Gateway,
+        start: StdInstant,
+        writer: Writer,
+        metrics: Arc<AdapterMetrics>,
+    ) -> Self {
+        let outbound_max = gw.config().client_outbound_max_bytes;
+        Self {
+            gw,
+            start,
+            writer: Some(writer),
+            metrics,
+            outbound_max,
+            runners: HashMap::new(),
+            clients: HashMap::new(),
+            http: HashMap::new(),
+            admin: HashMap::new(),
+            next_admin: 0,
+            deferred: Vec::new(),
+        }
+    }
+
+    fn now(&self) -> Instant {
+        now_since(self.start)
+    }
+
+    /// Runs until [`Event::Shutdown`] or until every sender is gone; then closes all sockets
+    /// and flushes the store.
+    pub(crate) async fn run(mut self, events: Receiver<Event>) {
+        self.drain();
+        loop {
+            let wake = self.gw.poll_timeout().map(|at| {
+                self.start + Duration::from_millis(at.as_millis())
+            });
+            let next = match wake {
+                Some(at) => {
+                    future::or(async { Some(events.recv().await) }, async {
+                        Timer::at(at).await;
+                        None
+                    })
+                    .await
+                }
+                None => Some(events.recv().await),
+            };
+            match next {
+                None => {
+                    let now = self.now();
+                    self.feed_timeout(now);
+                }
+                Some(Err(_)) => break,
+                Some(Ok(first)) => {
+                    if !self.on_event(first) {
+                        break;
+                    }
+                    let mut stop = false;
+                    for _ in 1..BATCH {
+                        let Ok(ev) = events.try_recv() else { break };
+                        if !self.on_event(ev) {
+                            stop = true;
+                            break;
+                        }
+                    }
+                    if stop {
+                        break;
+                    }
+                }
+            }
+        }
+        // Closed first, so a store thread reporting completions fails fast instead of
+        // blocking on a full queue nobody reads any more.
+        drop(events);
+        self.shutdown();
+    }
+
+    fn feed_timeout(&mut self, now: Instant) {
+        if let Err(e) = self.gw.handle_timeout(now) {
+            error!(error = %e, "core refused a timeout");
+        }
+        self.drain();
+    }
+
+    fn feed(&mut self, input: Input) {
+        let now = self.now();
+        if let Err(e) = self.gw.handle(now, input) {
+            error!(error = %e, "core refused an input");
+        }
+        self.drain();
+    }
+
+    /// Returns `false` on shutdown.
+    fn on_event(&mut self, ev: Event) -> bool {
+        match ev {
+            Event::RunnerConnect {
+                conn,
+                params,
+                link,
+                verdict,
+            } => {
+                self.runners.insert(
+                    conn,
+                    PendingLink {
+                        link,
+                        verdict: Some(verdict),
+                    },
+                );
+                self.feed(Input::RunnerConnect { conn, params });
+            }
+            Event::RunnerBytes { conn, bytes } => self.feed(Input::RunnerBytes { conn, bytes }),
+            Event::RunnerText { conn } => self.feed(Input::RunnerText { conn }),
+            Event::RunnerClosed { conn } => {
+                self.runners.remove(&conn);
+                self.feed(Input::RunnerClosed { conn });
+            }
+            Event::ClientWebSocket {
+                client,
+                actor,
+                path,
+                headers,
+                link,
+                verdict,
+            } => {
+                self.clients.insert(
+                    client,
+                    PendingLink {
+                        link,
+                        verdict: Some(verdict),
+                    },
+                );
+                self.feed(Input::ClientWebSocket {
+                    client,
+                    actor,
+                    path,
+                    headers,
+                });
+            }
+            Event::ClientMessage { client, frame } => {
+                self.feed(Input::ClientMessage { client, frame });
+            }
+            Event::ClientClosed { client, close } => {
+                self.clients.remove(&client);
+                self.feed(Input::ClientClosed { client, close });
+            }
+            Event::Http {
+                client,
+                actor,
+                method,
+                path,
+                headers,
+                body,
+                reply,
+            } => {
+                self.http.insert(client, reply);
+                self.feed(Input::HttpRequest {
+                    client,
+                    actor,
+                    method,
+                    path,
+                    headers,
+                    body,
+                });
+            }
+            Event::HttpCancelled { client } => {
+                if self.http.remove(&client).is_some() {
+                    self.feed(Input::HttpCancelled { client });
+                }
+            }
+            Event::Admin { command, reply } => {
+                self.next_admin += 1;
+                let req = AdminReqId::new(self.next_admin);
+                self.admin.insert(req, reply);
+                self.feed(Input::Admin { req, command });
+            }
+            Event::StoreDone(completions) => {
+                for (op, result) in completions {
+                    if let Err(e) = &result {
+                        warn!(%op, error = %e, "store operation failed");
+                    }
+                    self.feed(Input::StoreDone { op, result });
+                }
+            }
+            Event::Metrics { reply } => {
+                let text = render(&self.gw, &self.metrics);
+                // The requester may have gone; nothing to do then.
+                let _ = reply.try_send(text);
+            }
+            Event::Shutdown => return false,
+        }
+        true
+    }
+
+    /// Carries out every queued output, then any inputs that raised.
+    fn drain(&mut self) {
+        loop {
+            while let Some(out) = self.gw.poll_output() {
+                self.execute(out);
+            }
+            if self.deferred.is_empty() {
+                break;
+            }
+            let now = self.now();
+            for input in std::mem::take(&mut self.deferred) {
+                if let Err(e) = self.gw.handle(now, input) {
+                    error!(error = %e, "core refused an input");
+                }
+                while let Some(out) = self.gw.poll_output() {
+                    self.execute(out);
+                }
+            }
+        }
+    }
+
+    fn execute(&mut self, out: Output) {
+        match out {
+            Output::AcceptRunner { conn } => {
+                if let Some(v) = self.runners.get_mut(&conn).and_then(|r| r.verdict.take()) {
+                    let _ = v.try_send(Verdict::Accept);
+                }
+            }
+            Output::RejectRunner {
+                conn,
+                status,
+                reason,
+            } => {
+                info!(%conn, status, %reason, "runner refused");
+                if let Some(v) = self.runners.remove(&conn).and_then(|r| r.verdict) {
+                    let _ = v.try_send(Verdict::Reject { status, reason });
+                }
+            }
+            Output::SendRunner { conn, bytes } => {
+                if let Some(r) = self.runners.get(&conn) {
+                    let _ = r.link.out.try_send(WsOut::Binary(bytes));
+                }
+            }
+            Output::CloseRunner { conn, close } => {
+                info!(%conn, code = close.code, reason = %close.reason, "closing runner");
+                if let Some(r) = self.runners.remove(&conn) {
+                    let _ = r.link.out.try_send(WsOut::Close(close));
+                }
+            }
+            Output::AcceptClient { client } => {
+                if let Some(v) = self.clients.get_mut(&client).and_then(|c| c.verdict.take()) {
+                    let _ = v.try_send(Verdict::Accept);
+                }
+            }
+            Output::RejectClient {
+                client,
+                status,
+                reason,
+            } => {
+                debug!(%client, status, %reason, "client refused");
+                if let Some(v) = self.clients.remove(&client).and_then(|c| c.verdict) {
+                    let _ = v.try_send(Verdict::Reject { status, reason });
+                }
+            }
+            Output::SendClient { client, frame } => self.send_client(client, frame),
+            Output::CloseClient { client, close } => {
+                if let Some(c) = self.clients.remove(&client) {
+                    self.metrics.count_close(close.code);
+                    let _ = c.link.out.try_send(WsOut::Close(close));
+                }
+            }
+            Output::PauseClientReads { client } => {
+                if let Some(c) = self.clients.get(&client) {
+                    let _ = c.link.reads.try_send(true);
+                }
+            }
+            Output::ResumeClientReads { client } => {
+                if let Some(c) = self.clients.get(&client) {
+                    let _ = c.link.reads.try_send(false);
+                }
+            }
+            Output::HttpResponse {
+                client,
+                status,
+                headers,
+                body,
+                streaming,
+            } => {
+                let head = HttpOut::Head {
+                    status,
+                    headers,
+                    body,
+                    streaming,
+                };
+                let reply = if streaming {
+                    self.http.get(&client).cloned()
+                } else {
+                    self.http.remove(&client)
+                };
+                if let Some(tx) = reply {
+                    let _ = tx.try_send(head);
+                }
+            }
+            Output::HttpBodyChunk {
+                client,
+                data,
+                finish,
+            } => {
+                let reply = if finish {
+                    self.http.remove(&client)
+                } else {
+                    self.http.get(&client).cloned()
+                };
+                if let Some(tx) = reply {
+                    let _ = tx.try_send(HttpOut::Chunk { data, finish });
+                }
+            }
+            Output::HttpAbort { client } => {
+                if let Some(tx) = self.http.remove(&client) {
+                    let _ = tx.try_send(HttpOut::Abort);
+                }
+            }
+            Output::Store { op, request } => {
+                let submitted = self
+                    .writer
+                    .as_ref()
+                    .is_some_and(|w| w.submit(op, request));
+                if !submitted {
+                    self.store_gone(op);
+                }
+            }
+            Output::AdminReply { req, reply } => {
+                if let Some(tx) = self.admin.remove(&req) {
+                    let _ = tx.try_send(reply);
+                }
+            }
+        }
+    }
+
+    fn send_client(&mut self, client: ClientId, frame: torpor_core::ClientFrame) {
+        let Some(c) = self.clients.get_mut(&client) else {
+            return;
+        };
+        let out = match frame {
+            torpor_core::ClientFrame::Text(t) => WsOut::Text(t),
+            torpor_core::ClientFrame::Binary(b) => WsOut::Binary(b),
+        };
+        let unsent = c.link.unsent.fetch_add(out.len(), Ordering::Relaxed) + out.len();
+        let _ = c.link.out.try_send(out);
+        if unsent > self.outbound_max && !c.link.reported_full {
+            c.link.reported_full = true;
+            self.metrics.clients_too_slow.fetch_add(1, Ordering::Relaxed);
+            self.deferred.push(Input::ClientOutboundFull { client });
+        }
+    }
+
+    /// The writer thread is gone: the op fails like an I/O error, so the core's retry and
+    /// failure paths apply.
+    fn store_gone(&mut self, op: OpId) {
+        let result = Err(StoreFailure::Io("store writer stopped".to_owned()));
+        self.deferred.push(Input::StoreDone { op, result });
+    }
+
+    /// Graceful shutdown: 1012 to every client, a close to every runner, then the store's
+    /// queued writes complete before the writer thread ends.
+    fn shutdown(&mut self) {
+        let close = CloseFrame::new(SHUTDOWN_CLOSE, "torpor.shutting_down");
+        for (_, c) in self.clients.drain() {
+            if let Some(v) = c.verdict {
+                let _ = v.try_send(Verdict::Reject {
+                    status: 503,
+                    reason: "gateway shutting down".to_owned(),
+                });
+            }
+            let _ = c.link.out.try_send(WsOut::Close(close.clone()));
+        }
+        for (_, r) in self.runners.drain() {
+            if let Some(v) = r.verdict {
+                let _ = v.try_send(Verdict::Reject {
+                    status: 503,
+                    reason: "gateway shutting down".to_owned(),
+                });
+            }
+            let _ = r.link.out.try_send(WsOut::Close(close.clone()));
+        }
+        for (_, tx) in self.http.drain() {
+            let _ = tx.try_send(HttpOut::Abort);
+        }
+        for (_, tx) in self.admin.drain() {
+            let _ = tx.try_send(Err(AdminError::Unavailable(
+                "gateway shutting down".to_owned(),
+            )));
+        }
+        if let Some(writer) = self.writer.take() {
+            if writer.shutdown().is_none() {
+                error!("store writer thread panicked");
+            }
+        }
+        info!("core stopped");
+    }
+}
+
+/// Core time: milliseconds since the process started serving.
+pub(crate) fn now_since(start: StdInstant) -> Instant {
+    let ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Instant::from_millis(ms)
+}
+
+/// Wall clock for the core, from the store's clock so both agree.
+pub(crate) fn wall() -> UnixMillis {
+    UnixMillis(torpor_sqlite::wall_ms())
+}

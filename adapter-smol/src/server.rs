@@ -1,0 +1,163 @@
+//! [`Server`]: opens the store, restores the core, listens, and runs until shut down.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant as StdInstant};
+
+use smol::future;
+use smol::channel::Receiver;
+use smol::net::TcpListener;
+use smol::{Executor, Timer};
+use torpor_core::Gateway;
+use torpor_sqlite::{Store, Writer};
+use tracing::{info, warn};
+
+use crate::config::ServeConfig;
+use crate::http::{Shared, serve_connection};
+use crate::hub::{Hub, now_since, wall};
+use crate::links::Event;
+use crate::metrics::AdapterMetrics;
+
+/// Events queued for the core task before connection tasks wait.
+const EVENT_QUEUE: usize = 8192;
+
+/// Graceful shutdown ends within this, whatever the peers do.
+pub const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
+
+/// Why the server could not start.
+#[derive(Debug)]
+pub enum ServeError {
+    /// The database could not be opened or read.
+    Store(String),
+    /// The core refused the configuration.
+    Core(String),
+    /// Binding the listen address or starting a thread failed.
+    Io(std::io::Error),
+}
+
+impl fmt::Display for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Store(m) => write!(f, "database: {m}"),
+            Self::Core(m) => write!(f, "gateway: {m}"),
+            Self::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {}
+
+/// A bound, restored gateway, ready to [`Server::run`].
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    hub: Hub,
+    events: Receiver<Event>,
+}
+
+impl Server {
+    /// Opens (and migrates) the database, restores the registry, starts the store writer and
+    /// binds the listen address. Tasks run on `ex`.
+    pub async fn bind(config: ServeConfig, ex: Arc<Executor<'static>>) -> Result<Self, ServeError> {
+        let store = Store::open(&config.database)
+            .map_err(|e| ServeError::Store(format!("{}: {e}", config.database.display())))?;
+        let snapshot = store
+            .snapshot()
+            .map_err(|e| ServeError::Store(format!("reading the registry: {e}")))?;
+        let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
+        let start = StdInstant::now();
+        let now = now_since(start);
+        let mut gw = Gateway::new(config.core.clone(), seed, now, wall())
+            .map_err(|e| ServeError::Core(e.to_string()))?;
+        let actors = snapshot.actors.len();
+        gw.restore(now, snapshot)
+            .map_err(|e| ServeError::Core(e.to_string()))?;
+        let (events_tx, events) = smol::channel::bounded(EVENT_QUEUE);
+        let store_tx = events_tx.clone();
+        let writer = Writer::spawn(store, move |batch| {
+            // Fails only once the core task has stopped; nothing waits for the result then.
+            let _ = store_tx.send_blocking(Event::StoreDone(batch));
+        })
+        .map_err(ServeError::Io)?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(ServeError::Io)?;
+        let metrics = Arc::new(AdapterMetrics::default());
+        info!(
+            listen = %listener.local_addr().map_err(ServeError::Io)?,
+            database = %config.database.display(),
+            gateway_id = ?gw.gateway_id(),
+            actors,
+            "torpor ready"
+        );
+        let shared = Arc::new(Shared {
+            ex,
+            events: events_tx,
+            metrics: Arc::clone(&metrics),
+            admin_token: config.admin_token.clone(),
+            next_id: AtomicU64::new(1),
+            live_sockets: Arc::new(AtomicUsize::new(0)),
+        });
+        Ok(Self {
+            listener,
+            hub: Hub::new(gw, start, writer, metrics),
+            shared,
+            events,
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, closes clients with 1012 and
+    /// runners with a close frame, flushes the store and returns (within [`SHUTDOWN_LIMIT`]).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let Self {
+            listener,
+            shared,
+            hub,
+            events,
+        } = self;
+        let ex = Arc::clone(&shared.ex);
+        let core = ex.spawn(hub.run(events));
+        let accept = async {
+            loop {
+                match listener.accept().await {
+                    Ok((tcp, _)) => {
+                        // Small frames (acks, pings) must not wait for Nagle.
+                        let _ = tcp.set_nodelay(true);
+                        ex.spawn(serve_connection(Arc::clone(&shared), tcp)).detach();
+                    }
+                    Err(e) => {
+                        // Out of descriptors and the like: back off instead of spinning.
+                        warn!(error = %e, "accept failed");
+                        Timer::after(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        };
+        future::or(accept, shutdown).await;
+        drop(listener);
+        info!("shutting down");
+        let deadline = StdInstant::now() + SHUTDOWN_LIMIT - Duration::from_millis(500);
+        let _ = shared.events.send(Event::Shutdown).await;
+        future::or(core, async {
+            Timer::at(deadline).await;
+            warn!("core task did not stop in time");
+        })
+        .await;
+        // Let the close frames go out: sockets end when peers answer or the grace runs out.
+        while shared.live_sockets.load(Ordering::Relaxed) > 0 && StdInstant::now() < deadline {
+            Timer::after(Duration::from_millis(20)).await;
+        }
+        info!(
+            left_open = shared.live_sockets.load(Ordering::Relaxed),
+            "stopped"
+        );
+    }
+}

@@ -1,0 +1,286 @@
+//! Established WebSockets: one reader task and one writer task per socket.
+//!
+//! The reader turns frames into core events (and stops reading while the core has paused the
+//! socket); the writer drains the socket's queue, coalescing everything queued into one flush.
+
+use std::net::Shutdown;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use async_tungstenite::WebSocketStream;
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::protocol::{CloseFrame as WsCloseFrame, WebSocketConfig};
+use async_tungstenite::tungstenite::{Error as WsError, Message, error::CapacityError};
+use smol::future;
+use futures_util::{SinkExt as _, StreamExt as _};
+use smol::{Executor, Timer};
+use smol::channel::{Receiver, Sender};
+use smol::net::TcpStream;
+use torpor_core::{ClientFrame, ClientId, CloseFrame, RunnerConnId};
+use tracing::debug;
+
+use crate::links::{ClientEnds, Event, WsOut, mark_sent};
+use crate::metrics::AdapterMetrics;
+
+/// Largest WebSocket message accepted from anyone (RFC 6455 close 1009 beyond).
+pub(crate) const MAX_MESSAGE: usize = 32 << 20;
+
+/// Idle sockets are the common case: a small read buffer keeps them cheap (tungstenite's
+/// default is 128 KiB per socket). Larger messages grow it on demand.
+const READ_BUFFER: usize = 4 * 1024;
+
+/// Frames queued below this many bytes stay in tungstenite's buffer until the batch's flush.
+const WRITE_COALESCE: usize = 64 * 1024;
+
+/// Flush at least this often within one long batch, so a burst cannot grow memory unbounded.
+const FLUSH_EVERY: usize = 256 * 1024;
+
+/// How long a peer gets to answer our close frame before the TCP connection is cut.
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+pub(crate) type Ws = WebSocketStream<TcpStream>;
+
+/// Settings for every WebSocket the gateway serves.
+pub(crate) fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_COALESCE)
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE))
+}
+
+/// Why a read ended, as the close the gateway sends (or `None`: the peer is simply gone).
+fn read_error_close(e: &WsError, metrics: &AdapterMetrics, client: bool) -> Option<CloseFrame> {
+    let (code, reason) = match e {
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
+            if client {
+                metrics
+                    .client_oversize_frames
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            (1009, "torpor.message_too_big")
+        }
+        WsError::Utf8(_) => {
+            if client {
+                metrics.client_invalid_utf8.fetch_add(1, Ordering::Relaxed);
+            }
+            (1007, "torpor.invalid_utf8")
+        }
+        WsError::Protocol(_) | WsError::Capacity(_) => {
+            if client {
+                metrics
+                    .client_protocol_errors
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            (1002, "torpor.protocol_error")
+        }
+        _ => return None,
+    };
+    if !client {
+        metrics
+            .runner_protocol_errors
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    metrics.count_close(code);
+    Some(CloseFrame::new(code, reason))
+}
+
+/// Runs a client WebSocket until it ends; reports every frame and the end to the core task.
+pub(crate) async fn run_client(
+    ex: &Executor<'static>,
+    ws: Ws,
+    tcp: TcpStream,
+    client: ClientId,
+    ends: ClientEnds,
+    events: Sender<Event>,
+    metrics: Arc<AdapterMetrics>,
+) {
+    let (tx, mut rx) = ws.split();
+    let ClientEnds {
+        out,
+        reads,
+        unsent,
+        out_tx,
+    } = ends;
+    let writer = ex.spawn(write_loop(tx, out, tcp.clone(), Some(unsent)));
+    let mut paused = false;
+    let close = loop {
+        if paused {
+            match reads.recv().await {
+                Ok(p) => paused = p,
+                // The core task dropped the link: the socket is being closed.
+                Err(_) => break None,
+            }
+            continue;
+        }
+        let next = future::or(async { Err(reads.recv().await) }, async {
+            Ok(rx.next().await)
+        })
+        .await;
+        let msg = match next {
+            Err(Ok(p)) => {
+                paused = p;
+                continue;
+            }
+            Err(Err(_)) => break None,
+            Ok(msg) => msg,
+        };
+        let frame = match msg {
+            Some(Ok(Message::Text(t))) => ClientFrame::Text(t.as_str().to_owned()),
+            Some(Ok(Message::Binary(b))) => ClientFrame::Binary(b.into()),
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+            Some(Ok(Message::Close(frame))) => {
+                break Some(frame.map_or_else(
+                    || CloseFrame::new(1005, ""),
+                    |f| CloseFrame::new(f.code.into(), f.reason.as_str()),
+                ));
+            }
+            Some(Err(e)) => {
+                let close = read_error_close(&e, &metrics, true);
+                debug!(%client, error = %e, "client read ended");
+                if let Some(close) = &close {
+                    let _ = out_tx.try_send(WsOut::Close(close.clone()));
+                }
+                break close;
+            }
+            None => break None,
+        };
+        if events
+            .send(Event::ClientMessage { client, frame })
+            .await
+            .is_err()
+        {
+            break None;
+        }
+    };
+    let _ = events.send(Event::ClientClosed { client, close }).await;
+    finish(out_tx, rx, writer, &tcp).await;
+}
+
+/// After the reader ended: the writer finishes what is queued (a close, usually), but a writer
+/// stuck on a peer that does not read is cut off.
+async fn finish(
+    out_tx: Sender<WsOut>,
+    rx: async_tungstenite::WebSocketReceiver<TcpStream>,
+    writer: smol::Task<()>,
+    tcp: &TcpStream,
+) {
+    drop(out_tx);
+    drop(rx);
+    future::or(writer, async {
+        Timer::after(CLOSE_GRACE * 2).await;
+    })
+    .await;
+    let _ = tcp.shutdown(Shutdown::Both);
+}
+
+/// Runs a runner WebSocket until it ends.
+pub(crate) async fn run_runner(
+    ex: &Executor<'static>,
+    ws: Ws,
+    tcp: TcpStream,
+    conn: RunnerConnId,
+    out: Receiver<WsOut>,
+    out_tx: Sender<WsOut>,
+    events: Sender<Event>,
+    metrics: Arc<AdapterMetrics>,
+) {
+    let (tx, mut rx) = ws.split();
+    let writer = ex.spawn(write_loop(tx, out, tcp.clone(), None));
+    while let Some(msg) = rx.next().await {
+        let event = match msg {
+            Ok(Message::Binary(b)) => Event::RunnerBytes {
+                conn,
+                bytes: b.into(),
+            },
+            Ok(Message::Text(_)) => Event::RunnerText { conn },
+            Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
+            Ok(Message::Close(_)) => break,
+            Err(e) => {
+                debug!(%conn, error = %e, "runner read ended");
+                if let Some(close) = read_error_close(&e, &metrics, false) {
+                    let _ = out_tx.try_send(WsOut::Close(close));
+                }
+                break;
+            }
+        };
+        if events.send(event).await.is_err() {
+            break;
+        }
+    }
+    let _ = events.send(Event::RunnerClosed { conn }).await;
+    finish(out_tx, rx, writer, &tcp).await;
+}
+
+/// Writes queued frames; everything queued at a wake goes out with one flush. Ends after a
+/// close frame (cutting the connection if the peer does not finish the close handshake in
+/// time) or when every sender is gone.
+async fn write_loop(
+    mut tx: async_tungstenite::WebSocketSender<TcpStream>,
+    out: Receiver<WsOut>,
+    tcp: TcpStream,
+    unsent: Option<Arc<std::sync::atomic::AtomicUsize>>,
+) {
+    while let Ok(first) = out.recv().await {
+        let mut next = Some(first);
+        let mut batch = 0usize;
+        let mut close = None;
+        while let Some(item) = next.take() {
+            let n = item.len();
+            let msg = match item {
+                WsOut::Binary(b) => Message::Binary(b.into()),
+                WsOut::Text(t) => Message::Text(t.into()),
+                WsOut::Close(c) => {
+                    close = Some(c);
+                    break;
+                }
+            };
+            if tx.feed(msg).await.is_err() {
+                return;
+            }
+            batch += n;
+            if batch >= FLUSH_EVERY {
+                if tx.flush().await.is_err() {
+                    return;
+                }
+                if let Some(u) = &unsent {
+                    mark_sent(u, batch);
+                }
+                batch = 0;
+            }
+            next = out.try_recv().ok();
+        }
+        if tx.flush().await.is_err() {
+            return;
+        }
+        if let Some(u) = &unsent {
+            mark_sent(u, batch);
+        }
+        if let Some(c) = close {
+            let frame = WsCloseFrame {
+                code: CloseCode::from(c.code),
+                reason: c.reason.into(),
+            };
+            // Bounded: a peer that stopped reading cannot hold the close (or this task) open.
+            let sent = future::or(
+                async { tx.send(Message::Close(Some(frame))).await.is_ok() },
+                async {
+                    Timer::after(CLOSE_GRACE).await;
+                    false
+                },
+            )
+            .await;
+            if sent {
+                // The reader ends when the peer answers the close, dropping the last sender;
+                // a peer that never answers is cut off after the grace period.
+                future::or(async { while out.recv().await.is_ok() {} }, async {
+                    Timer::after(CLOSE_GRACE).await;
+                })
+                .await;
+            }
+            let _ = tcp.shutdown(Shutdown::Both);
+            return;
+        }
+    }
+}
