@@ -105,7 +105,10 @@ pub(crate) async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<
             } else {
                 StatusCode::OK
             };
-            json_response(status, &json!({ "actor": actor_json(&actor), "created": created }))
+            json_response(
+                status,
+                &json!({ "actor": actor_json(&actor), "created": created }),
+            )
         }
         Ok(Ok(AdminReply::Actors(list))) => json_response(
             StatusCode::OK,

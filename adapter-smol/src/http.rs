@@ -63,7 +63,10 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, tcp: TcpStream) {
 }
 
 async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
-    shared.metrics.http_server_requests.fetch_add(1, Ordering::Relaxed);
+    shared
+        .metrics
+        .http_server_requests
+        .fetch_add(1, Ordering::Relaxed);
     let path = req.uri().path().to_owned();
     let response = if path == "/healthz" {
         match *req.method() {
@@ -95,7 +98,11 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             admin_api::handle(&shared, req).await
         }
     } else {
-        error_json(StatusCode::NOT_FOUND, "not_found", &format!("no route for {path}"))
+        error_json(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("no route for {path}"),
+        )
     };
     if response.status().is_client_error() {
         shared
@@ -136,7 +143,12 @@ async fn metrics_page(shared: &Shared, method: &Method) -> Response<Body> {
         return method_not_allowed("GET");
     }
     let (tx, rx) = smol::channel::bounded(1);
-    if shared.events.send(Event::Metrics { reply: tx }).await.is_err() {
+    if shared
+        .events
+        .send(Event::Metrics { reply: tx })
+        .await
+        .is_err()
+    {
         return unavailable();
     }
     match rx.recv().await {
@@ -185,8 +197,7 @@ fn handshake(req: &Request<Incoming>) -> Result<HeaderValue, Response<Body>> {
     if !connection_upgrade {
         return Err(bad("missing `Connection: upgrade`"));
     }
-    if req.headers().get(header::SEC_WEBSOCKET_VERSION) != Some(&HeaderValue::from_static("13"))
-    {
+    if req.headers().get(header::SEC_WEBSOCKET_VERSION) != Some(&HeaderValue::from_static("13")) {
         return Err(bad("`Sec-WebSocket-Version` must be 13"));
     }
     let key = req
@@ -322,9 +333,13 @@ async fn runner_upgrade(shared: &Arc<Shared>, mut req: Request<Incoming>) -> Res
                 let _ = shared2.events.send(Event::RunnerClosed { conn }).await;
                 return;
             };
-            let ws =
-                WebSocketStream::from_partially_read(tcp.clone(), part, Role::Server, Some(ws_config()))
-                    .await;
+            let ws = WebSocketStream::from_partially_read(
+                tcp.clone(),
+                part,
+                Role::Server,
+                Some(ws_config()),
+            )
+            .await;
             run_runner(
                 &shared2.ex,
                 ws,
@@ -401,9 +416,13 @@ async fn client_upgrade(
                     .await;
                 return;
             };
-            let ws =
-                WebSocketStream::from_partially_read(tcp.clone(), part, Role::Server, Some(ws_config()))
-                    .await;
+            let ws = WebSocketStream::from_partially_read(
+                tcp.clone(),
+                part,
+                Role::Server,
+                Some(ws_config()),
+            )
+            .await;
             run_client(
                 &shared2.ex,
                 ws,
@@ -519,7 +538,10 @@ async fn proxy_http(
                     } else {
                         guard
                     };
-                    Some((Ok(Frame::data(Bytes::from(data))), (None, rx, guard, finish)))
+                    Some((
+                        Ok(Frame::data(Bytes::from(data))),
+                        (None, rx, guard, finish),
+                    ))
                 }
                 _ => {
                     guard.map(EndGuard::disarm);

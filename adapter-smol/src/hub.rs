@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant as StdInstant};
 
-use smol::future;
 use smol::Timer;
 use smol::channel::{Receiver, Sender};
+use smol::future;
 use torpor_core::{
     AdminError, AdminReply, AdminReqId, ClientId, CloseFrame, Gateway, Input, Instant, OpId,
     Output, RunnerConnId, StoreFailure, UnixMillis,
@@ -80,9 +80,10 @@ impl Hub {
     pub(crate) async fn run(mut self, events: Receiver<Event>) {
         self.drain();
         loop {
-            let wake = self.gw.poll_timeout().map(|at| {
-                self.start + Duration::from_millis(at.as_millis())
-            });
+            let wake = self
+                .gw
+                .poll_timeout()
+                .map(|at| self.start + Duration::from_millis(at.as_millis()));
             let next = match wake {
                 Some(at) => {
                     future::or(async { Some(events.recv().await) }, async {
@@ -362,10 +363,7 @@ impl Hub {
                 }
             }
             Output::Store { op, request } => {
-                let submitted = self
-                    .writer
-                    .as_ref()
-                    .is_some_and(|w| w.submit(op, request));
+                let submitted = self.writer.as_ref().is_some_and(|w| w.submit(op, request));
                 if !submitted {
                     self.store_gone(op);
                 }
@@ -390,7 +388,9 @@ impl Hub {
         let _ = c.link.out.try_send(out);
         if unsent > self.outbound_max && !c.link.reported_full {
             c.link.reported_full = true;
-            self.metrics.clients_too_slow.fetch_add(1, Ordering::Relaxed);
+            self.metrics
+                .clients_too_slow
+                .fetch_add(1, Ordering::Relaxed);
             self.deferred.push(Input::ClientOutboundFull { client });
         }
     }

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use smol::channel::{Receiver, Sender};
+use torpor_core::protocol::Headers;
 use torpor_core::{
     AdminCommand, AdminError, AdminReply, ClientFrame, ClientId, CloseFrame, RunnerConnId,
     RunnerParams,
 };
-use torpor_core::protocol::Headers;
 use torpor_sqlite::Completion;
 
 /// Something for the core task. Connection tasks await `send` on a bounded channel, so a busy

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant as StdInstant};
 
-use smol::future;
 use smol::channel::Receiver;
+use smol::future;
 use smol::net::TcpListener;
 use smol::{Executor, Timer};
 use torpor_core::Gateway;
@@ -131,7 +131,8 @@ impl Server {
                     Ok((tcp, _)) => {
                         // Small frames (acks, pings) must not wait for Nagle.
                         let _ = tcp.set_nodelay(true);
-                        ex.spawn(serve_connection(Arc::clone(&shared), tcp)).detach();
+                        ex.spawn(serve_connection(Arc::clone(&shared), tcp))
+                            .detach();
                     }
                     Err(e) => {
                         // Out of descriptors and the like: back off instead of spinning.

@@ -12,11 +12,12 @@ use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame as WsCloseFrame, WebSocketConfig};
 use async_tungstenite::tungstenite::{Error as WsError, Message, error::CapacityError};
-use smol::future;
 use futures_util::{SinkExt as _, StreamExt as _};
-use smol::{Executor, Timer};
 use smol::channel::{Receiver, Sender};
+use smol::future;
+use smol::io::AsyncReadExt as _;
 use smol::net::TcpStream;
+use smol::{Executor, Timer};
 use torpor_core::{ClientFrame, ClientId, CloseFrame, RunnerConnId};
 use tracing::debug;
 
@@ -105,6 +106,7 @@ pub(crate) async fn run_client(
     } = ends;
     let writer = ex.spawn(write_loop(tx, out, tcp.clone(), Some(unsent)));
     let mut paused = false;
+    let mut read_failed = false;
     let close = loop {
         if paused {
             match reads.recv().await {
@@ -138,6 +140,7 @@ pub(crate) async fn run_client(
             }
             Some(Err(e)) => {
                 let close = read_error_close(&e, &metrics, true);
+                read_failed = close.is_some();
                 debug!(%client, error = %e, "client read ended");
                 if let Some(close) = &close {
                     let _ = out_tx.try_send(WsOut::Close(close.clone()));
@@ -154,17 +157,21 @@ pub(crate) async fn run_client(
             break None;
         }
     };
+    let linger = read_failed;
     let _ = events.send(Event::ClientClosed { client, close }).await;
-    finish(out_tx, rx, writer, &tcp).await;
+    finish(out_tx, rx, writer, &tcp, linger).await;
 }
 
 /// After the reader ended: the writer finishes what is queued (a close, usually), but a writer
-/// stuck on a peer that does not read is cut off.
+/// stuck on a peer that does not read is cut off. After a close for bad input (`linger`), what
+/// the peer still sends is read and dropped for a while, so closing the socket does not reset
+/// the connection before the peer has read our close frame.
 async fn finish(
     out_tx: Sender<WsOut>,
     rx: async_tungstenite::WebSocketReceiver<TcpStream>,
     writer: smol::Task<()>,
     tcp: &TcpStream,
+    linger: bool,
 ) {
     drop(out_tx);
     drop(rx);
@@ -172,6 +179,19 @@ async fn finish(
         Timer::after(CLOSE_GRACE * 2).await;
     })
     .await;
+    if linger {
+        let mut tcp = tcp.clone();
+        future::or(
+            async {
+                let mut sink = [0u8; 4096];
+                while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
+            },
+            async {
+                Timer::after(CLOSE_GRACE).await;
+            },
+        )
+        .await;
+    }
     let _ = tcp.shutdown(Shutdown::Both);
 }
 
@@ -188,6 +208,7 @@ pub(crate) async fn run_runner(
 ) {
     let (tx, mut rx) = ws.split();
     let writer = ex.spawn(write_loop(tx, out, tcp.clone(), None));
+    let mut read_failed = false;
     while let Some(msg) = rx.next().await {
         let event = match msg {
             Ok(Message::Binary(b)) => Event::RunnerBytes {
@@ -200,6 +221,7 @@ pub(crate) async fn run_runner(
             Err(e) => {
                 debug!(%conn, error = %e, "runner read ended");
                 if let Some(close) = read_error_close(&e, &metrics, false) {
+                    read_failed = true;
                     let _ = out_tx.try_send(WsOut::Close(close));
                 }
                 break;
@@ -210,7 +232,7 @@ pub(crate) async fn run_runner(
         }
     }
     let _ = events.send(Event::RunnerClosed { conn }).await;
-    finish(out_tx, rx, writer, &tcp).await;
+    finish(out_tx, rx, writer, &tcp, read_failed).await;
 }
 
 /// Writes queued frames; everything queued at a wake goes out with one flush. Ends after a
@@ -279,7 +301,9 @@ async fn write_loop(
                 })
                 .await;
             }
-            let _ = tcp.shutdown(Shutdown::Both);
+            // Half-close: the peer sees the end after our close frame; the reader side
+            // closes the socket once it is done.
+            let _ = tcp.shutdown(Shutdown::Write);
             return;
         }
     }

@@ -1,0 +1,240 @@
+//! Clients through the gateway to the Rust test runner: echo, HTTP, sleep and wake, bad input.
+
+mod common;
+
+use std::time::Duration;
+
+use async_tungstenite::tungstenite::Message;
+use common::*;
+use futures_util::SinkExt as _;
+use torpor_smol::test_runner::{RunnerConfig, RunnerEvent, TestRunner};
+
+#[test]
+fn websocket_echo_and_http_proxy() {
+    let gw = start("echo");
+    let addr = gw.addr();
+    smol::block_on(async {
+        let runner = runner(addr).await;
+        let actor = create_actor(addr, "chat", "room-1").await;
+        let mut ws = client(addr, &actor, "/chat?x=1")
+            .await
+            .expect("client connects");
+        ws.send(Message::text("hello")).await.expect("send");
+        assert_eq!(next(&mut ws, WAIT).await, Some(Message::text("hello")));
+        ws.send(Message::binary(vec![1u8, 2, 3]))
+            .await
+            .expect("send");
+        assert_eq!(
+            next(&mut ws, WAIT).await,
+            Some(Message::binary(vec![1u8, 2, 3]))
+        );
+
+        let events = runner.events();
+        assert!(events.contains(&RunnerEvent::WebSocketOpened {
+            actor_id: actor.clone(),
+            request_id: opened_request(&events, &actor),
+            path: "/chat?x=1".to_owned(),
+        }));
+        assert_eq!(
+            delivered(&events, &actor),
+            vec![b"hello".to_vec(), vec![1, 2, 3]]
+        );
+
+        let reply = http(
+            addr,
+            "POST",
+            &format!("/gateway/{actor}/api/echo?q=1"),
+            &[],
+            "ping",
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.headers["x-torpor-test"], "1");
+        assert_eq!(reply.body, "POST /api/echo?q=1\nping");
+
+        // Unknown actors are refused with a status and a reason.
+        let missing = "00000000-0000-4000-8000-000000000000";
+        let reply = http(addr, "GET", &format!("/gateway/{missing}/x"), &[], "").await;
+        assert_eq!(reply.status, 404, "{}", reply.body);
+        let refused = client(addr, missing, "/").await.expect_err("refused");
+        assert!(refused.to_string().contains("404"), "{refused}");
+
+        assert!(metric(addr, "ws_messages_to_runner").await >= 2);
+        assert!(metric(addr, "ws_messages_to_client").await >= 2);
+        assert_eq!(metric(addr, "runner_connections").await, 1);
+    });
+}
+
+fn opened_request(events: &[RunnerEvent], actor: &str) -> [u8; 4] {
+    events
+        .iter()
+        .find_map(|e| match e {
+            RunnerEvent::WebSocketOpened {
+                actor_id,
+                request_id,
+                ..
+            } if actor_id == actor => Some(*request_id),
+            _ => None,
+        })
+        .expect("socket opened")
+}
+
+#[test]
+fn sleeping_actor_is_woken_by_a_client_message_and_gets_it_once() {
+    let gw = start("sleep");
+    let addr = gw.addr();
+    smol::block_on(async {
+        let runner = runner(addr).await;
+        let actor = create_actor(addr, "chat", "room-1").await;
+        let mut ws = client(addr, &actor, "/").await.expect("client connects");
+        ws.send(Message::text("one")).await.expect("send");
+        assert_eq!(next(&mut ws, WAIT).await, Some(Message::text("one")));
+        let request = opened_request(&runner.events(), &actor);
+
+        runner.sleep_actor(&actor).await;
+        runner
+            .wait_for(WAIT, |e| {
+                e.iter().any(|e| matches!(e, RunnerEvent::ActorStopped { actor_id, .. } if *actor_id == actor))
+            })
+            .await
+            .expect("actor stops");
+        // The client socket stays open and is listed as hibernating.
+        let sockets = http(addr, "GET", &format!("/actors/{actor}/sockets"), &[], "")
+            .await
+            .json();
+        assert_eq!(sockets["sockets"][0]["state"], "hibernating", "{sockets}");
+        assert_eq!(metric(addr, "hibernating_sockets").await, 1);
+        assert_eq!(
+            next(&mut ws, Duration::from_millis(300)).await,
+            None,
+            "nothing arrives"
+        );
+
+        ws.send(Message::text("two"))
+            .await
+            .expect("send while asleep");
+        assert_eq!(next(&mut ws, WAIT).await, Some(Message::text("two")));
+        let events = runner.events();
+        assert_eq!(
+            delivered(&events, &actor),
+            vec![b"one".to_vec(), b"two".to_vec()]
+        );
+        assert_eq!(
+            count_opens(&events, &actor),
+            1,
+            "no second open: {events:?}"
+        );
+        let starts: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                RunnerEvent::ActorStarted {
+                    actor_id,
+                    generation,
+                    hibernating,
+                } if *actor_id == actor => Some((*generation, hibernating.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(starts, vec![(0, vec![]), (1, vec![request])]);
+    });
+}
+
+#[test]
+fn wrong_runner_token_is_refused_with_a_reason() {
+    let gw = start_with(config("runner-token", |args, _| {
+        args.runner_token = Some("right".to_owned());
+    }));
+    let addr = gw.addr();
+    smol::block_on(async {
+        let mut cfg = RunnerConfig::new(ws_base(addr));
+        cfg.token = Some("wrong".to_owned());
+        let err = TestRunner::connect(cfg.clone())
+            .await
+            .err()
+            .expect("refused");
+        assert!(err.0.contains("401") || err.0.contains("403"), "{err}");
+        assert!(err.0.contains("token"), "{err}");
+        cfg.token = None;
+        assert!(TestRunner::connect(cfg.clone()).await.is_err());
+        cfg.token = Some("right".to_owned());
+        TestRunner::connect(cfg)
+            .await
+            .expect("right token accepted");
+        assert_eq!(metric(addr, "runner_rejects").await, 2);
+    });
+}
+
+#[test]
+fn malformed_runner_frame_closes_only_that_runner() {
+    let gw = start("malformed");
+    let addr = gw.addr();
+    smol::block_on(async {
+        let good = runner(addr).await;
+        let actor = create_actor(addr, "chat", "room-1").await;
+        let mut ws = client(addr, &actor, "/").await.expect("client connects");
+        ws.send(Message::text("before")).await.expect("send");
+        assert_eq!(next(&mut ws, WAIT).await, Some(Message::text("before")));
+
+        let bad = runner(addr).await;
+        bad.send_raw(vec![0xff, 0xff, 0xff]).await;
+        let (code, reason) = bad.closed().await.expect("closed with a frame");
+        assert!(code == 1002 || code == 1007, "{code} {reason}");
+        assert!(!reason.is_empty());
+        assert_eq!(metric(addr, "runner_decode_errors").await, 1);
+
+        // The other runner and its client are untouched.
+        ws.send(Message::text("after")).await.expect("send");
+        assert_eq!(next(&mut ws, WAIT).await, Some(Message::text("after")));
+        assert_eq!(good.running().len(), 1);
+        assert_eq!(metric(addr, "runner_connections").await, 1);
+    });
+}
+
+#[test]
+fn oversize_client_frames_are_closed_with_1009() {
+    let gw = start("oversize");
+    let addr = gw.addr();
+    smol::block_on(async {
+        let _runner = runner(addr).await;
+        let actor = create_actor(addr, "chat", "room-1").await;
+
+        // Over the WebSocket limit (32 MiB): refused while reading.
+        let mut ws = client(addr, &actor, "/").await.expect("client connects");
+        ws.send(Message::binary(vec![0u8; 33 << 20]))
+            .await
+            .expect("send");
+        assert_eq!(close_code(&mut ws, WAIT).await, Some(1009));
+
+        // Over what the runner accepts (20 MiB): refused by the core.
+        let mut ws = client(addr, &actor, "/").await.expect("client connects");
+        ws.send(Message::binary(vec![0u8; 21 << 20]))
+            .await
+            .expect("send");
+        assert_eq!(close_code(&mut ws, WAIT).await, Some(1009));
+
+        assert_eq!(metric(addr, "client_oversize_frames").await, 1);
+        assert_eq!(metric(addr, "ws_messages_too_big").await, 1);
+    });
+}
+
+#[test]
+fn invalid_utf8_text_is_closed_with_1007() {
+    let gw = start("utf8");
+    let addr = gw.addr();
+    smol::block_on(async {
+        let _runner = runner(addr).await;
+        let actor = create_actor(addr, "chat", "room-1").await;
+        let mut ws = client(addr, &actor, "/").await.expect("client connects");
+        // A text frame with invalid UTF-8, sent as a raw frame.
+        let frame = async_tungstenite::tungstenite::protocol::frame::Frame::message(
+            vec![0xc3u8, 0x28],
+            async_tungstenite::tungstenite::protocol::frame::coding::OpCode::Data(
+                async_tungstenite::tungstenite::protocol::frame::coding::Data::Text,
+            ),
+            true,
+        );
+        ws.send(Message::Frame(frame)).await.expect("send");
+        assert_eq!(close_code(&mut ws, WAIT).await, Some(1007));
+        assert_eq!(metric(addr, "client_invalid_utf8").await, 1);
+    });
+}
