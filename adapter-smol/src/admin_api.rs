@@ -1,4 +1,7 @@
 //! The admin API over HTTP: JSON in and out, mapped onto the core's [`AdminCommand`]s.
+//!
+//! Parsers return the finished error response as their `Err` (see `http`).
+#![allow(clippy::result_large_err)]
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;

@@ -1,5 +1,9 @@
 //! The HTTP side: hyper serves each TCP connection; requests are routed to the runner and
 //! client WebSocket upgrades, the actor HTTP proxy, the admin API, `/metrics` and `/healthz`.
+//!
+//! Checks return the finished error response as their `Err`: it is what the caller sends, and
+//! only error paths build one.
+#![allow(clippy::result_large_err)]
 
 use std::convert::Infallible;
 use std::io;
@@ -24,7 +28,7 @@ use torpor_core::{ClientId, RunnerConnId, RunnerParams};
 use tracing::debug;
 
 use crate::admin_api;
-use crate::links::{Event, HttpOut, RunnerLink, Verdict, client_link};
+use crate::links::{Event, HttpOut, Verdict, socket_link};
 use crate::metrics::AdapterMetrics;
 use crate::websocket::{MAX_MESSAGE, run_client, run_runner, ws_config};
 
@@ -49,6 +53,8 @@ impl Shared {
 
 /// Serves one TCP connection (HTTP/1.1 with keep-alive and upgrades).
 pub(crate) async fn serve_connection(shared: Arc<Shared>, tcp: TcpStream) {
+    let metrics = Arc::clone(&shared.metrics);
+    metrics.http_connections.fetch_add(1, Ordering::Relaxed);
     let svc = hyper::service::service_fn(move |req| {
         let shared = Arc::clone(&shared);
         async move { Ok::<_, Infallible>(route(shared, req).await) }
@@ -60,6 +66,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, tcp: TcpStream) {
     if let Err(e) = conn.await {
         debug!(error = %e, "http connection ended with an error");
     }
+    metrics.http_connections.fetch_sub(1, Ordering::Relaxed);
 }
 
 async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
@@ -250,15 +257,13 @@ impl EndGuard {
 impl Drop for EndGuard {
     fn drop(&mut self) {
         if let Some(end) = self.end.take() {
-            if let Err(e) = self.events.try_send(end) {
-                if let smol::channel::TrySendError::Full(end) = e {
-                    let events = self.events.clone();
-                    self.ex
-                        .spawn(async move {
-                            let _ = events.send(end).await;
-                        })
-                        .detach();
-                }
+            if let Err(smol::channel::TrySendError::Full(end)) = self.events.try_send(end) {
+                let events = self.events.clone();
+                self.ex
+                    .spawn(async move {
+                        let _ = events.send(end).await;
+                    })
+                    .detach();
             }
         }
     }
@@ -296,14 +301,12 @@ async fn runner_upgrade(shared: &Arc<Shared>, mut req: Request<Incoming>) -> Res
             .map(str::to_owned),
     };
     let conn = RunnerConnId::new(shared.id());
-    let (out_tx, out_rx) = smol::channel::unbounded();
+    let (link, outbox) = socket_link();
     let (verdict_tx, verdict_rx) = smol::channel::bounded(1);
     let event = Event::RunnerConnect {
         conn,
         params,
-        link: RunnerLink {
-            out: out_tx.clone(),
-        },
+        link,
         verdict: verdict_tx,
     };
     if shared.events.send(event).await.is_err() {
@@ -345,8 +348,7 @@ async fn runner_upgrade(shared: &Arc<Shared>, mut req: Request<Incoming>) -> Res
                 ws,
                 tcp,
                 conn,
-                out_rx,
-                out_tx,
+                outbox,
                 shared2.events.clone(),
                 Arc::clone(&shared2.metrics),
             )
@@ -370,7 +372,7 @@ async fn client_upgrade(
     };
     let protocols = subprotocols(req.headers());
     let client = ClientId::new(shared.id());
-    let (link, ends) = client_link();
+    let (link, outbox) = socket_link();
     let (verdict_tx, verdict_rx) = smol::channel::bounded(1);
     let event = Event::ClientWebSocket {
         client,
@@ -428,7 +430,7 @@ async fn client_upgrade(
                 ws,
                 tcp,
                 client,
-                ends,
+                outbox,
                 shared2.events.clone(),
                 Arc::clone(&shared2.metrics),
             )
@@ -533,7 +535,9 @@ async fn proxy_http(
             match rx.recv().await {
                 Ok(HttpOut::Chunk { data, finish }) => {
                     let guard = if finish {
-                        guard.map(EndGuard::disarm);
+                        if let Some(g) = guard {
+                            g.disarm();
+                        }
                         None
                     } else {
                         guard
@@ -544,7 +548,9 @@ async fn proxy_http(
                     ))
                 }
                 _ => {
-                    guard.map(EndGuard::disarm);
+                    if let Some(g) = guard {
+                        g.disarm();
+                    }
                     Some((
                         Err(io::Error::other("the actor aborted the response")),
                         (None, rx, None, true),

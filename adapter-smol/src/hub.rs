@@ -16,7 +16,7 @@ use torpor_core::{
 use torpor_sqlite::Writer;
 use tracing::{debug, error, info, warn};
 
-use crate::links::{ClientLink, Event, HttpOut, RunnerLink, Verdict, WsOut};
+use crate::links::{Event, HttpOut, SocketLink, Verdict, WsOut};
 use crate::metrics::{AdapterMetrics, render};
 
 /// Most events handled per wake before outputs and timers get a turn (fairness, not batching:
@@ -32,8 +32,8 @@ pub(crate) struct Hub {
     writer: Option<Writer>,
     metrics: Arc<AdapterMetrics>,
     outbound_max: usize,
-    runners: HashMap<RunnerConnId, PendingLink<RunnerLink>>,
-    clients: HashMap<ClientId, PendingLink<ClientLink>>,
+    runners: HashMap<RunnerConnId, PendingLink<SocketLink>>,
+    clients: HashMap<ClientId, PendingLink<SocketLink>>,
     http: HashMap<ClientId, Sender<HttpOut>>,
     admin: HashMap<AdminReqId, Sender<Result<AdminReply, AdminError>>>,
     next_admin: u64,
@@ -280,13 +280,13 @@ impl Hub {
             }
             Output::SendRunner { conn, bytes } => {
                 if let Some(r) = self.runners.get(&conn) {
-                    let _ = r.link.out.try_send(WsOut::Binary(bytes));
+                    r.link.outbox.push(WsOut::Binary(bytes));
                 }
             }
             Output::CloseRunner { conn, close } => {
                 info!(%conn, code = close.code, reason = %close.reason, "closing runner");
                 if let Some(r) = self.runners.remove(&conn) {
-                    let _ = r.link.out.try_send(WsOut::Close(close));
+                    r.link.outbox.push(WsOut::Close(close));
                 }
             }
             Output::AcceptClient { client } => {
@@ -308,17 +308,20 @@ impl Hub {
             Output::CloseClient { client, close } => {
                 if let Some(c) = self.clients.remove(&client) {
                     self.metrics.count_close(close.code);
-                    let _ = c.link.out.try_send(WsOut::Close(close));
+                    if c.link.reported_full {
+                        c.link.outbox.discard();
+                    }
+                    c.link.outbox.push(WsOut::Close(close));
                 }
             }
             Output::PauseClientReads { client } => {
                 if let Some(c) = self.clients.get(&client) {
-                    let _ = c.link.reads.try_send(true);
+                    c.link.outbox.set_paused(true);
                 }
             }
             Output::ResumeClientReads { client } => {
                 if let Some(c) = self.clients.get(&client) {
-                    let _ = c.link.reads.try_send(false);
+                    c.link.outbox.set_paused(false);
                 }
             }
             Output::HttpResponse {
@@ -384,8 +387,7 @@ impl Hub {
             torpor_core::ClientFrame::Text(t) => WsOut::Text(t),
             torpor_core::ClientFrame::Binary(b) => WsOut::Binary(b),
         };
-        let unsent = c.link.unsent.fetch_add(out.len(), Ordering::Relaxed) + out.len();
-        let _ = c.link.out.try_send(out);
+        let unsent = c.link.outbox.push(out);
         if unsent > self.outbound_max && !c.link.reported_full {
             c.link.reported_full = true;
             self.metrics
@@ -406,14 +408,24 @@ impl Hub {
     /// queued writes complete before the writer thread ends.
     fn shutdown(&mut self) {
         let close = CloseFrame::new(SHUTDOWN_CLOSE, "torpor.shutting_down");
-        for (_, c) in self.clients.drain() {
-            if let Some(v) = c.verdict {
-                let _ = v.try_send(Verdict::Reject {
-                    status: 503,
-                    reason: "gateway shutting down".to_owned(),
-                });
+        // The core learns that every client is gone, so actors see their sockets close and the
+        // index rows are deleted before the store stops.
+        let clients: Vec<ClientId> = self.clients.keys().copied().collect();
+        for client in clients {
+            if let Some(c) = self.clients.remove(&client) {
+                if let Some(v) = c.verdict {
+                    let _ = v.try_send(Verdict::Reject {
+                        status: 503,
+                        reason: "gateway shutting down".to_owned(),
+                    });
+                }
+                self.metrics.count_close(SHUTDOWN_CLOSE);
+                c.link.outbox.push(WsOut::Close(close.clone()));
             }
-            let _ = c.link.out.try_send(WsOut::Close(close.clone()));
+            self.feed(Input::ClientClosed {
+                client,
+                close: Some(close.clone()),
+            });
         }
         for (_, r) in self.runners.drain() {
             if let Some(v) = r.verdict {
@@ -422,7 +434,7 @@ impl Hub {
                     reason: "gateway shutting down".to_owned(),
                 });
             }
-            let _ = r.link.out.try_send(WsOut::Close(close.clone()));
+            r.link.outbox.push(WsOut::Close(close.clone()));
         }
         for (_, tx) in self.http.drain() {
             let _ = tx.try_send(HttpOut::Abort);

@@ -14,6 +14,7 @@ mod hub;
 mod links;
 pub mod logging;
 mod metrics;
+mod outbox;
 pub mod runtime;
 pub mod server;
 #[cfg(feature = "test-runner")]

@@ -2,9 +2,8 @@
 //! and what the connection tasks send back to the core task.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use smol::channel::{Receiver, Sender};
+use smol::channel::Sender;
 use torpor_core::protocol::Headers;
 use torpor_core::{
     AdminCommand, AdminError, AdminReply, ClientFrame, ClientId, CloseFrame, RunnerConnId,
@@ -12,13 +11,15 @@ use torpor_core::{
 };
 use torpor_sqlite::Completion;
 
+use crate::outbox::Outbox;
+
 /// Something for the core task. Connection tasks await `send` on a bounded channel, so a busy
 /// core pushes back on every socket instead of queueing without limit.
 pub(crate) enum Event {
     RunnerConnect {
         conn: RunnerConnId,
         params: RunnerParams,
-        link: RunnerLink,
+        link: SocketLink,
         verdict: Sender<Verdict>,
     },
     RunnerBytes {
@@ -36,7 +37,7 @@ pub(crate) enum Event {
         actor: String,
         path: String,
         headers: Headers,
-        link: ClientLink,
+        link: SocketLink,
         verdict: Sender<Verdict>,
     },
     ClientMessage {
@@ -104,49 +105,29 @@ pub(crate) enum HttpOut {
     Abort,
 }
 
-/// The core task's handle on a runner socket.
-pub(crate) struct RunnerLink {
-    pub(crate) out: Sender<WsOut>,
-}
-
-/// The core task's handle on a client WebSocket.
-pub(crate) struct ClientLink {
-    pub(crate) out: Sender<WsOut>,
-    /// `true` pauses the reader, `false` resumes it.
-    pub(crate) reads: Sender<bool>,
-    /// Bytes queued for the writer and not yet written to the socket.
-    pub(crate) unsent: Arc<AtomicUsize>,
+/// The core task's handle on a WebSocket (runner or client). Dropping it tells the socket's
+/// tasks that the core let go.
+pub(crate) struct SocketLink {
+    pub(crate) outbox: Arc<Outbox>,
     /// `ClientOutboundFull` was already reported.
     pub(crate) reported_full: bool,
 }
 
-/// The connection task's half of a [`ClientLink`].
-pub(crate) struct ClientEnds {
-    pub(crate) out: Receiver<WsOut>,
-    /// For the reader's own closes (oversize frame, bad UTF-8, protocol error).
-    pub(crate) out_tx: Sender<WsOut>,
-    pub(crate) reads: Receiver<bool>,
-    pub(crate) unsent: Arc<AtomicUsize>,
+impl Drop for SocketLink {
+    fn drop(&mut self) {
+        self.outbox.detach();
+    }
 }
 
-/// A linked pair for a new client WebSocket.
-pub(crate) fn client_link() -> (ClientLink, ClientEnds) {
-    let (out_tx, out_rx) = smol::channel::unbounded();
-    let (reads_tx, reads_rx) = smol::channel::unbounded();
-    let unsent = Arc::new(AtomicUsize::new(0));
+/// A link for the core task and the outbox for the socket's tasks.
+pub(crate) fn socket_link() -> (SocketLink, Arc<Outbox>) {
+    let outbox = Arc::new(Outbox::new());
     (
-        ClientLink {
-            out: out_tx.clone(),
-            reads: reads_tx,
-            unsent: Arc::clone(&unsent),
+        SocketLink {
+            outbox: Arc::clone(&outbox),
             reported_full: false,
         },
-        ClientEnds {
-            out: out_rx,
-            out_tx,
-            reads: reads_rx,
-            unsent,
-        },
+        outbox,
     )
 }
 
@@ -159,9 +140,4 @@ impl WsOut {
             Self::Close(_) => 0,
         }
     }
-}
-
-/// Subtracts what the writer put on the wire.
-pub(crate) fn mark_sent(unsent: &AtomicUsize, n: usize) {
-    unsent.fetch_sub(n, Ordering::Relaxed);
 }

@@ -14,6 +14,8 @@ macro_rules! adapter_counters {
             $( $(#[doc = $doc])+ pub(crate) $name: AtomicU64, )*
             /// Client closes sent, by code.
             closes: Mutex<std::collections::BTreeMap<u16, u64>>,
+            /// HTTP connections open and not upgraded (gauge).
+            pub(crate) http_connections: AtomicU64,
         }
 
         impl AdapterMetrics {
@@ -91,7 +93,12 @@ pub(crate) fn render(gw: &Gateway, adapter: &AdapterMetrics) -> String {
             gw.index_rows(),
         ),
     ];
-    for (name, help, value) in gauges {
+    let adapter_gauges = [(
+        "http_connections",
+        "HTTP connections open (not counting upgraded WebSockets).",
+        adapter.http_connections.load(Ordering::Relaxed) as usize,
+    )];
+    for (name, help, value) in gauges.into_iter().chain(adapter_gauges) {
         metric(&mut out, name, help, "gauge", value as u64);
     }
     let _ = writeln!(

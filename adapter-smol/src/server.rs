@@ -3,17 +3,19 @@
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant as StdInstant};
 
+use futures_util::FutureExt as _;
 use smol::channel::Receiver;
 use smol::future;
 use smol::net::TcpListener;
 use smol::{Executor, Timer};
 use torpor_core::Gateway;
 use torpor_sqlite::{Store, Writer};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::config::ServeConfig;
 use crate::http::{Shared, serve_connection};
@@ -124,7 +126,19 @@ impl Server {
             events,
         } = self;
         let ex = Arc::clone(&shared.ex);
-        let core = ex.spawn(hub.run(events));
+        let core = ex.spawn(async move {
+            // The core is the gateway: if it panicked, its state cannot be trusted, and serving
+            // on without it would answer every request with 503. Exit, so a supervisor
+            // restarts the process (the store is consistent: every batch is one transaction).
+            if AssertUnwindSafe(hub.run(events))
+                .catch_unwind()
+                .await
+                .is_err()
+            {
+                error!("the core task panicked; exiting");
+                std::process::exit(70);
+            }
+        });
         let accept = async {
             loop {
                 match listener.accept().await {

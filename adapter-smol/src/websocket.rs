@@ -3,6 +3,7 @@
 //! The reader turns frames into core events (and stops reading while the core has paused the
 //! socket); the writer drains the socket's queue, coalescing everything queued into one flush.
 
+use std::collections::VecDeque;
 use std::net::Shutdown;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -13,7 +14,7 @@ use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame as WsCloseFrame, WebSocketConfig};
 use async_tungstenite::tungstenite::{Error as WsError, Message, error::CapacityError};
 use futures_util::{SinkExt as _, StreamExt as _};
-use smol::channel::{Receiver, Sender};
+use smol::channel::Sender;
 use smol::future;
 use smol::io::AsyncReadExt as _;
 use smol::net::TcpStream;
@@ -21,15 +22,17 @@ use smol::{Executor, Timer};
 use torpor_core::{ClientFrame, ClientId, CloseFrame, RunnerConnId};
 use tracing::debug;
 
-use crate::links::{ClientEnds, Event, WsOut, mark_sent};
+use crate::links::{Event, WsOut};
 use crate::metrics::AdapterMetrics;
+use crate::outbox::Outbox;
 
 /// Largest WebSocket message accepted from anyone (RFC 6455 close 1009 beyond).
 pub(crate) const MAX_MESSAGE: usize = 32 << 20;
 
 /// Idle sockets are the common case: a small read buffer keeps them cheap (tungstenite's
-/// default is 128 KiB per socket). Larger messages grow it on demand.
-const READ_BUFFER: usize = 4 * 1024;
+/// default is 128 KiB per socket). A frame larger than this still arrives whole (the buffer
+/// grows to the frame), in reads of this size.
+const READ_BUFFER: usize = 1024;
 
 /// Frames queued below this many bytes stay in tungstenite's buffer until the batch's flush.
 const WRITE_COALESCE: usize = 64 * 1024;
@@ -93,41 +96,32 @@ pub(crate) async fn run_client(
     ws: Ws,
     tcp: TcpStream,
     client: ClientId,
-    ends: ClientEnds,
+    outbox: Arc<Outbox>,
     events: Sender<Event>,
     metrics: Arc<AdapterMetrics>,
 ) {
     let (tx, mut rx) = ws.split();
-    let ClientEnds {
-        out,
-        reads,
-        unsent,
-        out_tx,
-    } = ends;
-    let writer = ex.spawn(write_loop(tx, out, tcp.clone(), Some(unsent)));
-    let mut paused = false;
+    let writer = ex.spawn(write_loop(tx, Arc::clone(&outbox), tcp.clone()));
     let mut read_failed = false;
     let close = loop {
+        // The core let go: it closed the socket (the writer sends the close) or shut down.
+        if outbox.is_detached() {
+            break None;
+        }
+        let paused = outbox.is_paused();
         if paused {
-            match reads.recv().await {
-                Ok(p) => paused = p,
-                // The core task dropped the link: the socket is being closed.
-                Err(_) => break None,
-            }
+            outbox.control_changed(true).await;
             continue;
         }
-        let next = future::or(async { Err(reads.recv().await) }, async {
-            Ok(rx.next().await)
-        })
+        let next = future::or(
+            async {
+                outbox.control_changed(false).await;
+                None
+            },
+            async { Some(rx.next().await) },
+        )
         .await;
-        let msg = match next {
-            Err(Ok(p)) => {
-                paused = p;
-                continue;
-            }
-            Err(Err(_)) => break None,
-            Ok(msg) => msg,
-        };
+        let Some(msg) = next else { continue };
         let frame = match msg {
             Some(Ok(Message::Text(t))) => ClientFrame::Text(t.as_str().to_owned()),
             Some(Ok(Message::Binary(b))) => ClientFrame::Binary(b.into()),
@@ -140,10 +134,10 @@ pub(crate) async fn run_client(
             }
             Some(Err(e)) => {
                 let close = read_error_close(&e, &metrics, true);
-                read_failed = close.is_some();
                 debug!(%client, error = %e, "client read ended");
                 if let Some(close) = &close {
-                    let _ = out_tx.try_send(WsOut::Close(close.clone()));
+                    read_failed = true;
+                    outbox.push(WsOut::Close(close.clone()));
                 }
                 break close;
             }
@@ -157,9 +151,8 @@ pub(crate) async fn run_client(
             break None;
         }
     };
-    let linger = read_failed;
     let _ = events.send(Event::ClientClosed { client, close }).await;
-    finish(out_tx, rx, writer, &tcp, linger).await;
+    finish(&outbox, rx, writer, &tcp, read_failed).await;
 }
 
 /// After the reader ended: the writer finishes what is queued (a close, usually), but a writer
@@ -167,13 +160,13 @@ pub(crate) async fn run_client(
 /// the peer still sends is read and dropped for a while, so closing the socket does not reset
 /// the connection before the peer has read our close frame.
 async fn finish(
-    out_tx: Sender<WsOut>,
+    outbox: &Outbox,
     rx: async_tungstenite::WebSocketReceiver<TcpStream>,
     writer: smol::Task<()>,
     tcp: &TcpStream,
     linger: bool,
 ) {
-    drop(out_tx);
+    outbox.producer_done();
     drop(rx);
     future::or(writer, async {
         Timer::after(CLOSE_GRACE * 2).await;
@@ -183,7 +176,8 @@ async fn finish(
         let mut tcp = tcp.clone();
         future::or(
             async {
-                let mut sink = [0u8; 4096];
+                // On the heap: a buffer here would make every socket's task this much bigger.
+                let mut sink = vec![0u8; 4096];
                 while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
             },
             async {
@@ -201,13 +195,12 @@ pub(crate) async fn run_runner(
     ws: Ws,
     tcp: TcpStream,
     conn: RunnerConnId,
-    out: Receiver<WsOut>,
-    out_tx: Sender<WsOut>,
+    outbox: Arc<Outbox>,
     events: Sender<Event>,
     metrics: Arc<AdapterMetrics>,
 ) {
     let (tx, mut rx) = ws.split();
-    let writer = ex.spawn(write_loop(tx, out, tcp.clone(), None));
+    let writer = ex.spawn(write_loop(tx, Arc::clone(&outbox), tcp.clone()));
     let mut read_failed = false;
     while let Some(msg) = rx.next().await {
         let event = match msg {
@@ -222,7 +215,7 @@ pub(crate) async fn run_runner(
                 debug!(%conn, error = %e, "runner read ended");
                 if let Some(close) = read_error_close(&e, &metrics, false) {
                     read_failed = true;
-                    let _ = out_tx.try_send(WsOut::Close(close));
+                    outbox.push(WsOut::Close(close));
                 }
                 break;
             }
@@ -232,23 +225,23 @@ pub(crate) async fn run_runner(
         }
     }
     let _ = events.send(Event::RunnerClosed { conn }).await;
-    finish(out_tx, rx, writer, &tcp, read_failed).await;
+    finish(&outbox, rx, writer, &tcp, read_failed).await;
 }
 
 /// Writes queued frames; everything queued at a wake goes out with one flush. Ends after a
 /// close frame (cutting the connection if the peer does not finish the close handshake in
-/// time) or when every sender is gone.
+/// time) or when nothing more can be queued.
 async fn write_loop(
     mut tx: async_tungstenite::WebSocketSender<TcpStream>,
-    out: Receiver<WsOut>,
+    outbox: Arc<Outbox>,
     tcp: TcpStream,
-    unsent: Option<Arc<std::sync::atomic::AtomicUsize>>,
 ) {
-    while let Ok(first) = out.recv().await {
-        let mut next = Some(first);
+    let mut items = VecDeque::new();
+    while outbox.ready().await {
+        outbox.take(&mut items);
         let mut batch = 0usize;
         let mut close = None;
-        while let Some(item) = next.take() {
+        while let Some(item) = items.pop_front() {
             let n = item.len();
             let msg = match item {
                 WsOut::Binary(b) => Message::Binary(b.into()),
@@ -266,19 +259,14 @@ async fn write_loop(
                 if tx.flush().await.is_err() {
                     return;
                 }
-                if let Some(u) = &unsent {
-                    mark_sent(u, batch);
-                }
+                outbox.sent(batch);
                 batch = 0;
             }
-            next = out.try_recv().ok();
         }
         if tx.flush().await.is_err() {
             return;
         }
-        if let Some(u) = &unsent {
-            mark_sent(u, batch);
-        }
+        outbox.sent(batch);
         if let Some(c) = close {
             let frame = WsCloseFrame {
                 code: CloseCode::from(c.code),
@@ -294,11 +282,19 @@ async fn write_loop(
             )
             .await;
             if sent {
-                // The reader ends when the peer answers the close, dropping the last sender;
-                // a peer that never answers is cut off after the grace period.
-                future::or(async { while out.recv().await.is_ok() {} }, async {
-                    Timer::after(CLOSE_GRACE).await;
-                })
+                // The reader ends when the peer answers the close; a peer that never answers
+                // is cut off after the grace period.
+                future::or(
+                    async {
+                        while outbox.ready().await {
+                            items.clear();
+                            outbox.take(&mut items);
+                        }
+                    },
+                    async {
+                        Timer::after(CLOSE_GRACE).await;
+                    },
+                )
                 .await;
             }
             // Half-close: the peer sees the end after our close frame; the reader side

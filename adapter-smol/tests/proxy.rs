@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use async_tungstenite::tungstenite::Message;
 use common::*;
-use futures_util::SinkExt as _;
 use torpor_smol::test_runner::{RunnerConfig, RunnerEvent, TestRunner};
 
 #[test]
@@ -148,10 +147,7 @@ fn wrong_runner_token_is_refused_with_a_reason() {
     smol::block_on(async {
         let mut cfg = RunnerConfig::new(ws_base(addr));
         cfg.token = Some("wrong".to_owned());
-        let err = TestRunner::connect(cfg.clone())
-            .await
-            .err()
-            .expect("refused");
+        let err = TestRunner::connect(cfg.clone()).await.expect_err("refused");
         assert!(err.0.contains("401") || err.0.contains("403"), "{err}");
         assert!(err.0.contains("token"), "{err}");
         cfg.token = None;
@@ -236,5 +232,59 @@ fn invalid_utf8_text_is_closed_with_1007() {
         ws.send(Message::Frame(frame)).await.expect("send");
         assert_eq!(close_code(&mut ws, WAIT).await, Some(1007));
         assert_eq!(metric(addr, "client_invalid_utf8").await, 1);
+    });
+}
+
+#[test]
+fn a_client_that_never_reads_is_closed_with_1008() {
+    let gw = start_with(config("slow", |_, file| {
+        file.gateway.client_outbound_max_bytes = Some(256 * 1024);
+    }));
+    let addr = gw.addr();
+    smol::block_on(async {
+        let runner = runner(addr).await;
+        let actor = create_actor(addr, "chat", "room-1").await;
+        let mut slow = client(addr, &actor, "/").await.expect("client connects");
+        let events = runner
+            .wait_for(WAIT, |e| count_opens(e, &actor) == 1)
+            .await
+            .expect("open recorded");
+        let request = opened_request(&events, &actor);
+        // 32 MiB from the actor while the client reads nothing: far more than the socket
+        // buffers hold, so the gateway's queue for this client passes the limit.
+        for _ in 0..512 {
+            runner
+                .send_to_client(request, vec![7u8; 64 * 1024], true)
+                .await;
+        }
+        let mut closed = None;
+        for _ in 0..200 {
+            if metric(addr, "clients_too_slow").await == 1 {
+                closed = Some(());
+                break;
+            }
+            smol::Timer::after(Duration::from_millis(50)).await;
+        }
+        assert!(closed.is_some(), "the slow client is detected");
+        // Reading now: whatever was already in flight, then the close (the backlog is dropped).
+        let mut data = 0usize;
+        let close = loop {
+            match next(&mut slow, WAIT).await {
+                Some(Message::Binary(b)) => data += b.len(),
+                Some(Message::Close(Some(f))) => break (u16::from(f.code), f.reason.to_string()),
+                other => panic!("unexpected {other:?} after {data} bytes"),
+            }
+        };
+        assert_eq!(close.0, 1008);
+        assert_eq!(close.1, "torpor.client_too_slow");
+        assert!(
+            data < 32 << 20,
+            "the backlog was dropped, not delivered ({data} bytes)"
+        );
+
+        // Other clients of the actor are unaffected.
+        let mut ws = client(addr, &actor, "/").await.expect("client connects");
+        ws.send(Message::text("fine")).await.expect("send");
+        assert_eq!(next(&mut ws, WAIT).await, Some(Message::text("fine")));
     });
 }

@@ -14,35 +14,29 @@ use async_tungstenite::tungstenite::Message;
 use smol::channel::Sender;
 use torpor_core::protocol::{
     ActorCheckpoint, ActorIntent, ActorState, ActorStateStopped, Command, CommandStartActor, Event,
-    EventActorIntent, EventActorStateUpdate, EventWrapper, GatewayId, Headers, MessageId,
-    ProtocolMetadata, RequestId, StopCode, ToClient, ToClientRequestStart, ToClientTunnelMessage,
-    ToClientTunnelMessageKind as In, ToClientWebSocketMessage, ToServer, ToServerAckCommands,
-    ToServerInit, ToServerPong, ToServerResponseStart, ToServerTunnelMessage,
-    ToServerTunnelMessageKind as Out, ToServerWebSocketClose, ToServerWebSocketMessage,
-    ToServerWebSocketMessageAck, ToServerWebSocketOpen,
+    EventActorIntent, EventActorStateUpdate, EventWrapper, GatewayId, ProtocolMetadata, RequestId,
+    StopCode, StrMap, ToClient, ToServer, ToServerAckCommands, ToServerInit, ToServerPong,
+    ToServerTunnelMessageKind as Out, ToServerWebSocketClose, ToServerWebSocketMessageAck,
 };
 
-use super::{ActorStorage, RunnerConfig, RunnerEvent, StoredSocket};
+use super::{ActorStorage, RunnerConfig, RunnerEvent};
 
 /// Application version sent in `ToServerInit`.
 const RUNNER_VERSION: u32 = 1;
 
-/// How far behind the last index a message still counts as a duplicate (the runner's window).
-const DUPLICATE_WINDOW: u16 = 32_767;
-
 /// A tunnel request is keyed by the pair the gateway addresses it with.
-type RequestKey = (GatewayId, RequestId);
+pub(super) type RequestKey = (GatewayId, RequestId);
 
 /// One hosted actor instance (one `CommandStartActor`).
 #[derive(Debug)]
-struct Instance {
-    generation: u32,
+pub(super) struct Instance {
+    pub(super) generation: u32,
     /// Index of the next event; the instance's first event (`Running`) is 0.
     next_event: i64,
 }
 
 #[derive(Debug)]
-enum RequestKind {
+pub(super) enum RequestKind {
     /// A streamed HTTP request whose body is still arriving.
     Http {
         method: String,
@@ -55,18 +49,18 @@ enum RequestKind {
 
 /// Volatile per-request state (what the runner's tunnel holds; rebuilt on restore).
 #[derive(Debug)]
-struct Request {
-    actor_id: String,
-    kind: RequestKind,
+pub(super) struct Request {
+    pub(super) actor_id: String,
+    pub(super) kind: RequestKind,
     /// The runner's own outgoing message index (meaningless to the gateway, kept faithfully).
-    out_index: u16,
+    pub(super) out_index: u16,
 }
 
 /// The state of one runner process, shared by its connection tasks and the test's handle.
 pub(super) struct Process {
     pub(super) config: RunnerConfig,
     pub(super) storage: ActorStorage,
-    actors: BTreeMap<String, Instance>,
+    pub(super) actors: BTreeMap<String, Instance>,
     /// What the runner observed, in order.
     pub(super) log: Vec<RunnerEvent>,
     /// Protocol violations and connection failures, in order.
@@ -75,7 +69,7 @@ pub(super) struct Process {
     history: Vec<EventWrapper>,
     /// Checkpoint of the last start command processed, per actor (`lastCommandIdx`).
     last_start: BTreeMap<String, ActorCheckpoint>,
-    requests: BTreeMap<RequestKey, Request>,
+    pub(super) requests: BTreeMap<RequestKey, Request>,
     pub(super) runner_id: Option<String>,
     metadata: Option<ProtocolMetadata>,
     /// The current connection's writer, if connected.
@@ -137,7 +131,8 @@ impl Process {
             name: self.config.runner_name.clone(),
             version: RUNNER_VERSION,
             total_slots: self.config.total_slots,
-            prepopulate_actor_names: None,
+            // The npm runner always sends its (required, possibly empty) map.
+            prepopulate_actor_names: Some(StrMap::new()),
             metadata: None,
         };
         self.send(&ToServer::Init(init));
@@ -154,7 +149,7 @@ impl Process {
 
     /// Queues one frame on the current connection; dropped when disconnected (events stay in
     /// the history and are re-sent after the next `ToClientInit`).
-    fn send(&mut self, frame: &ToServer) {
+    pub(super) fn send(&mut self, frame: &ToServer) {
         self.send_raw(frame.to_bytes());
     }
 
@@ -413,288 +408,5 @@ impl Process {
         let event = EventWrapper { checkpoint, inner };
         self.history.push(event.clone());
         self.send(&ToServer::Events(vec![event]));
-    }
-
-    // ------------------------------------------------------------ tunnel
-
-    fn tunnel_send(&mut self, key: RequestKey, kind: Out) {
-        let message_index = match self.requests.get_mut(&key) {
-            Some(r) => {
-                let index = r.out_index;
-                r.out_index = r.out_index.wrapping_add(1);
-                index
-            }
-            None => 0,
-        };
-        self.send(&ToServer::TunnelMessage(ToServerTunnelMessage {
-            message_id: MessageId {
-                gateway_id: key.0,
-                request_id: key.1,
-                message_index,
-            },
-            message_kind: kind,
-        }));
-    }
-
-    fn tunnel(&mut self, t: ToClientTunnelMessage) {
-        let key = (t.message_id.gateway_id, t.message_id.request_id);
-        let index = t.message_id.message_index;
-        match t.message_kind {
-            In::RequestStart(start) => self.http_start(key, start),
-            In::RequestChunk(chunk) => {
-                let finished = match self.requests.get_mut(&key) {
-                    Some(Request {
-                        kind: RequestKind::Http { body, .. },
-                        ..
-                    }) => {
-                        body.extend_from_slice(&chunk.body);
-                        chunk.finish
-                    }
-                    _ => false,
-                };
-                if finished {
-                    if let Some(Request {
-                        actor_id,
-                        kind: RequestKind::Http { method, path, body },
-                        ..
-                    }) = self.requests.remove(&key)
-                    {
-                        self.respond(key, actor_id, method, path, body);
-                    }
-                }
-            }
-            In::RequestAbort => {
-                if matches!(
-                    self.requests.get(&key),
-                    Some(Request {
-                        kind: RequestKind::Http { .. },
-                        ..
-                    })
-                ) {
-                    self.requests.remove(&key);
-                }
-            }
-            In::WebSocketOpen(open) => {
-                if !self.actors.contains_key(&open.actor_id) {
-                    // Unknown actor: the runner's close is dropped, so nothing is answered.
-                    tracing::debug!(actor = %open.actor_id, "test runner: open for an unknown actor");
-                    return;
-                }
-                let can_hibernate = self.config.can_hibernate;
-                // A duplicate open replaces the adapter (runner 2.2.1), back at index 0.
-                self.requests.insert(
-                    key,
-                    Request {
-                        actor_id: open.actor_id.clone(),
-                        kind: RequestKind::Socket { can_hibernate },
-                        out_index: 0,
-                    },
-                );
-                if can_hibernate {
-                    self.storage.insert(
-                        key,
-                        StoredSocket {
-                            actor_id: open.actor_id.clone(),
-                            path: open.path.clone(),
-                            last: 0,
-                            seen: false,
-                        },
-                    );
-                }
-                self.tunnel_send(
-                    key,
-                    Out::WebSocketOpen(ToServerWebSocketOpen { can_hibernate }),
-                );
-                self.log.push(RunnerEvent::WebSocketOpened {
-                    actor_id: open.actor_id,
-                    request_id: key.1.to_bytes(),
-                    path: open.path,
-                });
-            }
-            In::WebSocketMessage(m) => self.ws_message(key, index, m),
-            In::WebSocketClose(close) => {
-                let Some(request) = self.requests.remove(&key) else {
-                    return;
-                };
-                self.storage.remove(key);
-                self.log.push(RunnerEvent::WebSocketClosed {
-                    actor_id: request.actor_id.clone(),
-                    request_id: key.1.to_bytes(),
-                    code: close.code,
-                });
-                // The runner echoes the close; the gateway ignores it.
-                let Request { out_index, .. } = request;
-                self.send(&ToServer::TunnelMessage(ToServerTunnelMessage {
-                    message_id: MessageId {
-                        gateway_id: key.0,
-                        request_id: key.1,
-                        message_index: out_index,
-                    },
-                    message_kind: Out::WebSocketClose(ToServerWebSocketClose {
-                        code: close.code,
-                        reason: close.reason,
-                        hibernate: false,
-                    }),
-                }));
-            }
-        }
-    }
-
-    fn http_start(&mut self, key: RequestKey, start: ToClientRequestStart) {
-        if !self.actors.contains_key(&start.actor_id) {
-            // Unknown actor: the runner never answers (§8).
-            tracing::debug!(actor = %start.actor_id, "test runner: request for an unknown actor");
-            return;
-        }
-        let body = start.body.unwrap_or_default();
-        if start.stream {
-            self.requests.insert(
-                key,
-                Request {
-                    actor_id: start.actor_id,
-                    kind: RequestKind::Http {
-                        method: start.method,
-                        path: start.path,
-                        body,
-                    },
-                    out_index: 0,
-                },
-            );
-        } else {
-            self.respond(key, start.actor_id, start.method, start.path, body);
-        }
-    }
-
-    /// Answers a whole request: `200`, `x-torpor-test: 1`, body `"{method} {path}\n"` followed by
-    /// the request body.
-    fn respond(
-        &mut self,
-        key: RequestKey,
-        actor_id: String,
-        method: String,
-        path: String,
-        body: Vec<u8>,
-    ) {
-        let mut response = format!("{method} {path}\n").into_bytes();
-        response.extend_from_slice(&body);
-        let mut headers = Headers::new();
-        headers.insert("x-torpor-test", "1".to_owned());
-        // As a fetch `Response` seen by the npm runner: a body carries its length.
-        headers.insert("content-length", response.len().to_string());
-        self.log.push(RunnerEvent::HttpRequest {
-            actor_id,
-            request_id: key.1.to_bytes(),
-            method,
-            path,
-            body,
-        });
-        self.send(&ToServer::TunnelMessage(ToServerTunnelMessage {
-            message_id: MessageId {
-                gateway_id: key.0,
-                request_id: key.1,
-                message_index: 0,
-            },
-            message_kind: Out::ResponseStart(ToServerResponseStart {
-                status: 200,
-                headers,
-                body: Some(response),
-                stream: false,
-            }),
-        }));
-    }
-
-    /// A client message. Hibernatable sockets apply the runner's index rule: `last + 1` is
-    /// delivered (persisted, echoed, acked); at or up to 32,767 behind `last` is a duplicate
-    /// (re-acked at the persisted index, not delivered); anything else is a gap, which closes
-    /// the socket `1008 ws.message_index_skip`. Other sockets deliver everything, unacked.
-    fn ws_message(&mut self, key: RequestKey, index: u16, m: ToClientWebSocketMessage) {
-        let Some(request) = self.requests.get(&key) else {
-            return; // not (or no longer) hosted here: dropped silently, as the runner does
-        };
-        let RequestKind::Socket { can_hibernate } = request.kind else {
-            return;
-        };
-        let actor_id = request.actor_id.clone();
-        if can_hibernate {
-            let (last, seen) = self
-                .storage
-                .get(key)
-                .map_or((0, false), |s| (s.last, s.seen));
-            let behind = last.wrapping_sub(index);
-            if index == last || (1..=DUPLICATE_WINDOW).contains(&behind) {
-                if seen {
-                    self.tunnel_send(
-                        key,
-                        Out::WebSocketMessageAck(ToServerWebSocketMessageAck { index: last }),
-                    );
-                }
-                return;
-            }
-            if index != last.wrapping_add(1) {
-                tracing::warn!(?key, last, index, "test runner: message index gap");
-                self.errors.push(format!(
-                    "message index gap on {key:?}: last {last}, got {index}"
-                ));
-                self.requests.remove(&key);
-                self.storage.remove(key);
-                self.tunnel_send(
-                    key,
-                    Out::WebSocketClose(ToServerWebSocketClose {
-                        code: Some(1008),
-                        reason: Some("ws.message_index_skip".to_owned()),
-                        hibernate: false,
-                    }),
-                );
-                self.log.push(RunnerEvent::WebSocketClosed {
-                    actor_id,
-                    request_id: key.1.to_bytes(),
-                    code: Some(1008),
-                });
-                return;
-            }
-            // The actor persists its index before acking.
-            self.storage.set_last(key, index);
-        }
-        self.log.push(RunnerEvent::WebSocketMessage {
-            actor_id,
-            request_id: key.1.to_bytes(),
-            index,
-            data: m.data.clone(),
-            binary: m.binary,
-        });
-        self.tunnel_send(
-            key,
-            Out::WebSocketMessage(ToServerWebSocketMessage {
-                data: m.data,
-                binary: m.binary,
-            }),
-        );
-        if can_hibernate {
-            self.tunnel_send(
-                key,
-                Out::WebSocketMessageAck(ToServerWebSocketMessageAck { index }),
-            );
-        }
-    }
-
-    /// An actor → client message on an open socket; false if no such socket is hosted here.
-    pub(super) fn send_to_client(
-        &mut self,
-        request_id: [u8; 4],
-        data: Vec<u8>,
-        binary: bool,
-    ) -> bool {
-        let rq = RequestId::from_bytes(request_id);
-        let key = self.requests.iter().find_map(|(key, r)| {
-            (key.1 == rq && matches!(r.kind, RequestKind::Socket { .. })).then_some(*key)
-        });
-        let Some(key) = key else {
-            return false;
-        };
-        self.tunnel_send(
-            key,
-            Out::WebSocketMessage(ToServerWebSocketMessage { data, binary }),
-        );
-        true
     }
 }

@@ -1,0 +1,137 @@
+//! [`Outbox`]: one WebSocket's outbound queue and read gate, shared by the core task (which
+//! queues frames and pauses reads), the socket's reader and its writer.
+//!
+//! Two channels would do the same job, but an idle socket would then carry two channel
+//! allocations (~1.5 KiB); this is one small allocation, and its wakers allocate only while
+//! someone waits.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use event_listener::Event;
+
+use crate::links::WsOut;
+
+#[derive(Default)]
+pub(crate) struct Outbox {
+    items: Mutex<VecDeque<WsOut>>,
+    /// Payload bytes queued and not yet written.
+    unsent: AtomicUsize,
+    /// Parties that may still queue: the core task and the socket's reader.
+    producers: AtomicUsize,
+    /// Reads are paused by the core.
+    paused: AtomicBool,
+    /// The core task let go of the socket (it closed it, or shut down).
+    detached: AtomicBool,
+    /// Something was queued, or the last producer left.
+    queued: Event,
+    /// `paused` or `detached` changed.
+    control: Event,
+}
+
+impl Outbox {
+    /// An outbox with both producers present.
+    pub(crate) fn new() -> Self {
+        Self {
+            producers: AtomicUsize::new(2),
+            ..Self::default()
+        }
+    }
+
+    /// Queues a frame; returns the unsent bytes now queued.
+    pub(crate) fn push(&self, item: WsOut) -> usize {
+        let len = item.len();
+        // Counted before the writer can see the item, so its `sent` never runs ahead.
+        let unsent = self.unsent.fetch_add(len, Ordering::Relaxed) + len;
+        if let Ok(mut items) = self.items.lock() {
+            items.push_back(item);
+        }
+        self.queued.notify(1);
+        unsent
+    }
+
+    /// Takes everything queued.
+    pub(crate) fn take(&self, into: &mut VecDeque<WsOut>) {
+        if let Ok(mut items) = self.items.lock() {
+            into.append(&mut items);
+        }
+    }
+
+    /// Drops everything queued (a client too slow to read gets its close next, not after the
+    /// backlog that made it too slow).
+    pub(crate) fn discard(&self) {
+        if let Ok(mut items) = self.items.lock() {
+            let dropped: usize = items.iter().map(WsOut::len).sum();
+            items.clear();
+            self.unsent.fetch_sub(dropped, Ordering::Relaxed);
+        }
+    }
+
+    /// The writer put `n` payload bytes on the wire.
+    pub(crate) fn sent(&self, n: usize) {
+        self.unsent.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    fn has_items(&self) -> bool {
+        self.items.lock().map(|i| !i.is_empty()).unwrap_or(false)
+    }
+
+    /// Waits until something is queued (`true`) or nothing ever will be (`false`).
+    pub(crate) async fn ready(&self) -> bool {
+        loop {
+            if self.has_items() {
+                return true;
+            }
+            if self.producers.load(Ordering::Acquire) == 0 {
+                return self.has_items();
+            }
+            let listener = self.queued.listen();
+            if self.has_items() || self.producers.load(Ordering::Acquire) == 0 {
+                continue;
+            }
+            listener.await;
+        }
+    }
+
+    /// A producer leaves (the core task's link dropped, or the reader ended).
+    pub(crate) fn producer_done(&self) {
+        self.producers.fetch_sub(1, Ordering::AcqRel);
+        self.queued.notify(usize::MAX);
+    }
+
+    /// The core task pauses (`true`) or resumes reads.
+    pub(crate) fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Release);
+        self.control.notify(usize::MAX);
+    }
+
+    /// The core task let go of this socket.
+    pub(crate) fn detach(&self) {
+        self.detached.store(true, Ordering::Release);
+        self.control.notify(usize::MAX);
+        self.producer_done();
+    }
+
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_detached(&self) -> bool {
+        self.detached.load(Ordering::Acquire)
+    }
+
+    /// Waits until the pause state differs from `paused`, or the socket is detached.
+    pub(crate) async fn control_changed(&self, paused: bool) {
+        loop {
+            if self.is_detached() || self.is_paused() != paused {
+                return;
+            }
+            let listener = self.control.listen();
+            if self.is_detached() || self.is_paused() != paused {
+                return;
+            }
+            listener.await;
+        }
+    }
+}
