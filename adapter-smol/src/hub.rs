@@ -186,6 +186,9 @@ impl Hub {
                 });
             }
             Event::ClientMessage { client, frame } => {
+                if let Some(c) = self.clients.get(&client) {
+                    c.link.outbox.taken(frame.len());
+                }
                 self.feed(Input::ClientMessage { client, frame });
             }
             Event::ClientClosed { client, close } => {

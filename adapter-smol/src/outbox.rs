@@ -13,6 +13,9 @@ use event_listener::Event;
 
 use crate::links::WsOut;
 
+/// Client bytes a socket's reader may have on their way to the core task.
+pub(crate) const READ_AHEAD: usize = 64 * 1024;
+
 #[derive(Default)]
 pub(crate) struct Outbox {
     items: Mutex<VecDeque<WsOut>>,
@@ -20,13 +23,15 @@ pub(crate) struct Outbox {
     unsent: AtomicUsize,
     /// Parties that may still queue: the core task and the socket's reader.
     producers: AtomicUsize,
+    /// Client bytes the reader handed to the core task that it has not taken yet.
+    unread: AtomicUsize,
     /// Reads are paused by the core.
     paused: AtomicBool,
     /// The core task let go of the socket (it closed it, or shut down).
     detached: AtomicBool,
     /// Something was queued, or the last producer left.
     queued: Event,
-    /// `paused` or `detached` changed.
+    /// `paused` or `detached` changed, or the core task took client bytes.
     control: Event,
 }
 
@@ -111,6 +116,35 @@ impl Outbox {
         self.detached.store(true, Ordering::Release);
         self.control.notify(usize::MAX);
         self.producer_done();
+    }
+
+    /// The reader handed `n` client bytes to the core task.
+    pub(crate) fn handed(&self, n: usize) -> usize {
+        self.unread.fetch_add(n, Ordering::AcqRel) + n
+    }
+
+    /// The core task took `n` client bytes.
+    pub(crate) fn taken(&self, n: usize) {
+        let before = self.unread.fetch_sub(n, Ordering::AcqRel);
+        if before >= READ_AHEAD && before - n < READ_AHEAD {
+            self.control.notify(usize::MAX);
+        }
+    }
+
+    /// Waits while more than [`READ_AHEAD`] bytes are on their way to the core, so a pause
+    /// takes effect within that much of the window (the event queue is shared by all
+    /// sockets and must not hold one socket's backlog).
+    pub(crate) async fn read_ahead_room(&self) {
+        loop {
+            if self.is_detached() || self.unread.load(Ordering::Acquire) < READ_AHEAD {
+                return;
+            }
+            let listener = self.control.listen();
+            if self.is_detached() || self.unread.load(Ordering::Acquire) < READ_AHEAD {
+                return;
+            }
+            listener.await;
+        }
     }
 
     pub(crate) fn is_paused(&self) -> bool {

@@ -10,9 +10,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_tungstenite::WebSocketStream;
+use async_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame as WsCloseFrame, WebSocketConfig};
-use async_tungstenite::tungstenite::{Error as WsError, Message, error::CapacityError};
+use async_tungstenite::tungstenite::{Error as WsError, Message};
 use futures_util::{SinkExt as _, StreamExt as _};
 use smol::channel::Sender;
 use smol::future;
@@ -57,6 +58,8 @@ pub(crate) fn ws_config() -> WebSocketConfig {
 /// Why a read ended, as the close the gateway sends (or `None`: the peer is simply gone).
 fn read_error_close(e: &WsError, metrics: &AdapterMetrics, client: bool) -> Option<CloseFrame> {
     let (code, reason) = match e {
+        // The peer just went away; nothing to answer.
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => return None,
         WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
             if client {
                 metrics
@@ -81,12 +84,13 @@ fn read_error_close(e: &WsError, metrics: &AdapterMetrics, client: bool) -> Opti
         }
         _ => return None,
     };
-    if !client {
+    if client {
+        metrics.count_close(code);
+    } else {
         metrics
             .runner_protocol_errors
             .fetch_add(1, Ordering::Relaxed);
     }
-    metrics.count_close(code);
     Some(CloseFrame::new(code, reason))
 }
 
@@ -143,12 +147,17 @@ pub(crate) async fn run_client(
             }
             None => break None,
         };
+        // Counted before the core task can take it, so its `taken` never runs ahead.
+        let unread = outbox.handed(frame.len());
         if events
             .send(Event::ClientMessage { client, frame })
             .await
             .is_err()
         {
             break None;
+        }
+        if unread >= crate::outbox::READ_AHEAD {
+            outbox.read_ahead_room().await;
         }
     };
     let _ = events.send(Event::ClientClosed { client, close }).await;

@@ -288,3 +288,83 @@ fn a_client_that_never_reads_is_closed_with_1008() {
         assert_eq!(next(&mut ws, WAIT).await, Some(Message::text("fine")));
     });
 }
+
+#[test]
+fn a_full_window_pauses_reads_until_acks_free_it() {
+    let gw = start_with(config("backpressure", |_, file| {
+        file.gateway.socket_window_bytes = Some(64 * 1024);
+        // The first runner's actors are given up quickly once it is gone.
+        file.gateway.runner_lost_threshold_ms = Some(300);
+    }));
+    let addr = gw.addr();
+    smol::block_on(async {
+        let first = runner(addr).await;
+        let storage = first.storage();
+        let actor = create_actor(addr, "chat", "room-1").await;
+        let ws = client(addr, &actor, "/").await.expect("client connects");
+        let (mut tx, mut rx) = ws.split();
+        tx.send(Message::text("first")).await.expect("send");
+        assert_eq!(next(&mut rx, WAIT).await, Some(Message::text("first")));
+        // The actor sleeps and its runner goes away: nothing can take the client's messages.
+        first.sleep_actor(&actor).await;
+        first
+            .wait_for(WAIT, |e| {
+                e.iter().any(|e| matches!(e, RunnerEvent::ActorStopped { actor_id, .. } if *actor_id == actor))
+            })
+            .await
+            .expect("actor stops");
+        drop(first.disconnect().await);
+
+        const N: usize = 1000;
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = std::sync::Arc::clone(&sent);
+        let sender = smol::spawn(async move {
+            for i in 0..N {
+                let mut payload = vec![0u8; 16 * 1024];
+                payload[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                tx.send(Message::binary(payload)).await.expect("send");
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            tx
+        });
+        smol::Timer::after(Duration::from_millis(1500)).await;
+        assert_eq!(metric(addr, "paused_sockets").await, 1, "reads are paused");
+        let stalled = sent.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            stalled < N,
+            "TCP pushed back on the client ({stalled} of {N} sent)"
+        );
+        assert!(metric(addr, "pending_bytes").await <= 2 * 64 * 1024 + 64 * 1024);
+
+        // A runner arrives: the actor wakes, acks free the window, reads resume, and every
+        // message arrives once, in order.
+        let second = TestRunner::connect_with(RunnerConfig::new(ws_base(addr)), storage)
+            .await
+            .expect("runner connects");
+        let reader = smol::spawn(async move {
+            let mut echoed = 0usize;
+            while echoed < N {
+                match next(&mut rx, WAIT).await {
+                    Some(Message::Binary(_)) => echoed += 1,
+                    other => panic!("unexpected {other:?} after {echoed} echoes"),
+                }
+            }
+            echoed
+        });
+        let _tx = sender.await;
+        assert_eq!(reader.await, N);
+        let got = delivered(&second.events(), &actor);
+        let order: Vec<u64> = got
+            .iter()
+            .filter(|m| m.len() == 16 * 1024)
+            .map(|m| u64::from_be_bytes(m[..8].try_into().expect("8 bytes")))
+            .collect();
+        assert_eq!(
+            order,
+            (0..N as u64).collect::<Vec<_>>(),
+            "once each, in order"
+        );
+        assert_eq!(metric(addr, "paused_sockets").await, 0);
+        assert!(metric(addr, "reads_paused").await >= 1);
+    });
+}

@@ -146,7 +146,10 @@ pub async fn client(addr: SocketAddr, actor: &str, path: &str) -> Result<Client,
 }
 
 /// The next data or close message, within `timeout`.
-pub async fn next(ws: &mut Client, timeout: Duration) -> Option<Message> {
+pub async fn next<S>(ws: &mut S, timeout: Duration) -> Option<Message>
+where
+    S: futures_util::Stream<Item = Result<Message, WsError>> + Unpin,
+{
     smol::future::or(
         async {
             loop {
