@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use crate::admin::{ActorInfo, AdminCommand, AdminError, AdminReply, CreateActor};
+use crate::admin::{ActorInfo, AdminCommand, AdminError, AdminReply, CreateActor, SocketInfo};
 use crate::config::Config;
 use crate::ids::{ActorId, AdminReqId};
+use crate::io::ClientFrame;
 use crate::io::{Input, Output};
 use crate::protocol::*;
 use crate::store::{ActorRecord, StoreFailure, StoreReply, StoreRequest};
@@ -332,5 +333,64 @@ fn failed_registry_write_is_retried_after_a_backoff_with_a_new_op() {
                 created: true,
             })
         )]
+    );
+}
+
+#[test]
+fn sockets_lists_each_connection_with_its_state_and_buffers() {
+    let mut d = driver();
+    let (conn, _) = d.connect_runner("k", "default", 1);
+    let (actor, start) = d.running_actor(conn, "chat");
+    let (ws, request) = d.open_accepted(conn, actor, "/room?x=1", true);
+    d.client_send(ws, ClientFrame::Text("hi".into()));
+    let (http, _) = d.http_request(actor, "GET", "/api", b"");
+
+    let Ok(AdminReply::Sockets(list)) = d.admin_now(AdminCommand::Sockets(actor)) else {
+        panic!("sockets reply");
+    };
+    let [a, b, c, dd] = request.request_id.to_bytes();
+    assert_eq!(
+        list,
+        vec![
+            SocketInfo {
+                client: ws,
+                request_id: format!("{a:02x}{b:02x}{c:02x}{dd:02x}"),
+                kind: "websocket",
+                state: "open",
+                path: "/room?x=1".into(),
+                can_hibernate: true,
+                queued_messages: 0,
+                unacked_messages: 1,
+                unacked_bytes: list[0].unacked_bytes,
+                paused: false,
+            },
+            SocketInfo {
+                client: http,
+                request_id: list[1].request_id.clone(),
+                kind: "http",
+                state: "sent",
+                path: "/api".into(),
+                can_hibernate: false,
+                queued_messages: 0,
+                unacked_messages: 0,
+                unacked_bytes: 0,
+                paused: false,
+            },
+        ]
+    );
+    assert!(list[0].unacked_bytes > 2, "the encoded frame is held");
+
+    // After a sleep the socket is listed as hibernating; the finished HTTP request is gone.
+    d.sleep_actor(conn, &start.checkpoint, 1);
+    let Ok(AdminReply::Sockets(list)) = d.admin_now(AdminCommand::Sockets(actor)) else {
+        panic!("sockets reply");
+    };
+    let states: Vec<_> = list.iter().map(|s| (s.client, s.state)).collect();
+    assert_eq!(states, vec![(ws, "hibernating")]);
+
+    let missing = ActorId::parse("00000000-0000-4000-8000-000000000000").unwrap();
+    assert_eq!(
+        d.admin_now(AdminCommand::Sockets(missing)),
+        Err(AdminError::NotFound(format!("actor {missing} not found")))
     );
 }

@@ -55,7 +55,8 @@ impl Gateway {
         let start = ToClientRequestStart {
             actor_id: c.actor.to_string(),
             method: std::mem::take(&mut http.method),
-            path: std::mem::take(&mut http.path),
+            // Kept: `GET /actors/{id}/sockets` shows what each request is for.
+            path: http.path.clone(),
             headers: std::mem::take(&mut http.headers),
             body: (!body.is_empty()).then_some(body),
             stream: false,
