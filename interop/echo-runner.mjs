@@ -62,6 +62,13 @@ const socketsOf = (actorId) => {
 
 let connectedOnce = false;
 
+/** actorId → messages and closes still being processed. */
+const busy = new Map();
+const track = (actorId, promise) => {
+  busy.set(actorId, (busy.get(actorId) ?? 0) + 1);
+  return promise.finally(() => busy.set(actorId, busy.get(actorId) - 1));
+};
+
 const runner = new Runner({
   version: 1,
   endpoint: args.endpoint,
@@ -107,6 +114,12 @@ const runner = new Runner({
     }
   },
   onActorStop: async (actorId, generation) => {
+    // Finish what is in hand (persist, ack, echo) before reporting the actor stopped, so a
+    // sleep never cuts a message between its persist and its echo.
+    const deadline = Date.now() + 10_000;
+    while ((busy.get(actorId) ?? 0) > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
     emit({ ev: "stop", actor: actorId, generation });
   },
 
@@ -149,38 +162,44 @@ const runner = new Runner({
         setImmediate(() => runner.sendHibernatableWebSocketMessageAck(gw, rq, meta.serverMessageIndex));
       }
     }
-    // Messages are processed one at a time, in arrival order: persist, ack, echo.
+    // Each message is persisted at once (KV requests complete in order), then acked and
+    // echoed strictly in arrival order.
     let chain = Promise.resolve();
     ws.addEventListener("message", (ev) => {
       const index = ev.rivetMessageIndex;
       const text = typeof ev.data === "string";
       const payload = text ? enc.encode(ev.data) : new Uint8Array(ev.data);
-      chain = chain.then(async () => {
-        const meta = mine.get(sock);
-        if (hibernatable && meta) {
-          const n = meta.count;
-          const entry = new Uint8Array(payload.length + 1);
-          entry[0] = text ? 0x74 : 0x62;
-          entry.set(payload, 1);
-          const next = { ...meta, serverMessageIndex: index, count: n + 1 };
-          try {
-            await runner.kvPut(actorId, [
-              [metaKey(sock), enc.encode(JSON.stringify(next))],
-              [logKey(sock, n), entry],
-            ]);
-          } catch (e) {
-            emit({ ev: "kv_error", actor: actorId, rq: rqHex, index, error: String(e) });
-            return;
-          }
-          mine.set(sock, next);
-          runner.sendHibernatableWebSocketMessageAck(gw, rq, index);
-        }
+      const meta = mine.get(sock);
+      let persisted = Promise.resolve(true);
+      if (hibernatable && meta) {
+        const n = meta.count;
+        const entry = new Uint8Array(payload.length + 1);
+        entry[0] = text ? 0x74 : 0x62;
+        entry.set(payload, 1);
+        const next = { ...meta, serverMessageIndex: index, count: n + 1 };
+        mine.set(sock, next);
+        persisted = runner
+          .kvPut(actorId, [
+            [metaKey(sock), enc.encode(JSON.stringify(next))],
+            [logKey(sock, n), entry],
+          ])
+          .then(
+            () => true,
+            (e) => {
+              emit({ ev: "kv_error", actor: actorId, rq: rqHex, index, error: String(e) });
+              return false;
+            },
+          );
+      }
+      chain = track(actorId, chain.then(() => persisted).then((ok) => {
+        if (!ok) return;
+        if (hibernatable) runner.sendHibernatableWebSocketMessageAck(gw, rq, index);
         emit({ ev: "message", actor: actorId, rq: rqHex, index, text, data: text ? ev.data : bytesToHex(payload) });
         if (ws.readyState === 1) ws.send(ev.data);
-      });
+      }));
     });
     ws.addEventListener("close", (ev) => {
-      chain = chain.then(async () => {
+      chain = track(actorId, chain.then(async () => {
         emit({ ev: "close", actor: actorId, rq: rqHex, code: ev.code, reason: ev.reason });
         if (!mine.has(sock)) return;
         mine.delete(sock);
@@ -190,7 +209,7 @@ const runner = new Runner({
         } catch (e) {
           emit({ ev: "kv_error", actor: actorId, rq: rqHex, error: String(e) });
         }
-      });
+      }));
     });
   },
 });
@@ -246,11 +265,21 @@ async function runKv(actorId, ops) {
 async function readLog(actorId) {
   const out = {};
   const socket = (sock) => (out[sock.slice(8)] ??= { messages: [], closed: null });
-  for (const [k, v] of await runner.kvListPrefix(actorId, enc.encode("log/"))) {
-    const [, sock] = dec.decode(k).split("/");
-    const text = v[0] === 0x74;
-    const body = v.subarray(1);
-    socket(sock).messages.push(text ? dec.decode(body) : bytesToHex(body));
+  // Paged: a list returns at most 16,384 entries unless a limit says otherwise.
+  let start = enc.encode("log/");
+  const end = enc.encode("log0");
+  for (;;) {
+    const page = await runner.kvListRange(actorId, start, end, true, { limit: 10_000 });
+    for (const [k, v] of page) {
+      const [, sock] = dec.decode(k).split("/");
+      const text = v[0] === 0x74;
+      const body = v.subarray(1);
+      socket(sock).messages.push(text ? dec.decode(body) : bytesToHex(body));
+    }
+    if (page.length < 10_000) break;
+    const last = page[page.length - 1][0];
+    start = new Uint8Array(last.length + 1);
+    start.set(last);
   }
   for (const [k, v] of await runner.kvListPrefix(actorId, enc.encode("closed/"))) {
     socket(dec.decode(k).slice("closed/".length)).closed = JSON.parse(dec.decode(v));

@@ -160,8 +160,24 @@ pub(crate) async fn run_client(
             outbox.read_ahead_room().await;
         }
     };
+    let peer_closed = close.is_some() && !read_failed;
     let _ = events.send(Event::ClientClosed { client, close }).await;
+    if peer_closed {
+        answer_close(&mut rx).await;
+    }
     finish(&outbox, rx, writer, &tcp, read_failed).await;
+}
+
+/// The peer sent a close: tungstenite queued the reply, and the next read sends it (then
+/// reports the connection closed). Bounded, for a peer that stops reading.
+async fn answer_close(rx: &mut async_tungstenite::WebSocketReceiver<TcpStream>) {
+    future::or(
+        async { while let Some(Ok(_)) = rx.next().await {} },
+        async {
+            Timer::after(CLOSE_GRACE).await;
+        },
+    )
+    .await;
 }
 
 /// After the reader ended: the writer finishes what is queued (a close, usually), but a writer
@@ -219,7 +235,10 @@ pub(crate) async fn run_runner(
             },
             Ok(Message::Text(_)) => Event::RunnerText { conn },
             Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
-            Ok(Message::Close(_)) => break,
+            Ok(Message::Close(_)) => {
+                answer_close(&mut rx).await;
+                break;
+            }
             Err(e) => {
                 debug!(%conn, error = %e, "runner read ended");
                 if let Some(close) = read_error_close(&e, &metrics, false) {

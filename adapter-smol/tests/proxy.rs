@@ -58,6 +58,10 @@ fn websocket_echo_and_http_proxy() {
         let refused = client(addr, missing, "/").await.expect_err("refused");
         assert!(refused.to_string().contains("404"), "{refused}");
 
+        // A client close gets its reply (a clean close handshake, not a dropped connection).
+        ws.close(None).await.expect("close");
+        assert!(matches!(next(&mut ws, WAIT).await, Some(Message::Close(_))));
+
         assert!(metric(addr, "ws_messages_to_runner").await >= 2);
         assert!(metric(addr, "ws_messages_to_client").await >= 2);
         assert_eq!(metric(addr, "runner_connections").await, 1);
