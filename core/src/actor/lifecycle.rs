@@ -302,6 +302,8 @@ impl Gateway {
         self.cx.timers.cancel(TimerKey::WakeDeadline(id));
         self.cx.wake_started.remove(&id);
         self.cx.timers.cancel(TimerKey::ActorAlarm(id));
+        // Destroyed while waiting for a runner: its start deadline goes with it.
+        self.cx.timers.cancel(TimerKey::ActorStart(id));
         let Some(actor) = self.actors.remove(id) else {
             return;
         };

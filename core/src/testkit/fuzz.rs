@@ -1,6 +1,38 @@
 //! Bodies of the cargo-fuzz targets. Each panics exactly when it finds a bug.
 
+use super::sim::{Sim, SimParams};
 use crate::protocol::{ToClient, ToServer};
+
+/// `sim_seed`: one simulated world whose seed and fault mix come from the fuzzer; any safety
+/// or liveness violation panics with the replay parameters.
+pub fn sim_seed(data: &[u8]) {
+    let mut u = arbitrary::Unstructured::new(data);
+    let seed: u64 = u.arbitrary().unwrap_or(0);
+    let mut prob = |scale: f64| {
+        u.arbitrary::<u8>()
+            .map_or(0.0, |b| f64::from(b) / 255.0 * scale)
+    };
+    let params = SimParams {
+        steps: 40 + (prob(1.0) * 120.0) as usize,
+        persist_now: prob(1.0),
+        ack_now: prob(1.0),
+        sleep: prob(0.15),
+        crash: prob(0.08),
+        runner_crash: prob(0.06),
+        client_close: prob(0.04),
+        runner_drop: prob(0.06),
+        garbage: prob(0.02),
+        restart: prob(0.02),
+        slow_client: prob(0.02),
+        alarm: prob(0.06),
+        store_error: prob(0.2),
+        store_delay: prob(1.0),
+    };
+    let mut sim = Sim::with_params(seed, params.clone());
+    if let Err(why) = sim.run() {
+        panic!("simulation failed: {why}\nseed={seed} params={params:?}");
+    }
+}
 
 /// `decode_to_server`: decoding never panics, and a frame that decodes re-encodes to exactly
 /// the same bytes (the decoder is strict, so there is one encoding per value).

@@ -6,3 +6,4 @@
 pub mod driver;
 pub mod fuzz;
 pub mod sim;
+pub mod steps;

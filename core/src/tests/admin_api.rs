@@ -394,3 +394,18 @@ fn sockets_lists_each_connection_with_its_state_and_buffers() {
         Err(AdminError::NotFound(format!("actor {missing} not found")))
     );
 }
+
+/// Found by the `core_steps` fuzz body: destroying an actor that waits for a runner left its
+/// start deadline armed for a deleted actor.
+#[test]
+fn destroy_while_waiting_for_a_runner_disarms_the_start_deadline() {
+    let mut d = driver();
+    let (actor, _) = d.create_actor("chat", None, "default");
+    assert!(d.admin_now(AdminCommand::Get(actor)).is_ok());
+    let (req, out) = d.admin(AdminCommand::Destroy(actor));
+    assert!(out.contains(&reply(req, Ok(AdminReply::Done))), "{out:?}");
+    // The driver checks every invariant (no timer outlives its actor) after each step.
+    assert_eq!(d.gw.poll_timeout(), None, "nothing left to time out");
+    let out = d.advance(Duration::from_secs(120));
+    assert!(out.is_empty(), "{out:?}");
+}
