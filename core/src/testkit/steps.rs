@@ -171,6 +171,8 @@ struct World {
     runners: Vec<RunnerConnId>,
     actors: Vec<ActorId>,
     clients: Vec<ClientId>,
+    /// Clients whose reads the gateway paused: an adapter delivers nothing more from them.
+    paused: Vec<ClientId>,
     starts: Vec<(RunnerConnId, ActorCheckpoint)>,
     /// Request ids sent to runners, with the last index seen.
     requests: Vec<(RunnerConnId, MessageId)>,
@@ -198,6 +200,7 @@ impl World {
             runners: Vec::new(),
             actors: Vec::new(),
             clients: Vec::new(),
+            paused: Vec::new(),
             starts: Vec::new(),
             requests: Vec::new(),
             pending_ops: Vec::new(),
@@ -261,6 +264,8 @@ impl World {
                 Output::CloseRunner { conn, .. } | Output::RejectRunner { conn, .. } => {
                     self.runners.retain(|r| *r != conn);
                 }
+                Output::PauseClientReads { client } => self.paused.push(client),
+                Output::ResumeClientReads { client } => self.paused.retain(|c| *c != client),
                 _ => {}
             }
         }
@@ -344,7 +349,8 @@ impl World {
                 });
             }
             Step::ClientSend { client, len } => {
-                if let Some(client) = Self::pick(&self.clients, client) {
+                let client = Self::pick(&self.clients, client).filter(|c| !self.paused.contains(c));
+                if let Some(client) = client {
                     let frame = ClientFrame::Binary(vec![7; usize::from(len % 2048)]);
                     self.feed(Input::ClientMessage { client, frame });
                 }
