@@ -56,6 +56,9 @@ pub struct RunnerConfig {
     pub total_slots: u32,
     /// What the actors answer to `canHibernate` for every new client WebSocket.
     pub can_hibernate: bool,
+    /// Record every delivered message as a [`RunnerEvent::WebSocketMessage`] (load tools turn
+    /// this off: millions of messages would pile up).
+    pub record_messages: bool,
 }
 
 impl RunnerConfig {
@@ -75,6 +78,7 @@ impl RunnerConfig {
             token: None,
             total_slots: 100_000,
             can_hibernate: true,
+            record_messages: true,
         }
     }
 

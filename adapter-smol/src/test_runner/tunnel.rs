@@ -253,13 +253,15 @@ impl Process {
             // The actor persists its index before acking.
             self.storage.set_last(key, index);
         }
-        self.log.push(RunnerEvent::WebSocketMessage {
-            actor_id,
-            request_id: key.1.to_bytes(),
-            index,
-            data: m.data.clone(),
-            binary: m.binary,
-        });
+        if self.config.record_messages {
+            self.log.push(RunnerEvent::WebSocketMessage {
+                actor_id,
+                request_id: key.1.to_bytes(),
+                index,
+                data: m.data.clone(),
+                binary: m.binary,
+            });
+        }
         self.tunnel_send(
             key,
             Out::WebSocketMessage(ToServerWebSocketMessage {
