@@ -57,6 +57,19 @@ pub fn decode_to_client(data: &[u8]) {
 mod tests {
     use super::*;
 
+    /// The committed `sim_seed` corpus replayed on stable.
+    #[test]
+    fn committed_sim_corpus_passes() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/sim_seed");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).expect("fuzz/seeds/sim_seed") {
+            let data = std::fs::read(entry.expect("entry").path()).expect("read");
+            sim_seed(&data);
+            n += 1;
+        }
+        assert!(n >= 100, "{n} inputs");
+    }
+
     /// Every golden vector, plus each of its truncations and single-byte corruptions, through
     /// both bodies: the fuzz oracle on stable, over inputs near valid frames.
     #[test]

@@ -567,6 +567,19 @@ pub fn core_steps_bytes(data: &[u8]) {
 mod tests {
     use super::*;
 
+    /// The committed fuzz corpus (and past finds) replayed on stable.
+    #[test]
+    fn committed_corpus_keeps_every_invariant() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/core_steps");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).expect("fuzz/seeds/core_steps") {
+            let data = std::fs::read(entry.expect("entry").path()).expect("read");
+            core_steps_bytes(&data);
+            n += 1;
+        }
+        assert!(n >= 100, "{n} inputs");
+    }
+
     /// The fuzz body on stable: random byte strings decoded into step sequences.
     #[test]
     fn random_step_sequences_keep_every_invariant() {
