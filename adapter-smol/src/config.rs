@@ -69,6 +69,10 @@ pub struct ServeArgs {
     /// Log filter, e.g. `info` or `torpor=debug` [default: info].
     #[arg(long, env = "TORPOR_LOG")]
     pub log: Option<String>,
+    /// Executor threads [default: 1]. The core is one task, so more threads mostly add
+    /// cross-thread wake-ups (see BENCHMARKS.md); raise it for heavy per-connection work.
+    #[arg(long, env = "TORPOR_THREADS")]
+    pub threads: Option<usize>,
 }
 
 /// The TOML file. Unknown keys are errors, so a typo never silently falls back to a default.
@@ -89,6 +93,8 @@ pub struct FileConfig {
     pub log_format: Option<LogFormat>,
     /// Log filter.
     pub log: Option<String>,
+    /// Executor threads.
+    pub threads: Option<usize>,
     /// Namespaces runners may join (`default` is always added).
     pub namespaces: Option<Vec<String>>,
     /// Gateway timing and limits.
@@ -159,6 +165,8 @@ pub struct ServeConfig {
     pub log_format: LogFormat,
     /// Log filter.
     pub log: String,
+    /// Executor threads (at least 1).
+    pub threads: usize,
     /// Seed from the file, if any (else the adapter draws one from the OS).
     pub seed: Option<u64>,
     /// The core's configuration (validated).
@@ -233,6 +241,11 @@ impl ServeArgs {
         apply_gateway(&mut core, &file.gateway);
         core.validate()
             .map_err(|e| error(format!("gateway.{}", e.field), e.problem))?;
+        let threads = match self.threads.or(file.threads) {
+            Some(0) => return Err(error("threads", "must be at least 1")),
+            Some(n) => n,
+            None => 1,
+        };
         let insecure = self.insecure || file.insecure.unwrap_or(false);
         let open = core.runner_token.is_none() || admin_token.is_none();
         if !listen.ip().is_loopback() && open && !insecure {
@@ -262,6 +275,7 @@ impl ServeArgs {
                 .clone()
                 .or(file.log)
                 .unwrap_or_else(|| "info".to_owned()),
+            threads,
             seed: file.gateway.seed,
             core,
         })
@@ -446,6 +460,20 @@ mod tests {
             .resolve_with(FileConfig::default())
             .unwrap_err();
         assert_eq!(err.setting, "runner_token");
+    }
+
+    #[test]
+    fn threads_default_to_one_and_zero_is_refused() {
+        let cfg = serve(&[]).resolve_with(FileConfig::default()).unwrap();
+        assert_eq!(cfg.threads, 1);
+        let cfg = serve(&["--threads", "3"])
+            .resolve_with(FileConfig::default())
+            .unwrap();
+        assert_eq!(cfg.threads, 3);
+        let err = serve(&["--threads", "0"])
+            .resolve_with(FileConfig::default())
+            .unwrap_err();
+        assert_eq!(err.setting, "threads");
     }
 
     #[test]

@@ -33,7 +33,7 @@ fn serve(args: &torpor_smol::config::ServeArgs) -> ExitCode {
         eprintln!("torpor: installing the signal handler: {e}");
         return ExitCode::FAILURE;
     }
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+    let threads = config.threads;
     match runtime::run_server(config, threads, signal_rx, |_| {}) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

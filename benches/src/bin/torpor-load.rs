@@ -51,7 +51,7 @@ enum Scenario {
     Wake {
         #[arg(long, default_value_t = 1000)]
         sockets: usize,
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = 100)]
         wakes: usize,
     },
     /// (d) Hibernating sockets held steady: gateway RSS per socket and keepalive CPU.
