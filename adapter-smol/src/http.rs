@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -20,17 +21,17 @@ use hyper::body::{Frame, Incoming};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use smol::Executor;
-use smol::channel::Sender;
+use smol::channel::{Receiver, Sender};
 use smol::net::TcpStream;
 use smol_hyper::rt::FuturesIo;
 use torpor_core::protocol::Headers;
-use torpor_core::{ClientId, RunnerConnId, RunnerParams};
+use torpor_core::{ClientId, Input, RunnerConnId, RunnerParams};
 use tracing::debug;
 
 use crate::admin_api;
 use crate::links::{Event, HttpOut, Verdict, socket_link};
 use crate::metrics::AdapterMetrics;
-use crate::websocket::{MAX_MESSAGE, run_client, run_runner, ws_config};
+use crate::websocket::{MAX_MESSAGE, Ws, run_client, run_runner, ws_config};
 
 pub(crate) type Body = UnsyncBoxBody<Bytes, io::Error>;
 
@@ -275,6 +276,62 @@ fn unwrap_upgraded(up: hyper::upgrade::Upgraded) -> Option<(TcpStream, Vec<u8>)>
     Some((parts.io.into_inner(), parts.read_buf.to_vec()))
 }
 
+/// What both upgrades share: ask the core (`open`, answered on `verdict`), then, if it accepts,
+/// take the socket over from hyper and hand it to `run`. `end` is what the core hears if the
+/// request or the upgrade is abandoned half-way. `Err` is the response to send instead.
+async fn upgrade<F, Fut>(
+    shared: &Arc<Shared>,
+    req: &mut Request<Incoming>,
+    open: Event,
+    verdict: Receiver<Verdict>,
+    end: impl Fn() -> Event + Send + 'static,
+    refused: &str,
+    run: F,
+) -> Result<(), Response<Body>>
+where
+    F: FnOnce(Ws, TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    if shared.events.send(open).await.is_err() {
+        return Err(unavailable());
+    }
+    let guard = EndGuard {
+        events: shared.events.clone(),
+        ex: Arc::clone(&shared.ex),
+        end: Some(end()),
+    };
+    match verdict.recv().await {
+        Ok(Verdict::Accept) => guard.disarm(),
+        Ok(Verdict::Reject { status, reason }) => {
+            guard.disarm();
+            return Err(error_json(status_code(status), refused, &reason));
+        }
+        Err(_) => return Err(unavailable()),
+    }
+    let on_upgrade = hyper::upgrade::on(req);
+    let shared = Arc::clone(shared);
+    shared
+        .ex
+        .clone()
+        .spawn(async move {
+            let _live = LiveSocket::new(&shared.live_sockets);
+            let Some((tcp, part)) = on_upgrade.await.ok().and_then(unwrap_upgraded) else {
+                let _ = shared.events.send(end()).await;
+                return;
+            };
+            let ws = WebSocketStream::from_partially_read(
+                tcp.clone(),
+                part,
+                Role::Server,
+                Some(ws_config()),
+            )
+            .await;
+            run(ws, tcp).await;
+        })
+        .detach();
+    Ok(())
+}
+
 async fn runner_upgrade(shared: &Arc<Shared>, mut req: Request<Incoming>) -> Response<Body> {
     let accept = match handshake(&req) {
         Ok(a) => a,
@@ -303,59 +360,34 @@ async fn runner_upgrade(shared: &Arc<Shared>, mut req: Request<Incoming>) -> Res
     let conn = RunnerConnId::new(shared.id());
     let (link, outbox) = socket_link();
     let (verdict_tx, verdict_rx) = smol::channel::bounded(1);
-    let event = Event::RunnerConnect {
+    let open = Event::RunnerConnect {
         conn,
         params,
         link,
         verdict: verdict_tx,
     };
-    if shared.events.send(event).await.is_err() {
-        return unavailable();
-    }
-    let guard = EndGuard {
-        events: shared.events.clone(),
-        ex: Arc::clone(&shared.ex),
-        end: Some(Event::RunnerClosed { conn }),
+    let (ex, events, metrics) = (
+        Arc::clone(&shared.ex),
+        shared.events.clone(),
+        Arc::clone(&shared.metrics),
+    );
+    let run = move |ws, tcp| async move {
+        run_runner(&ex, ws, tcp, conn, outbox, events, metrics).await;
     };
-    match verdict_rx.recv().await {
-        Ok(Verdict::Accept) => {}
-        Ok(Verdict::Reject { status, reason }) => {
-            guard.disarm();
-            return error_json(status_code(status), "runner_refused", &reason);
-        }
-        Err(_) => return unavailable(),
+    let end = move || Event::Input(Input::RunnerClosed { conn });
+    if let Err(resp) = upgrade(
+        shared,
+        &mut req,
+        open,
+        verdict_rx,
+        end,
+        "runner_refused",
+        run,
+    )
+    .await
+    {
+        return resp;
     }
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    let shared2 = Arc::clone(shared);
-    guard.disarm();
-    shared
-        .ex
-        .spawn(async move {
-            let live = LiveSocket::new(&shared2.live_sockets);
-            let Some((tcp, part)) = on_upgrade.await.ok().and_then(unwrap_upgraded) else {
-                let _ = shared2.events.send(Event::RunnerClosed { conn }).await;
-                return;
-            };
-            let ws = WebSocketStream::from_partially_read(
-                tcp.clone(),
-                part,
-                Role::Server,
-                Some(ws_config()),
-            )
-            .await;
-            run_runner(
-                &shared2.ex,
-                ws,
-                tcp,
-                conn,
-                outbox,
-                shared2.events.clone(),
-                Arc::clone(&shared2.metrics),
-            )
-            .await;
-            drop(live);
-        })
-        .detach();
     let protocol = protocols.iter().any(|p| p == "rivet").then_some("rivet");
     switching(accept, protocol)
 }
@@ -374,7 +406,7 @@ async fn client_upgrade(
     let client = ClientId::new(shared.id());
     let (link, outbox) = socket_link();
     let (verdict_tx, verdict_rx) = smol::channel::bounded(1);
-    let event = Event::ClientWebSocket {
+    let open = Event::ClientWebSocket {
         client,
         actor,
         path,
@@ -382,62 +414,23 @@ async fn client_upgrade(
         link,
         verdict: verdict_tx,
     };
-    if shared.events.send(event).await.is_err() {
-        return unavailable();
-    }
-    let guard = EndGuard {
-        events: shared.events.clone(),
-        ex: Arc::clone(&shared.ex),
-        end: Some(Event::ClientClosed {
+    let (ex, events, metrics) = (
+        Arc::clone(&shared.ex),
+        shared.events.clone(),
+        Arc::clone(&shared.metrics),
+    );
+    let run = move |ws, tcp| async move {
+        run_client(&ex, ws, tcp, client, outbox, events, metrics).await;
+    };
+    let end = move || {
+        Event::Input(Input::ClientClosed {
             client,
             close: None,
-        }),
-    };
-    match verdict_rx.recv().await {
-        Ok(Verdict::Accept) => {}
-        Ok(Verdict::Reject { status, reason }) => {
-            guard.disarm();
-            return error_json(status_code(status), "refused", &reason);
-        }
-        Err(_) => return unavailable(),
-    }
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    let shared2 = Arc::clone(shared);
-    guard.disarm();
-    shared
-        .ex
-        .spawn(async move {
-            let live = LiveSocket::new(&shared2.live_sockets);
-            let Some((tcp, part)) = on_upgrade.await.ok().and_then(unwrap_upgraded) else {
-                let _ = shared2
-                    .events
-                    .send(Event::ClientClosed {
-                        client,
-                        close: None,
-                    })
-                    .await;
-                return;
-            };
-            let ws = WebSocketStream::from_partially_read(
-                tcp.clone(),
-                part,
-                Role::Server,
-                Some(ws_config()),
-            )
-            .await;
-            run_client(
-                &shared2.ex,
-                ws,
-                tcp,
-                client,
-                outbox,
-                shared2.events.clone(),
-                Arc::clone(&shared2.metrics),
-            )
-            .await;
-            drop(live);
         })
-        .detach();
+    };
+    if let Err(resp) = upgrade(shared, &mut req, open, verdict_rx, end, "refused", run).await {
+        return resp;
+    }
     // The actor side does not negotiate subprotocols: answer `rivet` when offered (RivetKit
     // clients), else the client's first choice, so clients that insist on one still connect.
     let protocol = protocols
@@ -509,7 +502,7 @@ async fn proxy_http(
     let guard = EndGuard {
         events: shared.events.clone(),
         ex: Arc::clone(&shared.ex),
-        end: Some(Event::HttpCancelled { client }),
+        end: Some(Event::Input(Input::HttpCancelled { client })),
     };
     let Ok(HttpOut::Head {
         status,

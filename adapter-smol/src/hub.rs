@@ -48,6 +48,22 @@ struct PendingLink<L> {
     verdict: Option<Sender<Verdict>>,
 }
 
+impl<L> PendingLink<L> {
+    /// Answers the upgrade request, if it is still waiting (the requester may be gone).
+    fn answer(&mut self, verdict: Verdict) {
+        if let Some(v) = self.verdict.take() {
+            let _ = v.try_send(verdict);
+        }
+    }
+}
+
+fn shutting_down() -> Verdict {
+    Verdict::Reject {
+        status: 503,
+        reason: "gateway shutting down".to_owned(),
+    }
+}
+
 impl Hub {
     pub(crate) fn new(
         gw: Gateway,
@@ -142,6 +158,28 @@ impl Hub {
     /// Returns `false` on shutdown.
     fn on_event(&mut self, ev: Event) -> bool {
         match ev {
+            Event::Input(input) => {
+                // The adapter's own bookkeeping first; the core decides everything else.
+                match &input {
+                    Input::RunnerClosed { conn } => {
+                        self.runners.remove(conn);
+                    }
+                    Input::ClientClosed { client, .. } => {
+                        self.clients.remove(client);
+                    }
+                    Input::ClientMessage { client, frame } => {
+                        if let Some(c) = self.clients.get(client) {
+                            c.link.outbox.taken(frame.len());
+                        }
+                    }
+                    // A request already answered needs no cancelling.
+                    Input::HttpCancelled { client } if self.http.remove(client).is_none() => {
+                        return true;
+                    }
+                    _ => {}
+                }
+                self.feed(input);
+            }
             Event::RunnerConnect {
                 conn,
                 params,
@@ -156,12 +194,6 @@ impl Hub {
                     },
                 );
                 self.feed(Input::RunnerConnect { conn, params });
-            }
-            Event::RunnerBytes { conn, bytes } => self.feed(Input::RunnerBytes { conn, bytes }),
-            Event::RunnerText { conn } => self.feed(Input::RunnerText { conn }),
-            Event::RunnerClosed { conn } => {
-                self.runners.remove(&conn);
-                self.feed(Input::RunnerClosed { conn });
             }
             Event::ClientWebSocket {
                 client,
@@ -185,16 +217,6 @@ impl Hub {
                     headers,
                 });
             }
-            Event::ClientMessage { client, frame } => {
-                if let Some(c) = self.clients.get(&client) {
-                    c.link.outbox.taken(frame.len());
-                }
-                self.feed(Input::ClientMessage { client, frame });
-            }
-            Event::ClientClosed { client, close } => {
-                self.clients.remove(&client);
-                self.feed(Input::ClientClosed { client, close });
-            }
             Event::Http {
                 client,
                 actor,
@@ -213,11 +235,6 @@ impl Hub {
                     headers,
                     body,
                 });
-            }
-            Event::HttpCancelled { client } => {
-                if self.http.remove(&client).is_some() {
-                    self.feed(Input::HttpCancelled { client });
-                }
             }
             Event::Admin { command, reply } => {
                 self.next_admin += 1;
@@ -267,8 +284,8 @@ impl Hub {
     fn execute(&mut self, out: Output) {
         match out {
             Output::AcceptRunner { conn } => {
-                if let Some(v) = self.runners.get_mut(&conn).and_then(|r| r.verdict.take()) {
-                    let _ = v.try_send(Verdict::Accept);
+                if let Some(r) = self.runners.get_mut(&conn) {
+                    r.answer(Verdict::Accept);
                 }
             }
             Output::RejectRunner {
@@ -277,8 +294,8 @@ impl Hub {
                 reason,
             } => {
                 info!(%conn, status, %reason, "runner refused");
-                if let Some(v) = self.runners.remove(&conn).and_then(|r| r.verdict) {
-                    let _ = v.try_send(Verdict::Reject { status, reason });
+                if let Some(mut r) = self.runners.remove(&conn) {
+                    r.answer(Verdict::Reject { status, reason });
                 }
             }
             Output::SendRunner { conn, bytes } => {
@@ -293,8 +310,8 @@ impl Hub {
                 }
             }
             Output::AcceptClient { client } => {
-                if let Some(v) = self.clients.get_mut(&client).and_then(|c| c.verdict.take()) {
-                    let _ = v.try_send(Verdict::Accept);
+                if let Some(c) = self.clients.get_mut(&client) {
+                    c.answer(Verdict::Accept);
                 }
             }
             Output::RejectClient {
@@ -303,8 +320,8 @@ impl Hub {
                 reason,
             } => {
                 debug!(%client, status, %reason, "client refused");
-                if let Some(v) = self.clients.remove(&client).and_then(|c| c.verdict) {
-                    let _ = v.try_send(Verdict::Reject { status, reason });
+                if let Some(mut c) = self.clients.remove(&client) {
+                    c.answer(Verdict::Reject { status, reason });
                 }
             }
             Output::SendClient { client, frame } => self.send_client(client, frame),
@@ -415,13 +432,8 @@ impl Hub {
         // index rows are deleted before the store stops.
         let clients: Vec<ClientId> = self.clients.keys().copied().collect();
         for client in clients {
-            if let Some(c) = self.clients.remove(&client) {
-                if let Some(v) = c.verdict {
-                    let _ = v.try_send(Verdict::Reject {
-                        status: 503,
-                        reason: "gateway shutting down".to_owned(),
-                    });
-                }
+            if let Some(mut c) = self.clients.remove(&client) {
+                c.answer(shutting_down());
                 self.metrics.count_close(SHUTDOWN_CLOSE);
                 c.link.outbox.push(WsOut::Close(close.clone()));
             }
@@ -430,13 +442,8 @@ impl Hub {
                 close: Some(close.clone()),
             });
         }
-        for (_, r) in self.runners.drain() {
-            if let Some(v) = r.verdict {
-                let _ = v.try_send(Verdict::Reject {
-                    status: 503,
-                    reason: "gateway shutting down".to_owned(),
-                });
-            }
+        for (_, mut r) in self.runners.drain() {
+            r.answer(shutting_down());
             r.link.outbox.push(WsOut::Close(close.clone()));
         }
         for (_, tx) in self.http.drain() {

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use smol::channel::Sender;
 use torpor_core::protocol::Headers;
 use torpor_core::{
-    AdminCommand, AdminError, AdminReply, ClientFrame, ClientId, CloseFrame, RunnerConnId,
-    RunnerParams,
+    AdminCommand, AdminError, AdminReply, ClientId, CloseFrame, Input, RunnerConnId, RunnerParams,
 };
 use torpor_sqlite::Completion;
 
@@ -16,21 +15,13 @@ use crate::outbox::Outbox;
 /// Something for the core task. Connection tasks await `send` on a bounded channel, so a busy
 /// core pushes back on every socket instead of queueing without limit.
 pub(crate) enum Event {
+    /// A core input passed through as is (frames, closes, cancellations).
+    Input(Input),
     RunnerConnect {
         conn: RunnerConnId,
         params: RunnerParams,
         link: SocketLink,
         verdict: Sender<Verdict>,
-    },
-    RunnerBytes {
-        conn: RunnerConnId,
-        bytes: Vec<u8>,
-    },
-    RunnerText {
-        conn: RunnerConnId,
-    },
-    RunnerClosed {
-        conn: RunnerConnId,
     },
     ClientWebSocket {
         client: ClientId,
@@ -40,14 +31,6 @@ pub(crate) enum Event {
         link: SocketLink,
         verdict: Sender<Verdict>,
     },
-    ClientMessage {
-        client: ClientId,
-        frame: ClientFrame,
-    },
-    ClientClosed {
-        client: ClientId,
-        close: Option<CloseFrame>,
-    },
     Http {
         client: ClientId,
         actor: String,
@@ -56,9 +39,6 @@ pub(crate) enum Event {
         headers: Headers,
         body: Vec<u8>,
         reply: Sender<HttpOut>,
-    },
-    HttpCancelled {
-        client: ClientId,
     },
     Admin {
         command: AdminCommand,

@@ -20,7 +20,7 @@ use smol::future;
 use smol::io::AsyncReadExt as _;
 use smol::net::TcpStream;
 use smol::{Executor, Timer};
-use torpor_core::{ClientFrame, ClientId, CloseFrame, RunnerConnId};
+use torpor_core::{ClientFrame, ClientId, CloseFrame, Input, RunnerConnId};
 use tracing::debug;
 
 use crate::links::{Event, WsOut};
@@ -150,7 +150,7 @@ pub(crate) async fn run_client(
         // Counted before the core task can take it, so its `taken` never runs ahead.
         let unread = outbox.handed(frame.len());
         if events
-            .send(Event::ClientMessage { client, frame })
+            .send(Event::Input(Input::ClientMessage { client, frame }))
             .await
             .is_err()
         {
@@ -161,7 +161,9 @@ pub(crate) async fn run_client(
         }
     };
     let peer_closed = close.is_some() && !read_failed;
-    let _ = events.send(Event::ClientClosed { client, close }).await;
+    let _ = events
+        .send(Event::Input(Input::ClientClosed { client, close }))
+        .await;
     if peer_closed {
         answer_close(&mut rx).await;
     }
@@ -229,11 +231,11 @@ pub(crate) async fn run_runner(
     let mut read_failed = false;
     while let Some(msg) = rx.next().await {
         let event = match msg {
-            Ok(Message::Binary(b)) => Event::RunnerBytes {
+            Ok(Message::Binary(b)) => Input::RunnerBytes {
                 conn,
                 bytes: b.into(),
             },
-            Ok(Message::Text(_)) => Event::RunnerText { conn },
+            Ok(Message::Text(_)) => Input::RunnerText { conn },
             Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
             Ok(Message::Close(_)) => {
                 answer_close(&mut rx).await;
@@ -248,11 +250,13 @@ pub(crate) async fn run_runner(
                 break;
             }
         };
-        if events.send(event).await.is_err() {
+        if events.send(Event::Input(event)).await.is_err() {
             break;
         }
     }
-    let _ = events.send(Event::RunnerClosed { conn }).await;
+    let _ = events
+        .send(Event::Input(Input::RunnerClosed { conn }))
+        .await;
     finish(&outbox, rx, writer, &tcp, read_failed).await;
 }
 
