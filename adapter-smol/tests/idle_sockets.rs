@@ -6,69 +6,22 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use async_tungstenite::tungstenite::Message;
 use common::*;
+use torpor_smol::test_runner::GatewayProcess;
 
 const SOCKETS: usize = 10_000;
 const ACTORS: usize = 10;
 /// Target for this issue; the benchmark issue pushes it lower.
 const MAX_BYTES_PER_SOCKET: u64 = 16 * 1024;
 
-struct Gateway(Child);
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        // Graceful first (SIGTERM), so profilers wrapping the binary get to write their output.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        for _ in 0..200 {
-            if matches!(self.0.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn_gateway() -> (Gateway, SocketAddr) {
+fn spawn_gateway() -> GatewayProcess {
     let bin = std::env::var("TORPOR_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_torpor").into());
-    let mut child = Command::new(&bin)
-        .args([
-            "serve",
-            "--log-format",
-            "json",
-            "--log",
-            "warn,torpor_smol::server=info",
-        ])
-        .args(["--listen", "127.0.0.1:0", "--database"])
-        .arg(temp_db("idle"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {bin}: {e}"));
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("gateway exited early")
-            .expect("log line");
-        if line.contains("torpor ready") {
-            let v: serde_json::Value = serde_json::from_str(&line).expect("json");
-            break v["fields"]["listen"]
-                .as_str()
-                .expect("listen")
-                .parse()
-                .expect("addr");
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Gateway(child), addr)
+    let extra = ["--log", "warn,torpor_smol::server=info"];
+    GatewayProcess::spawn(bin.as_ref(), "127.0.0.1:0", &temp_db("idle"), &extra)
+        .unwrap_or_else(|e| panic!("spawn {bin}: {e}"))
 }
 
 fn rss_bytes(pid: u32) -> u64 {
@@ -99,8 +52,8 @@ fn ten_thousand_idle_sockets_cost_little_gateway_memory() {
         limit > SOCKETS + 200,
         "ulimit -n is {limit}: run through scripts/test, which raises it"
     );
-    let (gw, addr) = spawn_gateway();
-    let pid = gw.0.id();
+    let gw = spawn_gateway();
+    let (addr, pid) = (gw.addr, gw.pid());
     smol::block_on(async {
         let runner = runner(addr).await;
         let mut actors = Vec::new();

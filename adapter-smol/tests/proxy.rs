@@ -68,20 +68,6 @@ fn websocket_echo_and_http_proxy() {
     });
 }
 
-fn opened_request(events: &[RunnerEvent], actor: &str) -> [u8; 4] {
-    events
-        .iter()
-        .find_map(|e| match e {
-            RunnerEvent::WebSocketOpened {
-                actor_id,
-                request_id,
-                ..
-            } if actor_id == actor => Some(*request_id),
-            _ => None,
-        })
-        .expect("socket opened")
-}
-
 #[test]
 fn sleeping_actor_is_woken_by_a_client_message_and_gets_it_once() {
     let gw = start("sleep");
@@ -127,18 +113,10 @@ fn sleeping_actor_is_woken_by_a_client_message_and_gets_it_once() {
             1,
             "no second open: {events:?}"
         );
-        let starts: Vec<_> = events
-            .iter()
-            .filter_map(|e| match e {
-                RunnerEvent::ActorStarted {
-                    actor_id,
-                    generation,
-                    hibernating,
-                } if *actor_id == actor => Some((*generation, hibernating.clone())),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(starts, vec![(0, vec![]), (1, vec![request])]);
+        assert_eq!(
+            starts(&events, &actor),
+            vec![(0, vec![]), (1, vec![request])]
+        );
     });
 }
 

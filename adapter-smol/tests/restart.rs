@@ -3,45 +3,21 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::Message;
 use common::*;
-use torpor_smol::test_runner::{RunnerEvent, TestRunner};
+use torpor_smol::test_runner::{GatewayProcess, RunnerEvent, TestRunner};
 
-/// Starts `torpor serve` on `port` and waits for its "ready" log line.
+/// Starts `torpor serve` on `port` and waits until it is ready.
 fn spawn_gateway(db: &Path, port: u16) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_torpor"))
-        .args(["serve", "--log-format", "json", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--database")
-        .arg(db)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn torpor");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("torpor exited before it was ready")
-            .expect("log");
-        if line.contains("torpor ready") {
-            let v: serde_json::Value = serde_json::from_str(&line).expect("json log line");
-            break v["fields"]["listen"]
-                .as_str()
-                .expect("listen")
-                .parse()
-                .expect("addr");
-        }
-    };
-    // Keep draining the log so the gateway never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    let bin = Path::new(env!("CARGO_BIN_EXE_torpor"));
+    let gw = GatewayProcess::spawn(bin, &format!("127.0.0.1:{port}"), db, &[]).expect("torpor");
+    let addr = gw.addr;
+    (gw.into_child(), addr)
 }
 
 fn free_port() -> u16 {
@@ -129,18 +105,7 @@ fn sigkill_then_restart_keeps_the_registry_and_drops_old_sockets() {
         }
         let events = runner.events();
         for a in [&a1, &a2] {
-            let last_start = events
-                .iter()
-                .rev()
-                .find_map(|e| match e {
-                    RunnerEvent::ActorStarted {
-                        actor_id,
-                        hibernating,
-                        generation,
-                    } if actor_id == a => Some((*generation, hibernating.clone())),
-                    _ => None,
-                })
-                .expect("started after restart");
+            let last_start = starts(&events, a).pop().expect("started after restart");
             assert!(
                 last_start.0 >= 1,
                 "generation keeps growing: {last_start:?}"

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_tungstenite::tungstenite::Message;
 use common::*;
-use torpor_smol::test_runner::{RunnerConfig, RunnerEvent, TestRunner};
+use torpor_smol::test_runner::{RunnerConfig, TestRunner};
 
 fn texts(items: &[&str]) -> Vec<Vec<u8>> {
     items.iter().map(|s| s.as_bytes().to_vec()).collect()
@@ -62,14 +62,7 @@ fn new_runner_gets_the_actor_with_sockets_restored() {
         let mut ws = client(addr, &actor, "/").await.expect("client connects");
         ws.send(Message::text("a")).await.expect("send");
         assert_eq!(next(&mut ws, WAIT).await, Some(Message::text("a")));
-        let request = first
-            .events()
-            .iter()
-            .find_map(|e| match e {
-                RunnerEvent::WebSocketOpened { request_id, .. } => Some(*request_id),
-                _ => None,
-            })
-            .expect("opened");
+        let request = opened_request(&first.events(), &actor);
 
         let _gone = first.disconnect().await;
         ws.send(Message::text("b"))
@@ -102,15 +95,7 @@ fn new_runner_gets_the_actor_with_sockets_restored() {
             0,
             "restored, not reopened: {events:?}"
         );
-        let started = events.iter().find_map(|e| match e {
-            RunnerEvent::ActorStarted {
-                actor_id,
-                generation,
-                hibernating,
-            } if *actor_id == actor => Some((*generation, hibernating.clone())),
-            _ => None,
-        });
-        assert_eq!(started, Some((1, vec![request])));
+        assert_eq!(starts(&events, &actor), vec![(1, vec![request])]);
         assert_eq!(metric(addr, "runners_lost").await, 1);
     });
 }

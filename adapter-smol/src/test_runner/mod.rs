@@ -24,6 +24,7 @@
 //! Built only with the crate feature `test-runner`.
 
 mod conn;
+mod gateway;
 mod process;
 #[cfg(test)]
 mod tests;
@@ -37,6 +38,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use torpor_core::protocol::{GatewayId, PROTOCOL_VERSION, RequestId};
 
 pub use conn::{DetachedRunner, TestRunner};
+pub use gateway::GatewayProcess;
 
 /// Where and as whom the runner connects.
 #[derive(Debug, Clone, PartialEq, Eq)]

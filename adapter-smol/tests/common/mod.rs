@@ -213,3 +213,33 @@ pub async fn metric(addr: SocketAddr, name: &str) -> u64 {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("metric {name} missing"))
 }
+
+/// The request id of the actor's first fresh socket.
+pub fn opened_request(events: &[RunnerEvent], actor: &str) -> [u8; 4] {
+    events
+        .iter()
+        .find_map(|e| match e {
+            RunnerEvent::WebSocketOpened {
+                actor_id,
+                request_id,
+                ..
+            } if actor_id == actor => Some(*request_id),
+            _ => None,
+        })
+        .expect("socket opened")
+}
+
+/// Every start of the actor: (generation, hibernating request ids listed).
+pub fn starts(events: &[RunnerEvent], actor: &str) -> Vec<(u32, Vec<[u8; 4]>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            RunnerEvent::ActorStarted {
+                actor_id,
+                generation,
+                hibernating,
+            } if actor_id == actor => Some((*generation, hibernating.clone())),
+            _ => None,
+        })
+        .collect()
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use smol::Executor;
 use torpor_benches::load::clients::{connect, echo_window, one_round_trip, ping_pong};
-use torpor_benches::load::procs::{self, Proc};
+use torpor_benches::load::procs;
 use torpor_benches::load::stats::{Latencies, cpu_time, micros, rss_bytes};
 use torpor_benches::load::{admin, echo_server};
 use torpor_smol::test_runner::{RunnerConfig, RunnerEvent, TestRunner};
@@ -111,7 +111,7 @@ fn main() {
 
 /// A gateway with a runner hosting `actors` echo actors; returns their ids.
 struct Setup {
-    gw: Proc,
+    gw: procs::GatewayProcess,
     runner: TestRunner,
     actors: Vec<String>,
     _dir: TempDir,

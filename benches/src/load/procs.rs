@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+pub use torpor_smol::test_runner::GatewayProcess;
+
 /// A child process, killed when dropped.
 pub struct Proc {
     child: Child,
@@ -27,40 +29,10 @@ impl Drop for Proc {
 }
 
 /// `torpor serve` on an ephemeral loopback port with a fresh database under `dir`.
-pub fn gateway(bin: &Path, dir: &Path) -> std::io::Result<Proc> {
+pub fn gateway(bin: &Path, dir: &Path) -> std::io::Result<GatewayProcess> {
     std::fs::create_dir_all(dir)?;
-    let mut child = Command::new(bin)
-        .args([
-            "serve",
-            "--log-format",
-            "json",
-            "--log",
-            "warn,torpor_smol::server=info",
-        ])
-        .args(["--listen", "127.0.0.1:0", "--database"])
-        .arg(dir.join("torpor.db"))
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let stderr = child
-        .stderr
-        .take()
-        .ok_or_else(|| std::io::Error::other("no stderr"))?;
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .ok_or_else(|| std::io::Error::other("the gateway exited before it was ready"))??;
-        if line.contains("torpor ready") {
-            let v: serde_json::Value =
-                serde_json::from_str(&line).map_err(std::io::Error::other)?;
-            break v["fields"]["listen"]
-                .as_str()
-                .and_then(|a| a.parse().ok())
-                .ok_or_else(|| std::io::Error::other("no listen address in the ready line"))?;
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Ok(Proc { child, addr })
+    let extra = ["--log", "warn,torpor_smol::server=info"];
+    GatewayProcess::spawn(bin, "127.0.0.1:0", &dir.join("torpor.db"), &extra)
 }
 
 /// This program's `echo-server` subcommand, as a separate process like the gateway.
