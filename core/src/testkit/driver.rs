@@ -137,6 +137,12 @@ impl Driver {
             self.now = self.now.max(at);
             self.gw.handle_timeout(self.now).expect("timeout");
             out.extend(self.drain());
+            let next = self.gw.poll_timeout();
+            assert!(
+                next.is_none_or(|n| n > self.now),
+                "a deadline at {next:?} is still due after handling {:?}",
+                self.now
+            );
         }
         self.now = end;
         out

@@ -9,20 +9,19 @@
 
 use std::time::Duration;
 
-use super::driver::{event, intent, runner_params, stopped};
+use super::driver::{Driver, event, intent, stopped};
 use crate::admin::{AdminCommand, CreateActor};
 use crate::config::Config;
-use crate::gateway::Gateway;
 use crate::ids::{ActorId, AdminReqId, ClientId, OpId, RunnerConnId};
 use crate::io::{ClientFrame, CloseFrame, Input, Output};
 use crate::protocol::{
     ActorCheckpoint, ActorIntent, ActorState, Command, KvGetRequest, KvGetResponse, KvRequestData,
-    KvResponseData, MessageId, StopCode, ToClient, ToServer, ToServerInit, ToServerKvRequest,
+    KvResponseData, MessageId, StopCode, ToClient, ToServer, ToServerKvRequest,
     ToServerTunnelMessage, ToServerTunnelMessageKind as Out, ToServerWebSocketClose,
     ToServerWebSocketMessage, ToServerWebSocketMessageAck, ToServerWebSocketOpen,
 };
 use crate::store::{StoreFailure, StoreReply, StoreRequest};
-use crate::time::{Instant, UnixMillis};
+use crate::time::UnixMillis;
 
 /// One fuzz step. Small integers pick among the things the world has seen.
 #[derive(Debug, Clone, arbitrary::Arbitrary)]
@@ -163,11 +162,10 @@ pub enum Frame {
     Stopping,
 }
 
-/// The world one fuzz input runs in.
+/// The world one fuzz input runs in: the test driver (which checks the gateway's invariants
+/// after every step) plus what the world has learnt from the outputs.
 struct World {
-    gw: Gateway,
-    now: Instant,
-    next_id: u64,
+    d: Driver,
     runners: Vec<RunnerConnId>,
     actors: Vec<ActorId>,
     clients: Vec<ClientId>,
@@ -188,15 +186,11 @@ impl World {
             pending_budget_bytes: 8 * 1024,
             ..Config::default()
         };
-        let now = Instant::from_millis(0);
-        let mut gw =
-            Gateway::new(config, 1, now, UnixMillis(1_700_000_000_000)).expect("valid config");
-        gw.restore(now, crate::store::Snapshot::default())
-            .expect("restore");
-        let mut w = Self {
-            gw,
-            now,
-            next_id: 0,
+        let mut d = Driver::with_seed(config, 1);
+        // Store operations stay pending until a step completes them.
+        d.auto_store = false;
+        Self {
+            d,
             runners: Vec::new(),
             actors: Vec::new(),
             clients: Vec::new(),
@@ -204,14 +198,11 @@ impl World {
             starts: Vec::new(),
             requests: Vec::new(),
             pending_ops: Vec::new(),
-        };
-        w.drain();
-        w
+        }
     }
 
     fn fresh(&mut self) -> u64 {
-        self.next_id += 1;
-        self.next_id
+        self.d.fresh()
     }
 
     fn pick<T: Clone>(list: &[T], i: u8) -> Option<T> {
@@ -219,16 +210,14 @@ impl World {
     }
 
     fn feed(&mut self, input: Input) {
-        self.gw
-            .handle(self.now, input)
-            .expect("the world only feeds well-formed inputs");
-        self.drain();
+        let out = self.d.step(input);
+        self.learn(out);
     }
 
-    /// Collects outputs, learning ids from them, then checks every invariant.
-    fn drain(&mut self) {
-        while let Some(out) = self.gw.poll_output() {
-            match out {
+    /// Learns ids from the outputs, then checks what the driver does not.
+    fn learn(&mut self, out: Vec<Output>) {
+        for o in out {
+            match o {
                 Output::Store { op, request } => {
                     if let StoreRequest::PutActor(record) = &request {
                         if !self.actors.contains(&record.id) {
@@ -269,21 +258,22 @@ impl World {
                 _ => {}
             }
         }
-        if let Err(why) = self.gw.check_invariants() {
-            panic!("invariant violated at {:?}: {why}", self.now);
+        let gw = &self.d.gw;
+        if let Some(at) = gw.poll_timeout() {
+            assert!(
+                at >= self.d.now,
+                "a deadline at {at:?} lies before now {:?}",
+                self.d.now
+            );
         }
-        if let Some(at) = self.gw.poll_timeout() {
-            // A deadline may be due now (set by this step), never before the last handled time.
-            assert!(at >= self.now || at.saturating_add(Duration::from_millis(1)) > self.now);
-        }
-        let budget = self.gw.config().pending_budget_bytes;
-        let window = self.gw.config().socket_window_bytes;
+        let budget = gw.config().pending_budget_bytes;
+        let window = gw.config().socket_window_bytes;
         // Each socket may exceed its window by one message (a message larger than the window
         // still goes when nothing is outstanding); the budget bounds the sum.
         assert!(
-            self.gw.held_bytes() <= budget + window + 64 * 1024,
+            gw.held_bytes() <= budget + window + 64 * 1024,
             "held bytes {} exceed the budget",
-            self.gw.held_bytes()
+            gw.held_bytes()
         );
     }
 
@@ -297,24 +287,11 @@ impl World {
     fn step(&mut self, step: Step) {
         match step {
             Step::RunnerConnect { key } => {
-                let conn = RunnerConnId::new(self.fresh());
+                let (conn, out) = self
+                    .d
+                    .connect_runner(&format!("k{}", key % 3), "default", 4);
                 self.runners.push(conn);
-                self.feed(Input::RunnerConnect {
-                    conn,
-                    params: runner_params(&format!("k{}", key % 3)),
-                });
-                if self.runners.contains(&conn) {
-                    self.runner_send(
-                        conn,
-                        &ToServer::Init(ToServerInit {
-                            name: "default".into(),
-                            version: 1,
-                            total_slots: 4,
-                            prepopulate_actor_names: None,
-                            metadata: None,
-                        }),
-                    );
-                }
+                self.learn(out);
             }
             Step::RunnerClosed { runner } => {
                 if let Some(conn) = Self::pick(&self.runners, runner) {
@@ -420,21 +397,8 @@ impl World {
                 self.feed(Input::StoreDone { op, result });
             }
             Step::Advance { ms16 } => {
-                let end = self
-                    .now
-                    .saturating_add(Duration::from_millis(u64::from(ms16) * 16));
-                while let Some(at) = self.gw.poll_timeout().filter(|at| *at <= end) {
-                    self.now = self.now.max(at);
-                    self.gw.handle_timeout(self.now).expect("timeout");
-                    self.drain();
-                    let next = self.gw.poll_timeout();
-                    assert!(
-                        next.is_none_or(|n| n > self.now),
-                        "a deadline at {next:?} is still due after handling {:?}",
-                        self.now
-                    );
-                }
-                self.now = end;
+                let out = self.d.advance(Duration::from_millis(u64::from(ms16) * 16));
+                self.learn(out);
             }
         }
     }
