@@ -64,6 +64,12 @@ impl Driver {
         d
     }
 
+    /// Continues `previous`'s id numbering (a restarted gateway behind the same adapter: ids
+    /// of the old incarnation are never reused).
+    pub fn continue_ids(&mut self, previous: &Self) {
+        self.next_id = self.next_id.max(previous.next_id);
+    }
+
     /// A fresh adapter-side number for client, runner and admin ids.
     pub fn fresh(&mut self) -> u64 {
         self.next_id += 1;

@@ -466,7 +466,7 @@ impl Sim {
             actors: self.store.actors.values().cloned().collect(),
         };
         let now = self.d.now;
-        let wall = UnixMillis(WALL_EPOCH + i64::try_from(now.as_millis()).unwrap_or(0));
+        let wall = UnixMillis(self.wall_ms());
         let mut gw = Gateway::new(
             self.config.clone(),
             self.seed ^ (self.restarts << 32),
@@ -478,6 +478,7 @@ impl Sim {
         let mut d = Driver::from_gateway(gw, now);
         d.auto_pong = true;
         d.auto_store = false;
+        d.continue_ids(&self.d);
         self.d = d;
         let gateway_id = self.d.gw.gateway_id();
         self.gateway_id = gateway_id;
@@ -486,8 +487,6 @@ impl Sim {
         for c in self.clients.values_mut() {
             c.closed = true;
         }
-        // The new driver numbers clients from the start again: old ids mean nothing now.
-        self.closed_clients.clear();
         self.inbox.clear();
         self.to_runner.clear();
         let runners: Vec<ModelRunner> = std::mem::take(&mut self.runners).into_values().collect();
@@ -496,6 +495,11 @@ impl Sim {
         for actor in self.actors.clone() {
             self.open_clients(actor, 2);
         }
+    }
+
+    /// The wall clock the gateway sees now (the driver's epoch plus elapsed time).
+    fn wall_ms(&self) -> i64 {
+        WALL_EPOCH + i64::try_from(self.d.now.as_millis()).unwrap_or(0)
     }
 
     fn pick_open_client(&mut self) -> Option<ClientId> {
@@ -519,8 +523,7 @@ impl Sim {
             {
                 let cp = checkpoint(actor, i.generation, i.next_event);
                 i.next_event += 1;
-                let wall = WALL_EPOCH + i64::try_from(self.d.now.as_millis()).unwrap_or(0);
-                let ts = wall + i64::try_from(self.rng.u64(100..8000)).unwrap_or(0);
+                let ts = self.wall_ms() + i64::try_from(self.rng.u64(100..8000)).unwrap_or(0);
                 self.stats.alarms += 1;
                 let alarm = EventWrapper {
                     checkpoint: cp,
