@@ -11,7 +11,7 @@ use async_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use async_tungstenite::{WebSocketReceiver, WebSocketSender};
-use futures_util::StreamExt;
+use futures_util::{SinkExt as _, StreamExt};
 use smol::channel::{Receiver, Sender};
 use smol::net::TcpStream;
 use torpor_core::protocol::ToClient;
@@ -344,10 +344,17 @@ fn handshake_error(e: WsError) -> RunnerError {
     }
 }
 
-/// Writes queued frames until the process drops the sender or a write fails.
+/// Writes queued frames until the process drops the sender or a write fails. Everything
+/// queued at a wake goes out with one flush, as a production runner would batch: one
+/// syscall per frame would make the runner, not the gateway, the cost under load.
 async fn write_loop(mut sink: WebSocketSender<TcpStream>, rx: Receiver<Message>) {
     while let Ok(message) = rx.recv().await {
-        if let Err(e) = sink.send(message).await {
+        let mut result = sink.feed(message).await;
+        while result.is_ok() {
+            let Ok(more) = rx.try_recv() else { break };
+            result = sink.feed(more).await;
+        }
+        if let Err(e) = result.and(sink.flush().await) {
             tracing::debug!(error = %e, "test runner: write failed");
             return;
         }

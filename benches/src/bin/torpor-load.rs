@@ -185,15 +185,18 @@ struct Run {
     rate: f64,
     lat: Latencies,
     cpu_per_msg: Duration,
+    /// This process: the clients, and on the gateway side also the runner.
+    load_cpu_per_msg: Duration,
 }
 
 fn report(name: &str, r: &Run) {
     let mut lat = r.lat.clone();
     println!(
-        "{name}: {:.0} msgs/s; {}; server CPU {:.1} µs/msg",
+        "{name}: {:.0} msgs/s; {}; server CPU {:.1} µs/msg; load process CPU {:.1} µs/msg",
         r.rate,
         lat.summary(),
-        micros(r.cpu_per_msg)
+        micros(r.cpu_per_msg),
+        micros(r.load_cpu_per_msg)
     );
 }
 
@@ -210,6 +213,7 @@ async fn run_window(
         sockets.push(connect(url).await?);
     }
     let cpu0 = cpu(server_pid);
+    let load0 = cpu(std::process::id());
     let start = Instant::now();
     let until = start + Duration::from_secs(seconds);
     let tasks: Vec<_> = sockets
@@ -222,10 +226,12 @@ async fn run_window(
     }
     let elapsed = start.elapsed();
     let cpu_used = cpu(server_pid).saturating_sub(cpu0);
-    let n = lat.len().max(1);
+    let load_used = cpu(std::process::id()).saturating_sub(load0);
+    let n = u32::try_from(lat.len().max(1)).unwrap_or(u32::MAX);
     Ok(Run {
         rate: lat.len() as f64 / elapsed.as_secs_f64(),
-        cpu_per_msg: cpu_used / u32::try_from(n).unwrap_or(u32::MAX),
+        cpu_per_msg: cpu_used / n,
+        load_cpu_per_msg: load_used / n,
         lat,
     })
 }
