@@ -31,7 +31,9 @@ use tracing::debug;
 use crate::admin_api;
 use crate::links::{Event, HttpOut, Verdict, socket_link};
 use crate::metrics::AdapterMetrics;
-use crate::websocket::{MAX_MESSAGE, Ws, run_client, run_runner, ws_config};
+use crate::websocket::{
+    CLIENT_READ_BUFFER, MAX_MESSAGE, RUNNER_READ_BUFFER, Ws, run_client, run_runner, ws_config,
+};
 
 pub(crate) type Body = UnsyncBoxBody<Bytes, io::Error>;
 
@@ -276,6 +278,24 @@ fn unwrap_upgraded(up: hyper::upgrade::Upgraded) -> Option<(TcpStream, Vec<u8>)>
     Some((parts.io.into_inner(), parts.read_buf.to_vec()))
 }
 
+/// What differs between runner and client upgrades besides their events.
+struct Side {
+    /// The error name of a refusal.
+    refused: &'static str,
+    /// tungstenite's read buffer for the socket.
+    read_buffer: usize,
+}
+
+const RUNNER_SIDE: Side = Side {
+    refused: "runner_refused",
+    read_buffer: RUNNER_READ_BUFFER,
+};
+
+const CLIENT_SIDE: Side = Side {
+    refused: "refused",
+    read_buffer: CLIENT_READ_BUFFER,
+};
+
 /// What both upgrades share: ask the core (`open`, answered on `verdict`), then, if it accepts,
 /// take the socket over from hyper and hand it to `run`. `end` is what the core hears if the
 /// request or the upgrade is abandoned half-way. `Err` is the response to send instead.
@@ -285,7 +305,7 @@ async fn upgrade<F, Fut>(
     open: Event,
     verdict: Receiver<Verdict>,
     end: impl Fn() -> Event + Send + 'static,
-    refused: &str,
+    side: Side,
     run: F,
 ) -> Result<(), Response<Body>>
 where
@@ -304,7 +324,7 @@ where
         Ok(Verdict::Accept) => guard.disarm(),
         Ok(Verdict::Reject { status, reason }) => {
             guard.disarm();
-            return Err(error_json(status_code(status), refused, &reason));
+            return Err(error_json(status_code(status), side.refused, &reason));
         }
         Err(_) => return Err(unavailable()),
     }
@@ -323,7 +343,7 @@ where
                 tcp.clone(),
                 part,
                 Role::Server,
-                Some(ws_config()),
+                Some(ws_config(side.read_buffer)),
             )
             .await;
             run(ws, tcp).await;
@@ -375,17 +395,7 @@ async fn runner_upgrade(shared: &Arc<Shared>, mut req: Request<Incoming>) -> Res
         run_runner(&ex, ws, tcp, conn, outbox, events, metrics).await;
     };
     let end = move || Event::Input(Input::RunnerClosed { conn });
-    if let Err(resp) = upgrade(
-        shared,
-        &mut req,
-        open,
-        verdict_rx,
-        end,
-        "runner_refused",
-        run,
-    )
-    .await
-    {
+    if let Err(resp) = upgrade(shared, &mut req, open, verdict_rx, end, RUNNER_SIDE, run).await {
         return resp;
     }
     let protocol = protocols.iter().any(|p| p == "rivet").then_some("rivet");
@@ -428,7 +438,7 @@ async fn client_upgrade(
             close: None,
         })
     };
-    if let Err(resp) = upgrade(shared, &mut req, open, verdict_rx, end, "refused", run).await {
+    if let Err(resp) = upgrade(shared, &mut req, open, verdict_rx, end, CLIENT_SIDE, run).await {
         return resp;
     }
     // The actor side does not negotiate subprotocols: answer `rivet` when offered (RivetKit

@@ -95,23 +95,36 @@ impl Hub {
     /// and flushes the store.
     pub(crate) async fn run(mut self, events: Receiver<Event>) {
         self.drain();
+        // One timer, re-armed only when the core's next deadline changes: registering a timer
+        // wakes the reactor (an eventfd write and read, a timerfd update), which per event
+        // would cost more syscalls than the socket I/O itself.
+        let mut timer = Timer::never();
+        let mut armed = None;
         loop {
             let wake = self
                 .gw
                 .poll_timeout()
                 .map(|at| self.start + Duration::from_millis(at.as_millis()));
-            let next = match wake {
-                Some(at) => {
-                    future::or(async { Some(events.recv().await) }, async {
-                        Timer::at(at).await;
-                        None
-                    })
-                    .await
+            if wake != armed {
+                match wake {
+                    Some(at) => timer.set_at(at),
+                    None => timer = Timer::never(),
                 }
-                None => Some(events.recv().await),
+                armed = wake;
+            }
+            let next = if armed.is_some() {
+                future::or(async { Some(events.recv().await) }, async {
+                    (&mut timer).await;
+                    None
+                })
+                .await
+            } else {
+                Some(events.recv().await)
             };
             match next {
                 None => {
+                    // A fired timer is spent; the next deadline arms it again.
+                    armed = None;
                     let now = self.now();
                     self.feed_timeout(now);
                 }

@@ -2,14 +2,14 @@
 //! queues frames and pauses reads), the socket's reader and its writer.
 //!
 //! Two channels would do the same job, but an idle socket would then carry two channel
-//! allocations (~1.5 KiB); this is one small allocation, and its wakers allocate only while
-//! someone waits.
+//! allocations (~1.5 KiB); this is one small allocation. Waiters listen from the stack, so a
+//! wait allocates nothing.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use event_listener::Event;
+use event_listener::{Event, listener};
 
 use crate::links::WsOut;
 
@@ -91,7 +91,7 @@ impl Outbox {
             if self.producers.load(Ordering::Acquire) == 0 {
                 return self.has_items();
             }
-            let listener = self.queued.listen();
+            listener!(self.queued => listener);
             if self.has_items() || self.producers.load(Ordering::Acquire) == 0 {
                 continue;
             }
@@ -139,7 +139,7 @@ impl Outbox {
             if self.is_detached() || self.unread.load(Ordering::Acquire) < READ_AHEAD {
                 return;
             }
-            let listener = self.control.listen();
+            listener!(self.control => listener);
             if self.is_detached() || self.unread.load(Ordering::Acquire) < READ_AHEAD {
                 return;
             }
@@ -161,7 +161,7 @@ impl Outbox {
             if self.is_detached() || self.is_paused() != paused {
                 return;
             }
-            let listener = self.control.listen();
+            listener!(self.control => listener);
             if self.is_detached() || self.is_paused() != paused {
                 return;
             }

@@ -139,25 +139,32 @@ impl Server {
                 std::process::exit(70);
             }
         });
-        let accept = async {
-            loop {
-                match listener.accept().await {
-                    Ok((tcp, _)) => {
-                        // Small frames (acks, pings) must not wait for Nagle.
-                        let _ = tcp.set_nodelay(true);
-                        ex.spawn(serve_connection(Arc::clone(&shared), tcp))
-                            .detach();
-                    }
-                    Err(e) => {
-                        // Out of descriptors and the like: back off instead of spinning.
-                        warn!(error = %e, "accept failed");
-                        Timer::after(Duration::from_millis(50)).await;
+        // A task of its own: inside this future, the listener would be polled (and its
+        // readiness re-armed with a syscall) every time any task in the executor woke.
+        let accept = ex.spawn({
+            let ex = Arc::clone(&ex);
+            let shared = Arc::clone(&shared);
+            async move {
+                loop {
+                    match listener.accept().await {
+                        Ok((tcp, _)) => {
+                            // Small frames (acks, pings) must not wait for Nagle.
+                            let _ = tcp.set_nodelay(true);
+                            ex.spawn(serve_connection(Arc::clone(&shared), tcp))
+                                .detach();
+                        }
+                        Err(e) => {
+                            // Out of descriptors and the like: back off instead of spinning.
+                            warn!(error = %e, "accept failed");
+                            Timer::after(Duration::from_millis(50)).await;
+                        }
                     }
                 }
             }
-        };
-        future::or(accept, shutdown).await;
-        drop(listener);
+        });
+        shutdown.await;
+        // The cancelled task has dropped the listener: no new connections from here on.
+        accept.cancel().await;
         info!("shutting down");
         let deadline = StdInstant::now() + SHUTDOWN_LIMIT - Duration::from_millis(500);
         let _ = shared.events.send(Event::Shutdown).await;

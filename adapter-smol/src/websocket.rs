@@ -30,10 +30,14 @@ use crate::outbox::Outbox;
 /// Largest WebSocket message accepted from anyone (RFC 6455 close 1009 beyond).
 pub(crate) const MAX_MESSAGE: usize = 32 << 20;
 
-/// Idle sockets are the common case: a small read buffer keeps them cheap (tungstenite's
-/// default is 128 KiB per socket). A frame larger than this still arrives whole (the buffer
-/// grows to the frame), in reads of this size.
-const READ_BUFFER: usize = 1024;
+/// Idle client sockets are the common case: a small read buffer keeps them cheap
+/// (tungstenite's default is 128 KiB per socket). A frame larger than this still arrives whole
+/// (the buffer grows to the frame), in reads of this size.
+pub(crate) const CLIENT_READ_BUFFER: usize = 1024;
+
+/// Runner connections are few and carry every actor's traffic: one read takes a whole burst
+/// of frames instead of a kilobyte of it.
+pub(crate) const RUNNER_READ_BUFFER: usize = 64 * 1024;
 
 /// Frames queued below this many bytes stay in tungstenite's buffer until the batch's flush.
 const WRITE_COALESCE: usize = 64 * 1024;
@@ -47,9 +51,9 @@ pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(5);
 pub(crate) type Ws = WebSocketStream<TcpStream>;
 
 /// Settings for every WebSocket the gateway serves.
-pub(crate) fn ws_config() -> WebSocketConfig {
+pub(crate) fn ws_config(read_buffer: usize) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
+        .read_buffer_size(read_buffer)
         .write_buffer_size(WRITE_COALESCE)
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE))
@@ -117,13 +121,12 @@ pub(crate) async fn run_client(
             outbox.control_changed(true).await;
             continue;
         }
-        let next = future::or(
-            async {
-                outbox.control_changed(false).await;
-                None
-            },
-            async { Some(rx.next().await) },
-        )
+        // The frame first: while frames are waiting, the pause watch is never polled, so it
+        // costs nothing per message (a pause is seen at the top of the next turn).
+        let next = future::or(async { Some(rx.next().await) }, async {
+            outbox.control_changed(false).await;
+            None
+        })
         .await;
         let Some(msg) = next else { continue };
         let frame = match msg {

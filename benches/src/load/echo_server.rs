@@ -1,12 +1,15 @@
-//! The no-gateway upper bound: a direct smol + async-tungstenite echo server, configured like
-//! the gateway's client sockets (same buffers, one task per direction).
+//! The no-gateway baselines: a direct smol + async-tungstenite echo server, and a bare relay
+//! in front of it. Both are configured like the gateway's client sockets (same buffers, one
+//! flush per batch).
 
 use std::net::SocketAddr;
 
-use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
-use futures_util::{FutureExt as _, SinkExt as _, StreamExt as _};
+use async_tungstenite::tungstenite::{Error as WsError, Message};
+use futures_util::{FutureExt as _, Sink, SinkExt as _, Stream, StreamExt as _};
 use smol::net::{TcpListener, TcpStream};
+
+use super::clients::connect;
 
 /// Serves WebSocket echo on `listener` until the process ends.
 pub async fn serve(listener: TcpListener) {
@@ -15,31 +18,69 @@ pub async fn serve(listener: TcpListener) {
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        smol::spawn(echo(tcp)).detach();
+        smol::spawn(async move {
+            let Some(ws) = accept(tcp).await else { return };
+            let (tx, rx) = ws.split();
+            forward(rx, tx).await;
+        })
+        .detach();
     }
 }
 
-async fn echo(tcp: TcpStream) {
+/// Serves a relay on `listener`: each client gets its own connection to the echo server at
+/// `upstream`, and messages are copied both ways with no other work. Client → relay → echo →
+/// relay → client is as many socket hops as client → Torpor → runner → Torpor → client, so
+/// this is the floor for any gateway on the same machine.
+pub async fn serve_relay(listener: TcpListener, upstream: SocketAddr) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        smol::spawn(async move {
+            let Some(client) = accept(tcp).await else {
+                return;
+            };
+            let Ok(server) = connect(&format!("ws://{upstream}/relay")).await else {
+                return;
+            };
+            let (client_tx, client_rx) = client.split();
+            let (server_tx, server_rx) = server.split();
+            smol::future::or(forward(client_rx, server_tx), forward(server_rx, client_tx)).await;
+        })
+        .detach();
+    }
+}
+
+async fn accept(tcp: TcpStream) -> Option<async_tungstenite::WebSocketStream<TcpStream>> {
     let config = WebSocketConfig::default()
         .read_buffer_size(1024)
         .write_buffer_size(64 * 1024);
-    let Ok(ws) = async_tungstenite::accept_async_with_config(tcp, Some(config)).await else {
-        return;
-    };
-    let (mut tx, mut rx) = ws.split();
-    // Everything read in one go is echoed with one flush, as the gateway's writer does.
+    async_tungstenite::accept_async_with_config(tcp, Some(config))
+        .await
+        .ok()
+}
+
+/// Copies data messages from `rx` to `tx` until either ends. Everything read in one go goes
+/// out with one flush, as the gateway's writer does.
+async fn forward<R, T>(mut rx: R, mut tx: T)
+where
+    R: Stream<Item = Result<Message, WsError>> + Unpin,
+    T: Sink<Message> + Unpin,
+{
+    let data = |m: &Message| matches!(m, Message::Text(_) | Message::Binary(_));
     while let Some(Ok(msg)) = rx.next().await {
-        let msg = match msg {
-            Message::Text(_) | Message::Binary(_) => msg,
-            Message::Close(_) => break,
-            _ => continue,
-        };
+        if msg.is_close() {
+            break;
+        }
+        if !data(&msg) {
+            continue;
+        }
         if tx.feed(msg).await.is_err() {
             return;
         }
         while let Some(Some(Ok(more))) = rx.next().now_or_never() {
-            if matches!(more, Message::Text(_) | Message::Binary(_)) && tx.feed(more).await.is_err()
-            {
+            if data(&more) && tx.feed(more).await.is_err() {
                 return;
             }
         }

@@ -1,4 +1,4 @@
-//! Child processes: the gateway under test and the direct echo server.
+//! Child processes: the gateway under test, the direct echo server and the relay.
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
@@ -10,7 +10,7 @@ pub use torpor_smol::test_runner::GatewayProcess;
 /// A child process, killed when dropped.
 pub struct Proc {
     child: Child,
-    /// Where it listens.
+    /// Where it listens (a runner: the gateway it serves).
     pub addr: SocketAddr,
 }
 
@@ -37,8 +37,24 @@ pub fn gateway(bin: &Path, dir: &Path) -> std::io::Result<GatewayProcess> {
 
 /// This program's `echo-server` subcommand, as a separate process like the gateway.
 pub fn echo_server() -> std::io::Result<Proc> {
+    this_program(&["echo-server"])
+}
+
+/// This program's `runner` subcommand: a Rust runner for the gateway at `gateway`, hosting
+/// echo actors (`addr` is the gateway's).
+pub fn runner(gateway: SocketAddr) -> std::io::Result<Proc> {
+    this_program(&["runner", "--gateway", &gateway.to_string()])
+}
+
+/// This program's `relay` subcommand in front of the echo server at `upstream`.
+pub fn relay(upstream: SocketAddr) -> std::io::Result<Proc> {
+    this_program(&["relay", "--upstream", &upstream.to_string()])
+}
+
+/// Runs this program with `args`; its first line of output is its address, once it is ready.
+fn this_program(args: &[&str]) -> std::io::Result<Proc> {
     let mut child = Command::new(std::env::current_exe()?)
-        .arg("echo-server")
+        .args(args)
         .stdout(Stdio::piped())
         .spawn()?;
     let stdout = child
@@ -50,7 +66,7 @@ pub fn echo_server() -> std::io::Result<Proc> {
     let addr = line
         .trim()
         .parse()
-        .map_err(|_| std::io::Error::other(format!("echo server said {line:?}")))?;
+        .map_err(|_| std::io::Error::other(format!("{args:?} said {line:?}")))?;
     Ok(Proc { child, addr })
 }
 
