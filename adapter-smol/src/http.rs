@@ -32,7 +32,7 @@ use crate::admin_api;
 use crate::links::{Event, HttpOut, Verdict, socket_link};
 use crate::metrics::AdapterMetrics;
 use crate::websocket::{
-    CLIENT_READ_BUFFER, MAX_MESSAGE, RUNNER_READ_BUFFER, Ws, run_client, run_runner, ws_config,
+    CLIENT_READ_BUFFER, MAX_MESSAGE, RUNNER_READ_BUFFER, Socket, run_client, run_runner, ws_config,
 };
 
 pub(crate) type Body = UnsyncBoxBody<Bytes, io::Error>;
@@ -309,7 +309,7 @@ async fn upgrade<F, Fut>(
     run: F,
 ) -> Result<(), Response<Body>>
 where
-    F: FnOnce(Ws, TcpStream) -> Fut + Send + 'static,
+    F: FnOnce(Socket) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     if shared.events.send(open).await.is_err() {
@@ -329,12 +329,11 @@ where
         Err(_) => return Err(unavailable()),
     }
     let on_upgrade = hyper::upgrade::on(req);
+    let ex = Arc::clone(&shared.ex);
     let shared = Arc::clone(shared);
-    shared
-        .ex
-        .clone()
+    Arc::clone(&ex)
         .spawn(async move {
-            let _live = LiveSocket::new(&shared.live_sockets);
+            let live = LiveSocket::new(&shared.live_sockets);
             let Some((tcp, part)) = on_upgrade.await.ok().and_then(unwrap_upgraded) else {
                 let _ = shared.events.send(end()).await;
                 return;
@@ -346,7 +345,14 @@ where
                 Some(ws_config(side.read_buffer)),
             )
             .await;
-            run(ws, tcp).await;
+            // A task of its own, sized for the socket's life: this one's upgrade states would
+            // otherwise stay part of every open socket's memory.
+            let socket = Socket::new(ws, tcp);
+            ex.spawn(async move {
+                let _live = live;
+                run(socket).await;
+            })
+            .detach();
         })
         .detach();
     Ok(())
@@ -391,8 +397,8 @@ async fn runner_upgrade(shared: &Arc<Shared>, mut req: Request<Incoming>) -> Res
         shared.events.clone(),
         Arc::clone(&shared.metrics),
     );
-    let run = move |ws, tcp| async move {
-        run_runner(&ex, ws, tcp, conn, outbox, events, metrics).await;
+    let run = move |socket| async move {
+        run_runner(&ex, socket, conn, outbox, events, metrics).await;
     };
     let end = move || Event::Input(Input::RunnerClosed { conn });
     if let Err(resp) = upgrade(shared, &mut req, open, verdict_rx, end, RUNNER_SIDE, run).await {
@@ -429,8 +435,8 @@ async fn client_upgrade(
         shared.events.clone(),
         Arc::clone(&shared.metrics),
     );
-    let run = move |ws, tcp| async move {
-        run_client(&ex, ws, tcp, client, outbox, events, metrics).await;
+    let run = move |socket| async move {
+        run_client(&ex, socket, client, outbox, events, metrics).await;
     };
     let end = move || {
         Event::Input(Input::ClientClosed {

@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame as WsCloseFrame, WebSocketConfig};
 use async_tungstenite::tungstenite::{Error as WsError, Message};
+use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
 use futures_util::{SinkExt as _, StreamExt as _};
-use smol::channel::Sender;
+use smol::channel::{Sender, TrySendError};
 use smol::future;
 use smol::io::AsyncReadExt as _;
 use smol::net::TcpStream;
@@ -48,7 +48,20 @@ const FLUSH_EVERY: usize = 256 * 1024;
 /// How long a peer gets to answer our close frame before the TCP connection is cut.
 pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
-pub(crate) type Ws = WebSocketStream<TcpStream>;
+/// An established WebSocket, already split: the halves are a pointer each, where the whole
+/// stream is 400 bytes that a task holding it as an argument would keep for the socket's life.
+pub(crate) struct Socket {
+    pub(crate) tx: WebSocketSender<TcpStream>,
+    pub(crate) rx: WebSocketReceiver<TcpStream>,
+    pub(crate) tcp: TcpStream,
+}
+
+impl Socket {
+    pub(crate) fn new(ws: WebSocketStream<TcpStream>, tcp: TcpStream) -> Self {
+        let (tx, rx) = ws.split();
+        Self { tx, rx, tcp }
+    }
+}
 
 /// Settings for every WebSocket the gateway serves.
 pub(crate) fn ws_config(read_buffer: usize) -> WebSocketConfig {
@@ -101,14 +114,13 @@ fn read_error_close(e: &WsError, metrics: &AdapterMetrics, client: bool) -> Opti
 /// Runs a client WebSocket until it ends; reports every frame and the end to the core task.
 pub(crate) async fn run_client(
     ex: &Executor<'static>,
-    ws: Ws,
-    tcp: TcpStream,
+    socket: Socket,
     client: ClientId,
     outbox: Arc<Outbox>,
     events: Sender<Event>,
     metrics: Arc<AdapterMetrics>,
 ) {
-    let (tx, mut rx) = ws.split();
+    let Socket { tx, mut rx, tcp } = socket;
     let writer = ex.spawn(write_loop(tx, Arc::clone(&outbox), tcp.clone()));
     let mut read_failed = false;
     let close = loop {
@@ -152,10 +164,11 @@ pub(crate) async fn run_client(
         };
         // Counted before the core task can take it, so its `taken` never runs ahead.
         let unread = outbox.handed(frame.len());
-        if events
-            .send(Event::Input(Input::ClientMessage { client, frame }))
-            .await
-            .is_err()
+        if !hand(
+            &events,
+            Event::Input(Input::ClientMessage { client, frame }),
+        )
+        .await
         {
             break None;
         }
@@ -167,15 +180,27 @@ pub(crate) async fn run_client(
     let _ = events
         .send(Event::Input(Input::ClientClosed { client, close }))
         .await;
+    // The ends are boxed: they run once, and inline they would enlarge every socket's task.
     if peer_closed {
-        answer_close(&mut rx).await;
+        Box::pin(answer_close(&mut rx)).await;
     }
-    finish(&outbox, rx, writer, &tcp, read_failed).await;
+    Box::pin(finish(&outbox, rx, writer, &tcp, read_failed)).await;
+}
+
+/// Hands an event to the core task; `false` once the core task is gone. The wait for room in
+/// a full queue is boxed: it holds the event, and inline it would make every socket's task
+/// that much bigger for a wait that is rare.
+async fn hand(events: &Sender<Event>, event: Event) -> bool {
+    match events.try_send(event) {
+        Ok(()) => true,
+        Err(TrySendError::Full(event)) => Box::pin(events.send(event)).await.is_ok(),
+        Err(TrySendError::Closed(_)) => false,
+    }
 }
 
 /// The peer sent a close: tungstenite queued the reply, and the next read sends it (then
 /// reports the connection closed). Bounded, for a peer that stops reading.
-async fn answer_close(rx: &mut async_tungstenite::WebSocketReceiver<TcpStream>) {
+async fn answer_close(rx: &mut WebSocketReceiver<TcpStream>) {
     future::or(
         async { while let Some(Ok(_)) = rx.next().await {} },
         async {
@@ -191,7 +216,7 @@ async fn answer_close(rx: &mut async_tungstenite::WebSocketReceiver<TcpStream>) 
 /// the connection before the peer has read our close frame.
 async fn finish(
     outbox: &Outbox,
-    rx: async_tungstenite::WebSocketReceiver<TcpStream>,
+    rx: WebSocketReceiver<TcpStream>,
     writer: smol::Task<()>,
     tcp: &TcpStream,
     linger: bool,
@@ -222,14 +247,13 @@ async fn finish(
 /// Runs a runner WebSocket until it ends.
 pub(crate) async fn run_runner(
     ex: &Executor<'static>,
-    ws: Ws,
-    tcp: TcpStream,
+    socket: Socket,
     conn: RunnerConnId,
     outbox: Arc<Outbox>,
     events: Sender<Event>,
     metrics: Arc<AdapterMetrics>,
 ) {
-    let (tx, mut rx) = ws.split();
+    let Socket { tx, mut rx, tcp } = socket;
     let writer = ex.spawn(write_loop(tx, Arc::clone(&outbox), tcp.clone()));
     let mut read_failed = false;
     while let Some(msg) = rx.next().await {
@@ -241,7 +265,7 @@ pub(crate) async fn run_runner(
             Ok(Message::Text(_)) => Input::RunnerText { conn },
             Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
             Ok(Message::Close(_)) => {
-                answer_close(&mut rx).await;
+                Box::pin(answer_close(&mut rx)).await;
                 break;
             }
             Err(e) => {
@@ -253,24 +277,20 @@ pub(crate) async fn run_runner(
                 break;
             }
         };
-        if events.send(Event::Input(event)).await.is_err() {
+        if !hand(&events, Event::Input(event)).await {
             break;
         }
     }
     let _ = events
         .send(Event::Input(Input::RunnerClosed { conn }))
         .await;
-    finish(&outbox, rx, writer, &tcp, read_failed).await;
+    Box::pin(finish(&outbox, rx, writer, &tcp, read_failed)).await;
 }
 
 /// Writes queued frames; everything queued at a wake goes out with one flush. Ends after a
 /// close frame (cutting the connection if the peer does not finish the close handshake in
 /// time) or when nothing more can be queued.
-async fn write_loop(
-    mut tx: async_tungstenite::WebSocketSender<TcpStream>,
-    outbox: Arc<Outbox>,
-    tcp: TcpStream,
-) {
+async fn write_loop(mut tx: WebSocketSender<TcpStream>, outbox: Arc<Outbox>, tcp: TcpStream) {
     let mut items = VecDeque::new();
     while outbox.ready().await {
         outbox.take(&mut items);
