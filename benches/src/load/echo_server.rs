@@ -96,3 +96,54 @@ pub async fn bind() -> std::io::Result<(TcpListener, SocketAddr)> {
     let addr = listener.local_addr()?;
     Ok((listener, addr))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use futures_util::{SinkExt as _, StreamExt as _};
+
+    use super::*;
+
+    /// The baselines are what the gateway is judged against: each must echo every message, in
+    /// order, and the relay must really go through the echo server.
+    #[test]
+    fn the_relay_and_the_echo_server_echo_every_message_in_order() {
+        smol::block_on(async {
+            let (echo, echo_addr) = bind().await.unwrap();
+            smol::spawn(serve(echo)).detach();
+            let (relay, relay_addr) = bind().await.unwrap();
+            smol::spawn(serve_relay(relay, echo_addr)).detach();
+            for addr in [echo_addr, relay_addr] {
+                let mut ws = connect(&format!("ws://{addr}/t")).await.unwrap();
+                for i in 0..100u32 {
+                    ws.feed(Message::binary(i.to_be_bytes().to_vec()))
+                        .await
+                        .unwrap();
+                }
+                ws.flush().await.unwrap();
+                for i in 0..100u32 {
+                    let msg = ws.next().await.unwrap().unwrap();
+                    assert_eq!(msg.into_data().as_ref(), i.to_be_bytes(), "via {addr}");
+                }
+            }
+            // With the echo server gone, the relay has nothing to echo from.
+            let (dead, dead_addr) = bind().await.unwrap();
+            drop(dead);
+            let (relay, relay_addr) = bind().await.unwrap();
+            smol::spawn(serve_relay(relay, dead_addr)).detach();
+            let mut ws = connect(&format!("ws://{relay_addr}/t")).await.unwrap();
+            let _ = ws.send(Message::binary(vec![1])).await;
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let got = smol::future::or(async { ws.next().await.and_then(Result::ok) }, async {
+                smol::Timer::at(deadline).await;
+                None
+            })
+            .await;
+            assert!(
+                !matches!(got, Some(Message::Binary(_))),
+                "a relay without an upstream echoed {got:?}"
+            );
+        });
+    }
+}
