@@ -105,6 +105,13 @@ impl Hub {
                 .gw
                 .poll_timeout()
                 .map(|at| self.start + Duration::from_millis(at.as_millis()));
+            // Due deadlines first: under a steady stream of events the receive below is always
+            // ready, and the timer beside it would never be polled.
+            if wake.is_some_and(|at| at <= StdInstant::now()) {
+                let now = self.now();
+                self.feed_timeout(now);
+                continue;
+            }
             if wake != armed {
                 match wake {
                     Some(at) => timer.set_at(at),
