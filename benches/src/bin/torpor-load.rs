@@ -138,6 +138,13 @@ async fn serve_helper(scenario: Scenario) -> Result<(), String> {
 
 /// The load process: clients on one executor thread per core.
 fn run_scenario(scenario: Scenario, bin: &std::path::Path) -> Result<(), String> {
+    let fd_limit = procs::raise_fd_limit();
+    match &scenario {
+        Scenario::Idle { sockets, .. }
+        | Scenario::Open { sockets }
+        | Scenario::Wake { sockets, .. } => procs::check_fd_limit(*sockets, fd_limit)?,
+        _ => {}
+    }
     let ex = Arc::new(Executor::new());
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let (stop, stopped) = smol::channel::unbounded::<()>();

@@ -77,3 +77,32 @@ pub fn default_gateway_bin() -> PathBuf {
         .and_then(|p| p.parent().map(|d| d.join("torpor")))
         .unwrap_or_else(|| PathBuf::from("target/release/torpor"))
 }
+
+/// Raises this process's descriptor limit to its hard limit (the gateway, the runner and the
+/// baselines inherit it); returns the limit now in force (`None`: unlimited).
+pub fn raise_fd_limit() -> Option<u64> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let raised = Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    if limit.current != limit.maximum && setrlimit(Resource::Nofile, raised).is_ok() {
+        return raised.current;
+    }
+    limit.current
+}
+
+/// Whether `sockets` open sockets fit in the descriptor limit: each is a descriptor here and
+/// one in the gateway, and a few hundred more go to everything else.
+pub fn check_fd_limit(sockets: usize, limit: Option<u64>) -> Result<(), String> {
+    let need = sockets as u64 + 300;
+    match limit {
+        Some(limit) if limit < need => Err(format!(
+            "{sockets} sockets need about {need} descriptors per process, and the limit here is \
+             {limit}: this machine's hard limit (`ulimit -Hn`), which only a privileged user can \
+             raise"
+        )),
+        _ => Ok(()),
+    }
+}
