@@ -101,6 +101,22 @@ pub(crate) fn render(gw: &Gateway, adapter: &AdapterMetrics) -> String {
     for (name, help, value) in gauges.into_iter().chain(adapter_gauges) {
         metric(&mut out, name, help, "gauge", value as u64);
     }
+    for (name, help, h) in gw.histograms().iter() {
+        let _ = writeln!(
+            out,
+            "# HELP torpor_{name} {help}\n# TYPE torpor_{name} histogram"
+        );
+        for (le, n) in h.buckets() {
+            let le = le.map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
+            let _ = writeln!(out, "torpor_{name}_bucket{{le=\"{le}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "torpor_{name}_sum {}\ntorpor_{name}_count {}",
+            h.sum(),
+            h.count()
+        );
+    }
     let _ = writeln!(
         out,
         "# HELP torpor_client_closes Client WebSocket closes sent by the gateway, by code.\n\

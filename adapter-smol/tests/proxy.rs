@@ -103,6 +103,12 @@ fn sleeping_actor_is_woken_by_a_client_message_and_gets_it_once() {
             .await
             .expect("send while asleep");
         assert_eq!(next(&mut ws, WAIT).await, Some(Message::text("two")));
+        // The wake is in the latency histogram, exported in Prometheus form.
+        assert_eq!(metric(addr, "wake_latency_ms_count").await, 1);
+        assert_eq!(
+            metric(addr, r#"wake_latency_ms_bucket{le="+Inf"}"#).await,
+            1
+        );
         let events = runner.events();
         assert_eq!(
             delivered(&events, &actor),

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use crate::config::Config;
 use crate::ids::{ActorId, ClientId, OpId, RunnerConnId};
 use crate::io::{CloseFrame, Output};
-use crate::metrics::Metrics;
+use crate::metrics::{Histograms, Metrics};
 use crate::protocol::{GatewayId, RequestId, ToClient};
 use crate::time::{Instant, UnixMillis};
 use crate::timer::Timers;
@@ -16,6 +16,7 @@ pub(crate) struct Cx {
     pub(crate) timers: Timers,
     pub(crate) rng: fastrand::Rng,
     pub(crate) metrics: Metrics,
+    pub(crate) histograms: Histograms,
     pub(crate) gateway_id: GatewayId,
     /// Bytes held for clients across all sockets: un-acked plus queued.
     pub(crate) held_bytes: usize,
@@ -51,6 +52,7 @@ impl Cx {
             timers: Timers::default(),
             rng,
             metrics: Metrics::default(),
+            histograms: Histograms::default(),
             gateway_id: GatewayId::from_bytes(gw),
             held_bytes: 0,
             budget_paused: BTreeSet::new(),

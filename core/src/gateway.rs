@@ -9,7 +9,7 @@ use crate::error::UsageError;
 use crate::hibernation::IndexSchedule;
 use crate::ids::OpId;
 use crate::io::{Input, Output};
-use crate::metrics::Metrics;
+use crate::metrics::{Histograms, Metrics};
 use crate::protocol::GatewayId;
 use crate::runner::Runners;
 use crate::store::Snapshot;
@@ -140,6 +140,11 @@ impl Gateway {
     /// Counters.
     pub fn metrics(&self) -> &Metrics {
         &self.cx.metrics
+    }
+
+    /// Distributions: wake latency, keepalive batch sizes.
+    pub fn histograms(&self) -> &Histograms {
+        &self.cx.histograms
     }
 
     /// This incarnation's gateway id.

@@ -62,7 +62,7 @@ pub use error::UsageError;
 pub use gateway::Gateway;
 pub use ids::{ActorId, AdminReqId, ClientId, OpId, RunnerConnId};
 pub use io::{ClientFrame, CloseFrame, Input, Output, RunnerParams};
-pub use metrics::Metrics;
+pub use metrics::{Histogram, Histograms, Metrics};
 pub use runner::RunnerIdx;
 pub use store::{ActorRecord, IndexKey, Snapshot, StoreFailure, StoreReply, StoreRequest};
 pub use time::{Instant, UnixMillis};

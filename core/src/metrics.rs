@@ -1,5 +1,5 @@
-//! Counters kept by the core, read through [`crate::Gateway::metrics`]. An output is an
-//! obligation; a metric is an observation.
+//! Counters and histograms kept by the core, read through [`crate::Gateway::metrics`] and
+//! [`crate::Gateway::histograms`]. An output is an obligation; a metric is an observation.
 
 macro_rules! counters {
     ($( $(#[doc = $doc:literal])+ $name:ident ),* $(,)?) => {
@@ -139,8 +139,6 @@ counters! {
     wakes_for_close,
     /// Wakes for hibernating sockets that completed (actor running again).
     wakes_completed,
-    /// Sum of wake latencies (first frame → actor running) in ms; divide by wakes_completed.
-    wake_latency_ms_total,
     /// Hibernation index rows written.
     index_writes,
     /// Hibernation index rows deleted.
@@ -149,4 +147,118 @@ counters! {
     index_refresh_batches,
     /// Rows refreshed across all batches.
     index_refreshed_rows,
+}
+
+/// Upper bounds of the wake latency buckets, in milliseconds.
+const WAKE_LATENCY_MS: &[u64] = &[
+    1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000,
+];
+
+/// Upper bounds of the keepalive batch size buckets, in rows.
+const BATCH_ROWS: &[u64] = &[1, 10, 100, 1_000, 10_000, 100_000];
+
+/// Distributions (Prometheus `histogram`s).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Histograms {
+    /// Wake latency in milliseconds: from the first client frame for a sleeping actor's
+    /// hibernating sockets to the actor running again.
+    pub wake_latency_ms: Histogram,
+    /// Rows per hibernation index keepalive batch.
+    pub index_refresh_batch_rows: Histogram,
+}
+
+impl Default for Histograms {
+    fn default() -> Self {
+        Self {
+            wake_latency_ms: Histogram::new(WAKE_LATENCY_MS),
+            index_refresh_batch_rows: Histogram::new(BATCH_ROWS),
+        }
+    }
+}
+
+impl Histograms {
+    /// Every histogram as `(name, help, histogram)`, for exporters.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &'static str, &Histogram)> + '_ {
+        [
+            (
+                "wake_latency_ms",
+                "Wake latency in ms: first client frame for a sleeping actor to the actor running.",
+                &self.wake_latency_ms,
+            ),
+            (
+                "index_refresh_batch_rows",
+                "Rows per hibernation index keepalive batch.",
+                &self.index_refresh_batch_rows,
+            ),
+        ]
+        .into_iter()
+    }
+}
+
+/// Observations counted into buckets with fixed upper bounds, plus their sum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Histogram {
+    bounds: &'static [u64],
+    /// `counts[i]` holds observations above `bounds[i - 1]` and at most `bounds[i]`; the last
+    /// slot holds those above every bound.
+    counts: Vec<u64>,
+    sum: u64,
+}
+
+impl Histogram {
+    /// An empty histogram with these upper bounds (ascending).
+    pub fn new(bounds: &'static [u64]) -> Self {
+        Self {
+            bounds,
+            counts: vec![0; bounds.len() + 1],
+            sum: 0,
+        }
+    }
+
+    /// Records one observation.
+    pub fn observe(&mut self, value: u64) {
+        let bucket = self.bounds.partition_point(|&b| b < value);
+        if let Some(n) = self.counts.get_mut(bucket) {
+            *n += 1;
+        }
+        self.sum = self.sum.saturating_add(value);
+    }
+
+    /// Cumulative counts by upper bound, ending with `None` (+Inf): Prometheus buckets.
+    pub fn buckets(&self) -> impl Iterator<Item = (Option<u64>, u64)> + '_ {
+        let bounds = self.bounds.iter().map(|&b| Some(b)).chain([None]);
+        bounds.zip(self.counts.iter()).scan(0, |total, (bound, n)| {
+            *total += n;
+            Some((bound, *total))
+        })
+    }
+
+    /// Observations recorded.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Sum of the observations.
+    pub fn sum(&self) -> u64 {
+        self.sum
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_cumulative_and_bounds_inclusive() {
+        let mut h = Histogram::new(&[1, 10, 100]);
+        for v in [0, 1, 2, 10, 11, 100, 5_000] {
+            h.observe(v);
+        }
+        let buckets: Vec<_> = h.buckets().collect();
+        assert_eq!(
+            buckets,
+            [(Some(1), 2), (Some(10), 4), (Some(100), 6), (None, 7)]
+        );
+        assert_eq!((h.count(), h.sum()), (7, 5_124));
+    }
 }

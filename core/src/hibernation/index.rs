@@ -155,6 +155,10 @@ impl Gateway {
         if !rows.is_empty() {
             self.cx.metrics.index_refresh_batches += 1;
             self.cx.metrics.index_refreshed_rows += rows.len() as u64;
+            self.cx
+                .histograms
+                .index_refresh_batch_rows
+                .observe(rows.len() as u64);
             let request = StoreRequest::TouchHibernation {
                 gateway_id: self.cx.gateway_id,
                 rows,

@@ -83,8 +83,8 @@ impl Gateway {
         self.cx.timers.cancel(TimerKey::WakeDeadline(actor));
         if let Some(started) = self.cx.wake_started.remove(&actor) {
             self.cx.metrics.wakes_completed += 1;
-            self.cx.metrics.wake_latency_ms_total +=
-                now.saturating_since(started).as_millis() as u64;
+            let latency = now.saturating_since(started).as_millis() as u64;
+            self.cx.histograms.wake_latency_ms.observe(latency);
         }
         let Some(a) = self.actors.map.get_mut(&actor) else {
             return;

@@ -402,7 +402,7 @@ fn wake_resends_unacked_then_sends_queued_frames_with_fresh_indices_and_no_new_o
         (
             m.wakes_for_hibernation,
             m.wakes_completed,
-            m.wake_latency_ms_total,
+            d.gw.histograms().wake_latency_ms.sum(),
             m.ws_resumed,
             m.ws_messages_resent
         ),
@@ -414,7 +414,15 @@ fn wake_resends_unacked_then_sends_queued_frames_with_fresh_indices_and_no_new_o
             2
         )
     );
-    assert_eq!(d.gw.metrics().wake_latency_ms_total, 250);
+    // 250 ms lands in the (100, 250] bucket: nothing at or below 100, one at or below 250.
+    let wake = &d.gw.histograms().wake_latency_ms;
+    assert_eq!((wake.sum(), wake.count()), (250, 1));
+    let at = |le: u64| {
+        wake.buckets()
+            .find(|(bound, _)| *bound == Some(le))
+            .map(|(_, n)| n)
+    };
+    assert_eq!((at(100), at(250)), (Some(0), Some(1)));
 }
 
 #[test]

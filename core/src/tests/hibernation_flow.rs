@@ -389,13 +389,15 @@ fn hibernating_sockets_survive_when_a_runner_arrives_within_the_start_timeout() 
     let out = d.advance(Duration::from_secs(200));
     assert_eq!(closes(&out), vec![]);
     let m = d.gw.metrics();
+    let wake = &d.gw.histograms().wake_latency_ms;
     assert_eq!(
         (
             m.ws_wake_timeouts,
             m.wakes_completed,
-            m.wake_latency_ms_total
+            wake.sum(),
+            wake.count()
         ),
-        (0, 1, 20_000)
+        (0, 1, 20_000, 1)
     );
     assert_eq!(d.client_send(h, text("r")), vec![text_to(b, rq, 2, "r")]);
 }

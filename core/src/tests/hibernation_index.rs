@@ -136,6 +136,13 @@ fn all_rows_due_at_a_tick_are_refreshed_in_one_operation() {
     assert_eq!(ids, want);
     let m = d.gw.metrics();
     assert_eq!((m.index_refresh_batches, m.index_refreshed_rows), (1, 3));
+    // One batch of 3 rows: above the 1-row bound, within the 10-row one.
+    let batches: Vec<_> =
+        d.gw.histograms()
+            .index_refresh_batch_rows
+            .buckets()
+            .collect();
+    assert_eq!(&batches[..2], &[(Some(1), 0), (Some(10), 1)]);
 }
 
 #[test]
