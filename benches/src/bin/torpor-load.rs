@@ -26,7 +26,15 @@ struct Cli {
     #[arg(long, global = true)]
     gateway_bin: Option<PathBuf>,
     #[command(subcommand)]
-    scenario: Scenario,
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Scenario(Scenario),
+    #[command(flatten)]
+    Helper(Helper),
 }
 
 #[derive(Subcommand)]
@@ -74,6 +82,11 @@ enum Scenario {
         #[arg(long, default_value_t = 10_000)]
         sockets: usize,
     },
+}
+
+/// The child processes the scenarios start; each prints its address once ready.
+#[derive(Subcommand)]
+enum Helper {
     /// The direct echo server (started by the scenarios as a child process).
     #[command(hide = true)]
     EchoServer,
@@ -95,14 +108,14 @@ enum Scenario {
 fn main() {
     let cli = Cli::parse();
     let bin = cli.gateway_bin.unwrap_or_else(procs::default_gateway_bin);
-    let result = match cli.scenario {
-        helper @ (Scenario::EchoServer | Scenario::Relay { .. } | Scenario::Runner { .. }) => {
+    let result = match cli.command {
+        Command::Helper(helper) => {
             // smol's global executor has one thread, which also waits for I/O when idle: the
             // helper runs wholly on it, as the gateway does by default, so no side of a
             // comparison pays for cross-thread wake-ups. This thread only waits for the end.
             smol::future::block_on(smol::spawn(serve_helper(helper)))
         }
-        scenario => run_scenario(scenario, &bin),
+        Command::Scenario(scenario) => run_scenario(scenario, &bin),
     };
     if let Err(e) = result {
         eprintln!("torpor-load: {e}");
@@ -110,20 +123,19 @@ fn main() {
     }
 }
 
-/// The child processes the scenarios start; each prints its address once ready.
-async fn serve_helper(scenario: Scenario) -> Result<(), String> {
-    match scenario {
-        Scenario::EchoServer => {
+async fn serve_helper(helper: Helper) -> Result<(), String> {
+    match helper {
+        Helper::EchoServer => {
             let (listener, addr) = echo_server::bind().await.map_err(|e| e.to_string())?;
             println!("{addr}");
             echo_server::serve(listener).await;
         }
-        Scenario::Relay { upstream } => {
+        Helper::Relay { upstream } => {
             let (listener, addr) = echo_server::bind().await.map_err(|e| e.to_string())?;
             println!("{addr}");
             echo_server::serve_relay(listener, upstream).await;
         }
-        Scenario::Runner { gateway } => {
+        Helper::Runner { gateway } => {
             let runner = TestRunner::connect(runner_config(gateway))
                 .await
                 .map_err(|e| e.0)?;
@@ -131,7 +143,6 @@ async fn serve_helper(scenario: Scenario) -> Result<(), String> {
             // Ends with the gateway (the scenario is over) or when killed.
             runner.closed().await;
         }
-        _ => return Err("not a helper".into()),
     }
     Ok(())
 }
@@ -174,9 +185,6 @@ fn run_scenario(scenario: Scenario, bin: &std::path::Path) -> Result<(), String>
             Scenario::Wake { sockets, wakes } => wake(&ex, bin, sockets, wakes).await,
             Scenario::Idle { sockets, seconds } => idle(&ex, bin, sockets, seconds).await,
             Scenario::Open { sockets } => open(&ex, bin, sockets).await,
-            Scenario::EchoServer | Scenario::Relay { .. } | Scenario::Runner { .. } => {
-                Err("a helper, not a scenario".into())
-            }
         }
     }));
     drop(stop);
