@@ -177,9 +177,7 @@ pub(crate) async fn run_client(
         }
     };
     let peer_closed = close.is_some() && !read_failed;
-    let _ = events
-        .send(Event::Input(Input::ClientClosed { client, close }))
-        .await;
+    hand(&events, Event::Input(Input::ClientClosed { client, close })).await;
     // The ends are boxed: they run once, and inline they would enlarge every socket's task.
     if peer_closed {
         Box::pin(answer_close(&mut rx)).await;
@@ -281,9 +279,7 @@ pub(crate) async fn run_runner(
             break;
         }
     }
-    let _ = events
-        .send(Event::Input(Input::RunnerClosed { conn }))
-        .await;
+    hand(&events, Event::Input(Input::RunnerClosed { conn })).await;
     Box::pin(finish(&outbox, rx, writer, &tcp, read_failed)).await;
 }
 
