@@ -16,7 +16,7 @@ use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use async_tungstenite::tungstenite::protocol::Role;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt as _, Full, Limited, StreamBody};
+use http_body_util::{BodyExt as _, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -29,10 +29,12 @@ use torpor_core::{ClientId, Input, RunnerConnId, RunnerParams};
 use tracing::debug;
 
 use crate::admin_api;
+use crate::body_budget::{BodyBudget, Reservation};
 use crate::links::{Event, HttpOut, Verdict, socket_link};
 use crate::metrics::AdapterMetrics;
 use crate::websocket::{
-    CLIENT_READ_BUFFER, MAX_MESSAGE, RUNNER_READ_BUFFER, Socket, run_client, run_runner, ws_config,
+    CLIENT_READ_BUFFER, CLOSE_GRACE, MAX_MESSAGE, RUNNER_READ_BUFFER, Socket, run_client,
+    run_runner, ws_config,
 };
 
 pub(crate) type Body = UnsyncBoxBody<Bytes, io::Error>;
@@ -46,6 +48,8 @@ pub(crate) struct Shared {
     pub(crate) next_id: AtomicU64,
     /// WebSockets still running (shutdown waits for their closes to go out).
     pub(crate) live_sockets: Arc<AtomicUsize>,
+    /// HTTP request bodies held at once.
+    pub(crate) body_budget: Arc<BodyBudget>,
 }
 
 impl Shared {
@@ -476,6 +480,62 @@ impl Drop for LiveSocket {
 // ---------------------------------------------------------------------------------------------
 // HTTP proxy
 
+enum BodyError {
+    TooLarge,
+    OverBudget,
+    Read(hyper::Error),
+}
+
+/// After a refusal, reads and drops the rest of the body for a while, so a client still
+/// sending gets to read the answer instead of a reset (as servers' lingering close does).
+/// Nothing is kept, and the time is bounded.
+fn drain(ex: &Executor<'static>, mut body: Incoming) {
+    ex.spawn(async move {
+        smol::future::or(
+            async { while let Some(Ok(_)) = body.frame().await {} },
+            async {
+                smol::Timer::after(CLOSE_GRACE).await;
+            },
+        )
+        .await;
+    })
+    .detach();
+}
+
+/// Reads a request body whole, within the message limit and the body budget. A declared
+/// length is checked and reserved before anything is read, so a refused upload costs nothing.
+async fn read_body(
+    body: &mut Incoming,
+    reservation: &mut Reservation,
+) -> Result<Vec<u8>, BodyError> {
+    let declared = hyper::body::Body::size_hint(body)
+        .upper()
+        .and_then(|n| usize::try_from(n).ok());
+    if let Some(n) = declared {
+        if n > MAX_MESSAGE {
+            return Err(BodyError::TooLarge);
+        }
+        if !reservation.cover(n) {
+            return Err(BodyError::OverBudget);
+        }
+    }
+    let mut out = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(BodyError::Read)?.into_data() else {
+            continue; // trailers are not forwarded
+        };
+        let total = out.len() + data.len();
+        if total > MAX_MESSAGE {
+            return Err(BodyError::TooLarge);
+        }
+        if !reservation.cover(total) {
+            return Err(BodyError::OverBudget);
+        }
+        out.extend_from_slice(&data);
+    }
+    Ok(out)
+}
+
 async fn proxy_http(
     shared: &Arc<Shared>,
     req: Request<Incoming>,
@@ -484,16 +544,41 @@ async fn proxy_http(
 ) -> Response<Body> {
     let method = req.method().as_str().to_owned();
     let headers = core_headers(req.headers());
-    let body = match Limited::new(req.into_body(), MAX_MESSAGE).collect().await {
-        Ok(b) => b.to_bytes().to_vec(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+    // Held until the actor's answer arrives (the end of this function).
+    let mut reservation = shared.body_budget.reservation();
+    let mut incoming = req.into_body();
+    let read = read_body(&mut incoming, &mut reservation).await;
+    if read.is_err() {
+        drain(&shared.ex, incoming);
+    }
+    let body = match read {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
             return error_json(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
                 &format!("request body over {MAX_MESSAGE} bytes"),
             );
         }
-        Err(e) => {
+        Err(BodyError::OverBudget) => {
+            shared
+                .metrics
+                .http_body_budget_rejects
+                .fetch_add(1, Ordering::Relaxed);
+            let mut resp = error_json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                &format!(
+                    "request bodies in flight would pass the gateway's budget of {} bytes; \
+                     retry later",
+                    shared.body_budget.limit()
+                ),
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return resp;
+        }
+        Err(BodyError::Read(e)) => {
             return error_json(
                 StatusCode::BAD_REQUEST,
                 "bad_body",

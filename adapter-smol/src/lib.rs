@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 mod admin_api;
+mod body_budget;
 pub mod config;
 mod http;
 mod hub;

@@ -44,6 +44,9 @@ adapter_counters! {
     runner_protocol_errors,
     /// Client sockets whose unsent actor → client bytes passed the limit.
     clients_too_slow,
+    /// HTTP requests refused with 503 because the request bodies held at once would pass the
+    /// budget.
+    http_body_budget_rejects,
 }
 
 impl AdapterMetrics {

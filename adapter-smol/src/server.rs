@@ -17,6 +17,7 @@ use torpor_core::Gateway;
 use torpor_sqlite::{Store, Writer};
 use tracing::{error, info, warn};
 
+use crate::body_budget::BodyBudget;
 use crate::config::ServeConfig;
 use crate::http::{Shared, serve_connection};
 use crate::hub::{Hub, now_since, wall};
@@ -102,6 +103,9 @@ impl Server {
             admin_token: config.admin_token.clone(),
             next_id: AtomicU64::new(1),
             live_sockets: Arc::new(AtomicUsize::new(0)),
+            // Request bodies get an account of the same size as the core's budget for bytes
+            // held for actors.
+            body_budget: BodyBudget::new(config.core.pending_budget_bytes),
         });
         Ok(Self {
             listener,

@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::Message;
 use common::*;
@@ -354,5 +354,71 @@ fn a_full_window_pauses_reads_until_acks_free_it() {
         );
         assert_eq!(metric(addr, "paused_sockets").await, 0);
         assert!(metric(addr, "reads_paused").await >= 1);
+    });
+}
+
+#[test]
+fn request_bodies_held_at_once_are_bounded_with_a_503() {
+    let gw = start_with(config("body-budget", |_, file| {
+        file.gateway.socket_window_bytes = Some(256 * 1024);
+        file.gateway.pending_budget_bytes = Some(1024 * 1024);
+    }));
+    let addr = gw.addr();
+    smol::block_on(async {
+        let actor = create_actor(addr, "echo", "uploads").await;
+        let path = format!("/gateway/{actor}/up");
+        let big = "a".repeat(700 * 1024);
+        // No runner yet: the first upload is read whole and waits for the actor, holding
+        // 700 KiB of the 1 MiB budget.
+        let first = smol::spawn({
+            let (path, big) = (path.clone(), big.clone());
+            async move { http(addr, "POST", &path, &[], &big).await }
+        });
+        let deadline = Instant::now() + WAIT;
+        while metric(addr, "http_requests").await < 1 {
+            assert!(
+                Instant::now() < deadline,
+                "the first upload never reached the core"
+            );
+            smol::Timer::after(Duration::from_millis(20)).await;
+        }
+        let refused = http(addr, "POST", &path, &[], &big).await;
+        assert_eq!(refused.status, 503, "{}", refused.body);
+        assert_eq!(refused.headers["retry-after"], "1");
+        assert!(
+            refused.body.contains("budget of 1048576 bytes"),
+            "{}",
+            refused.body
+        );
+        assert_eq!(metric(addr, "http_body_budget_rejects").await, 1);
+        assert_eq!(
+            metric(addr, "http_requests").await,
+            1,
+            "the refused one never reached the core"
+        );
+
+        // A runner arrives: the first upload is answered, whole, and its bytes are given back.
+        let _runner = runner(addr).await;
+        let reply = first.await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            &reply.body[..100.min(reply.body.len())]
+        );
+        assert_eq!(reply.body, format!("POST /up\n{big}"));
+        let again = http(addr, "POST", &path, &[], &big).await;
+        assert_eq!(again.status, 200, "the budget was given back");
+        assert_eq!(metric(addr, "http_body_budget_rejects").await, 1);
+
+        // Over the message limit is a different refusal: 413, whatever the budget.
+        let huge = "b".repeat((32 << 20) + 1);
+        let too_large = http(addr, "POST", &path, &[], &huge).await;
+        assert_eq!(too_large.status, 413, "{}", too_large.body);
+        assert!(
+            too_large.body.contains("body_too_large"),
+            "{}",
+            too_large.body
+        );
     });
 }
