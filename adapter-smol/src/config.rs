@@ -95,6 +95,9 @@ pub struct FileConfig {
     pub log: Option<String>,
     /// Executor threads.
     pub threads: Option<usize>,
+    /// Time a client has to send a whole request head, counted from the connection's start
+    /// or its previous response (so it also ends idle keep-alive connections) [default: 30 s].
+    pub http_header_timeout_ms: Option<u64>,
     /// Namespaces runners may join (`default` is always added).
     pub namespaces: Option<Vec<String>>,
     /// Gateway timing and limits.
@@ -167,6 +170,8 @@ pub struct ServeConfig {
     pub log: String,
     /// Executor threads (at least 1).
     pub threads: usize,
+    /// Time a client has to send a whole request head (also ends idle keep-alive connections).
+    pub http_header_timeout: Duration,
     /// Seed from the file, if any (else the adapter draws one from the OS).
     pub seed: Option<u64>,
     /// The core's configuration (validated).
@@ -199,6 +204,11 @@ fn error(setting: impl Into<String>, problem: impl Into<String>) -> ConfigError 
 
 /// The default listen address: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:6420";
+
+/// How long a client may take to send a request head, or stay idle between requests, before
+/// its connection is closed: a connection that sends nothing must not hold a descriptor
+/// forever.
+pub const DEFAULT_HTTP_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl ServeArgs {
     /// Reads the file named by `--config` (if any) and resolves everything.
@@ -246,6 +256,11 @@ impl ServeArgs {
             Some(n) => n,
             None => 1,
         };
+        let http_header_timeout = match file.http_header_timeout_ms {
+            Some(0) => return Err(error("http_header_timeout_ms", "must be at least 1")),
+            Some(ms) => Duration::from_millis(ms),
+            None => DEFAULT_HTTP_HEADER_TIMEOUT,
+        };
         let insecure = self.insecure || file.insecure.unwrap_or(false);
         let open = core.runner_token.is_none() || admin_token.is_none();
         if !listen.ip().is_loopback() && open && !insecure {
@@ -276,6 +291,7 @@ impl ServeArgs {
                 .or(file.log)
                 .unwrap_or_else(|| "info".to_owned()),
             threads,
+            http_header_timeout,
             seed: file.gateway.seed,
             core,
         })
@@ -474,6 +490,18 @@ mod tests {
             .resolve_with(FileConfig::default())
             .unwrap_err();
         assert_eq!(err.setting, "threads");
+    }
+
+    #[test]
+    fn the_http_header_timeout_defaults_to_thirty_seconds_and_zero_is_refused() {
+        let cfg = serve(&[]).resolve_with(FileConfig::default()).unwrap();
+        assert_eq!(cfg.http_header_timeout, Duration::from_secs(30));
+        let file = parse_file("http_header_timeout_ms = 250").unwrap();
+        let cfg = serve(&[]).resolve_with(file).unwrap();
+        assert_eq!(cfg.http_header_timeout, Duration::from_millis(250));
+        let file = parse_file("http_header_timeout_ms = 0").unwrap();
+        let err = serve(&[]).resolve_with(file).unwrap_err();
+        assert_eq!(err.setting, "http_header_timeout_ms");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::future::Future;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -23,7 +24,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use smol::Executor;
 use smol::channel::{Receiver, Sender};
 use smol::net::TcpStream;
-use smol_hyper::rt::FuturesIo;
+use smol_hyper::rt::{FuturesIo, SmolTimer};
 use torpor_core::protocol::Headers;
 use torpor_core::{ClientId, Input, RunnerConnId, RunnerParams};
 use tracing::debug;
@@ -50,6 +51,8 @@ pub(crate) struct Shared {
     pub(crate) live_sockets: Arc<AtomicUsize>,
     /// HTTP request bodies held at once.
     pub(crate) body_budget: Arc<BodyBudget>,
+    /// Time a client has to send a request head (or stay idle between requests).
+    pub(crate) http_header_timeout: Duration,
 }
 
 impl Shared {
@@ -61,6 +64,7 @@ impl Shared {
 /// Serves one TCP connection (HTTP/1.1 with keep-alive and upgrades).
 pub(crate) async fn serve_connection(shared: Arc<Shared>, tcp: TcpStream) {
     let metrics = Arc::clone(&shared.metrics);
+    let shared_timeout = shared.http_header_timeout;
     metrics.http_connections.fetch_add(1, Ordering::Relaxed);
     let svc = hyper::service::service_fn(move |req| {
         let shared = Arc::clone(&shared);
@@ -68,9 +72,14 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, tcp: TcpStream) {
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .max_buf_size(64 * 1024)
+        .timer(SmolTimer::new())
+        .header_read_timeout(shared_timeout)
         .serve_connection(FuturesIo::new(tcp), svc)
         .with_upgrades();
     if let Err(e) = conn.await {
+        if e.is_timeout() {
+            metrics.http_header_timeouts.fetch_add(1, Ordering::Relaxed);
+        }
         debug!(error = %e, "http connection ended with an error");
     }
     metrics.http_connections.fetch_sub(1, Ordering::Relaxed);

@@ -47,6 +47,9 @@ adapter_counters! {
     /// HTTP requests refused with 503 because the request bodies held at once would pass the
     /// budget.
     http_body_budget_rejects,
+    /// HTTP connections closed for not sending a request head in time (idle keep-alive
+    /// connections included).
+    http_header_timeouts,
 }
 
 impl AdapterMetrics {

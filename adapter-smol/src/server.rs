@@ -106,6 +106,7 @@ impl Server {
             // Request bodies get an account of the same size as the core's budget for bytes
             // held for actors.
             body_budget: BodyBudget::new(config.core.pending_budget_bytes),
+            http_header_timeout: config.http_header_timeout,
         });
         Ok(Self {
             listener,

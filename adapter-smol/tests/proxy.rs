@@ -422,3 +422,38 @@ fn request_bodies_held_at_once_are_bounded_with_a_503() {
         );
     });
 }
+
+#[test]
+fn connections_that_send_no_request_head_in_time_are_closed() {
+    use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use smol::net::TcpStream;
+
+    let gw = start_with(config("header-timeout", |_, file| {
+        file.http_header_timeout_ms = Some(300);
+    }));
+    let addr = gw.addr();
+    smol::block_on(async {
+        // One connection sends nothing, one half a request head: both are cut off.
+        let mut silent = TcpStream::connect(addr).await.expect("connect");
+        let mut partial = TcpStream::connect(addr).await.expect("connect");
+        partial
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")
+            .await
+            .expect("write");
+        for (name, tcp) in [("silent", &mut silent), ("partial", &mut partial)] {
+            let mut buf = [0u8; 64];
+            let read = smol::future::or(async { Some(tcp.read(&mut buf).await) }, async {
+                smol::Timer::after(WAIT).await;
+                None
+            })
+            .await;
+            assert!(
+                matches!(read, Some(Ok(0) | Err(_))),
+                "{name}: the gateway closed the connection instead of waiting: {read:?}"
+            );
+        }
+        assert_eq!(metric(addr, "http_header_timeouts").await, 2);
+        // A client that sends its request in time is served as before.
+        assert_eq!(http(addr, "GET", "/healthz", &[], "").await.status, 200);
+    });
+}
