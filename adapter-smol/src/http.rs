@@ -31,7 +31,7 @@ use tracing::debug;
 
 use crate::admin_api;
 use crate::body_budget::{BodyBudget, Reservation};
-use crate::links::{Event, HttpOut, Verdict, socket_link};
+use crate::links::{Event, HttpLink, HttpOut, Verdict, socket_link};
 use crate::metrics::AdapterMetrics;
 use crate::websocket::{
     CLIENT_READ_BUFFER, CLOSE_GRACE, MAX_MESSAGE, RUNNER_READ_BUFFER, Socket, run_client,
@@ -596,7 +596,9 @@ async fn proxy_http(
         }
     };
     let client = ClientId::new(shared.id());
+    // Unbounded, but the core task bounds what it queues by `unsent` (see `Hub`).
     let (tx, rx) = smol::channel::unbounded();
+    let unsent = Arc::new(AtomicUsize::new(0));
     let event = Event::Http {
         client,
         actor,
@@ -604,7 +606,10 @@ async fn proxy_http(
         path,
         headers,
         body,
-        reply: tx,
+        reply: HttpLink {
+            reply: tx,
+            unsent: Arc::clone(&unsent),
+        },
     };
     if shared.events.send(event).await.is_err() {
         return unavailable();
@@ -627,16 +632,18 @@ async fn proxy_http(
     let body: Body = if streaming {
         // The guard moves into the stream: a client leaving mid-body cancels the request.
         let first = Some(Bytes::from(body));
-        let state = (first, rx, Some(guard), false);
-        let stream = smol::stream::unfold(state, |(first, rx, guard, done)| async move {
+        let state = (first, rx, Some(guard), false, unsent);
+        let stream = smol::stream::unfold(state, |(first, rx, guard, done, unsent)| async move {
             if let Some(b) = first {
-                return Some((Ok(Frame::data(b)), (None, rx, guard, done)));
+                return Some((Ok(Frame::data(b)), (None, rx, guard, done, unsent)));
             }
             if done {
                 return None;
             }
             match rx.recv().await {
                 Ok(HttpOut::Chunk { data, finish }) => {
+                    // Taken by hyper, which asks for the next chunk once this one is written.
+                    unsent.fetch_sub(data.len(), Ordering::AcqRel);
                     let guard = if finish {
                         if let Some(g) = guard {
                             g.disarm();
@@ -647,7 +654,7 @@ async fn proxy_http(
                     };
                     Some((
                         Ok(Frame::data(Bytes::from(data))),
-                        (None, rx, guard, finish),
+                        (None, rx, guard, finish, unsent),
                     ))
                 }
                 _ => {
@@ -656,7 +663,7 @@ async fn proxy_http(
                     }
                     Some((
                         Err(io::Error::other("the actor aborted the response")),
-                        (None, rx, None, true),
+                        (None, rx, None, true, unsent),
                     ))
                 }
             }

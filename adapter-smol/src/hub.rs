@@ -16,7 +16,7 @@ use torpor_core::{
 use torpor_sqlite::Writer;
 use tracing::{debug, error, info, warn};
 
-use crate::links::{Event, HttpOut, SocketLink, Verdict, WsOut};
+use crate::links::{Event, HttpLink, HttpOut, SocketLink, Verdict, WsOut};
 use crate::metrics::{AdapterMetrics, render};
 
 /// Most events handled per wake before outputs and timers get a turn (fairness, not batching:
@@ -34,7 +34,7 @@ pub(crate) struct Hub {
     outbound_max: usize,
     runners: HashMap<RunnerConnId, PendingLink<SocketLink>>,
     clients: HashMap<ClientId, PendingLink<SocketLink>>,
-    http: HashMap<ClientId, Sender<HttpOut>>,
+    http: HashMap<ClientId, HttpLink>,
     admin: HashMap<AdminReqId, Sender<Result<AdminReply, AdminError>>>,
     next_admin: u64,
     /// Inputs raised while executing outputs; fed once the outbox is empty (the core refuses
@@ -382,27 +382,18 @@ impl Hub {
                 } else {
                     self.http.remove(&client)
                 };
-                if let Some(tx) = reply {
-                    let _ = tx.try_send(head);
+                if let Some(link) = reply {
+                    let _ = link.reply.try_send(head);
                 }
             }
             Output::HttpBodyChunk {
                 client,
                 data,
                 finish,
-            } => {
-                let reply = if finish {
-                    self.http.remove(&client)
-                } else {
-                    self.http.get(&client).cloned()
-                };
-                if let Some(tx) = reply {
-                    let _ = tx.try_send(HttpOut::Chunk { data, finish });
-                }
-            }
+            } => self.send_http_chunk(client, data, finish),
             Output::HttpAbort { client } => {
-                if let Some(tx) = self.http.remove(&client) {
-                    let _ = tx.try_send(HttpOut::Abort);
+                if let Some(link) = self.http.remove(&client) {
+                    let _ = link.reply.try_send(HttpOut::Abort);
                 }
             }
             Output::Store { op, request } => {
@@ -416,6 +407,32 @@ impl Hub {
                     let _ = tx.try_send(reply);
                 }
             }
+        }
+    }
+
+    /// A streamed response chunk. The protocol has no flow control for response streams, so
+    /// a client that does not read would make the queue grow without end: past the outbound
+    /// limit its response is aborted, and the core hears that the client went away.
+    fn send_http_chunk(&mut self, client: ClientId, data: Vec<u8>, finish: bool) {
+        let Some(link) = self.http.get(&client) else {
+            return;
+        };
+        let len = data.len();
+        let unsent = link.unsent.fetch_add(len, Ordering::AcqRel) + len;
+        if finish {
+            if let Some(link) = self.http.remove(&client) {
+                let _ = link.reply.try_send(HttpOut::Chunk { data, finish });
+            }
+        } else if unsent > self.outbound_max {
+            if let Some(link) = self.http.remove(&client) {
+                let _ = link.reply.try_send(HttpOut::Abort);
+            }
+            self.metrics
+                .clients_too_slow
+                .fetch_add(1, Ordering::Relaxed);
+            self.deferred.push(Input::HttpCancelled { client });
+        } else {
+            let _ = link.reply.try_send(HttpOut::Chunk { data, finish });
         }
     }
 
@@ -466,8 +483,8 @@ impl Hub {
             r.answer(shutting_down());
             r.link.outbox.push(WsOut::Close(close.clone()));
         }
-        for (_, tx) in self.http.drain() {
-            let _ = tx.try_send(HttpOut::Abort);
+        for (_, link) in self.http.drain() {
+            let _ = link.reply.try_send(HttpOut::Abort);
         }
         for (_, tx) in self.admin.drain() {
             let _ = tx.try_send(Err(AdminError::Unavailable(

@@ -2,6 +2,7 @@
 //! and what the connection tasks send back to the core task.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
 use smol::channel::Sender;
 use torpor_core::protocol::Headers;
@@ -38,7 +39,7 @@ pub(crate) enum Event {
         path: String,
         headers: Headers,
         body: Vec<u8>,
-        reply: Sender<HttpOut>,
+        reply: HttpLink,
     },
     Admin {
         command: AdminCommand,
@@ -83,6 +84,14 @@ pub(crate) enum HttpOut {
         finish: bool,
     },
     Abort,
+}
+
+/// The core task's handle on an HTTP request's response.
+#[derive(Clone)]
+pub(crate) struct HttpLink {
+    pub(crate) reply: Sender<HttpOut>,
+    /// Streamed body bytes queued for the client and not yet taken by hyper.
+    pub(crate) unsent: Arc<AtomicUsize>,
 }
 
 /// The core task's handle on a WebSocket (runner or client). Dropping it tells the socket's

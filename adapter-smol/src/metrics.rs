@@ -42,7 +42,8 @@ adapter_counters! {
     client_protocol_errors,
     /// Runner WebSocket protocol violations or oversize frames.
     runner_protocol_errors,
-    /// Client sockets whose unsent actor → client bytes passed the limit.
+    /// Clients whose unsent actor → client bytes passed the limit (WebSockets closed with 1008,
+    /// streamed HTTP responses aborted).
     clients_too_slow,
     /// HTTP requests refused with 503 because the request bodies held at once would pass the
     /// budget.

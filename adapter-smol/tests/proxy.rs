@@ -457,3 +457,49 @@ fn connections_that_send_no_request_head_in_time_are_closed() {
         assert_eq!(http(addr, "GET", "/healthz", &[], "").await.status, 200);
     });
 }
+
+#[test]
+fn a_streamed_response_to_a_client_that_never_reads_is_aborted() {
+    use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use smol::net::TcpStream;
+    use torpor_smol::test_runner::STREAM_CHUNK;
+
+    let gw = start_with(config("slow-http", |_, file| {
+        file.gateway.client_outbound_max_bytes = Some(2 << 20);
+    }));
+    let addr = gw.addr();
+    smol::block_on(async {
+        let _runner = runner(addr).await;
+        let actor = create_actor(addr, "echo", "streams").await;
+        // A client that reads gets the whole stream (1 MiB, sent at once, within the limit).
+        let reply = http(addr, "GET", &format!("/gateway/{actor}/stream/16"), &[], "").await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.body.len(), 16 * STREAM_CHUNK);
+        assert_eq!(metric(addr, "clients_too_slow").await, 0);
+
+        // 400 chunks (25 MiB), far more than socket buffers hold, to a client that never
+        // reads: past 2 MiB queued, the response is aborted instead of queued without end.
+        let mut tcp = TcpStream::connect(addr).await.expect("connect");
+        let request = format!("GET /gateway/{actor}/stream/400 HTTP/1.1\r\nhost: x\r\n\r\n");
+        tcp.write_all(request.as_bytes()).await.expect("write");
+        let deadline = Instant::now() + WAIT;
+        while metric(addr, "clients_too_slow").await < 1 {
+            assert!(Instant::now() < deadline, "the stream was never cut off");
+            smol::Timer::after(Duration::from_millis(20)).await;
+        }
+        // What the client then reads ends early: the connection closes short of the body.
+        let mut got = Vec::new();
+        let read = smol::future::or(async { Some(tcp.read_to_end(&mut got).await) }, async {
+            smol::Timer::after(WAIT).await;
+            None
+        })
+        .await;
+        assert!(read.is_some(), "the connection stayed open");
+        assert!(
+            got.len() < 400 * STREAM_CHUNK,
+            "got the whole body: {}",
+            got.len()
+        );
+        assert_eq!(metric(addr, "clients_too_slow").await, 1);
+    });
+}

@@ -67,7 +67,8 @@ pub struct Config {
     /// Bytes held for clients across all sockets (un-acked plus queued) before reads pause.
     pub pending_budget_bytes: usize,
     /// A client whose unsent actor → client bytes exceed this is closed with 1008
-    /// `torpor.client_too_slow` (measured by the adapter, which reports it as an input).
+    /// `torpor.client_too_slow` (measured by the adapter, which reports it as an input). A
+    /// streamed HTTP response past it is aborted (reported as the client going away).
     pub client_outbound_max_bytes: usize,
     /// Most hibernatable sockets per actor; beyond it new ones close with 1013.
     pub max_hibernating_per_actor: usize,

@@ -39,6 +39,7 @@ use torpor_core::protocol::{GatewayId, PROTOCOL_VERSION, RequestId};
 
 pub use conn::{DetachedRunner, TestRunner};
 pub use gateway::GatewayProcess;
+pub use tunnel::STREAM_CHUNK;
 
 /// Where and as whom the runner connects.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,13 +3,17 @@
 
 use torpor_core::protocol::{
     Headers, MessageId, RequestId, ToClientRequestStart, ToClientTunnelMessage,
-    ToClientTunnelMessageKind as In, ToClientWebSocketMessage, ToServer, ToServerResponseStart,
-    ToServerTunnelMessage, ToServerTunnelMessageKind as Out, ToServerWebSocketClose,
-    ToServerWebSocketMessage, ToServerWebSocketMessageAck, ToServerWebSocketOpen,
+    ToClientTunnelMessageKind as In, ToClientWebSocketMessage, ToServer, ToServerResponseChunk,
+    ToServerResponseStart, ToServerTunnelMessage, ToServerTunnelMessageKind as Out,
+    ToServerWebSocketClose, ToServerWebSocketMessage, ToServerWebSocketMessageAck,
+    ToServerWebSocketOpen,
 };
 
 use super::process::{Process, Request, RequestKey, RequestKind};
 use super::{RunnerEvent, StoredSocket};
+
+/// Bytes per chunk of a streamed test response (`/stream/{n}`).
+pub const STREAM_CHUNK: usize = 64 * 1024;
 
 /// How far behind the last index a message still counts as a duplicate (the runner's window).
 const DUPLICATE_WINDOW: u16 = 32_767;
@@ -164,7 +168,9 @@ impl Process {
     }
 
     /// Answers a whole request: `200`, `x-torpor-test: 1`, body `"{method} {path}\n"` followed by
-    /// the request body.
+    /// the request body. A path `/stream/{n}` is answered with a streamed body instead: `n`
+    /// chunks of [`STREAM_CHUNK`] bytes, all sent at once, as an actor that does not wait for
+    /// the client would.
     fn respond(
         &mut self,
         key: RequestKey,
@@ -173,6 +179,10 @@ impl Process {
         path: String,
         body: Vec<u8>,
     ) {
+        if let Some(n) = path.strip_prefix("/stream/").and_then(|n| n.parse().ok()) {
+            self.stream_response(key, n);
+            return;
+        }
         let mut response = format!("{method} {path}\n").into_bytes();
         response.extend_from_slice(&body);
         let mut headers = Headers::new();
@@ -199,6 +209,33 @@ impl Process {
                 stream: false,
             }),
         }));
+    }
+
+    fn stream_response(&mut self, key: RequestKey, chunks: u16) {
+        let mut headers = Headers::new();
+        headers.insert("x-torpor-test", "1".to_owned());
+        let kinds = std::iter::once(Out::ResponseStart(ToServerResponseStart {
+            status: 200,
+            headers,
+            body: None,
+            stream: true,
+        }))
+        .chain((1..=chunks).map(|i| {
+            Out::ResponseChunk(ToServerResponseChunk {
+                body: vec![b's'; STREAM_CHUNK],
+                finish: i == chunks,
+            })
+        }));
+        for (index, kind) in (0u16..).zip(kinds) {
+            self.send(&ToServer::TunnelMessage(ToServerTunnelMessage {
+                message_id: MessageId {
+                    gateway_id: key.0,
+                    request_id: key.1,
+                    message_index: index,
+                },
+                message_kind: kind,
+            }));
+        }
     }
 
     /// A client message. Hibernatable sockets apply the runner's index rule: `last + 1` is
