@@ -515,7 +515,7 @@ async fn wake(
     let s = setup(bin, 1, false).await?;
     let runner = s.runner()?;
     let actor = s.actors[0].clone();
-    let mut clients = open_many(ex, s.gw.addr, &s.actors, sockets).await?;
+    let mut clients = open_many(ex, sockets, through_gateway(&s)).await?;
     let mut lat = Latencies::default();
     for i in 0..wakes {
         let before = stops(runner, &actor).await;
@@ -538,27 +538,33 @@ async fn wake(
     Ok(())
 }
 
+/// Opens `n` sockets to `url(k)`, 100 connects at a time.
 async fn open_many(
     ex: &Arc<Executor<'static>>,
-    addr: std::net::SocketAddr,
-    actors: &[String],
     n: usize,
+    url: impl Fn(usize) -> String,
 ) -> Result<Vec<torpor_benches::load::clients::Ws>, String> {
     let mut out = Vec::with_capacity(n);
-    let mut i = 0;
-    while i < n {
-        let batch: Vec<_> = (i..(i + 100).min(n))
+    for start in (0..n).step_by(100) {
+        let batch: Vec<_> = (start..(start + 100).min(n))
             .map(|k| {
-                let url = format!("ws://{addr}/gateway/{}/s{k}", actors[k % actors.len()]);
+                let url = url(k);
                 ex.spawn(async move { connect(&url).await })
             })
             .collect();
         for t in batch {
             out.push(t.await?);
-            i += 1;
         }
     }
     Ok(out)
+}
+
+/// Socket `k` through the gateway, spread over the actors.
+fn through_gateway(s: &Setup) -> impl Fn(usize) -> String + '_ {
+    move |k| {
+        let actor = &s.actors[k % s.actors.len()];
+        format!("ws://{}/gateway/{actor}/s{k}", s.gw.addr)
+    }
 }
 
 async fn idle(
@@ -571,10 +577,10 @@ async fn idle(
     let s = setup(bin, 10, false).await?;
     let pid = s.gw.pid();
     // Warm up every actor with one socket, so the baseline holds the runner and the actors.
-    let warm = open_many(ex, s.gw.addr, &s.actors, s.actors.len()).await?;
+    let warm = open_many(ex, s.actors.len(), through_gateway(&s)).await?;
     smol::Timer::after(Duration::from_millis(300)).await;
     let before = rss_bytes(pid).ok_or("no RSS")?;
-    let clients = open_many(ex, s.gw.addr, &s.actors, sockets).await?;
+    let clients = open_many(ex, sockets, through_gateway(&s)).await?;
     for a in &s.actors {
         s.runner()?.sleep_actor(a).await;
     }
@@ -605,27 +611,14 @@ async fn open(
 ) -> Result<(), String> {
     println!("(e) time to open {sockets} sockets, 100 at a time");
     let s = setup(bin, 10, false).await?;
-    let _warm = open_many(ex, s.gw.addr, &s.actors, s.actors.len()).await?;
+    let _warm = open_many(ex, s.actors.len(), through_gateway(&s)).await?;
     let t = Instant::now();
-    let gw_clients = open_many(ex, s.gw.addr, &s.actors, sockets).await?;
+    let gw_clients = open_many(ex, sockets, through_gateway(&s)).await?;
     let gw = t.elapsed();
     drop(gw_clients);
     let direct = procs::echo_server().map_err(|e| e.to_string())?;
     let t = Instant::now();
-    let mut d = Vec::with_capacity(sockets);
-    let mut i = 0;
-    while i < sockets {
-        let batch: Vec<_> = (i..(i + 100).min(sockets))
-            .map(|k| {
-                let url = format!("ws://{}/s{k}", direct.addr);
-                ex.spawn(async move { connect(&url).await })
-            })
-            .collect();
-        for task in batch {
-            d.push(task.await?);
-            i += 1;
-        }
-    }
+    let _direct_clients = open_many(ex, sockets, |k| format!("ws://{}/s{k}", direct.addr)).await?;
     let dt = t.elapsed();
     println!(
         "gateway: {:.2} s ({:.0} opens/s); direct: {:.2} s ({:.0} opens/s)",

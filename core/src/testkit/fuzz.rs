@@ -60,13 +60,7 @@ mod tests {
     /// The committed `sim_seed` corpus replayed on stable.
     #[test]
     fn committed_sim_corpus_passes() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/sim_seed");
-        let mut n = 0;
-        for entry in std::fs::read_dir(&dir).expect("fuzz/seeds/sim_seed") {
-            let data = std::fs::read(entry.expect("entry").path()).expect("read");
-            sim_seed(&data);
-            n += 1;
-        }
+        let n = crate::testkit::replay_seeds("sim_seed", sim_seed);
         assert!(n >= 100, "{n} inputs");
     }
 

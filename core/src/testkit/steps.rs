@@ -534,13 +534,7 @@ mod tests {
     /// The committed fuzz corpus (and past finds) replayed on stable.
     #[test]
     fn committed_corpus_keeps_every_invariant() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/core_steps");
-        let mut n = 0;
-        for entry in std::fs::read_dir(&dir).expect("fuzz/seeds/core_steps") {
-            let data = std::fs::read(entry.expect("entry").path()).expect("read");
-            core_steps_bytes(&data);
-            n += 1;
-        }
+        let n = crate::testkit::replay_seeds("core_steps", core_steps_bytes);
         assert!(n >= 100, "{n} inputs");
     }
 
