@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_tungstenite::tungstenite::Message;
 use common::*;
@@ -245,15 +245,7 @@ fn a_client_that_never_reads_is_closed_with_1008() {
                 .send_to_client(request, vec![7u8; 64 * 1024], true)
                 .await;
         }
-        let mut closed = None;
-        for _ in 0..200 {
-            if metric(addr, "clients_too_slow").await == 1 {
-                closed = Some(());
-                break;
-            }
-            smol::Timer::after(Duration::from_millis(50)).await;
-        }
-        assert!(closed.is_some(), "the slow client is detected");
+        assert_eq!(metric_reaches(addr, "clients_too_slow", 1).await, 1);
         // Reading now: whatever was already in flight, then the close (the backlog is dropped).
         let mut data = 0usize;
         let close = loop {
@@ -374,14 +366,8 @@ fn request_bodies_held_at_once_are_bounded_with_a_503() {
             let (path, big) = (path.clone(), big.clone());
             async move { http(addr, "POST", &path, &[], &big).await }
         });
-        let deadline = Instant::now() + WAIT;
-        while metric(addr, "http_requests").await < 1 {
-            assert!(
-                Instant::now() < deadline,
-                "the first upload never reached the core"
-            );
-            smol::Timer::after(Duration::from_millis(20)).await;
-        }
+        // Read whole and waiting for the actor.
+        metric_reaches(addr, "http_requests", 1).await;
         let refused = http(addr, "POST", &path, &[], &big).await;
         assert_eq!(refused.status, 503, "{}", refused.body);
         assert_eq!(refused.headers["retry-after"], "1");
@@ -442,11 +428,7 @@ fn connections_that_send_no_request_head_in_time_are_closed() {
             .expect("write");
         for (name, tcp) in [("silent", &mut silent), ("partial", &mut partial)] {
             let mut buf = [0u8; 64];
-            let read = smol::future::or(async { Some(tcp.read(&mut buf).await) }, async {
-                smol::Timer::after(WAIT).await;
-                None
-            })
-            .await;
+            let read = within(WAIT, tcp.read(&mut buf)).await;
             assert!(
                 matches!(read, Some(Ok(0) | Err(_))),
                 "{name}: the gateway closed the connection instead of waiting: {read:?}"
@@ -482,18 +464,10 @@ fn a_streamed_response_to_a_client_that_never_reads_is_aborted() {
         let mut tcp = TcpStream::connect(addr).await.expect("connect");
         let request = format!("GET /gateway/{actor}/stream/400 HTTP/1.1\r\nhost: x\r\n\r\n");
         tcp.write_all(request.as_bytes()).await.expect("write");
-        let deadline = Instant::now() + WAIT;
-        while metric(addr, "clients_too_slow").await < 1 {
-            assert!(Instant::now() < deadline, "the stream was never cut off");
-            smol::Timer::after(Duration::from_millis(20)).await;
-        }
+        metric_reaches(addr, "clients_too_slow", 1).await;
         // What the client then reads ends early: the connection closes short of the body.
         let mut got = Vec::new();
-        let read = smol::future::or(async { Some(tcp.read_to_end(&mut got).await) }, async {
-            smol::Timer::after(WAIT).await;
-            None
-        })
-        .await;
+        let read = within(WAIT, tcp.read_to_end(&mut got)).await;
         assert!(read.is_some(), "the connection stayed open");
         assert!(
             got.len() < 400 * STREAM_CHUNK,

@@ -69,15 +69,7 @@ fn new_runner_gets_the_actor_with_sockets_restored() {
             .await
             .expect("send while the runner is gone");
         // Past the lost threshold: the actor is lost and the socket hibernates.
-        let mut hibernating = false;
-        for _ in 0..100 {
-            if metric(addr, "hibernating_sockets").await == 1 {
-                hibernating = true;
-                break;
-            }
-            smol::Timer::after(Duration::from_millis(50)).await;
-        }
-        assert!(hibernating, "socket hibernates after the runner is lost");
+        assert_eq!(metric_reaches(addr, "hibernating_sockets", 1).await, 1);
 
         let second = TestRunner::connect_with(RunnerConfig::new(ws_base(addr)), storage)
             .await

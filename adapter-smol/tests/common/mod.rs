@@ -1,10 +1,11 @@
 //! Shared by the integration tests: a gateway on loopback, an HTTP client, WebSocket clients.
 #![allow(dead_code, unreachable_pub)]
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::client::IntoClientRequest as _;
@@ -145,27 +146,30 @@ pub async fn client(addr: SocketAddr, actor: &str, path: &str) -> Result<Client,
     Ok(ws)
 }
 
+/// `fut`'s output, or `None` if it takes longer than `timeout`.
+pub async fn within<T>(timeout: Duration, fut: impl Future<Output = T>) -> Option<T> {
+    smol::future::or(async { Some(fut.await) }, async {
+        smol::Timer::after(timeout).await;
+        None
+    })
+    .await
+}
+
 /// The next data or close message, within `timeout`.
 pub async fn next<S>(ws: &mut S, timeout: Duration) -> Option<Message>
 where
     S: futures_util::Stream<Item = Result<Message, WsError>> + Unpin,
 {
-    smol::future::or(
-        async {
-            loop {
-                match ws.next().await {
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    Some(Ok(m)) => return Some(m),
-                    _ => return None,
-                }
+    let message = async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(m)) => return Some(m),
+                _ => return None,
             }
-        },
-        async {
-            smol::Timer::after(timeout).await;
-            None
-        },
-    )
-    .await
+        }
+    };
+    within(timeout, message).await.flatten()
 }
 
 /// The close code a client got, if the next message is a close.
@@ -212,6 +216,22 @@ pub async fn metric(addr: SocketAddr, name: &str) -> u64 {
         .find_map(|l| l.strip_prefix(&format!("torpor_{name} ")))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("metric {name} missing"))
+}
+
+/// Waits (up to [`WAIT`]) until a metric is at least `at_least`; returns its value then.
+pub async fn metric_reaches(addr: SocketAddr, name: &str, at_least: u64) -> u64 {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let value = metric(addr, name).await;
+        if value >= at_least {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metric {name} stayed at {value}, below {at_least}"
+        );
+        smol::Timer::after(Duration::from_millis(20)).await;
+    }
 }
 
 /// The request id of the actor's first fresh socket.
