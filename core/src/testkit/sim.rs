@@ -516,13 +516,7 @@ impl Sim {
     fn actor_alarm_then_sleep(&mut self) {
         let all = self.instances();
         if let Some(&(conn, actor)) = all.get(self.rng.usize(0..all.len().max(1))) {
-            if let Some(i) = self
-                .runners
-                .get_mut(&conn)
-                .and_then(|r| r.instances.get_mut(&actor))
-            {
-                let cp = checkpoint(actor, i.generation, i.next_event);
-                i.next_event += 1;
+            if let Some(cp) = self.next_checkpoint(conn, actor) {
                 let ts = self.wall_ms() + i64::try_from(self.rng.u64(100..8000)).unwrap_or(0);
                 self.stats.alarms += 1;
                 let alarm = EventWrapper {
@@ -533,6 +527,14 @@ impl Sim {
             }
             self.actor_intent_sleep_of(conn, actor);
         }
+    }
+
+    /// The checkpoint for the running instance's next event (which it then counts as used).
+    fn next_checkpoint(&mut self, conn: RunnerConnId, actor: ActorId) -> Option<ActorCheckpoint> {
+        let i = self.runners.get_mut(&conn)?.instances.get_mut(&actor)?;
+        let cp = checkpoint(actor, i.generation, i.next_event);
+        i.next_event += 1;
+        Some(cp)
     }
 
     /// Sends events and keeps them until acked.
@@ -615,13 +617,7 @@ impl Sim {
 
     fn actor_intent_sleep_of(&mut self, conn: RunnerConnId, actor: ActorId) {
         self.maybe_flush(conn, actor);
-        if let Some(i) = self
-            .runners
-            .get_mut(&conn)
-            .and_then(|r| r.instances.get_mut(&actor))
-        {
-            let cp = checkpoint(actor, i.generation, i.next_event);
-            i.next_event += 1;
+        if let Some(cp) = self.next_checkpoint(conn, actor) {
             self.send_events(conn, vec![intent(&cp, cp.index, ActorIntent::Sleep)]);
             self.deliver();
         }
