@@ -1,6 +1,7 @@
 //! A tiny in-memory driver for scenario tests and benches: feeds inputs, drains outputs, jumps
 //! the clock from deadline to deadline, and speaks the runner protocol as a model runner.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::admin::{AdminCommand, AdminError, AdminReply, CreateActor};
@@ -32,6 +33,9 @@ pub struct Driver {
     pub auto_pong: bool,
     /// Run [`Gateway::check_invariants`] after every step (O(state); benches turn it off).
     pub check: bool,
+    /// Connections whose pings go unanswered even with `auto_pong` (a runner link that died
+    /// without the adapter noticing yet).
+    pub deaf: BTreeSet<RunnerConnId>,
     next_id: u64,
 }
 
@@ -52,16 +56,30 @@ impl Driver {
     /// Drives an existing gateway (e.g. one restored from a snapshot) from `now`, draining
     /// what it queued at startup (the purge of earlier incarnations' index rows).
     pub fn from_gateway(gw: Gateway, now: Instant) -> Self {
-        let mut d = Self {
+        let mut d = Self::undrained(gw, now);
+        d.drain();
+        d
+    }
+
+    /// As [`Driver::from_gateway`] with `auto_store` off, returning what the gateway queued at
+    /// startup instead of completing it (a simulated store executes the startup purge itself).
+    pub fn from_gateway_with_outputs(gw: Gateway, now: Instant) -> (Self, Vec<Output>) {
+        let mut d = Self::undrained(gw, now);
+        d.auto_store = false;
+        let out = d.drain();
+        (d, out)
+    }
+
+    fn undrained(gw: Gateway, now: Instant) -> Self {
+        Self {
             gw,
             now,
             auto_store: true,
             auto_pong: false,
             check: true,
+            deaf: BTreeSet::new(),
             next_id: 1,
-        };
-        d.drain();
-        d
+        }
     }
 
     /// Continues `previous`'s id numbering (a restarted gateway behind the same adapter: ids
@@ -112,6 +130,7 @@ impl Driver {
             let pongs: Vec<Input> = out
                 .iter()
                 .filter_map(|o| match o {
+                    Output::SendRunner { conn, .. } if self.deaf.contains(conn) => None,
                     Output::SendRunner { conn, bytes } => match ToClient::decode(bytes) {
                         Ok(ToClient::Ping(ping)) => Some(Input::RunnerBytes {
                             conn: *conn,
