@@ -1,18 +1,25 @@
 //! The randomized exactly-once test: thousands of seeded worlds (see `testkit::sim`).
-//! `TORPOR_SIM_SEED=n` replays one seed; `TORPOR_SIM_SEEDS=n` sets how many run.
+//! `TORPOR_SIM_SEED=n` replays one seed; `TORPOR_SIM_SEEDS=n` sets how many run;
+//! `TORPOR_SIM_STATS=1` prints how often each fault fired; `TORPOR_SIM_TRACE=1` prints every
+//! model event (use with one seed); `TORPOR_SIM_KEEP_GOING=1` runs every seed and lists all
+//! failures instead of stopping at the first.
 
 use crate::testkit::sim::{Sim, SimStats};
 
-fn run_seed(seed: u64) -> SimStats {
+fn run_seed(seed: u64) -> Result<SimStats, String> {
     let mut sim = Sim::new(seed);
-    if let Err(why) = sim.run() {
-        panic!(
+    match sim.run() {
+        Ok(()) => Ok(sim.stats),
+        Err(why) => Err(format!(
             "simulation failed: {why}\nSEED={seed} params={:?}\nreplay: TORPOR_SIM_SEED={seed} cargo test -p torpor-core --lib hibernation_sim",
             sim.params()
-        );
+        )),
     }
-    sim.stats
 }
+
+/// Faults that must fire on most seeds (the per-seed mix draws each one's probability, so a
+/// few seeds see none): at least this share of seeds.
+const MOST: f64 = 0.5;
 
 #[test]
 fn every_accepted_message_is_persisted_exactly_once_in_order() {
@@ -20,33 +27,66 @@ fn every_accepted_message_is_persisted_exactly_once_in_order() {
         .ok()
         .and_then(|s| s.parse().ok())
     {
-        let stats = run_seed(seed);
-        eprintln!("seed {seed}: {stats:?}");
+        match run_seed(seed) {
+            Ok(stats) => eprintln!("seed {seed}: {stats:?}"),
+            Err(why) => panic!("{why}"),
+        }
         return;
     }
     let seeds: u64 = std::env::var("TORPOR_SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(10_000);
+        .unwrap_or(5_000);
+    let keep_going = std::env::var_os("TORPOR_SIM_KEEP_GOING").is_some();
     let mut total = SimStats::default();
+    // How many seeds saw each count above zero.
+    let mut seen = SimStats::default();
+    let mut failures = Vec::new();
     for seed in 0..seeds {
-        total.add(&run_seed(seed));
+        match run_seed(seed) {
+            Ok(stats) => {
+                total.add(&stats);
+                seen.add(&stats.fired());
+            }
+            Err(why) if keep_going => {
+                eprintln!("{}", why.lines().next().unwrap_or_default());
+                eprintln!("    SEED={seed}");
+                failures.push(seed);
+            }
+            Err(why) => panic!("{why}"),
+        }
     }
     if std::env::var_os("TORPOR_SIM_STATS").is_some() {
-        eprintln!("{seeds} seeds: {total:?}");
+        eprintln!("{seeds} seeds: count (seeds where it fired)");
+        for ((name, n), (_, s)) in total.counts().into_iter().zip(seen.counts()) {
+            eprintln!("  {name:>26}: {n:>10} ({s} seeds)");
+        }
     }
-    // The fault mix must actually reach every fault over the CI seed count.
+    assert!(failures.is_empty(), "failing seeds: {failures:?}");
+    // The fault mix must actually reach every fault over the CI seed count, and the ones the
+    // issue asks for on most seeds.
     if seeds >= 2_000 {
-        for (what, n) in [
-            ("restarts", total.restarts),
-            ("runner drops", total.runner_drops),
-            ("runner crashes", total.runner_crashes),
-            ("malformed frames", total.garbage),
-            ("store failures", total.store_failures),
-            ("alarms", total.alarms),
-            ("slow clients", total.slow_clients),
-        ] {
-            assert!(n > 0, "no {what} in {seeds} seeds");
+        for (name, n) in seen.counts() {
+            // An outcome the gateway decides, not a fault the world injects.
+            let outcome = name == "http_runner_disconnected";
+            assert!(outcome || n > 0, "no {name} in {seeds} seeds");
+            if MOST_SEEDS.contains(&name) {
+                assert!(
+                    n as f64 >= MOST * seeds as f64,
+                    "{name} fired on only {n} of {seeds} seeds"
+                );
+            }
         }
     }
 }
+
+/// Counts that must be above zero on most seeds.
+const MOST_SEEDS: &[&str] = &[
+    "runner_drops",
+    "frames_lost_to_runner",
+    "pauses",
+    "resumes",
+    "actor_messages",
+    "http_requests",
+    "non_hibernatable",
+];
