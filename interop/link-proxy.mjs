@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+// A TCP proxy that can cut its connections abruptly, for link faults between a runner and Torpor.
+//
+// The runner's `--endpoint` points at the proxy; each accepted connection gets its own upstream
+// connection to the target and bytes are piped both ways (with backpressure). `cut()` resets
+// every current connection on both sides (TCP RST, no WebSocket close frame): bytes still in
+// flight are lost, exactly as when a network path dies. New connections are accepted as before,
+// so a runner reconnects through the proxy by itself.
+//
+// Importable: `const proxy = await startLinkProxy("127.0.0.1:6420")`, then `proxy.url`,
+// `proxy.cut()`, `proxy.close()`. As a command: `node link-proxy.mjs TARGET [PORT]` prints the
+// address and cuts every connection on each line read from stdin.
+
+import net from "node:net";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+/**
+ * Listens on a random loopback port (or `port`) and forwards to `target` ("host:port").
+ * Resolves once listening.
+ */
+export async function startLinkProxy(target, { port = 0 } = {}) {
+  const [targetHost, targetPort] = splitHostPort(target);
+  /** Live pairs: [downstream (the runner's side), upstream (the target's side)]. */
+  const pairs = new Set();
+  let accepted = 0;
+  let cuts = 0;
+
+  const server = net.createServer((down) => {
+    accepted++;
+    const up = net.connect({ host: targetHost, port: targetPort });
+    const pair = [down, up];
+    pairs.add(pair);
+    // Writes to `up` before it has connected are queued by `net`, so nothing is lost early.
+    down.pipe(up);
+    up.pipe(down);
+    down.setNoDelay(true);
+    up.setNoDelay(true);
+    let gone = false;
+    const drop = () => {
+      if (gone) return;
+      gone = true;
+      pairs.delete(pair);
+      // One side failed (or was cut): the other must not live on as a half-open link.
+      down.destroy();
+      up.destroy();
+    };
+    // An orderly end on one side is passed on by `pipe` (FIN); errors and closes end the pair.
+    down.on("error", drop);
+    up.on("error", drop);
+    down.on("close", drop);
+    up.on("close", drop);
+  });
+
+  await new Promise((res, rej) => {
+    server.once("error", rej);
+    server.listen(port, "127.0.0.1", () => {
+      server.off("error", rej);
+      res();
+    });
+  });
+  const addr = `127.0.0.1:${server.address().port}`;
+
+  return {
+    addr,
+    url: `http://${addr}`,
+    /** Connections accepted so far. */
+    get accepted() {
+      return accepted;
+    },
+    /** Connections open now. */
+    get open() {
+      return pairs.size;
+    },
+    /** How many times `cut` found something to cut. */
+    get cuts() {
+      return cuts;
+    },
+    /**
+     * Resets every open connection on both sides at once; returns how many were cut. Bytes the
+     * proxy holds but has not written are dropped with them.
+     */
+    cut() {
+      const n = pairs.size;
+      for (const pair of [...pairs]) {
+        pairs.delete(pair);
+        for (const s of pair) {
+          s.unpipe();
+          // RST (an abortive close, as a dead path looks to a peer that writes next), not FIN.
+          try {
+            if (!s.destroyed) s.resetAndDestroy();
+          } catch {
+            s.destroy();
+          }
+        }
+      }
+      if (n > 0) cuts++;
+      return n;
+    },
+    /** Stops listening and cuts what is left. */
+    async close() {
+      this.cut();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+function splitHostPort(target) {
+  const s = String(target).replace(/^[a-z]+:\/\//, "").replace(/\/.*$/, "");
+  const i = s.lastIndexOf(":");
+  if (i < 0) throw new Error(`link-proxy: target must be host:port, got ${target}`);
+  return [s.slice(0, i), Number(s.slice(i + 1))];
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const [target, port] = process.argv.slice(2);
+  if (!target) {
+    console.error("usage: node link-proxy.mjs TARGET_HOST:PORT [LISTEN_PORT]");
+    process.exit(2);
+  }
+  const proxy = await startLinkProxy(target, { port: Number(port ?? 0) });
+  console.log(`link-proxy ${proxy.url} -> ${target} (a line on stdin cuts every connection)`);
+  createInterface({ input: process.stdin }).on("line", () => console.log(`cut ${proxy.cut()}`));
+}
