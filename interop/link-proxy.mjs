@@ -5,10 +5,11 @@
 // connection to the target and bytes are piped both ways (with backpressure). `cut()` resets
 // every current connection on both sides (TCP RST, no WebSocket close frame): bytes still in
 // flight are lost, exactly as when a network path dies. New connections are accepted as before,
-// so a runner reconnects through the proxy by itself.
+// so a runner reconnects through the proxy by itself. `hold()` / `release()` keep back, then pass
+// on, what the runner sends (a link gone quiet, e.g. to delay its `Running`).
 //
 // Importable: `const proxy = await startLinkProxy("127.0.0.1:6420")`, then `proxy.url`,
-// `proxy.cut()`, `proxy.close()`. As a command: `node link-proxy.mjs TARGET [PORT]` prints the
+// `proxy.cut()`, `proxy.hold()`, `proxy.release()`, `proxy.close()`. As a command: `node link-proxy.mjs TARGET [PORT]` prints the
 // address and cuts every connection on each line read from stdin.
 
 import net from "node:net";
@@ -25,6 +26,7 @@ export async function startLinkProxy(target, { port = 0 } = {}) {
   const pairs = new Set();
   let accepted = 0;
   let cuts = 0;
+  let holding = false;
 
   const server = net.createServer((down) => {
     accepted++;
@@ -32,7 +34,8 @@ export async function startLinkProxy(target, { port = 0 } = {}) {
     const pair = [down, up];
     pairs.add(pair);
     // Writes to `up` before it has connected are queued by `net`, so nothing is lost early.
-    down.pipe(up);
+    if (holding) down.pause();
+    else down.pipe(up);
     up.pipe(down);
     down.setNoDelay(true);
     up.setNoDelay(true);
@@ -96,6 +99,23 @@ export async function startLinkProxy(target, { port = 0 } = {}) {
       }
       if (n > 0) cuts++;
       return n;
+    },
+    /**
+     * Stops passing bytes from the accepted side (the runner) to the target, on current and new
+     * connections, until `release()`: they wait in the proxy, in order (the target sees a link
+     * that has gone quiet, not one that failed).
+     */
+    hold() {
+      holding = true;
+      for (const [down, up] of pairs) {
+        down.unpipe(up);
+        down.pause();
+      }
+    },
+    /** Passes on what `hold` kept back, then everything as before. */
+    release() {
+      holding = false;
+      for (const [down, up] of pairs) down.pipe(up);
     },
     /** Stops listening and cuts what is left. */
     async close() {
