@@ -493,3 +493,50 @@ fn client_close_while_hibernating_and_the_actor_stops_wakes_it_after_the_stop() 
         "woken to observe the close; the socket is not listed"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// What the mutation run found unguarded
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn ack_timers_run_again_after_a_reconnect_and_close_a_socket_never_acked() {
+    let mut d = driver();
+    let (conn, h, rq, _) = three_sent_one_acked(&mut d);
+    d.step(Input::RunnerClosed { conn });
+    // Away for longer than the ack timeout: the timers are stopped meanwhile.
+    let out = d.advance(Duration::from_secs(14));
+    assert!(no_client_closes(&out));
+    let (conn2, _) = d.connect_runner("k", "default", 4);
+    // They run again from the reconnect: the runner never acks, the socket closes 30 s later.
+    let out = d.advance(Duration::from_millis(29_999));
+    assert!(no_client_closes(&out), "{out:?}");
+    let (out, _row_delete) = split_store(d.advance(Duration::from_millis(1)));
+    assert_eq!(
+        out,
+        closed_both_ways(conn2, rq, 4, h, 1011, "torpor.ack_timeout")
+    );
+}
+
+#[test]
+fn an_ack_before_the_wrap_is_legal_once_the_sent_index_has_wrapped() {
+    let mut d = driver();
+    let (conn, actor, _) = setup(&mut d);
+    let (h, rq) = d.open_accepted(conn, actor, "/ws", true);
+    // Indices 1..=65,535, then 0 and 1 after the wrap; acked as they go, but not the last few.
+    for i in 1..=65_537u32 {
+        d.client_send(h, ClientFrame::Binary(i.to_le_bytes().to_vec()));
+        if i % 1_000 == 0 && i < 65_000 {
+            d.ws_ack(conn, rq, i as u16);
+        }
+    }
+    let held = d.gw.held_bytes();
+    // 65,535 precedes the last sent index (1) in wrapping order: a legal, partial ack.
+    d.ws_ack(conn, rq, 65_535);
+    assert_eq!(d.gw.metrics().tunnel_dropped_illegal, 0);
+    assert!(d.gw.held_bytes() < held);
+    // An ack past the last sent index is not.
+    d.ws_ack(conn, rq, 2);
+    assert_eq!(d.gw.metrics().tunnel_dropped_illegal, 1);
+    d.ws_ack(conn, rq, 1);
+    assert_eq!(d.gw.held_bytes(), 0);
+}
