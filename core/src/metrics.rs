@@ -35,6 +35,13 @@ counters! {
     runner_reconnects,
     /// Older sessions closed because the same key connected again.
     runner_sessions_replaced,
+    /// HTTP requests, opening WebSockets and non-hibernatable WebSockets failed because their
+    /// runner connection dropped while they were in flight.
+    requests_failed_runner_disconnected,
+    /// Un-acked client messages resent on a runner reconnect.
+    ws_messages_resent_on_reconnect,
+    /// Actor → client messages dropped because the client had already closed.
+    ws_messages_to_closed_client,
     /// Runner instances declared lost after the threshold.
     runners_lost,
     /// Commands re-sent after a reconnect because their effect was not observed.

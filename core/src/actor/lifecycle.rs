@@ -188,6 +188,7 @@ impl Gateway {
                 self.cx.timers.cancel(TimerKey::ActorStart(id));
                 let at = now.saturating_add(self.cx.config.actor_stop_timeout);
                 self.cx.timers.set(TimerKey::ActorStop(id), at);
+                self.pause_actor_ack_timers(id);
                 self.send_command(id, index, Command::StopActor);
             }
             Phase::Stopping { .. } => {
@@ -283,7 +284,7 @@ impl Gateway {
         // now; un-acked messages alone never do (they are resent on the next real wake).
         let wake = std::mem::take(&mut actor.wake_after_stop) || !actor.waiting.is_empty();
         let alarm = actor.record.alarm_ts;
-        if self.has_queued_hibernating(id) {
+        if self.has_undelivered_hibernating(id) {
             self.wake_for_hibernating(now, id); // also arms the wake deadline
         } else if wake {
             self.wake_actor(now, id);

@@ -177,6 +177,7 @@ impl Gateway {
         let due = now.saturating_add(self.cx.config.runner_pong_timeout);
         self.cx.timers.set(TimerKey::RunnerPongDue(conn), due);
         self.replay_commands(idx);
+        self.resend_unacked(idx);
         self.flush_runner_outbox(idx, conn);
         self.restart_ack_timers(now, idx);
         self.resume_held_requests(now, idx);
@@ -188,17 +189,24 @@ impl Gateway {
         let Some(instance) = self.runners.instances.get_mut(&idx) else {
             return;
         };
-        match instance.conn.replace(conn) {
+        match instance.conn.take() {
             Some(old) if old != conn => {
+                // The runner saw its link die before we did: the old link's losses are the
+                // same as on a close (requests in flight fail; their aborts wait in the
+                // outbox, flushed on this connection after the init).
                 self.cx.metrics.runner_sessions_replaced += 1;
                 self.forget_runner_conn(old);
                 self.cx.close_runner(old, 1000, REASON_SESSION_REPLACED);
+                self.fail_in_flight(idx);
             }
             Some(_) => {}
             None => {
                 self.cx.metrics.runner_reconnects += 1;
                 self.cx.timers.cancel(TimerKey::RunnerLost(idx));
             }
+        }
+        if let Some(instance) = self.runners.instances.get_mut(&idx) {
+            instance.conn = Some(conn);
         }
     }
 
@@ -227,6 +235,7 @@ impl Gateway {
             let at = now.saturating_add(self.cx.config.runner_lost_threshold);
             self.cx.timers.set(TimerKey::RunnerLost(instance), at);
             self.pause_ack_timers(instance);
+            self.fail_in_flight(instance);
         }
     }
 
