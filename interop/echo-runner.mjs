@@ -23,7 +23,7 @@
 //                             [--namespace default] [--runner-name default]
 //
 // HTTP requests to an actor are echoed (`METHOD path` and the body; an `x-delay-ms` header
-// delays the answer); `POST /kv` runs a list of KV operations and returns their results;
+// delays the answer, and on a WebSocket upgrade it delays the runner's open reply); `POST /kv` runs a list of KV operations and returns their results;
 // `GET /log` returns what the actor durably processed. With `--events`, it prints one JSON
 // object per line on stdout for each thing it sees and reads JSON commands on stdin
 // (`{"cmd":"sleep","actor":…}`, `{"cmd":"delay","actor":…,"startMs":…,"stopMs":…}` to make
@@ -122,7 +122,14 @@ function issue(call) {
 
 /** On `onConnected`: issues again, in order, every call not issued on this connection. */
 function reissueKvCalls() {
-  for (const call of kvCalls) if (call.epoch !== linkEpoch) issue(call);
+  let n = 0;
+  for (const call of kvCalls) {
+    if (call.epoch !== linkEpoch) {
+      issue(call);
+      n++;
+    }
+  }
+  return n;
 }
 
 setInterval(() => {
@@ -173,11 +180,11 @@ const runner = new Runner({
   onConnected: () => {
     connectedOnce = true;
     linkUp = true;
-    emit({ ev: "connected" });
     // Acks written into the connection that died are lost and the runner drops the gateway's
     // resends of those messages as duplicates without acking them: re-ack what is persisted.
     for (const { gw, rq, index } of persistedIndex.values()) runner.sendHibernatableWebSocketMessageAck(gw, rq, index);
-    reissueKvCalls();
+    const reissued = reissueKvCalls();
+    emit({ ev: "connected", reissued, reacked: persistedIndex.size });
   },
   onDisconnected: (code, reason) => {
     linkUp = false;
@@ -332,6 +339,9 @@ const runner = new Runner({
         }
       }));
     });
+    // The runner answers the open only once this callback returns: a slow open on demand.
+    const openDelay = restoring ? 0 : Number(headers?.["x-delay-ms"] ?? 0);
+    if (openDelay > 0) await sleep(Math.min(openDelay, 10_000));
   },
 });
 

@@ -663,9 +663,9 @@ scenario("11 runner link cut three times during a burst: every message once, in 
     }
     // Each slice sends the next three messages of every socket, so the burst spans the three
     // cuts and reconnects (about 5 s) instead of being over before the first.
-    const sendSlice = () => {
+    const sendSlice = (size = 3) => {
       for (const s of socks) {
-        for (let k = 0; k < 3 && s.next < N; k++) {
+        for (let k = 0; k < size && s.next < N; k++) {
           const m = `${s.i}:${s.next++}`;
           s.sent.push(m);
           s.c.send(m);
@@ -678,20 +678,52 @@ scenario("11 runner link cut three times during a burst: every message once, in 
       for (const actor of actors) requests.push(timedRequest(gw, actor, `/req-${nreq++}`, { delayMs }));
     };
     const connects = () => count(runner, (e) => e.ev === "connected");
+    // A socket the gateway lets fall out of step is closed by the runner (1008
+    // ws.message_index_skip): fail at once, naming it.
+    const failIfClosed = () => {
+      for (const s of socks) {
+        if (s.c.closed) throw new Failure(`client ${s.path} was closed: ${s.c.closed.code} ${s.c.closed.reason}`);
+      }
+    };
+    // One WebSocket per cut is still opening when the cut falls: the actor answers its open
+    // 3 s late. The gateway must close it at once (1011 torpor.runner_disconnected).
+    const opening = [];
+    const openSlowly = (actor, cut) => {
+      const o = { cut, closed: null, error: null };
+      const ws = new WebSocket(`${gw.ws}/gateway/${actor}/s11-opening-${cut}`, { headers: { "x-delay-ms": "3000" } });
+      ws.on("close", (code, reason) => (o.closed = { code, reason: reason.toString(), at: Date.now() }));
+      ws.on("error", (e) => (o.error = String(e)));
+      opening.push(o);
+    };
+    const cutTimes = [];
     const PACE_MS = 50;
     for (let cut = 1; cut <= 3; cut++) {
+      failIfClosed();
       for (let k = 0; k < 4; k++) {
         sendSlice();
         fire();
         await sleep(PACE_MS);
       }
       // Requests the actor answers 400 ms after it got them are in flight at the cut; so are
-      // the last slice's messages, with their KV writes, acks and echoes.
+      // messages: a surge of 80. Cuts 1 and 3 fall in the middle of the surge's way to the
+      // runner (the frames past the mark are lost on the wire, the ones before it are being
+      // persisted and acked); cut 2 falls once the actor has begun to process the surge, with
+      // its KV writes, acks and echoes on the wire.
       fire(400);
+      openSlowly(actors[cut % 2], cut);
       await sleep(100);
-      sendSlice();
       const before = connects();
-      assertEqual(proxy.cut(), 1, `runner connections cut by cut ${cut}`);
+      const processed = count(runner, (e) => e.ev === "message");
+      let cutNow = null;
+      if (cut !== 2) cutNow = proxy.cutAfter(cut === 1 ? 400 : 900);
+      sendSlice(20);
+      if (cut === 2) {
+        const surgeAt = Date.now();
+        while (count(runner, (e) => e.ev === "message") === processed && Date.now() - surgeAt < 2_000) await sleep(1);
+        cutNow = proxy.cut();
+      }
+      assertEqual(await Promise.race([cutNow, sleep(2_000).then(() => "no cut within 2 s")]), 1, `runner connections cut by cut ${cut}`);
+      cutTimes.push(Date.now());
       // Runner 2.2.1 reconnects by itself after 1-1.25 s (backoff attempt 0 after every open;
       // the same runner key). The clients keep sending meanwhile: the gateway holds that.
       const cutAt = Date.now();
@@ -716,16 +748,12 @@ scenario("11 runner link cut three times during a burst: every message once, in 
     // in different ways.
     const problems = [];
 
-    // The actor's durable log: every message of every socket once, in order. A socket the
-    // gateway lets fall out of step is closed by the runner (1008 ws.message_index_skip): fail
-    // at once, naming it.
+    // The actor's durable log: every message of every socket once, in order.
     try {
       const logs = new Map();
       await waitUntil(
         async () => {
-          for (const s of socks) {
-            if (s.c.closed) throw new Failure(`client ${s.path} was closed: ${s.c.closed.code} ${s.c.closed.reason}`);
-          }
+          failIfClosed();
           for (const a of actors) {
             const log = await tryActorLog(gw, a);
             if (!log) return false;
@@ -757,6 +785,14 @@ scenario("11 runner link cut three times during a burst: every message once, in 
         `HTTP: ${bad.length} of ${outcomes.length} requests neither answered nor failed at once with 502 torpor.runner_disconnected; first ${JSON.stringify(bad[0]).slice(0, 300)}`,
       );
     }
+
+    // The sockets still opening at a cut: closed at once, with the cause.
+    await waitUntil(() => opening.every((o) => o.closed || o.error), "the sockets opening at a cut to close", () => "", 5_000).catch(() => {});
+    for (const o of opening) {
+      const c = o.closed;
+      const ok = c && c.code === 1011 && c.reason.startsWith("torpor.runner_disconnected") && c.at - cutTimes[o.cut - 1] <= 3_000;
+      if (!ok) problems.push(`socket opening at cut ${o.cut}: expected close 1011 torpor.runner_disconnected within 3 s of the cut, got ${JSON.stringify(c ? { ...c, after: c.at - cutTimes[o.cut - 1] } : o)}`);
+    }
     if (problems.length > 0) throw new Failure(problems.join("; "));
 
     assertEqual(proxy.cuts, 3, "cuts");
@@ -765,7 +801,11 @@ scenario("11 runner link cut three times during a burst: every message once, in 
       assertEqual(count(runner, (e) => e.ev === "start" && e.actor === a), 1, `starts of ${a} (a reconnect restarts nothing)`);
     }
     const n502 = outcomes.filter(failedFast).length;
-    return `${outcomes.length - n502} requests answered, ${n502} failed at once with 502`;
+    const metrics = await (await fetch(`${gw.http}/metrics`)).text();
+    const resent = metrics.match(/^torpor_ws_messages_resent_on_reconnect (\d+)/m)?.[1] ?? "?";
+    const reissued = runner.events.filter((e) => e.ev === "connected").reduce((n, e) => n + (e.reissued ?? 0), 0);
+    const openingMs = opening.map((o) => o.closed.at - cutTimes[o.cut - 1]);
+    return `${outcomes.length - n502} requests answered, ${n502} failed at once with 502; sockets opening at the cuts closed 1011 after ${openingMs.join("/")} ms; ${resent} messages resent by the gateway, ${reissued} KV calls re-issued by the runner`;
   } finally {
     await runner.exit();
     await proxy.close();
