@@ -118,6 +118,9 @@ counters! {
     store_errors,
     /// Store retries scheduled.
     store_retries,
+    /// Store operations that failed for good (constraint violated, database corrupt): never
+    /// retried; see DESIGN.md "Store failures" for what each means.
+    store_permanent_failures,
     /// Completions for operations no longer in flight.
     store_late_completions,
     /// Client reads paused (window or global budget full).

@@ -540,3 +540,69 @@ fn an_ack_before_the_wrap_is_legal_once_the_sent_index_has_wrapped() {
     d.ws_ack(conn, rq, 1);
     assert_eq!(d.gw.held_bytes(), 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Defect 6: a store failure retrying cannot fix is never retried and has a defined effect
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_corrupt_store_refuses_the_create_and_destroys_the_actor_without_retrying() {
+    use crate::admin::{AdminCommand, AdminError, CreateActor};
+    use crate::store::{StoreFailure, StoreRequest};
+    use crate::time::UnixMillis;
+    let mut d = driver();
+    d.auto_store = false;
+    let (req, out) = d.admin(AdminCommand::Create(CreateActor {
+        namespace: "default".into(),
+        name: "chat".into(),
+        key: None,
+        runner_name: "default".into(),
+        input: None,
+        wall: UnixMillis(WALL_EPOCH),
+    }));
+    let [(op, StoreRequest::PutActor(record))] = <[_; 1]>::try_from(store_requests(&out)).unwrap()
+    else {
+        panic!("{out:?}")
+    };
+    let out = d.complete_store(op, Err(StoreFailure::Corrupt("malformed page".into())));
+    let (rest, stores) = split_store(out);
+    assert_eq!(
+        rest,
+        vec![Output::AdminReply {
+            req,
+            reply: Err(AdminError::Store(
+                "torpor.store_failed: the actor could not be stored (store corrupt: malformed page)"
+                    .into()
+            )),
+        }]
+    );
+    assert_eq!(stores, vec![StoreRequest::DeleteActor(record.id)]);
+    assert_eq!(d.gw.metrics().store_permanent_failures, 1);
+    assert_eq!(d.gw.metrics().store_retries, 0);
+    assert!(d.gw.actors.map.is_empty(), "nothing half-created is left");
+    assert_eq!(d.gw.poll_timeout_reason(), None, "no retry is armed");
+}
+
+#[test]
+fn a_constraint_failure_on_an_index_row_is_counted_and_leaves_the_socket_alone() {
+    use crate::store::{StoreFailure, StoreRequest};
+    let mut d = driver();
+    let (conn, actor, _) = setup(&mut d);
+    d.auto_store = false;
+    let (h, out) = d.open_websocket(actor, "/ws");
+    let rq = tunnel_to(&out, conn)[0].message_id;
+    let out = d.accept_websocket(conn, rq, true);
+    let [(op, StoreRequest::PutHibernation(_))] = <[_; 1]>::try_from(store_requests(&out)).unwrap()
+    else {
+        panic!("{out:?}")
+    };
+    let out = d.complete_store(op, Err(StoreFailure::Constraint("UNIQUE".into())));
+    assert_eq!(out, vec![]);
+    let out = d.advance(Duration::from_secs(10));
+    assert!(store_requests(&out).is_empty(), "never retried: {out:?}");
+    assert_eq!(d.gw.metrics().store_permanent_failures, 1);
+    assert_eq!(
+        d.client_send(h, text("still open")),
+        vec![text_to(conn, rq, 1, "still open")]
+    );
+}
