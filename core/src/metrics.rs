@@ -46,6 +46,9 @@ counters! {
     runners_lost,
     /// Commands re-sent after a reconnect because their effect was not observed.
     commands_replayed,
+    /// Stops settled on a reconnect because the runner showed it never had the actor (its
+    /// start was lost with the link), instead of waiting for the stop timeout.
+    stops_settled_unstarted,
     /// Events ignored as duplicates (index already seen).
     events_duplicate,
     /// Events ignored for another generation or an actor the runner does not host.

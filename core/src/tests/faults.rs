@@ -606,3 +606,67 @@ fn a_constraint_failure_on_an_index_row_is_counted_and_leaves_the_socket_alone()
         vec![text_to(conn, rq, 1, "still open")]
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Defect 7: a stop replayed for an actor the runner never started does not stall
+// ---------------------------------------------------------------------------------------------
+
+fn phase_name(d: &Driver, actor: crate::ids::ActorId) -> &'static str {
+    d.gw.actors
+        .map
+        .get(&actor)
+        .map_or("gone", |a| a.phase.name())
+}
+
+#[test]
+fn a_stop_replayed_for_a_start_lost_with_the_link_settles_on_the_first_pong() {
+    let mut d = driver();
+    let (conn, _) = d.connect_runner("k", "default", 4);
+    let (actor, out) = d.create_actor("chat", None, "default");
+    assert_eq!(
+        start_commands(&out).len(),
+        1,
+        "the start goes out and is lost"
+    );
+    d.step(Input::RunnerClosed { conn });
+    d.admin(crate::admin::AdminCommand::Sleep(actor));
+    assert_eq!(phase_name(&d, actor), "stopping");
+    d.auto_pong = false;
+    let (conn2, out) = d.connect_runner("k", "default", 4);
+    let stops: Vec<_> = commands(&out)
+        .into_iter()
+        .filter(|(_, c)| c.inner == Command::StopActor)
+        .collect();
+    assert_eq!(stops.len(), 1, "only the stop is replayed: {out:?}");
+    let pings: Vec<i64> = sent_to(&out, conn2)
+        .into_iter()
+        .filter_map(|m| match m {
+            ToClient::Ping(p) => Some(p.ts),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pings.len(), 1, "a ping right after the init: {out:?}");
+    assert_eq!(phase_name(&d, actor), "stopping");
+    // The runner answers it after everything it buffered: it never reported the actor, so it
+    // does not have it, and the stop it ignores is settled now instead of after 30 s.
+    d.runner_send(conn2, &ToServer::Pong(ToServerPong { ts: pings[0] }));
+    assert_eq!(phase_name(&d, actor), "sleeping");
+    assert_eq!(d.gw.metrics().stops_settled_unstarted, 1);
+}
+
+#[test]
+fn a_stop_replayed_for_an_actor_that_ran_still_waits_for_stopped() {
+    let mut d = driver();
+    let (conn, _) = d.connect_runner("k", "default", 4);
+    let (actor, start) = d.running_actor(conn, "chat");
+    d.runner_send(
+        conn,
+        &ToServer::Events(vec![intent(&start.checkpoint, 1, ActorIntent::Sleep)]),
+    );
+    d.step(Input::RunnerClosed { conn });
+    let (conn2, _) = d.connect_runner("k", "default", 4); // answers the ping at once
+    assert_eq!(phase_name(&d, actor), "stopping");
+    d.report_state(conn2, &start.checkpoint, 2, stopped(StopCode::Error));
+    assert_eq!(phase_name(&d, actor), "sleeping");
+    assert_eq!(d.gw.metrics().stops_settled_unstarted, 0);
+}
