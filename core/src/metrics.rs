@@ -46,6 +46,9 @@ counters! {
     runners_lost,
     /// Commands re-sent after a reconnect because their effect was not observed.
     commands_replayed,
+    /// Stops settled on a reconnect because the runner showed it never had the actor (its
+    /// start was lost with the link), instead of waiting for the stop timeout.
+    stops_settled_unstarted,
     /// Events ignored as duplicates (index already seen).
     events_duplicate,
     /// Events ignored for another generation or an actor the runner does not host.
@@ -118,6 +121,9 @@ counters! {
     store_errors,
     /// Store retries scheduled.
     store_retries,
+    /// Store operations that failed for good (constraint violated, database corrupt): never
+    /// retried; see DESIGN.md "Store failures" for what each means.
+    store_permanent_failures,
     /// Completions for operations no longer in flight.
     store_late_completions,
     /// Client reads paused (window or global budget full).

@@ -38,6 +38,7 @@ impl Gateway {
                 params,
                 instance: None,
                 last_pong: now,
+                barrier: None,
             },
         );
         let at = now.saturating_add(self.cx.config.runner_init_timeout);
@@ -106,9 +107,17 @@ impl Gateway {
             ToServer::Events(events) => self.handle_events(now, conn, idx, events),
             ToServer::AckCommands(ack) => self.handle_ack_commands(conn, idx, ack),
             ToServer::Stopping => self.handle_runner_stopping(now, idx),
-            ToServer::Pong(_) => {
+            ToServer::Pong(pong) => {
+                let mut past_barrier = false;
                 if let Some(r) = self.runners.conns.get_mut(&conn) {
                     r.last_pong = now;
+                    past_barrier = r.barrier.is_some_and(|ts| pong.ts >= ts);
+                    if past_barrier {
+                        r.barrier = None;
+                    }
+                }
+                if past_barrier {
+                    self.settle_unstarted_stops(now, idx);
                 }
                 let due = now.saturating_add(self.cx.config.runner_pong_timeout);
                 self.cx.timers.set(TimerKey::RunnerPongDue(conn), due);
@@ -124,6 +133,7 @@ impl Gateway {
         };
         self.cx.timers.cancel(TimerKey::RunnerInit(conn));
         let key = (params.namespace.clone(), params.runner_key.clone());
+        let resumed = self.runners.by_key.contains_key(&key);
         let idx = match self.runners.by_key.get(&key).copied() {
             Some(idx) => {
                 self.rebind_instance(idx, conn);
@@ -179,6 +189,14 @@ impl Gateway {
         self.replay_commands(idx);
         self.resend_unacked(idx);
         self.flush_runner_outbox(idx, conn);
+        if resumed && self.has_unstarted_stops(idx) {
+            let ts = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
+            self.cx
+                .send_runner(conn, &ToClient::Ping(ToClientPing { ts }));
+            if let Some(c) = self.runners.conns.get_mut(&conn) {
+                c.barrier = Some(ts);
+            }
+        }
         self.restart_ack_timers(now, idx);
         self.resume_held_requests(now, idx);
         self.place_waiting_actors(now);

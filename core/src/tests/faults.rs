@@ -540,3 +540,133 @@ fn an_ack_before_the_wrap_is_legal_once_the_sent_index_has_wrapped() {
     d.ws_ack(conn, rq, 1);
     assert_eq!(d.gw.held_bytes(), 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Defect 6: a store failure retrying cannot fix is never retried and has a defined effect
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_corrupt_store_refuses_the_create_and_destroys_the_actor_without_retrying() {
+    use crate::admin::{AdminCommand, AdminError, CreateActor};
+    use crate::store::{StoreFailure, StoreRequest};
+    use crate::time::UnixMillis;
+    let mut d = driver();
+    d.auto_store = false;
+    let (req, out) = d.admin(AdminCommand::Create(CreateActor {
+        namespace: "default".into(),
+        name: "chat".into(),
+        key: None,
+        runner_name: "default".into(),
+        input: None,
+        wall: UnixMillis(WALL_EPOCH),
+    }));
+    let [(op, StoreRequest::PutActor(record))] = <[_; 1]>::try_from(store_requests(&out)).unwrap()
+    else {
+        panic!("{out:?}")
+    };
+    let out = d.complete_store(op, Err(StoreFailure::Corrupt("malformed page".into())));
+    let (rest, stores) = split_store(out);
+    assert_eq!(
+        rest,
+        vec![Output::AdminReply {
+            req,
+            reply: Err(AdminError::Store(
+                "torpor.store_failed: the actor could not be stored (store corrupt: malformed page)"
+                    .into()
+            )),
+        }]
+    );
+    assert_eq!(stores, vec![StoreRequest::DeleteActor(record.id)]);
+    assert_eq!(d.gw.metrics().store_permanent_failures, 1);
+    assert_eq!(d.gw.metrics().store_retries, 0);
+    assert!(d.gw.actors.map.is_empty(), "nothing half-created is left");
+    assert_eq!(d.gw.poll_timeout_reason(), None, "no retry is armed");
+}
+
+#[test]
+fn a_constraint_failure_on_an_index_row_is_counted_and_leaves_the_socket_alone() {
+    use crate::store::{StoreFailure, StoreRequest};
+    let mut d = driver();
+    let (conn, actor, _) = setup(&mut d);
+    d.auto_store = false;
+    let (h, out) = d.open_websocket(actor, "/ws");
+    let rq = tunnel_to(&out, conn)[0].message_id;
+    let out = d.accept_websocket(conn, rq, true);
+    let [(op, StoreRequest::PutHibernation(_))] = <[_; 1]>::try_from(store_requests(&out)).unwrap()
+    else {
+        panic!("{out:?}")
+    };
+    let out = d.complete_store(op, Err(StoreFailure::Constraint("UNIQUE".into())));
+    assert_eq!(out, vec![]);
+    let out = d.advance(Duration::from_secs(10));
+    assert!(store_requests(&out).is_empty(), "never retried: {out:?}");
+    assert_eq!(d.gw.metrics().store_permanent_failures, 1);
+    assert_eq!(
+        d.client_send(h, text("still open")),
+        vec![text_to(conn, rq, 1, "still open")]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Defect 7: a stop replayed for an actor the runner never started does not stall
+// ---------------------------------------------------------------------------------------------
+
+fn phase_name(d: &Driver, actor: crate::ids::ActorId) -> &'static str {
+    d.gw.actors
+        .map
+        .get(&actor)
+        .map_or("gone", |a| a.phase.name())
+}
+
+#[test]
+fn a_stop_replayed_for_a_start_lost_with_the_link_settles_on_the_first_pong() {
+    let mut d = driver();
+    let (conn, _) = d.connect_runner("k", "default", 4);
+    let (actor, out) = d.create_actor("chat", None, "default");
+    assert_eq!(
+        start_commands(&out).len(),
+        1,
+        "the start goes out and is lost"
+    );
+    d.step(Input::RunnerClosed { conn });
+    d.admin(crate::admin::AdminCommand::Sleep(actor));
+    assert_eq!(phase_name(&d, actor), "stopping");
+    d.auto_pong = false;
+    let (conn2, out) = d.connect_runner("k", "default", 4);
+    let stops: Vec<_> = commands(&out)
+        .into_iter()
+        .filter(|(_, c)| c.inner == Command::StopActor)
+        .collect();
+    assert_eq!(stops.len(), 1, "only the stop is replayed: {out:?}");
+    let pings: Vec<i64> = sent_to(&out, conn2)
+        .into_iter()
+        .filter_map(|m| match m {
+            ToClient::Ping(p) => Some(p.ts),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pings.len(), 1, "a ping right after the init: {out:?}");
+    assert_eq!(phase_name(&d, actor), "stopping");
+    // The runner answers it after everything it buffered: it never reported the actor, so it
+    // does not have it, and the stop it ignores is settled now instead of after 30 s.
+    d.runner_send(conn2, &ToServer::Pong(ToServerPong { ts: pings[0] }));
+    assert_eq!(phase_name(&d, actor), "sleeping");
+    assert_eq!(d.gw.metrics().stops_settled_unstarted, 1);
+}
+
+#[test]
+fn a_stop_replayed_for_an_actor_that_ran_still_waits_for_stopped() {
+    let mut d = driver();
+    let (conn, _) = d.connect_runner("k", "default", 4);
+    let (actor, start) = d.running_actor(conn, "chat");
+    d.runner_send(
+        conn,
+        &ToServer::Events(vec![intent(&start.checkpoint, 1, ActorIntent::Sleep)]),
+    );
+    d.step(Input::RunnerClosed { conn });
+    let (conn2, _) = d.connect_runner("k", "default", 4); // answers the ping at once
+    assert_eq!(phase_name(&d, actor), "stopping");
+    d.report_state(conn2, &start.checkpoint, 2, stopped(StopCode::Error));
+    assert_eq!(phase_name(&d, actor), "sleeping");
+    assert_eq!(d.gw.metrics().stops_settled_unstarted, 0);
+}
