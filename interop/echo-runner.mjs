@@ -23,12 +23,13 @@
 //                             [--namespace default] [--runner-name default]
 //
 // HTTP requests to an actor are echoed (`METHOD path` and the body; an `x-delay-ms` header
-// delays the answer, and on a WebSocket upgrade it delays the runner's open reply); `POST /kv` runs a list of KV operations and returns their results;
-// `GET /log` returns what the actor durably processed. With `--events`, it prints one JSON
-// object per line on stdout for each thing it sees and reads JSON commands on stdin
-// (`{"cmd":"sleep","actor":…}`, `{"cmd":"delay","actor":…,"startMs":…,"stopMs":…}` to make
-// that actor's next starts and stops slow, `{"cmd":"drain"}`, `{"cmd":"exit"}`): the interop
-// scenarios drive it that way.
+// delays the answer, and on a WebSocket upgrade it delays the runner's open reply); `POST /kv`
+// runs a list of KV operations and returns their results; `GET /log` returns what the actor
+// durably processed. With `--events`, it prints one JSON object per line on stdout for each
+// thing it sees and reads JSON commands on stdin: `{"cmd":"sleep","actor":…}`,
+// `{"cmd":"hold","actor":…,"phases":["start","stop"]}` (that actor's next starts or stops wait
+// in `onActorStart` / `onActorStop`, at most 10 s, until `{"cmd":"release","actor":…}`),
+// `{"cmd":"drain"}`, `{"cmd":"exit"}`. The interop scenarios drive it that way.
 
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
@@ -149,9 +150,20 @@ const persistedIndex = new Map();
 // ---------------------------------------------------------------------------------------------
 // Actor lifecycle
 
-/** actorId → {startMs, stopMs}: slow starts and stops on demand (stdin `delay`). */
-const delays = new Map();
-const delayOf = (actorId, which) => delays.get(actorId)?.[which] ?? 0;
+/** actorId → the phases ("start", "stop") held on demand (stdin `hold` / `release`). */
+const holds = new Map();
+/** actorId → resolvers of the steps waiting for a `release`. */
+const releases = new Map();
+/** Waits while `phase` of the actor is held: until `release`, at most 10 s. */
+async function heldAt(actorId, phase) {
+  if (!holds.get(actorId)?.has(phase)) return;
+  emit({ ev: "held", actor: actorId, phase });
+  let release;
+  const released = new Promise((r) => (release = r));
+  if (!releases.has(actorId)) releases.set(actorId, []);
+  releases.get(actorId).push(release);
+  await Promise.race([released, sleep(10_000)]);
+}
 
 /** actorId → the last start or stop step; the next one runs after it. */
 const lifecycle = new Map();
@@ -197,7 +209,7 @@ const runner = new Runner({
   onActorStart: (actorId, generation) => inOrder(actorId, async () => {
     emit({ ev: "starting", actor: actorId, generation });
     try {
-      if (delayOf(actorId, "startMs") > 0) await sleep(delayOf(actorId, "startMs"));
+      await heldAt(actorId, "start");
       const entries = await durable(() => runner.kvListPrefix(actorId, enc.encode("hws/")));
       if (!runner.hasActor(actorId, generation)) {
         // Stopped (or replaced) meanwhile: restoring now would attach to the wrong instance.
@@ -228,7 +240,7 @@ const runner = new Runner({
   }),
   onActorStop: (actorId, generation) => inOrder(actorId, async () => {
     emit({ ev: "stopping", actor: actorId, generation });
-    if (delayOf(actorId, "stopMs") > 0) await sleep(delayOf(actorId, "stopMs"));
+    await heldAt(actorId, "stop");
     // Finish what is in hand (persist, ack, echo) before reporting the actor stopped, so a
     // sleep never cuts a message between its persist and its echo.
     const deadline = Date.now() + 10_000;
@@ -436,7 +448,12 @@ if (args.events) {
   lines.on("line", (line) => {
     const cmd = JSON.parse(line);
     if (cmd.cmd === "sleep") runner.sleepActor(cmd.actor);
-    else if (cmd.cmd === "delay") delays.set(cmd.actor, { startMs: cmd.startMs ?? 0, stopMs: cmd.stopMs ?? 0 });
+    else if (cmd.cmd === "hold") holds.set(cmd.actor, new Set(cmd.phases));
+    else if (cmd.cmd === "release") {
+      holds.delete(cmd.actor);
+      for (const r of releases.get(cmd.actor) ?? []) r();
+      releases.delete(cmd.actor);
+    }
     else if (cmd.cmd === "drain") stop(true);
     else if (cmd.cmd === "exit") process.exit(0);
   });
