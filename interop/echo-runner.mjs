@@ -11,14 +11,25 @@
 //   re-acks each restored socket's persisted index;
 // * a closed socket's metadata is deleted.
 //
+// Runner 2.2.1 never re-sends a KV request it had written into a connection that then died (the
+// request only fails after 30-45 s), and an ack written there is lost too. So every KV call of
+// the actor goes through `durable`: issued only while the link is up, and issued again, in the
+// original order, once the runner has reconnected; and after a reconnect the runner re-acks what
+// each open socket has persisted. The runner also reports an actor `Running` before it calls
+// `onActorStart`, so the gateway may stop the actor while it is still starting: an actor's
+// starts and stops run one after the other, never interleaved.
+//
 // Usage: node echo-runner.mjs [--endpoint http://127.0.0.1:6420] [--token T] [--slots N]
 //                             [--namespace default] [--runner-name default]
 //
-// HTTP requests to an actor are echoed (`METHOD path` and the body); `POST /kv` runs a list of
-// KV operations and returns their results; `GET /log` returns what the actor durably processed.
-// With `--events`, it prints one JSON object per line on stdout for each thing it sees and
-// reads JSON commands on stdin (`{"cmd":"sleep","actor":…}`, `{"cmd":"drain"}`,
-// `{"cmd":"exit"}`): the interop scenarios drive it that way.
+// HTTP requests to an actor are echoed (`METHOD path` and the body; an `x-delay-ms` header
+// delays the answer, and on a WebSocket upgrade it delays the runner's open reply); `POST /kv`
+// runs a list of KV operations and returns their results; `GET /log` returns what the actor
+// durably processed. With `--events`, it prints one JSON object per line on stdout for each
+// thing it sees and reads JSON commands on stdin: `{"cmd":"sleep","actor":…}`,
+// `{"cmd":"hold","actor":…,"phases":["start","stop"]}` (that actor's next starts or stops wait
+// in `onActorStart` / `onActorStop`, at most 10 s, until `{"cmd":"release","actor":…}`),
+// `{"cmd":"drain"}`, `{"cmd":"exit"}`. The interop scenarios drive it that way.
 
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
@@ -43,12 +54,14 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 const hexToBuf = (hex) => new Uint8Array(Buffer.from(hex, "hex")).buffer;
 const bytesToHex = (b) => Buffer.from(b).toString("hex");
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // KV layout, per actor:
 //   "hws/" + gw + rq            → JSON metadata of a hibernatable socket
 //   "log/" + gw + rq + "/" + n  → the n-th message the actor processed on that socket
 //                                  (first byte 't' or 'b', then the payload); n is 8 hex digits
-//   "closed/" + gw + rq         → JSON {code, reason} once the socket closed
+//   "closed/" + gw + rq         → JSON {code, reason, after} once the socket closed, `after`
+//                                  being how many messages the actor had processed on it then
 const metaKey = (sock) => enc.encode(`hws/${sock}`);
 const logKey = (sock, n) => enc.encode(`log/${sock}/${n.toString(16).padStart(8, "0")}`);
 const closedKey = (sock) => enc.encode(`closed/${sock}`);
@@ -61,6 +74,104 @@ const socketsOf = (actorId) => {
 };
 
 let connectedOnce = false;
+
+// ---------------------------------------------------------------------------------------------
+// The link to the gateway, for KV calls that must survive a reconnect.
+
+/** Between `onConnected` and `onDisconnected`. */
+let linkUp = false;
+/** Bumped by every `onDisconnected`: an answer to a request of an earlier epoch may never come. */
+let linkEpoch = 0;
+const linkReady = () => linkUp && runner.getPegboardWebSocketIfReady() !== undefined;
+
+/** How long a KV call waits for the runner to come back before it fails. */
+const DURABLE_MS = 60_000;
+
+/** KV calls not answered yet, in the order they were made: {fn, resolve, reject, epoch, deadline}. */
+const kvCalls = new Set();
+
+/**
+ * Runs an idempotent KV call (`fn` issues it) until it is answered. A call is issued only while
+ * the link is up (so the runner never queues it), and every call whose connection died before
+ * its answer is issued again as soon as the runner has reconnected, before any newer call: calls
+ * reach the gateway in the order they were made, so KV always holds a prefix of what the actor
+ * wrote. A KV error on the connection the call went out on is passed on as is.
+ */
+function durable(fn) {
+  return new Promise((resolve, reject) => {
+    const call = { fn, resolve, reject, epoch: null, deadline: Date.now() + DURABLE_MS };
+    kvCalls.add(call);
+    if (linkReady()) issue(call);
+  });
+}
+
+function issue(call) {
+  const epoch = linkEpoch;
+  call.epoch = epoch;
+  call.fn().then(
+    (value) => {
+      // Any answer will do, even one to an earlier attempt: the call is idempotent.
+      if (kvCalls.delete(call)) call.resolve(value);
+    },
+    (error) => {
+      // A failure of a request whose connection has died (the runner rejects those after
+      // 30-45 s) is not an answer: the call has been issued again.
+      if (epoch === linkEpoch && kvCalls.delete(call)) call.reject(error);
+    },
+  );
+}
+
+/** On `onConnected`: issues again, in order, every call not issued on this connection. */
+function reissueKvCalls() {
+  let n = 0;
+  for (const call of kvCalls) {
+    if (call.epoch !== linkEpoch) {
+      issue(call);
+      n++;
+    }
+  }
+  return n;
+}
+
+setInterval(() => {
+  if (linkReady()) return;
+  const now = Date.now();
+  for (const call of kvCalls) {
+    if (now > call.deadline) {
+      kvCalls.delete(call);
+      call.reject(new Error("KV: the runner did not reconnect in time"));
+    }
+  }
+}, 1000).unref();
+
+/** Open sockets' persisted index: sock → {actorId, gw, rq, index}, re-acked after a reconnect. */
+const persistedIndex = new Map();
+
+// ---------------------------------------------------------------------------------------------
+// Actor lifecycle
+
+/** actorId → the phases ("start", "stop") held on demand (stdin `hold` / `release`). */
+const holds = new Map();
+/** actorId → resolvers of the steps waiting for a `release`. */
+const releases = new Map();
+/** Waits while `phase` of the actor is held: until `release`, at most 10 s. */
+async function heldAt(actorId, phase) {
+  if (!holds.get(actorId)?.has(phase)) return;
+  emit({ ev: "held", actor: actorId, phase });
+  let release;
+  const released = new Promise((r) => (release = r));
+  if (!releases.has(actorId)) releases.set(actorId, []);
+  releases.get(actorId).push(release);
+  await Promise.race([released, sleep(10_000)]);
+}
+
+/** actorId → the last start or stop step; the next one runs after it. */
+const lifecycle = new Map();
+const inOrder = (actorId, step) => {
+  const run = (lifecycle.get(actorId) ?? Promise.resolve()).then(step);
+  lifecycle.set(actorId, run.catch(() => {}));
+  return run;
+};
 
 /** actorId → messages and closes still being processed. */
 const busy = new Map();
@@ -80,17 +191,31 @@ const runner = new Runner({
   noAutoShutdown: true,
   onConnected: () => {
     connectedOnce = true;
-    emit({ ev: "connected" });
+    linkUp = true;
+    // Acks written into the connection that died are lost and the runner drops the gateway's
+    // resends of those messages as duplicates without acking them: re-ack what is persisted.
+    for (const { gw, rq, index } of persistedIndex.values()) runner.sendHibernatableWebSocketMessageAck(gw, rq, index);
+    const reissued = reissueKvCalls();
+    emit({ ev: "connected", reissued, reacked: persistedIndex.size });
   },
   onDisconnected: (code, reason) => {
+    linkUp = false;
+    linkEpoch++;
     // A refused upgrade (wrong token, refused version) never reaches `onConnected`.
     emit({ ev: "disconnected", code, reason, refused: !connectedOnce });
   },
   onShutdown: () => emit({ ev: "shutdown" }),
 
-  onActorStart: async (actorId, generation) => {
+  onActorStart: (actorId, generation) => inOrder(actorId, async () => {
+    emit({ ev: "starting", actor: actorId, generation });
     try {
-      const entries = await runner.kvListPrefix(actorId, enc.encode("hws/"));
+      await heldAt(actorId, "start");
+      const entries = await durable(() => runner.kvListPrefix(actorId, enc.encode("hws/")));
+      if (!runner.hasActor(actorId, generation)) {
+        // Stopped (or replaced) meanwhile: restoring now would attach to the wrong instance.
+        emit({ ev: "start_abandoned", actor: actorId, generation });
+        return;
+      }
       const metas = entries.map(([, v]) => JSON.parse(dec.decode(v)));
       const mine = socketsOf(actorId);
       mine.clear();
@@ -110,18 +235,21 @@ const runner = new Runner({
     } catch (e) {
       // Throwing here would crash the process (the runner leaves the rejection unhandled).
       emit({ ev: "start_failed", actor: actorId, error: String(e) });
-      runner.stopActor(actorId);
+      runner.stopActor(actorId, generation);
     }
-  },
-  onActorStop: async (actorId, generation) => {
+  }),
+  onActorStop: (actorId, generation) => inOrder(actorId, async () => {
+    emit({ ev: "stopping", actor: actorId, generation });
+    await heldAt(actorId, "stop");
     // Finish what is in hand (persist, ack, echo) before reporting the actor stopped, so a
     // sleep never cuts a message between its persist and its echo.
     const deadline = Date.now() + 10_000;
     while ((busy.get(actorId) ?? 0) > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 5));
+      await sleep(5);
     }
+    for (const [sock, p] of persistedIndex) if (p.actorId === actorId) persistedIndex.delete(sock);
     emit({ ev: "stop", actor: actorId, generation });
-  },
+  }),
 
   fetch: async (_runner, actorId, _gw, _rq, request) => {
     const url = new URL(request.url);
@@ -131,6 +259,8 @@ const runner = new Runner({
     if (request.method === "GET" && url.pathname === "/log") {
       return Response.json(await readLog(actorId));
     }
+    const delay = Number(request.headers.get("x-delay-ms") ?? 0);
+    if (delay > 0) await sleep(Math.min(delay, 10_000));
     const body = new Uint8Array(await request.arrayBuffer());
     const head = enc.encode(`${request.method} ${url.pathname}${url.search}\n`);
     const out = new Uint8Array(head.length + body.length);
@@ -150,8 +280,11 @@ const runner = new Runner({
       // has index 1.
       const meta = { gatewayId: idToStr(gw), requestId: rqHex, serverMessageIndex: 0, count: 0, path, headers };
       mine.set(sock, meta);
-      runner.kvPut(actorId, [[metaKey(sock), enc.encode(JSON.stringify(meta))]]).catch((e) =>
-        emit({ ev: "kv_error", actor: actorId, rq: rqHex, error: String(e) }),
+      track(
+        actorId,
+        durable(() => runner.kvPut(actorId, [[metaKey(sock), enc.encode(JSON.stringify(meta))]])).catch((e) =>
+          emit({ ev: "kv_error", actor: actorId, rq: rqHex, error: String(e) }),
+        ),
       );
     }
     emit({ ev: "open", actor: actorId, rq: rqHex, path, restoring });
@@ -159,6 +292,7 @@ const runner = new Runner({
       // Re-ack what was persisted: the gateway drops everything up to it and resends the rest.
       const meta = mine.get(sock);
       if (meta && meta.serverMessageIndex > 0) {
+        persistedIndex.set(sock, { actorId, gw, rq, index: meta.serverMessageIndex });
         setImmediate(() => runner.sendHibernatableWebSocketMessageAck(gw, rq, meta.serverMessageIndex));
       }
     }
@@ -178,12 +312,12 @@ const runner = new Runner({
         entry.set(payload, 1);
         const next = { ...meta, serverMessageIndex: index, count: n + 1 };
         mine.set(sock, next);
-        persisted = runner
-          .kvPut(actorId, [
+        persisted = durable(() =>
+          runner.kvPut(actorId, [
             [metaKey(sock), enc.encode(JSON.stringify(next))],
             [logKey(sock, n), entry],
-          ])
-          .then(
+          ]),
+        ).then(
             () => true,
             (e) => {
               emit({ ev: "kv_error", actor: actorId, rq: rqHex, index, error: String(e) });
@@ -193,7 +327,10 @@ const runner = new Runner({
       }
       chain = track(actorId, chain.then(() => persisted).then((ok) => {
         if (!ok) return;
-        if (hibernatable) runner.sendHibernatableWebSocketMessageAck(gw, rq, index);
+        if (hibernatable) {
+          if (mine.has(sock)) persistedIndex.set(sock, { actorId, gw, rq, index });
+          runner.sendHibernatableWebSocketMessageAck(gw, rq, index);
+        }
         emit({ ev: "message", actor: actorId, rq: rqHex, index, text, data: text ? ev.data : bytesToHex(payload) });
         if (ws.readyState === 1) ws.send(ev.data);
       }));
@@ -201,16 +338,22 @@ const runner = new Runner({
     ws.addEventListener("close", (ev) => {
       chain = track(actorId, chain.then(async () => {
         emit({ ev: "close", actor: actorId, rq: rqHex, code: ev.code, reason: ev.reason });
-        if (!mine.has(sock)) return;
+        persistedIndex.delete(sock);
+        const meta = mine.get(sock);
+        if (!meta) return;
         mine.delete(sock);
+        const closed = { code: ev.code, reason: ev.reason, after: meta.count };
         try {
-          await runner.kvPut(actorId, [[closedKey(sock), enc.encode(JSON.stringify({ code: ev.code, reason: ev.reason }))]]);
-          await runner.kvDelete(actorId, [metaKey(sock)]);
+          await durable(() => runner.kvPut(actorId, [[closedKey(sock), enc.encode(JSON.stringify(closed))]]));
+          await durable(() => runner.kvDelete(actorId, [metaKey(sock)]));
         } catch (e) {
           emit({ ev: "kv_error", actor: actorId, rq: rqHex, error: String(e) });
         }
       }));
     });
+    // The runner answers the open only once this callback returns: a slow open on demand.
+    const openDelay = restoring ? 0 : Number(headers?.["x-delay-ms"] ?? 0);
+    if (openDelay > 0) await sleep(Math.min(openDelay, 10_000));
   },
 });
 
@@ -224,31 +367,31 @@ async function runKv(actorId, ops) {
       const opts = { reverse: op.reverse, limit: op.limit };
       switch (op.op) {
         case "put":
-          await runner.kvPut(actorId, op.entries.map(([k, v]) => [b(k), b(v)]));
+          await durable(() => runner.kvPut(actorId, op.entries.map(([k, v]) => [b(k), b(v)])));
           results.push(null);
           break;
         case "get":
-          results.push((await runner.kvGet(actorId, op.keys.map(b))).map((v) => (v === null ? null : bytesToHex(v))));
+          results.push((await durable(() => runner.kvGet(actorId, op.keys.map(b)))).map((v) => (v === null ? null : bytesToHex(v))));
           break;
         case "listAll":
-          results.push(pairs(await runner.kvListAll(actorId, opts)));
+          results.push(pairs(await durable(() => runner.kvListAll(actorId, opts))));
           break;
         case "listPrefix":
-          results.push(pairs(await runner.kvListPrefix(actorId, b(op.prefix), opts)));
+          results.push(pairs(await durable(() => runner.kvListPrefix(actorId, b(op.prefix), opts))));
           break;
         case "listRange":
-          results.push(pairs(await runner.kvListRange(actorId, b(op.start), b(op.end), op.exclusive, opts)));
+          results.push(pairs(await durable(() => runner.kvListRange(actorId, b(op.start), b(op.end), op.exclusive, opts))));
           break;
         case "delete":
-          await runner.kvDelete(actorId, op.keys.map(b));
+          await durable(() => runner.kvDelete(actorId, op.keys.map(b)));
           results.push(null);
           break;
         case "deleteRange":
-          await runner.kvDeleteRange(actorId, b(op.start), b(op.end));
+          await durable(() => runner.kvDeleteRange(actorId, b(op.start), b(op.end)));
           results.push(null);
           break;
         case "drop":
-          await runner.kvDrop(actorId);
+          await durable(() => runner.kvDrop(actorId));
           results.push(null);
           break;
         default:
@@ -269,7 +412,7 @@ async function readLog(actorId) {
   let start = enc.encode("log/");
   const end = enc.encode("log0");
   for (;;) {
-    const page = await runner.kvListRange(actorId, start, end, true, { limit: 10_000 });
+    const page = await durable(() => runner.kvListRange(actorId, start, end, true, { limit: 10_000 }));
     for (const [k, v] of page) {
       const [, sock] = dec.decode(k).split("/");
       const text = v[0] === 0x74;
@@ -281,8 +424,12 @@ async function readLog(actorId) {
     start = new Uint8Array(last.length + 1);
     start.set(last);
   }
-  for (const [k, v] of await runner.kvListPrefix(actorId, enc.encode("closed/"))) {
-    socket(dec.decode(k).slice("closed/".length)).closed = JSON.parse(dec.decode(v));
+  for (const [k, v] of await durable(() => runner.kvListPrefix(actorId, enc.encode("closed/")))) {
+    const { after, ...closed } = JSON.parse(dec.decode(v));
+    const entry = socket(dec.decode(k).slice("closed/".length));
+    entry.closed = closed;
+    // How many messages the actor had processed when it saw the close (absent before it).
+    entry.closedAfter = after ?? null;
   }
   return out;
 }
@@ -301,6 +448,12 @@ if (args.events) {
   lines.on("line", (line) => {
     const cmd = JSON.parse(line);
     if (cmd.cmd === "sleep") runner.sleepActor(cmd.actor);
+    else if (cmd.cmd === "hold") holds.set(cmd.actor, new Set(cmd.phases));
+    else if (cmd.cmd === "release") {
+      holds.delete(cmd.actor);
+      for (const r of releases.get(cmd.actor) ?? []) r();
+      releases.delete(cmd.actor);
+    }
     else if (cmd.cmd === "drain") stop(true);
     else if (cmd.cmd === "exit") process.exit(0);
   });

@@ -13,6 +13,7 @@ import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
+import { startLinkProxy } from "./link-proxy.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "..");
@@ -68,9 +69,9 @@ async function startGateway({ config = "", args = [] } = {}) {
   };
 }
 
-/** An echo-runner process; `events` collects what it reports. */
-function startRunner(gw, { token, slots } = {}) {
-  const argv = [join(here, "echo-runner.mjs"), "--events", "--endpoint", gw.http];
+/** An echo-runner process; `events` collects what it reports. `endpoint` defaults to the gateway. */
+function startRunner(gw, { token, slots, endpoint } = {}) {
+  const argv = [join(here, "echo-runner.mjs"), "--events", "--endpoint", endpoint ?? gw.http];
   if (token) argv.push("--token", token);
   if (slots) argv.push("--slots", String(slots));
   const child = spawn(process.execPath, argv, { stdio: ["pipe", "pipe", "pipe"] });
@@ -112,8 +113,8 @@ function startRunner(gw, { token, slots } = {}) {
   };
 }
 
-async function waitUntil(fn, what, detail = () => "") {
-  const deadline = Date.now() + WAIT_MS;
+async function waitUntil(fn, what, detail = () => "", ms = WAIT_MS) {
+  const deadline = Date.now() + ms;
   for (;;) {
     const v = await fn();
     if (v) return v;
@@ -616,6 +617,375 @@ scenario("10 two runners: actors spread; a draining runner's sockets survive on 
 });
 
 // ---------------------------------------------------------------------------------------------
+// Faults: the runner's link cut under load, and clients that send then close at every phase of
+// their actor. The echo runner copes with runner 2.2.1's own gaps (KV requests and acks lost
+// with a dead connection, `Running` reported before `onActorStart`); what is asserted is the
+// gateway's part: every message reaches the actor once, in order, and before the close.
+
+/**
+ * A POST to the actor that cannot hang the suite: its status, body and time taken, or `error`
+ * after `timeoutMs`. `delayMs` makes the echo runner answer that much later.
+ */
+async function timedRequest(gw, actor, path, { delayMs = 0, timeoutMs = 5_000 } = {}) {
+  const started = Date.now();
+  try {
+    const r = await fetch(`${gw.http}/gateway/${actor}${path}`, {
+      method: "POST",
+      body: path,
+      headers: delayMs ? { "x-delay-ms": String(delayMs) } : {},
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const text = await r.text();
+    return { actor, path, delayMs, status: r.status, text, ms: Date.now() - started };
+  } catch (e) {
+    return { actor, path, delayMs, status: null, error: String(e.cause ?? e), ms: Date.now() - started };
+  }
+}
+
+scenario("11 runner link cut three times during a burst: every message once, in order; HTTP answered or 502 at once", async () => {
+  const gw = await startGateway();
+  // The runner reaches the gateway only through the proxy, which can reset its connection.
+  const proxy = await startLinkProxy(gw.addr);
+  const runner = startRunner(gw, { endpoint: proxy.url });
+  try {
+    await runner.connected();
+    const actors = [await createActor(gw, "s11-a"), await createActor(gw, "s11-b")];
+    const N = 300;
+    const socks = [];
+    for (let i = 0; i < 4; i++) {
+      const actor = actors[i % 2];
+      const path = `/s11-${i}`;
+      const c = await client(gw, actor, path);
+      c.send(`${i}:open`);
+      await c.waitReceived(1);
+      const { rq } = await openOf(runner, actor, path);
+      socks.push({ i, actor, path, c, rq, next: 0, sent: [`${i}:open`] });
+    }
+    // Each slice sends the next three messages of every socket, so the burst spans the three
+    // cuts and reconnects (about 5 s) instead of being over before the first.
+    const sendSlice = (size = 3) => {
+      for (const s of socks) {
+        for (let k = 0; k < size && s.next < N; k++) {
+          const m = `${s.i}:${s.next++}`;
+          s.sent.push(m);
+          s.c.send(m);
+        }
+      }
+    };
+    const requests = [];
+    let nreq = 0;
+    const fire = (delayMs = 0) => {
+      for (const actor of actors) requests.push(timedRequest(gw, actor, `/req-${nreq++}`, { delayMs }));
+    };
+    const connects = () => count(runner, (e) => e.ev === "connected");
+    // A socket the gateway lets fall out of step is closed by the runner (1008
+    // ws.message_index_skip): fail at once, naming it.
+    const failIfClosed = () => {
+      for (const s of socks) {
+        if (s.c.closed) throw new Failure(`client ${s.path} was closed: ${s.c.closed.code} ${s.c.closed.reason}`);
+      }
+    };
+    // One WebSocket per cut is still opening when the cut falls: the actor answers its open
+    // 3 s late. The gateway must close it at once (1011 torpor.runner_disconnected).
+    const opening = [];
+    const openSlowly = (actor, cut) => {
+      const o = { cut, closed: null, error: null };
+      const ws = new WebSocket(`${gw.ws}/gateway/${actor}/s11-opening-${cut}`, { headers: { "x-delay-ms": "3000" } });
+      ws.on("close", (code, reason) => (o.closed = { code, reason: reason.toString(), at: Date.now() }));
+      ws.on("error", (e) => (o.error = String(e)));
+      opening.push(o);
+    };
+    const cutTimes = [];
+    const PACE_MS = 50;
+    for (let cut = 1; cut <= 3; cut++) {
+      failIfClosed();
+      for (let k = 0; k < 4; k++) {
+        sendSlice();
+        fire();
+        await sleep(PACE_MS);
+      }
+      // Requests the actor answers 400 ms after it got them are in flight at the cut; so are
+      // messages: a surge of 80. Cuts 1 and 3 fall in the middle of the surge's way to the
+      // runner (the frames past the mark are lost on the wire, the ones before it are being
+      // persisted and acked); cut 2 falls once the actor has begun to process the surge, with
+      // its KV writes, acks and echoes on the wire.
+      fire(400);
+      openSlowly(actors[cut % 2], cut);
+      await sleep(100);
+      const before = connects();
+      const processed = count(runner, (e) => e.ev === "message");
+      let cutNow = null;
+      if (cut !== 2) cutNow = proxy.cutAfter(cut === 1 ? 400 : 900);
+      sendSlice(20);
+      if (cut === 2) {
+        const surgeAt = Date.now();
+        while (count(runner, (e) => e.ev === "message") === processed && Date.now() - surgeAt < 2_000) await sleep(1);
+        cutNow = proxy.cut();
+      }
+      assertEqual(await Promise.race([cutNow, sleep(2_000).then(() => "no cut within 2 s")]), 1, `runner connections cut by cut ${cut}`);
+      cutTimes.push(Date.now());
+      // Runner 2.2.1 reconnects by itself after 1-1.25 s (backoff attempt 0 after every open;
+      // the same runner key). The clients keep sending meanwhile: the gateway holds that.
+      const cutAt = Date.now();
+      for (let k = 0; connects() === before; k++) {
+        assert(Date.now() - cutAt < 5_000, `the runner did not reconnect within 5 s of cut ${cut}`);
+        sendSlice();
+        if (k % 4 === 0) fire();
+        await sleep(PACE_MS);
+      }
+    }
+    while (socks.some((s) => s.next < N)) {
+      sendSlice();
+      await sleep(PACE_MS);
+    }
+    // After the cuts every socket still works: one more message is processed and echoed.
+    for (const s of socks) {
+      s.sent.push(`${s.i}:final`);
+      s.c.send(`${s.i}:final`);
+    }
+
+    // Both checks below run and report together: a broken link can hurt sockets and requests
+    // in different ways.
+    const problems = [];
+
+    // The actor's durable log: every message of every socket once, in order.
+    try {
+      const logs = new Map();
+      await waitUntil(
+        async () => {
+          failIfClosed();
+          for (const a of actors) {
+            const log = await tryActorLog(gw, a);
+            if (!log) return false;
+            logs.set(a, log);
+          }
+          return socks.every((s) => logs.get(s.actor)[s.rq]?.messages.at(-1) === `${s.i}:final`);
+        },
+        "the last message of every socket in the actor log",
+        () => socks.map((s) => `${s.path}: ${logs.get(s.actor)?.[s.rq]?.messages.length ?? 0} of ${s.sent.length}`).join(", "),
+        15_000,
+      );
+      for (const s of socks) assertSequence(logs.get(s.actor)[s.rq].messages, s.sent, `actor log of ${s.path} (socket ${s.rq})`);
+      for (const s of socks) {
+        await waitUntil(() => s.c.received.at(-1) === `${s.i}:final`, `the echo of the last message on ${s.path}`);
+        assert(s.c.closed === null, `client ${s.path} stayed open`);
+      }
+    } catch (e) {
+      problems.push(e.message);
+    }
+
+    // HTTP: each request got its echo, or (in flight at a cut) a 502 naming the lost runner,
+    // promptly; never another status, a timeout or a hang.
+    const outcomes = await Promise.all(requests);
+    const answered = (o) => o.status === 200 && o.text === `POST ${o.path}\n${o.path}`;
+    const failedFast = (o) => o.status === 502 && o.text.startsWith("torpor.runner_disconnected") && o.ms <= 3_000;
+    const bad = outcomes.filter((o) => !answered(o) && !failedFast(o));
+    if (bad.length > 0) {
+      problems.push(
+        `HTTP: ${bad.length} of ${outcomes.length} requests neither answered nor failed at once with 502 torpor.runner_disconnected; first ${JSON.stringify(bad[0]).slice(0, 300)}`,
+      );
+    }
+
+    // The sockets still opening at a cut: closed at once, with the cause.
+    await waitUntil(() => opening.every((o) => o.closed || o.error), "the sockets opening at a cut to close", () => "", 5_000).catch(() => {});
+    for (const o of opening) {
+      const c = o.closed;
+      const ok = c && c.code === 1011 && c.reason.startsWith("torpor.runner_disconnected") && c.at - cutTimes[o.cut - 1] <= 3_000;
+      if (!ok) problems.push(`socket opening at cut ${o.cut}: expected close 1011 torpor.runner_disconnected within 3 s of the cut, got ${JSON.stringify(c ? { ...c, after: c.at - cutTimes[o.cut - 1] } : o)}`);
+    }
+    if (problems.length > 0) throw new Failure(problems.join("; "));
+
+    assertEqual(proxy.cuts, 3, "cuts");
+    assertEqual(connects(), 4, "runner connections (the first, then one per cut)");
+    for (const a of actors) {
+      assertEqual(count(runner, (e) => e.ev === "start" && e.actor === a), 1, `starts of ${a} (a reconnect restarts nothing)`);
+    }
+    const n502 = outcomes.filter(failedFast).length;
+    const metrics = await (await fetch(`${gw.http}/metrics`)).text();
+    const resent = metrics.match(/^torpor_ws_messages_resent_on_reconnect (\d+)/m)?.[1] ?? "?";
+    const reissued = runner.events.filter((e) => e.ev === "connected").reduce((n, e) => n + (e.reissued ?? 0), 0);
+    const openingMs = opening.map((o) => o.closed.at - cutTimes[o.cut - 1]);
+    const slowest502 = Math.max(0, ...outcomes.filter(failedFast).map((o) => o.ms));
+    return `${outcomes.length - n502} requests answered, ${n502} failed with 502 (the slowest ${slowest502} ms after it was sent); sockets opening at the cuts closed 1011 after ${openingMs.join("/")} ms; ${resent} messages resent by the gateway, ${reissued} KV calls re-issued by the runner`;
+  } finally {
+    await runner.exit();
+    await proxy.close();
+    await gw.stop();
+  }
+});
+
+/** Polls the actor log until socket `rq`'s close is recorded; returns its entry. */
+async function closedInLog(gw, actor, rq) {
+  let seen = null;
+  return waitUntil(
+    async () => {
+      const entry = (await tryActorLog(gw, actor))?.[rq];
+      if (entry) seen = entry;
+      return entry?.closed ? entry : null;
+    },
+    `the close of socket ${rq} in the actor log`,
+    () => JSON.stringify(seen)?.slice(0, 300),
+    10_000,
+  );
+}
+
+/**
+ * The actor processed exactly `sent` on socket `rq`, in order, and saw its close once, after
+ * all of them: in its durable log (the close record counts the messages before it) and in the
+ * order it reported events.
+ */
+async function assertMessagesThenClose(gw, runner, actor, rq, sent) {
+  const entry = await closedInLog(gw, actor, rq);
+  assertSequence(entry.messages, sent, `actor log of socket ${rq}`);
+  assertEqual(entry.closedAfter, sent.length, `messages processed before the actor saw the close of ${rq}`);
+  const seen = runner.events.filter((e) => e.rq === rq && (e.ev === "message" || e.ev === "close"));
+  assertEqual(seen.filter((e) => e.ev === "close").length, 1, `closes of ${rq} seen by the actor`);
+  const last = seen.at(-1);
+  assert(last.ev === "close", `the actor saw message ${JSON.stringify(last.data)} of ${rq} after its close`);
+  return `the actor saw close ${entry.closed.code} "${entry.closed.reason}" after ${sent.length} messages`;
+}
+
+/** An actor with one socket that has had `awake` messages processed, then slept. */
+async function hibernatingSocket(gw, runner, key) {
+  const actor = await createActor(gw, key);
+  const c = await client(gw, actor, `/${key}`);
+  const { rq } = await openOf(runner, actor, `/${key}`);
+  const sent = range(3, (i) => `awake-${i}`);
+  for (const m of sent) c.send(m);
+  await c.waitReceived(3);
+  await sleepActor(runner, actor);
+  await waitUntil(async () => (await actorState(gw, actor)) === "sleeping", "actor asleep");
+  assertEqual(await socketStates(gw, actor), ["hibernating"], "sockets while asleep");
+  return { actor, c, rq, sent };
+}
+
+scenario("12 send then close while the actor sleeps (its runner there, then away): the messages, then the close", async () => {
+  const gw = await startGateway();
+  // Through the proxy, so the runner can be away for a moment.
+  const proxy = await startLinkProxy(gw.addr);
+  const runner = startRunner(gw, { endpoint: proxy.url });
+  try {
+    await runner.connected();
+    // The runner is there: the first frame wakes the actor, the rest and the close reach the
+    // gateway in the same breath, while the socket still hibernates.
+    const a = await hibernatingSocket(gw, runner, "s12-a");
+    const asleep = range(5, (i) => `asleep-${i}`);
+    for (const m of asleep) a.c.send(m);
+    a.sent.push(...asleep);
+    await a.c.close();
+    const noteA = await assertMessagesThenClose(gw, runner, a.actor, a.rq, a.sent);
+
+    // The runner is away (its link cut; it reconnects by itself after 1-1.25 s): the actor
+    // cannot be woken, so the frames and the close all arrive while it sleeps.
+    const b = await hibernatingSocket(gw, runner, "s12-b");
+    const connects = count(runner, (e) => e.ev === "connected");
+    assertEqual(proxy.cut(), 1, "runner connections cut");
+    const away = range(5, (i) => `away-${i}`);
+    for (const m of away) b.c.send(m);
+    b.sent.push(...away);
+    await b.c.close();
+    assertEqual(count(runner, (e) => e.ev === "connected"), connects, "runner connections while the client sent and closed (the runner was away)");
+    assertEqual(await actorState(gw, b.actor), "starting", "the actor's state while its runner is away (waiting for one)");
+    const noteB = await assertMessagesThenClose(gw, runner, b.actor, b.rq, b.sent);
+    return `runner there: ${noteA}; runner away: ${noteB}`;
+  } finally {
+    await runner.exit();
+    await proxy.close();
+    await gw.stop();
+  }
+});
+
+scenario("13 send then close while the actor stops: the messages, then the close", async () => {
+  const gw = await startGateway();
+  const runner = startRunner(gw);
+  try {
+    await runner.connected();
+    const actor = await createActor(gw, "s13");
+    const c = await client(gw, actor, "/s13");
+    const { rq } = await openOf(runner, actor, "/s13");
+    const sent = range(3, (i) => `awake-${i}`);
+    for (const m of sent) c.send(m);
+    await c.waitReceived(3);
+    // The actor's stop waits until released: the gateway has sent the stop and waits for
+    // `Stopped` while the client sends and closes.
+    runner.send({ cmd: "hold", actor, phases: ["stop"] });
+    runner.send({ cmd: "sleep", actor });
+    await runner.waitFor((e) => e.ev === "held" && e.actor === actor, "the actor stopping");
+    assertEqual(await actorState(gw, actor), "stopping", "the gateway's actor state while onActorStop runs");
+    const stopping = range(5, (i) => `stopping-${i}`);
+    for (const m of stopping) c.send(m);
+    sent.push(...stopping);
+    await c.close();
+    // The gateway has answered the close; a moment more for its core to act on it, then the
+    // actor goes on.
+    await sleep(100);
+    runner.send({ cmd: "release", actor });
+    return await assertMessagesThenClose(gw, runner, actor, rq, sent);
+  } finally {
+    await runner.exit();
+    await gw.stop();
+  }
+});
+
+scenario("14 send then close while the actor starts (onActorStart held): the messages, then the close", async () => {
+  const gw = await startGateway();
+  const runner = startRunner(gw);
+  try {
+    await runner.connected();
+    const { actor, c, rq, sent } = await hibernatingSocket(gw, runner, "s14");
+    // The next start waits in onActorStart until released; the first message wakes the actor.
+    runner.send({ cmd: "hold", actor, phases: ["start"] });
+    c.send("starting-0");
+    sent.push("starting-0");
+    await runner.waitFor((e) => e.ev === "held" && e.actor === actor, "the actor starting");
+    // Runner 2.2.1 reports `Running` before it calls onActorStart, so the gateway may see the
+    // actor running already; on the runner it is still starting, and what reaches it waits.
+    const starting = range(4, (i) => `starting-${i + 1}`);
+    for (const m of starting) c.send(m);
+    sent.push(...starting);
+    await c.close();
+    // The gateway has answered the close; a moment more for its core to act on it, then the
+    // actor goes on.
+    await sleep(100);
+    runner.send({ cmd: "release", actor });
+    return await assertMessagesThenClose(gw, runner, actor, rq, sent);
+  } finally {
+    await runner.exit();
+    await gw.stop();
+  }
+});
+
+scenario("15 send then close while the gateway waits for Running: the messages, then the close", async () => {
+  const gw = await startGateway();
+  // Through the proxy, so the runner's `Running` can be held back for a moment.
+  const proxy = await startLinkProxy(gw.addr);
+  const runner = startRunner(gw, { endpoint: proxy.url });
+  try {
+    await runner.connected();
+    const { actor, c, rq, sent } = await hibernatingSocket(gw, runner, "s15");
+    const startingBefore = count(runner, (e) => e.ev === "starting" && e.actor === actor);
+    proxy.hold();
+    c.send("waking-0");
+    sent.push("waking-0");
+    await waitUntil(() => count(runner, (e) => e.ev === "starting" && e.actor === actor) > startingBefore, "the actor starting on the runner");
+    // The runner has written `Running`; the proxy keeps it, so to the gateway the actor is still
+    // starting when the client sends more and closes.
+    assertEqual(await actorState(gw, actor), "starting", "the gateway's actor state with `Running` held back");
+    const waking = range(4, (i) => `waking-${i + 1}`);
+    for (const m of waking) c.send(m);
+    sent.push(...waking);
+    await c.close();
+    await sleep(100);
+    proxy.release();
+    return await assertMessagesThenClose(gw, runner, actor, rq, sent);
+  } finally {
+    await runner.exit();
+    await proxy.close();
+    await gw.stop();
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
 
 const filter = process.argv[2];
 let passed = 0;
@@ -624,9 +994,10 @@ for (const s of scenarios) {
   if (filter && !s.name.includes(filter)) continue;
   const started = Date.now();
   try {
-    await s.fn();
+    // A scenario may return a short note on what it saw (printed after its time).
+    const note = await s.fn();
     passed++;
-    console.log(`ok   ${s.name} (${Date.now() - started} ms)`);
+    console.log(`ok   ${s.name} (${Date.now() - started} ms)${note ? `: ${note}` : ""}`);
   } catch (e) {
     failed++;
     console.log(`FAIL ${s.name} (${Date.now() - started} ms): ${e instanceof Failure ? e.message : e.stack}`);

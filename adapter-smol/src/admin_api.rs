@@ -127,6 +127,7 @@ pub(crate) async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<
                 404 => "not_found",
                 409 => "conflict",
                 400 => "invalid",
+                500 => "store_failed",
                 _ => "unavailable",
             };
             error_json(

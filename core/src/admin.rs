@@ -120,6 +120,8 @@ pub enum AdminError {
     Invalid(String),
     /// Cannot be done now (503).
     Unavailable(String),
+    /// The store failed for good (500): nothing durable was done.
+    Store(String),
 }
 
 impl AdminError {
@@ -130,6 +132,7 @@ impl AdminError {
             Self::Conflict(_) => 409,
             Self::Invalid(_) => 400,
             Self::Unavailable(_) => 503,
+            Self::Store(_) => 500,
         }
     }
 }
@@ -137,9 +140,11 @@ impl AdminError {
 impl fmt::Display for AdminError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::NotFound(m) | Self::Conflict(m) | Self::Invalid(m) | Self::Unavailable(m) => {
-                f.write_str(m)
-            }
+            Self::NotFound(m)
+            | Self::Conflict(m)
+            | Self::Invalid(m)
+            | Self::Unavailable(m)
+            | Self::Store(m) => f.write_str(m),
         }
     }
 }

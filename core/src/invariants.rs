@@ -156,13 +156,11 @@ impl Gateway {
                     TimerKey::AckTimeout(c) => self.clients.map.get(&c).is_some_and(|client| {
                         matches!(&client.kind, ClientKind::WebSocket(ws)
                             if ws.phase == WsPhase::Open && !ws.pending.is_empty())
-                            && self
-                                .actors
-                                .map
-                                .get(&client.actor)
-                                .and_then(|a| a.phase.runner())
-                                .and_then(|r| self.runners.conn_of(r))
-                                .is_some()
+                            && self.actors.map.get(&client.actor).is_some_and(|a| {
+                                // Only against a running actor on a connected runner.
+                                matches!(a.phase, Phase::Running { runner }
+                                    if self.runners.conn_of(runner).is_some())
+                            })
                     }),
                     TimerKey::WakeDeadline(a) => self
                         .actors

@@ -35,10 +35,20 @@ counters! {
     runner_reconnects,
     /// Older sessions closed because the same key connected again.
     runner_sessions_replaced,
+    /// HTTP requests, opening WebSockets and non-hibernatable WebSockets failed because their
+    /// runner connection dropped while they were in flight.
+    requests_failed_runner_disconnected,
+    /// Un-acked client messages resent on a runner reconnect.
+    ws_messages_resent_on_reconnect,
+    /// Actor → client messages dropped because the client had already closed.
+    ws_messages_to_closed_client,
     /// Runner instances declared lost after the threshold.
     runners_lost,
     /// Commands re-sent after a reconnect because their effect was not observed.
     commands_replayed,
+    /// Stops settled on a reconnect because the runner showed it never had the actor (its
+    /// start was lost with the link), instead of waiting for the stop timeout.
+    stops_settled_unstarted,
     /// Events ignored as duplicates (index already seen).
     events_duplicate,
     /// Events ignored for another generation or an actor the runner does not host.
@@ -111,6 +121,9 @@ counters! {
     store_errors,
     /// Store retries scheduled.
     store_retries,
+    /// Store operations that failed for good (constraint violated, database corrupt): never
+    /// retried; see DESIGN.md "Store failures" for what each means.
+    store_permanent_failures,
     /// Completions for operations no longer in flight.
     store_late_completions,
     /// Client reads paused (window or global budget full).

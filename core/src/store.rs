@@ -121,6 +121,14 @@ pub enum StoreFailure {
     Corrupt(String),
 }
 
+impl StoreFailure {
+    /// Whether retrying can help: a busy or failing disk may recover; a constraint violation
+    /// or a corrupt database will fail the same way every time.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Busy | Self::Io(_))
+    }
+}
+
 impl fmt::Display for StoreFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -1,8 +1,10 @@
 //! Store operations in flight: issue, complete, retry.
 //!
-//! Registry writes are retried with capped exponential backoff until they succeed (a retry
-//! writes the actor's *current* row, so a late retry never reverts a newer write). KV requests
-//! are not retried: the runner gets a `KvErrorResponse` and decides.
+//! Transient failures (busy, I/O) of registry and index writes are retried with capped
+//! exponential backoff until they succeed (a retry writes the actor's *current* row, so a late
+//! retry never reverts a newer write). Permanent ones (constraint, corruption) are never
+//! retried: each has a defined effect (`store_failed_for_good`). KV requests are not retried:
+//! the runner gets a `KvErrorResponse` and decides.
 
 use std::time::Duration;
 
@@ -124,6 +126,11 @@ impl Gateway {
             self.send_kv_response(runner, request_id, data);
             return;
         }
+        if !failure.is_transient() {
+            self.cx.metrics.store_permanent_failures += 1;
+            self.store_failed_for_good(now, pending.purpose, failure);
+            return;
+        }
         self.cx.metrics.store_retries += 1;
         let delay = self.retry_delay(pending.attempts);
         self.ops.insert(
@@ -136,6 +143,44 @@ impl Gateway {
         self.cx
             .timers
             .set(TimerKey::StoreRetry(op), now.saturating_add(delay));
+    }
+
+    /// A failure retrying cannot fix. The in-memory state stays authoritative for this
+    /// incarnation: index rows exist for inspection and restart purges only, and an actor's
+    /// registry row is written again on its next change. What cannot stand is an admin request
+    /// told its effect is durable: a create is refused and its actor destroyed, a destroy's
+    /// waiters hear that the row outlives it.
+    fn store_failed_for_good(&mut self, now: Instant, purpose: Purpose, failure: &StoreFailure) {
+        match purpose {
+            Purpose::CreateActor { actor, req } => {
+                let err = AdminError::Store(format!(
+                    "torpor.store_failed: the actor could not be stored ({failure})"
+                ));
+                self.reply_admin(req, Err(err));
+                let allocated = self
+                    .actors
+                    .map
+                    .get(&actor)
+                    .is_some_and(|a| a.phase.runner().is_some());
+                if allocated {
+                    self.stop_actor(now, actor, crate::actor::StopIntent::Destroy);
+                } else if self.actors.map.contains_key(&actor) {
+                    self.destroy_actor(now, actor);
+                }
+            }
+            Purpose::DeleteActor { waiters, .. } => {
+                for req in waiters {
+                    let err = AdminError::Store(format!(
+                        "torpor.store_failed: the actor is destroyed here but its row could not be deleted ({failure})"
+                    ));
+                    self.reply_admin(req, Err(err));
+                }
+            }
+            Purpose::PutActor(_)
+            | Purpose::IndexPut(_)
+            | Purpose::Index(_)
+            | Purpose::Kv { .. } => {}
+        }
     }
 
     /// Capped exponential backoff with "equal jitter": half fixed, half drawn from the seeded RNG.

@@ -89,6 +89,7 @@ impl Gateway {
         let Some(actor) = self.actors.map.get_mut(&id) else {
             return;
         };
+        actor.running_seen = true;
         if let Phase::Starting { runner, .. } = actor.phase {
             actor.phase = Phase::Running { runner };
             self.cx.timers.cancel(TimerKey::ActorStart(id));

@@ -115,6 +115,7 @@ impl Gateway {
         }
         actor.last_command_index = 0;
         actor.last_event_index = -1;
+        actor.running_seen = false;
         actor.intent = None;
         actor.wake_after_stop = false;
         actor.placing_since = None;
@@ -188,6 +189,7 @@ impl Gateway {
                 self.cx.timers.cancel(TimerKey::ActorStart(id));
                 let at = now.saturating_add(self.cx.config.actor_stop_timeout);
                 self.cx.timers.set(TimerKey::ActorStop(id), at);
+                self.pause_actor_ack_timers(id);
                 self.send_command(id, index, Command::StopActor);
             }
             Phase::Stopping { .. } => {
@@ -283,7 +285,7 @@ impl Gateway {
         // now; un-acked messages alone never do (they are resent on the next real wake).
         let wake = std::mem::take(&mut actor.wake_after_stop) || !actor.waiting.is_empty();
         let alarm = actor.record.alarm_ts;
-        if self.has_queued_hibernating(id) {
+        if self.has_undelivered_hibernating(id) {
             self.wake_for_hibernating(now, id); // also arms the wake deadline
         } else if wake {
             self.wake_actor(now, id);
@@ -394,6 +396,34 @@ impl Gateway {
                 _ => {}
             }
         }
+    }
+
+    /// The runner answered the ping sent after its reconnect's init, so it has resent every
+    /// event it held: an actor it never reported `Running` for is not on it (its start was lost
+    /// with the link), and the stop replayed for it will be ignored. Settle those stops now.
+    pub(crate) fn settle_unstarted_stops(&mut self, now: Instant, idx: RunnerIdx) {
+        for (id, intent) in self.unstarted_stops(idx) {
+            self.cx.metrics.stops_settled_unstarted += 1;
+            self.actor_lost(now, id, StopCause::Intent(intent));
+        }
+    }
+
+    /// Whether a stop on `idx` waits for an actor whose `Running` was never seen.
+    pub(crate) fn has_unstarted_stops(&self, idx: RunnerIdx) -> bool {
+        !self.unstarted_stops(idx).is_empty()
+    }
+
+    fn unstarted_stops(&self, idx: RunnerIdx) -> Vec<(ActorId, StopIntent)> {
+        let Some(instance) = self.runners.instances.get(&idx) else {
+            return Vec::new();
+        };
+        instance
+            .actors
+            .iter()
+            .filter_map(|id| self.actors.map.get(id))
+            .filter(|a| matches!(a.phase, Phase::Stopping { .. }) && !a.running_seen)
+            .map(|a| (a.record.id, a.intent.unwrap_or(StopIntent::Sleep)))
+            .collect()
     }
 
     /// An actor from the store at startup: asleep, with its alarm armed.

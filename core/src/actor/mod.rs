@@ -65,6 +65,8 @@ pub(crate) struct Actor {
     pub(crate) last_command_index: i64,
     /// Highest event index processed for the current generation (−1: none).
     pub(crate) last_event_index: i64,
+    /// `Running` was reported for the current generation (in any phase): its runner has it.
+    pub(crate) running_seen: bool,
     /// Why the actor is being stopped, or what it asked for; decides what `Stopped` means.
     pub(crate) intent: Option<StopIntent>,
     /// Something needed the actor while it was stopping: start it again once stopped.
@@ -92,6 +94,7 @@ impl Actor {
             phase: Phase::Sleeping,
             last_command_index: 0,
             last_event_index: -1,
+            running_seen: false,
             intent: None,
             wake_after_stop: false,
             waiting: VecDeque::new(),

@@ -23,6 +23,12 @@ use crate::time::Instant;
 use crate::timer::TimerKey;
 use crate::tunnel::{ClientKind, WsPhase, tunnel_frame, ws_of};
 
+/// Whether a socket still holds frames its actor has not durably received: queued ones, or
+/// (hibernatable sockets) sent ones not acked yet.
+fn undelivered(ws: &crate::tunnel::Ws) -> bool {
+    !ws.queued.is_empty() || (ws.can_hibernate && !ws.pending.is_empty())
+}
+
 /// A client close the runner must still hear about: the socket was listed in a start command
 /// already on its way, so the runner will restore it (RUNNER-PROTOCOL §17 #14).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,8 +37,24 @@ pub(crate) struct CloseAfterRunning {
 }
 
 impl Gateway {
-    /// The socket's actor stopped: detach it, keeping everything.
+    /// The socket's actor stopped: detach it, keeping everything. A socket whose client
+    /// already closed ends here instead if nothing of it is left to deliver (its close could
+    /// not be sent while the runner was away), as a client close while hibernating does.
     pub(crate) fn hibernate_socket(&mut self, client: ClientId) {
+        let finished =
+            ws_of(self, client).is_some_and(|ws| ws.closing.is_some() && !undelivered(ws));
+        if finished {
+            self.cx.metrics.ws_closed_while_hibernating += 1;
+            if let Some(c) = self.remove_client(client) {
+                if self.cx.config.wake_on_close {
+                    if let Some(a) = self.actors.map.get_mut(&c.actor) {
+                        self.cx.metrics.wakes_for_close += 1;
+                        a.wake_after_stop = true; // `after_stop` follows every allocation end
+                    }
+                }
+            }
+            return;
+        }
         if let Some(ws) = ws_of(self, client) {
             if ws.phase == WsPhase::Hibernating {
                 return;
@@ -64,15 +86,18 @@ impl Gateway {
         self.wake_actor(now, actor);
     }
 
-    /// Whether hibernating sockets of the actor have frames waiting to be delivered.
-    pub(crate) fn has_queued_hibernating(&self, actor: ActorId) -> bool {
+    /// Whether hibernating sockets of the actor have frames waiting to be delivered: queued
+    /// frames, or un-acked ones of a socket whose client closed (no later wake would deliver
+    /// them).
+    pub(crate) fn has_undelivered_hibernating(&self, actor: ActorId) -> bool {
         let Some(a) = self.actors.map.get(&actor) else {
             return false;
         };
         a.clients.iter().any(|c| {
             matches!(
                 self.clients.map.get(c).map(|c| &c.kind),
-                Some(ClientKind::WebSocket(ws)) if ws.phase == WsPhase::Hibernating && !ws.queued.is_empty()
+                Some(ClientKind::WebSocket(ws)) if ws.phase == WsPhase::Hibernating
+                    && (!ws.queued.is_empty() || (ws.closing.is_some() && undelivered(ws)))
             )
         })
     }
@@ -137,8 +162,12 @@ impl Gateway {
         };
         self.tell_runner_after_running(client, msg);
         self.remove_client(client); // unlisted before any wake below builds a start
-        let sleeping = self.actors.map.get(&actor).map(|a| a.phase) == Some(Phase::Sleeping);
-        if self.cx.config.wake_on_close && sleeping {
+        // Asleep: start it; stopping: start it again once stopped (`wake_actor` decides).
+        let idle = matches!(
+            self.actors.map.get(&actor).map(|a| a.phase),
+            Some(Phase::Sleeping | Phase::Stopping { .. })
+        );
+        if self.cx.config.wake_on_close && idle {
             self.cx.metrics.wakes_for_close += 1;
             self.wake_actor(now, actor);
         }
@@ -146,7 +175,11 @@ impl Gateway {
 
     /// If a start listing this hibernating socket is on its way, the runner will restore it:
     /// queue `msg` for delivery once the actor runs, so no ghost socket survives on its side.
-    fn tell_runner_after_running(&mut self, client: ClientId, msg: ToClientWebSocketClose) {
+    pub(crate) fn tell_runner_after_running(
+        &mut self,
+        client: ClientId,
+        msg: ToClientWebSocketClose,
+    ) {
         let Some(c) = self.clients.map.get_mut(&client) else {
             return;
         };
@@ -184,11 +217,12 @@ impl Gateway {
                     reason: Some(reason.to_owned()),
                 };
                 self.tell_runner_after_running(client, msg);
-                self.remove_client(client);
-                self.cx.push(Output::CloseClient {
-                    client,
-                    close: CloseFrame::new(1011, reason),
-                });
+                if self.remove_client(client).is_some_and(|c| !c.gone()) {
+                    self.cx.push(Output::CloseClient {
+                        client,
+                        close: CloseFrame::new(1011, reason),
+                    });
+                }
             }
         }
     }
@@ -202,6 +236,7 @@ impl Gateway {
             .actors
             .iter()
             .filter_map(|a| self.actors.map.get(a))
+            .filter(|a| matches!(a.phase, Phase::Running { .. }))
             .flat_map(|a| a.clients.iter().copied())
             .filter(|c| {
                 matches!(
@@ -217,6 +252,46 @@ impl Gateway {
     pub(crate) fn pause_ack_timers(&mut self, runner: RunnerIdx) {
         for client in self.awaiting_acks(runner) {
             self.cx.timers.cancel(TimerKey::AckTimeout(client));
+        }
+    }
+
+    /// The actor is stopping: its sockets' ack timers stop (guarantee 5: they run only against
+    /// a running actor); the sockets hibernate once it stopped, or close with it.
+    pub(crate) fn pause_actor_ack_timers(&mut self, actor: ActorId) {
+        let Some(a) = self.actors.map.get(&actor) else {
+            return;
+        };
+        for client in &a.clients {
+            self.cx.timers.cancel(TimerKey::AckTimeout(*client));
+        }
+    }
+
+    /// The runner reconnected with the same key: frames sent on the dropped connection may
+    /// never have arrived, so every attached hibernatable socket's un-acked messages go again,
+    /// with their original indices and bytes, before anything new. The runner drops the
+    /// indices it already has, so each arrives exactly once.
+    pub(crate) fn resend_unacked(&mut self, runner: RunnerIdx) {
+        let Some(instance) = self.runners.instances.get(&runner) else {
+            return;
+        };
+        let clients: Vec<ClientId> = instance
+            .actors
+            .iter()
+            .filter_map(|a| self.actors.map.get(a))
+            .flat_map(|a| a.clients.iter().copied())
+            .collect();
+        for client in clients {
+            let Some(ws) = ws_of(self, client) else {
+                continue;
+            };
+            if ws.phase != WsPhase::Open || ws.pending.is_empty() {
+                continue;
+            }
+            let resend: Vec<Vec<u8>> = ws.pending.frames().map(<[u8]>::to_vec).collect();
+            self.cx.metrics.ws_messages_resent_on_reconnect += resend.len() as u64;
+            for frame in resend {
+                self.send_or_hold_bytes(runner, frame);
+            }
         }
     }
 

@@ -28,6 +28,10 @@ pub(crate) struct RunnerConn {
     /// Bound once `ToServerInit` arrives.
     pub(crate) instance: Option<RunnerIdx>,
     pub(crate) last_pong: Instant,
+    /// `ts` of the ping sent right after a reconnect's init. The runner answers it only after
+    /// it resent everything it held for us (events, tunnel messages), so its pong shows what
+    /// the runner does not have.
+    pub(crate) barrier: Option<i64>,
 }
 
 pub(crate) struct RunnerInstance {

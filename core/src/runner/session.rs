@@ -38,6 +38,7 @@ impl Gateway {
                 params,
                 instance: None,
                 last_pong: now,
+                barrier: None,
             },
         );
         let at = now.saturating_add(self.cx.config.runner_init_timeout);
@@ -106,9 +107,17 @@ impl Gateway {
             ToServer::Events(events) => self.handle_events(now, conn, idx, events),
             ToServer::AckCommands(ack) => self.handle_ack_commands(conn, idx, ack),
             ToServer::Stopping => self.handle_runner_stopping(now, idx),
-            ToServer::Pong(_) => {
+            ToServer::Pong(pong) => {
+                let mut past_barrier = false;
                 if let Some(r) = self.runners.conns.get_mut(&conn) {
                     r.last_pong = now;
+                    past_barrier = r.barrier.is_some_and(|ts| pong.ts >= ts);
+                    if past_barrier {
+                        r.barrier = None;
+                    }
+                }
+                if past_barrier {
+                    self.settle_unstarted_stops(now, idx);
                 }
                 let due = now.saturating_add(self.cx.config.runner_pong_timeout);
                 self.cx.timers.set(TimerKey::RunnerPongDue(conn), due);
@@ -124,6 +133,7 @@ impl Gateway {
         };
         self.cx.timers.cancel(TimerKey::RunnerInit(conn));
         let key = (params.namespace.clone(), params.runner_key.clone());
+        let resumed = self.runners.by_key.contains_key(&key);
         let idx = match self.runners.by_key.get(&key).copied() {
             Some(idx) => {
                 self.rebind_instance(idx, conn);
@@ -177,7 +187,16 @@ impl Gateway {
         let due = now.saturating_add(self.cx.config.runner_pong_timeout);
         self.cx.timers.set(TimerKey::RunnerPongDue(conn), due);
         self.replay_commands(idx);
+        self.resend_unacked(idx);
         self.flush_runner_outbox(idx, conn);
+        if resumed && self.has_unstarted_stops(idx) {
+            let ts = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
+            self.cx
+                .send_runner(conn, &ToClient::Ping(ToClientPing { ts }));
+            if let Some(c) = self.runners.conns.get_mut(&conn) {
+                c.barrier = Some(ts);
+            }
+        }
         self.restart_ack_timers(now, idx);
         self.resume_held_requests(now, idx);
         self.place_waiting_actors(now);
@@ -188,17 +207,24 @@ impl Gateway {
         let Some(instance) = self.runners.instances.get_mut(&idx) else {
             return;
         };
-        match instance.conn.replace(conn) {
+        match instance.conn.take() {
             Some(old) if old != conn => {
+                // The runner saw its link die before we did: the old link's losses are the
+                // same as on a close (requests in flight fail; their aborts wait in the
+                // outbox, flushed on this connection after the init).
                 self.cx.metrics.runner_sessions_replaced += 1;
                 self.forget_runner_conn(old);
                 self.cx.close_runner(old, 1000, REASON_SESSION_REPLACED);
+                self.fail_in_flight(idx);
             }
             Some(_) => {}
             None => {
                 self.cx.metrics.runner_reconnects += 1;
                 self.cx.timers.cancel(TimerKey::RunnerLost(idx));
             }
+        }
+        if let Some(instance) = self.runners.instances.get_mut(&idx) {
+            instance.conn = Some(conn);
         }
     }
 
@@ -227,6 +253,7 @@ impl Gateway {
             let at = now.saturating_add(self.cx.config.runner_lost_threshold);
             self.cx.timers.set(TimerKey::RunnerLost(instance), at);
             self.pause_ack_timers(instance);
+            self.fail_in_flight(instance);
         }
     }
 

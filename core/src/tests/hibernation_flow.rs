@@ -220,7 +220,6 @@ fn runner_loss_hibernates_and_a_frame_wakes_the_actor_on_another_runner_with_res
     let mut d = driver();
     let (a, b, actor, _) = two_runners(&mut d);
     let (h, rq) = d.open_accepted(a, actor, "/ws", true);
-    let (n, _) = d.open_accepted(a, actor, "/n", false);
     let mut sent = Vec::new();
     for m in ["m1", "m2"] {
         let out = d.client_send(h, text(m));
@@ -231,11 +230,7 @@ fn runner_loss_hibernates_and_a_frame_wakes_the_actor_on_another_runner_with_res
         sent.push(bytes.clone());
     }
     let out = lose_runner(&mut d, a);
-    assert_eq!(
-        closes(&out),
-        vec![(n, CloseFrame::new(1001, "torpor.runner_lost"))],
-        "only the non-hibernatable socket closes"
-    );
+    assert_eq!(closes(&out), vec![], "the hibernatable socket stays open");
     assert_eq!(d.gw.hibernating_socket_count(), 1);
     assert_eq!(d.gw.metrics().runners_lost, 1);
     let out = d.client_send(h, text("q"));

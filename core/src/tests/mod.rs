@@ -5,6 +5,7 @@ mod actors;
 mod admin_api;
 mod basics;
 mod determinism;
+mod faults;
 mod hibernation;
 mod hibernation_flow;
 mod hibernation_flow_control;

@@ -305,21 +305,21 @@ fn runner_lost_after_threshold_and_actor_restarts_elsewhere_on_demand() {
     let (actor, start) = d.running_actor(conn, "chat");
     let (client, out) = d.open_websocket(actor, "/");
     d.accept_websocket(conn, tunnel_to(&out, conn)[0].message_id, false);
-    assert!(d.step(Input::RunnerClosed { conn }).is_empty());
+    // Frames may have been lost with the link and the socket cannot be resent: it closes now.
+    assert_eq!(
+        d.step(Input::RunnerClosed { conn }),
+        vec![Output::CloseClient {
+            client,
+            close: CloseFrame::new(1011, "torpor.runner_disconnected"),
+        }]
+    );
     assert!(d.advance(Duration::from_millis(14_999)).is_empty());
     assert_eq!(
         state_of(&mut d, actor),
         "running",
         "kept while the runner may return"
     );
-    let out = d.advance(Duration::from_millis(1));
-    assert_eq!(
-        out,
-        vec![Output::CloseClient {
-            client,
-            close: CloseFrame::new(1001, "torpor.runner_lost"),
-        }]
-    );
+    assert!(d.advance(Duration::from_millis(1)).is_empty());
     assert_eq!(d.gw.metrics().runners_lost, 1);
     assert_eq!(state_of(&mut d, actor), "sleeping");
 
@@ -496,39 +496,6 @@ fn draining_runner_stops_its_actors_and_gets_no_new_ones() {
     let mut expected = vec![(conn2, a1, 1), (conn2, a3, 0)];
     expected.sort();
     assert_eq!(placed, expected);
-}
-
-#[test]
-fn in_flight_response_after_a_quick_reconnect_is_delivered() {
-    let mut d = driver();
-    let (conn, _) = d.connect_runner("k", "default", 1);
-    let (actor, _) = d.running_actor(conn, "chat");
-    let (client, out) = d.http_request(actor, "GET", "/", b"");
-    let rq = tunnel_to(&out, conn)[0].message_id;
-    d.step(Input::RunnerClosed { conn });
-    d.advance(Duration::from_secs(2));
-    let (conn2, _) = d.connect_runner("k", "default", 1);
-    // The runner flushes what it buffered while disconnected.
-    let out = d.runner_tunnel(
-        conn2,
-        rq,
-        ToServerTunnelMessageKind::ResponseStart(ToServerResponseStart {
-            status: 200,
-            headers: Headers::new(),
-            body: Some(b"late".to_vec()),
-            stream: false,
-        }),
-    );
-    assert_eq!(
-        out,
-        vec![Output::HttpResponse {
-            client,
-            status: 200,
-            headers: Headers::new(),
-            body: b"late".to_vec(),
-            streaming: false,
-        }]
-    );
 }
 
 #[test]

@@ -18,7 +18,7 @@ use crate::ids::{ActorId, ClientId};
 use crate::io::{ClientFrame, CloseFrame, Output};
 use crate::protocol::{
     GatewayId, Headers, HibernatingRequest, MessageId, RequestId, ToClient, ToClientTunnelMessage,
-    ToClientTunnelMessageKind,
+    ToClientTunnelMessageKind, ToClientWebSocketClose,
 };
 use crate::runner::{RunnerIdx, Runners};
 use crate::time::Instant;
@@ -28,6 +28,12 @@ impl Client {
     /// Whether reads of this client are paused.
     pub(crate) fn paused(&self) -> bool {
         matches!(&self.kind, ClientKind::WebSocket(ws) if ws.paused)
+    }
+
+    /// Whether the client itself is gone (it closed its WebSocket while the gateway still had
+    /// frames of it to deliver): nothing may be sent to it any more.
+    pub(crate) fn gone(&self) -> bool {
+        matches!(&self.kind, ClientKind::WebSocket(ws) if ws.closing.is_some())
     }
 }
 
@@ -69,6 +75,10 @@ pub(crate) struct Ws {
     pub(crate) pending: Pending,
     /// `PauseClientReads` is in force.
     pub(crate) paused: bool,
+    /// The client closed while frames it sent before were still undelivered: the close it
+    /// sent, forwarded once everything before it is delivered (and, on a hibernatable socket,
+    /// acked). Until then the socket lives on without its client (DESIGN.md guarantee 13).
+    pub(crate) closing: Option<ToClientWebSocketClose>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +98,9 @@ pub(crate) struct Http {
     pub(crate) headers: Headers,
     pub(crate) body: Vec<u8>,
 }
+
+/// Close reason for requests in flight on a runner connection that dropped.
+pub(crate) const REASON_RUNNER_DISCONNECTED: &str = "torpor.runner_disconnected";
 
 /// Encodes the client's next tunnel message, consuming its index.
 pub(crate) fn tunnel_frame(
@@ -437,12 +450,14 @@ impl Gateway {
             return;
         };
         match c.kind {
-            ClientKind::WebSocket(_) => {
+            ClientKind::WebSocket(ws) => {
                 self.cx.metrics.ws_closed_actor_stopped += 1;
-                self.cx.push(Output::CloseClient {
-                    client,
-                    close: CloseFrame::new(ws_code, reason),
-                });
+                if ws.closing.is_none() {
+                    self.cx.push(Output::CloseClient {
+                        client,
+                        close: CloseFrame::new(ws_code, reason),
+                    });
+                }
             }
             ClientKind::Http(http) => {
                 if http.phase == HttpPhase::Streaming {
@@ -451,6 +466,54 @@ impl Gateway {
                     self.cx.metrics.http_failed_unavailable += 1;
                     self.http_error(client, http_status, reason);
                 }
+            }
+        }
+    }
+
+    /// The runner connection of `runner` dropped (closed, timed out or replaced): whatever was
+    /// in flight on it may be lost either way, and the runner has no dedupe for opens and
+    /// requests, so they cannot be resent. HTTP requests whose response has not finished, and
+    /// WebSockets that are opening or cannot hibernate, fail now with a named reason; the
+    /// runner hears an abort or close when it reconnects (held in its outbox). Hibernatable
+    /// open sockets stay: their un-acked messages are resent on the reconnect.
+    pub(crate) fn fail_in_flight(&mut self, runner: RunnerIdx) {
+        let Some(instance) = self.runners.instances.get(&runner) else {
+            return;
+        };
+        let clients: Vec<ClientId> = instance
+            .actors
+            .iter()
+            .filter_map(|a| self.actors.map.get(a))
+            .flat_map(|a| a.clients.iter().copied())
+            .collect();
+        let reason = REASON_RUNNER_DISCONNECTED;
+        for client in clients {
+            let Some(c) = self.clients.map.get(&client) else {
+                continue;
+            };
+            match &c.kind {
+                ClientKind::Http(http) => {
+                    let phase = http.phase;
+                    self.cx.metrics.requests_failed_runner_disconnected += 1;
+                    self.send_tunnel(client, ToClientTunnelMessageKind::RequestAbort);
+                    self.remove_client(client);
+                    if phase == HttpPhase::Streaming {
+                        self.cx.push(Output::HttpAbort { client });
+                    } else {
+                        let body = format!(
+                            "{reason}: the runner connection dropped while the request was in flight"
+                        );
+                        self.http_error(client, 502, &body);
+                    }
+                }
+                ClientKind::WebSocket(ws)
+                    if ws.phase == WsPhase::Opening
+                        || (ws.phase == WsPhase::Open && !ws.can_hibernate) =>
+                {
+                    self.cx.metrics.requests_failed_runner_disconnected += 1;
+                    self.close_websocket_both_ways(client, CloseFrame::new(1011, reason));
+                }
+                ClientKind::WebSocket(_) => {}
             }
         }
     }

@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 
 use super::{Client, ClientKind, Ws, WsPhase, ready, send_or_hold_bytes, tunnel_frame};
-use crate::actor::Actors;
+use crate::actor::{Actors, Phase};
 use crate::cx::Cx;
 use crate::gateway::Gateway;
 use crate::hibernation::Pending;
@@ -52,6 +52,7 @@ impl Gateway {
             queued_bytes: 0,
             pending: Pending::default(),
             paused: false,
+            closing: None,
         };
         self.add_client(client, actor, ClientKind::WebSocket(ws));
         self.cx.push(Output::AcceptClient { client });
@@ -89,6 +90,9 @@ impl Gateway {
         let ClientKind::WebSocket(ws) = &mut c.kind else {
             return;
         };
+        if ws.closing.is_some() {
+            return; // nothing can follow a client's close frame
+        }
         let len = frame.len();
         if len > self.cx.config.max_forward_message_bytes {
             self.cx.metrics.ws_messages_too_big += 1;
@@ -145,6 +149,28 @@ impl Gateway {
         let ready = self.actor_ready(actor);
         while ready && self.send_next_queued(now, client) {}
         self.update_pause(client);
+        if ready {
+            self.finish_closing(client);
+        }
+    }
+
+    /// A closing socket whose frames are all delivered (sent, and acked if it hibernates)
+    /// forwards its client's close and is forgotten.
+    fn finish_closing(&mut self, client: ClientId) {
+        let Some(ws) = ws_of(self, client) else {
+            return;
+        };
+        let delivered = ws.phase == WsPhase::Open
+            && ws.queued.is_empty()
+            && (!ws.can_hibernate || ws.pending.is_empty());
+        if !delivered {
+            return;
+        }
+        let Some(close) = ws.closing.take() else {
+            return;
+        };
+        self.send_tunnel(client, ToClientTunnelMessageKind::WebSocketClose(close));
+        self.remove_client(client);
     }
 
     /// Sends the oldest queued frame if the socket is open and its window admits it.
@@ -198,6 +224,12 @@ impl Gateway {
         let Some(ws) = ws_of(self, client) else {
             return;
         };
+        if ws.closing.is_some() {
+            // No client to pause any more; its frames are all in already.
+            ws.paused = false;
+            self.cx.budget_paused.remove(&client);
+            return;
+        }
         let limit = if ws.can_hibernate {
             window_bytes
         } else {
@@ -211,15 +243,17 @@ impl Gateway {
                 ws.paused = true;
                 self.cx.metrics.reads_paused += 1;
                 self.cx.push(Output::PauseClientReads { client });
-                if global_over {
-                    self.cx.budget_paused.insert(client);
-                }
             }
             (false, true) => {
                 ws.paused = false;
                 self.cx.push(Output::ResumeClientReads { client });
             }
             _ => {}
+        }
+        // Paused while the budget is exhausted, whatever paused it first: only a budget
+        // recheck can see this socket's turn come once its own window has room again.
+        if over && global_over {
+            self.cx.budget_paused.insert(client);
         }
     }
 
@@ -274,6 +308,10 @@ impl Gateway {
     }
 
     pub(super) fn on_websocket_message(&mut self, client: ClientId, msg: ToServerWebSocketMessage) {
+        if self.clients.map.get(&client).is_some_and(Client::gone) {
+            self.cx.metrics.ws_messages_to_closed_client += 1;
+            return;
+        }
         self.cx.metrics.ws_messages_to_client += 1;
         let frame = if msg.binary {
             ClientFrame::Binary(msg.data)
@@ -320,7 +358,12 @@ impl Gateway {
     /// The actor closed the socket (or refused it before opening).
     pub(super) fn on_websocket_close(&mut self, client: ClientId, close: ToServerWebSocketClose) {
         self.cx.metrics.ws_closed_by_runner += 1;
-        self.remove_client(client);
+        let Some(c) = self.remove_client(client) else {
+            return;
+        };
+        if c.gone() {
+            return;
+        }
         let close = match close.code {
             Some(code) => CloseFrame::new(code, close.reason.unwrap_or_default()),
             None => CloseFrame::new(1000, close.reason.unwrap_or_else(|| "ws.closed".into())),
@@ -340,6 +383,9 @@ impl Gateway {
         let ClientKind::WebSocket(ws) = &c.kind else {
             return;
         };
+        if ws.closing.is_some() {
+            return; // reported twice
+        }
         self.cx.metrics.ws_closed_by_client += 1;
         // A stream that ended without a close frame is reported as a normal close.
         let msg = match close {
@@ -352,18 +398,43 @@ impl Gateway {
                 reason: None,
             },
         };
+        let undelivered = !ws.queued.is_empty();
         match ws.phase {
-            WsPhase::Waiting => {}
-            WsPhase::Opening | WsPhase::Open => {
+            // Frames sent before the close still go first (guarantee 13): the socket lives on
+            // without its client until they are delivered, then forwards the close.
+            WsPhase::Waiting | WsPhase::Opening if undelivered => self.start_closing(client, msg),
+            WsPhase::Open => {
+                self.start_closing(client, msg);
+                self.pump(now, client);
+            }
+            WsPhase::Hibernating if undelivered => {
+                // The queued frames already woke the actor (even with `wake_on_close` off);
+                // they are delivered on that wake, then the close.
+                self.cx.metrics.ws_closed_while_hibernating += 1;
+                self.start_closing(client, msg);
+                if let Some(actor) = self.clients.map.get(&client).map(|c| c.actor) {
+                    self.wake_for_hibernating(now, actor);
+                }
+            }
+            WsPhase::Waiting => {
+                self.remove_client(client);
+            }
+            WsPhase::Opening => {
                 self.send_tunnel(client, ToClientTunnelMessageKind::WebSocketClose(msg));
+                self.remove_client(client);
             }
             WsPhase::Hibernating => {
                 // Removes the client itself, before any wake it triggers lists sockets.
                 self.client_closed_while_hibernating(now, client, msg);
-                return;
             }
         }
-        self.remove_client(client);
+    }
+
+    fn start_closing(&mut self, client: ClientId, msg: ToClientWebSocketClose) {
+        if let Some(ws) = ws_of(self, client) {
+            ws.closing = Some(msg);
+        }
+        self.update_pause(client);
     }
 
     pub(crate) fn on_websocket_open_timeout(&mut self, client: ClientId) {
@@ -374,9 +445,17 @@ impl Gateway {
 
     /// Attached un-acked messages waited too long since the last (re)send.
     pub(crate) fn on_ack_timeout(&mut self, client: ClientId) {
+        let Some(actor) = self.clients.map.get(&client).map(|c| c.actor) else {
+            return;
+        };
+        let running = self
+            .actors
+            .map
+            .get(&actor)
+            .is_some_and(|a| matches!(a.phase, Phase::Running { .. }));
         let attached = ws_of(self, client)
             .is_some_and(|ws| ws.phase == WsPhase::Open && !ws.pending.is_empty());
-        if attached {
+        if attached && running {
             self.cx.metrics.ws_ack_timeouts += 1;
             self.close_websocket_both_ways(client, CloseFrame::new(1011, "torpor.ack_timeout"));
         }
@@ -384,26 +463,34 @@ impl Gateway {
 
     /// The adapter cannot hand this client its frames fast enough.
     pub(crate) fn handle_client_outbound_full(&mut self, client: ClientId) {
-        if ws_of(self, client).is_some() {
+        if ws_of(self, client).is_some_and(|ws| ws.closing.is_none()) {
             self.cx.metrics.ws_client_too_slow += 1;
             self.close_websocket_both_ways(client, CloseFrame::new(1008, "torpor.client_too_slow"));
         }
     }
 
     /// Closes the client with `close` and tells the runner the same, if it knows the socket.
+    /// A socket listed in a start on its way is restored by the runner, so it hears the close
+    /// once the actor runs.
     pub(crate) fn close_websocket_both_ways(&mut self, client: ClientId, close: CloseFrame) {
         let Some(ws) = ws_of(self, client) else {
             return;
         };
-        if matches!(ws.phase, WsPhase::Opening | WsPhase::Open) {
-            let msg = ToClientWebSocketClose {
-                code: Some(close.code),
-                reason: Some(close.reason.clone()),
-            };
-            self.send_tunnel(client, ToClientTunnelMessageKind::WebSocketClose(msg));
+        let msg = ToClientWebSocketClose {
+            code: Some(close.code),
+            reason: Some(close.reason.clone()),
+        };
+        match ws.phase {
+            WsPhase::Opening | WsPhase::Open => {
+                self.send_tunnel(client, ToClientTunnelMessageKind::WebSocketClose(msg));
+            }
+            WsPhase::Hibernating => self.tell_runner_after_running(client, msg),
+            WsPhase::Waiting => {}
         }
-        self.remove_client(client);
-        self.cx.push(Output::CloseClient { client, close });
+        let gone = self.remove_client(client).is_some_and(|c| c.gone());
+        if !gone {
+            self.cx.push(Output::CloseClient { client, close });
+        }
     }
 }
 
