@@ -46,6 +46,8 @@ pub(super) struct WsClient {
     pub(super) final_reply_received: bool,
     /// Liveness: messages it sent to wake an actor that went to sleep before answering.
     pub(super) nudges: u32,
+    /// The gateway's view of the socket when the client closed it (for failure messages).
+    pub(super) state_at_close: String,
 }
 
 impl WsClient {
@@ -117,6 +119,7 @@ impl Sim {
                     final_reply_sent: false,
                     final_reply_received: false,
                     nudges: 0,
+                    state_at_close: String::new(),
                 },
             );
             self.observe(out);
@@ -200,6 +203,19 @@ impl Sim {
         );
         if self.config.wake_on_close && hibernating && asleep {
             self.owed_starts.insert(actor);
+        }
+        let state = match self.d.gw.clients.map.get(&client).map(|c| &c.kind) {
+            Some(ClientKind::WebSocket(ws)) => format!(
+                "{:?}, {} queued, {} un-acked, actor {:?}",
+                ws.phase,
+                ws.queued.len(),
+                ws.pending.len(),
+                self.actor_phase(actor).map(Phase::name)
+            ),
+            _ => "gone".into(),
+        };
+        if let Some(c) = self.ws.get_mut(&client) {
+            c.state_at_close = state;
         }
         let close = self.rng.bool().then(|| CloseFrame::new(4000, "client.bye"));
         if self.trace {

@@ -40,7 +40,9 @@ impl Sim {
         let runner = actor.phase.runner();
         let hosted = runner.is_some() && runner == gw.runners.instance_of(conn);
         let current = sender.is_none_or(|(_, g)| g == actor.record.generation);
-        if !hosted || !current {
+        // A client that closed is gone, even while the gateway still delivers what it sent.
+        let gone = self.ws.get(&client).is_some_and(|w| w.closed_by_client);
+        if !hosted || !current || gone {
             return None;
         }
         let opening = matches!(&c.kind,
@@ -203,7 +205,8 @@ impl Sim {
         }
         if got != expected {
             violations.push(format!(
-                "{client}: its actor observed the close ({how}) having {got} of the {expected} messages the client sent before closing"
+                "{client}: its actor observed the close ({how}) having {got} of the {expected} messages the client sent before closing (at the close: {})",
+                c.state_at_close
             ));
         }
         for v in violations {
@@ -725,9 +728,21 @@ impl Sim {
                 else {
                     continue; // the runner never saw it
                 };
+                if d.ended_locally || d.closed_by_gateway {
+                    // Its actor stopped first (a non-hibernatable socket ends there), or the
+                    // gateway closed it by a policy after the client left.
+                    continue;
+                }
                 if log != want {
                     return Some(format!(
-                        "{client} closed after sending {want} messages; its actor has {log}; {}",
+                        "{client} closed after sending {want} messages ({}); its actor has {log}; {}",
+                        c.state_at_close,
+                        self.socket_state(*client, rq)
+                    ));
+                }
+                if self.d.gw.clients.requests.contains_key(&rq) {
+                    return Some(format!(
+                        "{client} closed, but the gateway still holds its socket; {}",
                         self.socket_state(*client, rq)
                     ));
                 }
@@ -797,14 +812,21 @@ impl Sim {
             ),
             ClientKind::Http(_) => "http".into(),
         });
-        let runner = self.procs.values().find_map(|r| {
-            r.instances
-                .values()
-                .find_map(|i| i.sockets.get(&rq))
-                .map(|a| (a.last, a.acked, a.handled.len()))
+        let runner = self.procs.iter().find_map(|(p, r)| {
+            r.instances.iter().find_map(|(actor, i)| {
+                i.sockets.get(&rq).map(|a| {
+                    format!(
+                        "proc {p} {actor} generation {}: last {} acked {} handled {}",
+                        i.generation,
+                        a.last,
+                        a.acked,
+                        a.handled.len()
+                    )
+                })
+            })
         });
         format!(
-            "gateway: {gw:?}, holding {} of {} bytes; runner adapter (last, acked, handled): {runner:?}; durable (persisted, closed): {:?}",
+            "{rq:?} at the gateway: {gw:?}, holding {} of {} bytes; runner adapter: {runner:?}; durable (persisted, closed): {:?}",
             self.d.gw.held_bytes(),
             self.config.pending_budget_bytes,
             self.durable.get(&rq).map(|d| (d.persisted, d.closed))

@@ -112,6 +112,11 @@ pub(super) struct Durable {
     pub(super) log: Vec<Vec<u8>>,
     /// The actor saw it closed (a close frame, stale metadata on restore, or its own stop).
     pub(super) closed: bool,
+    /// A non-hibernatable socket its actor's instance ended (stop, replacement, process death)
+    /// without hearing any close.
+    pub(super) ended_locally: bool,
+    /// The close frame that reached the actor was the gateway's, not the client's.
+    pub(super) closed_by_gateway: bool,
 }
 
 pub(super) fn checkpoint(actor: ActorId, generation: u32, index: i64) -> ActorCheckpoint {
@@ -350,6 +355,7 @@ impl Sim {
             if !a.hibernatable {
                 if let Some(d) = self.durable.get_mut(rq) {
                     d.closed = true;
+                    d.ended_locally = true;
                 }
             }
         }
@@ -415,6 +421,8 @@ impl Sim {
                 persisted: 0,
                 log: Vec::new(),
                 closed: false,
+                ended_locally: false,
+                closed_by_gateway: false,
             },
         );
         let open = Out::WebSocketOpen(ToServerWebSocketOpen {
@@ -493,6 +501,9 @@ impl Sim {
     ) {
         self.closed_at_runner.insert((gateway, rq));
         let Some(actor) = self.procs.get(&proc).and_then(|r| r.actor_of_request(rq)) else {
+            // No instance holds it (its actor crashed or stopped while the close was on its
+            // way): the runner drops it, as one lost on a dead link.
+            self.lost_control.insert(rq);
             return;
         };
         // The actor's close handler flushes what it handled.
@@ -508,9 +519,21 @@ impl Sim {
         if let Some(d) = self.durable.get_mut(&rq) {
             d.closed = true;
         }
-        let unacked = (adapter.hibernatable && adapter.acked != adapter.last)
-            .then_some((adapter.acked, adapter.last));
-        self.observe_close(rq, "close frame", unacked);
+        // The client's own close (the sim's clients close with 4000 `client.bye`, or end their
+        // stream, which the gateway forwards as 1000 without a reason); anything else is the
+        // gateway's.
+        let from_client = matches!(
+            (code, reason.as_deref()),
+            (Some(4000), Some("client.bye")) | (Some(1000), None)
+        );
+        if let Some(d) = self.durable.get_mut(&rq) {
+            d.closed_by_gateway = !from_client;
+        }
+        if from_client {
+            let unacked = (adapter.hibernatable && adapter.acked != adapter.last)
+                .then_some((adapter.acked, adapter.last));
+            self.observe_close(rq, "close frame", unacked);
+        }
         // The runner echoes the close; the gateway ignores it.
         let echo = Out::WebSocketClose(ToServerWebSocketClose {
             code,
