@@ -3,6 +3,7 @@
 //! Fuzz bodies live here, not in `fuzz/`, so stable CI compiles and runs them over known inputs
 //! while `fuzz/` stays a thin nightly-only shell.
 
+mod checks;
 pub mod driver;
 pub mod fuzz;
 pub mod sim;

@@ -29,6 +29,8 @@ mod oracle;
 mod params;
 mod runner;
 mod store;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;

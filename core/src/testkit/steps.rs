@@ -1,5 +1,8 @@
 //! The `core_steps` fuzz body: an alphabet of inputs with small id ranges, applied to one
-//! gateway, with the invariants checked after every step.
+//! gateway, with the invariants checked after every step and every output checked against an
+//! oracle ([`Oracle`]): message indices towards runners in order with exact resends, client
+//! payloads forwarded in order, actor frames reaching clients in order without duplicates,
+//! nothing after a client ended, pauses only with a full window or budget, bounded memory.
 //!
 //! Ids are small indices into what the world has seen (runner connections, actors, starts,
 //! request ids), so most steps are meaningful rather than rejected at the door. Runner bytes are
@@ -7,18 +10,21 @@
 //! a step completes one (with success or a failure), so completions arrive late and out of
 //! their issue order.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::driver::{Driver, event, intent, stopped};
 use crate::admin::{AdminCommand, CreateActor};
 use crate::config::Config;
+use crate::gateway::Gateway;
 use crate::ids::{ActorId, AdminReqId, ClientId, OpId, RunnerConnId};
 use crate::io::{ClientFrame, CloseFrame, Input, Output};
 use crate::protocol::{
     ActorCheckpoint, ActorIntent, ActorState, Command, KvGetRequest, KvGetResponse, KvRequestData,
-    KvResponseData, MessageId, StopCode, ToClient, ToServer, ToServerKvRequest,
-    ToServerTunnelMessage, ToServerTunnelMessageKind as Out, ToServerWebSocketClose,
-    ToServerWebSocketMessage, ToServerWebSocketMessageAck, ToServerWebSocketOpen,
+    KvResponseData, MessageId, RequestId, StopCode, ToClient, ToClientTunnelMessage,
+    ToClientTunnelMessageKind as In, ToServer, ToServerKvRequest, ToServerTunnelMessage,
+    ToServerTunnelMessageKind as Out, ToServerWebSocketClose, ToServerWebSocketMessage,
+    ToServerWebSocketMessageAck, ToServerWebSocketOpen,
 };
 use crate::store::{StoreFailure, StoreReply, StoreRequest};
 use crate::time::UnixMillis;
@@ -176,6 +182,190 @@ struct World {
     requests: Vec<(RunnerConnId, MessageId)>,
     /// Store ops not completed yet, and whether each is a KV request.
     pending_ops: Vec<(OpId, bool)>,
+    oracle: Oracle,
+}
+
+/// The largest client payload a step sends (a unique 8-byte tag plus up to 2,047 bytes).
+const CLIENT_MESSAGE_BYTES: usize = 8 + 2047;
+
+/// What the gateway's outputs must agree with.
+#[derive(Default)]
+struct Oracle {
+    /// WebSocket clients and their request ids (read from the gateway when they open).
+    client_request: BTreeMap<ClientId, RequestId>,
+    request_client: BTreeMap<RequestId, ClientId>,
+    /// Payloads each WebSocket client sent, in order.
+    sent: BTreeMap<ClientId, Vec<Vec<u8>>>,
+    /// How many of them went to a runner (first sends, not resends), per request.
+    forwarded: BTreeMap<RequestId, usize>,
+    /// Per request: the last message index sent to a runner and every frame by index, so a
+    /// resend can be checked byte for byte.
+    to_runner: BTreeMap<RequestId, (u16, BTreeMap<u16, Vec<u8>>)>,
+    /// Payloads runners sent towards each request, in order.
+    from_runner: BTreeMap<RequestId, Vec<Vec<u8>>>,
+    /// Position in `from_runner` after the last frame each client received.
+    received: BTreeMap<ClientId, usize>,
+    /// Clients that ended, and how: nothing may reach them any more.
+    ended: BTreeMap<ClientId, &'static str>,
+    /// HTTP clients whose streamed response started.
+    streaming: BTreeSet<ClientId>,
+    paused: BTreeSet<ClientId>,
+    /// The request a runner closed in the current step: its client's close is the actor's
+    /// (forwarded as sent, reason or not), not the gateway's.
+    runner_closed: Option<RequestId>,
+    /// Makes every payload unique.
+    next_tag: u64,
+}
+
+impl Oracle {
+    /// A unique payload of `len % modulo` bytes after its 8-byte tag.
+    fn payload(&mut self, len: u16, modulo: u16) -> Vec<u8> {
+        self.next_tag += 1;
+        let mut data = self.next_tag.to_be_bytes().to_vec();
+        data.resize(8 + usize::from(len % modulo), 7);
+        data
+    }
+
+    /// Checks one output, in order; `Err` names the violation.
+    fn output(&mut self, gw: &Gateway, o: &Output) -> Result<(), String> {
+        let live = |oracle: &Self, client: ClientId| match oracle.ended.get(&client) {
+            Some(how) => Err(format!("{client}: {o:?} after it ended ({how})")),
+            None => Ok(()),
+        };
+        match o {
+            Output::SendRunner { bytes, .. } => {
+                if let Ok(ToClient::TunnelMessage(t)) = ToClient::decode(bytes) {
+                    if t.message_id.gateway_id == gw.gateway_id() {
+                        self.tunnel_to_runner(&t, bytes)?;
+                    }
+                }
+            }
+            Output::SendClient { client, frame } => {
+                live(self, *client)?;
+                let data = match frame {
+                    ClientFrame::Binary(b) => b.as_slice(),
+                    ClientFrame::Text(t) => t.as_bytes(),
+                };
+                let rq = self.client_request.get(client);
+                let sent = rq.and_then(|rq| self.from_runner.get(rq));
+                let from = self.received.get(client).copied().unwrap_or(0);
+                let at = sent.and_then(|s| s.iter().skip(from).position(|p| p == data));
+                match at {
+                    Some(at) => {
+                        self.received.insert(*client, from + at + 1);
+                    }
+                    None => {
+                        return Err(format!(
+                            "{client}: a frame no runner sent after the last one it received (a duplicate or a reorder): {data:?}"
+                        ));
+                    }
+                }
+            }
+            Output::CloseClient { client, close } => {
+                live(self, *client)?;
+                let actors = self.runner_closed.is_some()
+                    && self.client_request.get(client) == self.runner_closed.as_ref();
+                if close.reason.is_empty() && !actors {
+                    return Err(format!(
+                        "{client}: closed with {} and no reason",
+                        close.code
+                    ));
+                }
+                self.ended.insert(*client, "closed by the gateway");
+            }
+            Output::RejectClient { client, .. } => {
+                live(self, *client)?;
+                self.ended.insert(*client, "refused");
+            }
+            Output::HttpResponse {
+                client, streaming, ..
+            } => {
+                live(self, *client)?;
+                if *streaming {
+                    self.streaming.insert(*client);
+                } else {
+                    self.ended.insert(*client, "answered");
+                }
+            }
+            Output::HttpBodyChunk { client, finish, .. } => {
+                live(self, *client)?;
+                if !self.streaming.contains(client) {
+                    return Err(format!("{client}: a body chunk before a streamed head"));
+                }
+                if *finish {
+                    self.ended.insert(*client, "streamed to the end");
+                }
+            }
+            Output::HttpAbort { client } => {
+                live(self, *client)?;
+                if !self.streaming.contains(client) {
+                    return Err(format!("{client}: an abort without a streamed head"));
+                }
+                self.ended.insert(*client, "aborted");
+            }
+            Output::PauseClientReads { client } => {
+                live(self, *client)?;
+                if !self.paused.insert(*client) {
+                    return Err(format!("{client}: paused twice"));
+                }
+            }
+            Output::ResumeClientReads { client } => {
+                live(self, *client)?;
+                if !self.paused.remove(client) {
+                    return Err(format!("{client}: resumed while not paused"));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A tunnel message to a runner takes the request's next index, or repeats an earlier one
+    /// byte for byte (a resend); a client's payloads go out in the order it sent them.
+    fn tunnel_to_runner(&mut self, t: &ToClientTunnelMessage, bytes: &[u8]) -> Result<(), String> {
+        let rq = t.message_id.request_id;
+        let index = t.message_id.message_index;
+        let (last, frames) = self
+            .to_runner
+            .entry(rq)
+            .or_insert_with(|| (u16::MAX, BTreeMap::new()));
+        if index != last.wrapping_add(1) {
+            return match frames.get(&index) {
+                Some(first) if first.as_slice() == bytes => Ok(()),
+                Some(_) => Err(format!("{rq:?}: index {index} resent with other bytes")),
+                None => Err(format!(
+                    "{rq:?}: index {index} after {last}: a gap the runner would close the socket for"
+                )),
+            };
+        }
+        *last = index;
+        frames.insert(index, bytes.to_vec());
+        if let In::WebSocketMessage(m) = &t.message_kind {
+            let Some(client) = self.request_client.get(&rq) else {
+                return Ok(());
+            };
+            let n = self.forwarded.entry(rq).or_default();
+            let want = self.sent.get(client).and_then(|s| s.get(*n));
+            if want != Some(&m.data) {
+                return Err(format!(
+                    "{client}: forwarded {:?} as its message #{}, it sent {want:?}",
+                    m.data, *n
+                ));
+            }
+            *n += 1;
+        }
+        Ok(())
+    }
+
+    /// After every step: every paused client has a cause, memory stays bounded.
+    fn check_state(&self, gw: &Gateway, now: crate::time::Instant) -> Result<(), String> {
+        for client in &self.paused {
+            if let Some(why) = super::checks::paused_without_cause(gw, *client) {
+                return Err(why);
+            }
+        }
+        super::checks::memory_bounds(gw, now, CLIENT_MESSAGE_BYTES)
+    }
 }
 
 impl World {
@@ -198,6 +388,7 @@ impl World {
             starts: Vec::new(),
             requests: Vec::new(),
             pending_ops: Vec::new(),
+            oracle: Oracle::default(),
         }
     }
 
@@ -214,9 +405,13 @@ impl World {
         self.learn(out);
     }
 
-    /// Learns ids from the outputs, then checks what the driver does not.
+    /// Learns ids from the outputs and checks each against the oracle, then checks what the
+    /// driver does not.
     fn learn(&mut self, out: Vec<Output>) {
         for o in out {
+            if let Err(violation) = self.oracle.output(&self.d.gw, &o) {
+                panic!("oracle: {violation}");
+            }
             match o {
                 Output::Store { op, request } => {
                     if let StoreRequest::PutActor(record) = &request {
@@ -258,23 +453,9 @@ impl World {
                 _ => {}
             }
         }
-        let gw = &self.d.gw;
-        if let Some(at) = gw.poll_timeout() {
-            assert!(
-                at >= self.d.now,
-                "a deadline at {at:?} lies before now {:?}",
-                self.d.now
-            );
+        if let Err(violation) = self.oracle.check_state(&self.d.gw, self.d.now) {
+            panic!("oracle: {violation}");
         }
-        let budget = gw.config().pending_budget_bytes;
-        let window = gw.config().socket_window_bytes;
-        // Each socket may exceed its window by one message (a message larger than the window
-        // still goes when nothing is outstanding); the budget bounds the sum.
-        assert!(
-            gw.held_bytes() <= budget + window + 64 * 1024,
-            "held bytes {} exceed the budget",
-            gw.held_bytes()
-        );
     }
 
     fn runner_send(&mut self, conn: RunnerConnId, msg: &ToServer) {
@@ -304,6 +485,7 @@ impl World {
                     if let Some(msg) = self.frame(frame) {
                         self.runner_send(conn, &msg);
                     }
+                    self.oracle.runner_closed = None;
                 }
             }
             Step::RunnerGarbage { runner, bytes } => {
@@ -318,23 +500,46 @@ impl World {
                     .get(usize::from(actor) % (self.actors.len() + 1))
                     .map_or_else(|| "not-an-actor".to_owned(), ActorId::to_string);
                 self.clients.push(client);
-                self.feed(Input::ClientWebSocket {
+                let out = self.d.step(Input::ClientWebSocket {
                     client,
                     actor: target,
                     path: "/ws".into(),
                     headers: Default::default(),
                 });
+                if let Some(rq) = self.d.gw.clients.map.get(&client).map(|c| c.request_id) {
+                    self.oracle.client_request.insert(client, rq);
+                    self.oracle.request_client.insert(rq, client);
+                }
+                self.learn(out);
             }
             Step::ClientSend { client, len } => {
                 let client = Self::pick(&self.clients, client).filter(|c| !self.paused.contains(c));
                 if let Some(client) = client {
-                    let frame = ClientFrame::Binary(vec![7; usize::from(len % 2048)]);
+                    let data = self.oracle.payload(len, 2048);
+                    if self.oracle.client_request.contains_key(&client) {
+                        self.oracle
+                            .sent
+                            .entry(client)
+                            .or_default()
+                            .push(data.clone());
+                    }
+                    let frame = ClientFrame::Binary(data);
                     self.feed(Input::ClientMessage { client, frame });
                 }
             }
             Step::ClientClose { client } => {
                 if let Some(client) = Self::pick(&self.clients, client) {
                     self.clients.retain(|c| *c != client);
+                    self.paused.retain(|c| *c != client);
+                    // A WebSocket client is gone: nothing may reach it, pauses included (an
+                    // HTTP client has no WebSocket to close; its request goes on).
+                    if self.oracle.client_request.contains_key(&client) {
+                        self.oracle
+                            .ended
+                            .entry(client)
+                            .or_insert("closed by the client");
+                        self.oracle.paused.remove(&client);
+                    }
                     self.feed(Input::ClientClosed {
                         client,
                         close: Some(CloseFrame::new(1000, "bye")),
@@ -362,6 +567,9 @@ impl World {
             }
             Step::HttpCancel { client } => {
                 if let Some(client) = Self::pick(&self.clients, client) {
+                    if !self.oracle.client_request.contains_key(&client) {
+                        self.oracle.ended.entry(client).or_insert("cancelled");
+                    }
                     self.feed(Input::HttpCancelled { client });
                 }
             }
@@ -403,7 +611,7 @@ impl World {
         }
     }
 
-    fn frame(&self, frame: Frame) -> Option<ToServer> {
+    fn frame(&mut self, frame: Frame) -> Option<ToServer> {
         let start = |i: u8| Self::pick(&self.starts, i).map(|(_, cp)| cp);
         let request = |i: u8| Self::pick(&self.requests, i).map(|(_, m)| m);
         let tunnel = |m: MessageId, kind: Out| {
@@ -443,13 +651,19 @@ impl World {
                 request(i)?,
                 Out::WebSocketOpen(ToServerWebSocketOpen { can_hibernate }),
             ),
-            Frame::WsMessage { request: i, len } => tunnel(
-                request(i)?,
-                Out::WebSocketMessage(ToServerWebSocketMessage {
-                    data: vec![1; usize::from(len % 4096)],
-                    binary: true,
-                }),
-            ),
+            Frame::WsMessage { request: i, len } => {
+                let m = request(i)?;
+                let data = self.oracle.payload(len, 4096);
+                self.oracle
+                    .from_runner
+                    .entry(m.request_id)
+                    .or_default()
+                    .push(data.clone());
+                tunnel(
+                    m,
+                    Out::WebSocketMessage(ToServerWebSocketMessage { data, binary: true }),
+                )
+            }
             Frame::WsAck { request: i, delta } => {
                 let m = request(i)?;
                 let index = m.message_index.wrapping_add_signed(i16::from(delta));
@@ -462,7 +676,11 @@ impl World {
                 request: i,
                 hibernate,
             } => tunnel(
-                request(i)?,
+                {
+                    let m = request(i)?;
+                    self.oracle.runner_closed = Some(m.request_id);
+                    m
+                },
                 Out::WebSocketClose(ToServerWebSocketClose {
                     code: Some(1000),
                     reason: None,
@@ -551,5 +769,117 @@ mod tests {
             let data: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
             core_steps_bytes(&data);
         }
+    }
+
+    /// A world with one runner, one running actor and one accepted hibernatable socket; its
+    /// client, request and runner connection.
+    fn one_socket() -> (World, ClientId, MessageId, RunnerConnId) {
+        let mut w = World::new();
+        w.d.auto_store = true;
+        let (conn, _) = w.d.connect_runner("k", "default", 4);
+        let (actor, _) = w.d.running_actor(conn, "a");
+        w.runners.push(conn);
+        let client = ClientId::new(w.fresh());
+        w.clients.push(client);
+        let out = w.d.step(Input::ClientWebSocket {
+            client,
+            actor: actor.to_string(),
+            path: "/ws".into(),
+            headers: Default::default(),
+        });
+        let rq = w.d.gw.clients.map[&client].request_id;
+        w.oracle.client_request.insert(client, rq);
+        w.oracle.request_client.insert(rq, client);
+        w.learn(out);
+        let request = w
+            .requests
+            .iter()
+            .find(|(_, m)| m.request_id == rq)
+            .unwrap()
+            .1;
+        let out = w.d.accept_websocket(conn, request, true);
+        w.learn(out);
+        (w, client, request, conn)
+    }
+
+    /// Feeds `outputs` to the world's oracle; the first violation, if any.
+    fn judge(w: &mut World, outputs: &[Output]) -> Result<(), String> {
+        outputs.iter().try_for_each(|o| w.oracle.output(&w.d.gw, o))
+    }
+
+    /// The oracle is not constant: each kind of wrong output it exists for is caught.
+    #[test]
+    fn the_oracle_rejects_what_it_exists_for() {
+        let (mut w, client, request, conn) = one_socket();
+        // An actor frame delivered twice, or one no runner sent.
+        w.step(Step::RunnerFrame {
+            runner: 0,
+            frame: Frame::WsMessage { request: 0, len: 3 },
+        });
+        let sent = w.oracle.from_runner[&request.request_id][0].clone();
+        let twice = Output::SendClient {
+            client,
+            frame: ClientFrame::Binary(sent),
+        };
+        let err = judge(&mut w, &[twice]).unwrap_err();
+        assert!(err.contains("duplicate"), "{err}");
+        // A client message forwarded other than as sent.
+        w.step(Step::ClientSend { client: 0, len: 5 });
+        let forwarded = w.oracle.to_runner[&request.request_id].clone();
+        let (last, frames) = forwarded;
+        let first = frames[&last].clone();
+        let mut wrong = ToClient::decode(&first).unwrap();
+        if let ToClient::TunnelMessage(t) = &mut wrong {
+            t.message_id.message_index = last.wrapping_add(1);
+            if let In::WebSocketMessage(m) = &mut t.message_kind {
+                m.data.push(0);
+            }
+        }
+        let out = Output::SendRunner {
+            conn,
+            bytes: wrong.to_bytes(),
+        };
+        let err = judge(&mut w, &[out]).unwrap_err();
+        assert!(err.contains("forwarded"), "{err}");
+        // A resend whose bytes changed, and a skipped index.
+        let mut changed = ToClient::decode(&first).unwrap();
+        if let ToClient::TunnelMessage(t) = &mut changed {
+            if let In::WebSocketMessage(m) = &mut t.message_kind {
+                m.data[0] ^= 1;
+            }
+        }
+        let out = Output::SendRunner {
+            conn,
+            bytes: changed.to_bytes(),
+        };
+        let err = judge(&mut w, &[out]).unwrap_err();
+        assert!(err.contains("other bytes"), "{err}");
+        let mut gap = ToClient::decode(&first).unwrap();
+        if let ToClient::TunnelMessage(t) = &mut gap {
+            t.message_id.message_index = last.wrapping_add(5);
+        }
+        let out = Output::SendRunner {
+            conn,
+            bytes: gap.to_bytes(),
+        };
+        let err = judge(&mut w, &[out]).unwrap_err();
+        assert!(err.contains("gap"), "{err}");
+        // A close without a reason, a second close, a pause with room in the window.
+        let unnamed = Output::CloseClient {
+            client,
+            close: CloseFrame::new(1011, ""),
+        };
+        assert!(judge(&mut w, &[unnamed]).unwrap_err().contains("no reason"));
+        w.oracle.ended.remove(&client);
+        let named = Output::CloseClient {
+            client,
+            close: CloseFrame::new(1011, "torpor.x"),
+        };
+        let err = judge(&mut w, &[named.clone(), named]).unwrap_err();
+        assert!(err.contains("after it ended"), "{err}");
+        w.oracle.ended.remove(&client);
+        w.oracle.paused.insert(client);
+        let err = w.oracle.check_state(&w.d.gw, w.d.now).unwrap_err();
+        assert!(err.contains("paused while neither"), "{err}");
     }
 }

@@ -413,6 +413,14 @@ impl Sim {
                 eprintln!("{:?} gw: {o:?}", self.d.now);
             }
             match o {
+                Output::PauseClientReads { client }
+                | Output::ResumeClientReads { client }
+                | Output::CloseClient { client, .. }
+                | Output::SendClient { client, .. }
+                    if self.ws.get(&client).is_some_and(|c| c.closed_by_client) =>
+                {
+                    self.note(format!("{client}: {o:?} after the client's own close"));
+                }
                 Output::SendRunner { conn, bytes } => {
                     let msg = ToClient::decode(&bytes).expect("the gateway sent undecodable bytes");
                     if matches!(msg, ToClient::Ping(_)) {

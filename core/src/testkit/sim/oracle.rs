@@ -247,7 +247,7 @@ impl Sim {
     /// flight on it fail at once: an HTTP response not started gets 502
     /// `torpor.runner_disconnected`, a streamed one is aborted, a socket still opening or not
     /// hibernatable gets 1011 `torpor.runner_disconnected`; hibernatable open sockets stay.
-    fn check_disconnect(&mut self, conn: RunnerConnId) {
+    pub(super) fn check_disconnect(&mut self, conn: RunnerConnId) {
         let batch = self.batch;
         let mut violations = Vec::new();
         for (client, c) in &self.ws {
@@ -424,51 +424,7 @@ impl Sim {
 
     /// Windows, the budget and every queue stay bounded; no deadline lies in the past.
     fn check_memory(&self) -> Result<(), String> {
-        let gw = &self.d.gw;
-        let cfg = gw.config();
-        if let Some(at) = gw.poll_timeout() {
-            if at < self.d.now {
-                return Err(format!(
-                    "a deadline at {at:?} lies before now {:?}",
-                    self.d.now
-                ));
-            }
-        }
-        // Each socket may go one message past a limit before its reads pause, and queued
-        // payloads grow by their framing (about 14 bytes each) when a wake sends them within
-        // the socket's window.
-        let sockets = gw.clients.map.len();
-        let slack = sockets * (64 + 16 * cfg.socket_window_messages);
-        if gw.held_bytes() > cfg.pending_budget_bytes + slack {
-            return Err(format!(
-                "{} bytes held exceed the budget of {} (+ {slack} for {sockets} sockets)",
-                gw.held_bytes(),
-                cfg.pending_budget_bytes
-            ));
-        }
-        for (id, c) in &gw.clients.map {
-            if let ClientKind::WebSocket(ws) = &c.kind {
-                let messages = ws.queued.len() + ws.pending.len();
-                if messages > cfg.socket_window_messages + 1 {
-                    return Err(format!(
-                        "{id}: {messages} messages held ({} queued), window {}",
-                        ws.queued.len(),
-                        cfg.socket_window_messages
-                    ));
-                }
-                if ws.pending.len() > 1 && ws.pending.bytes() > cfg.socket_window_bytes {
-                    return Err(format!(
-                        "{id}: {} un-acked bytes exceed the window",
-                        ws.pending.bytes()
-                    ));
-                }
-            }
-        }
-        for (idx, i) in &gw.runners.instances {
-            if i.outbox.len() > 10_000 {
-                return Err(format!("{idx:?} holds {} frames", i.outbox.len()));
-            }
-        }
+        crate::testkit::checks::memory_bounds(&self.d.gw, self.d.now, 64)?;
         if self.in_flight() > 100_000 {
             return Err(format!("{} frames in flight", self.in_flight()));
         }
@@ -484,32 +440,12 @@ impl Sim {
     /// A paused client is resumed as soon as neither its window nor the global budget is full
     /// (guarantee 2): no client stays paused with room on both.
     fn check_pauses(&self) -> Result<(), String> {
-        let gw = &self.d.gw;
-        let cfg = gw.config();
-        let budget_full = gw.held_bytes() > cfg.pending_budget_bytes;
         for (client, c) in &self.ws {
-            if !c.paused || !c.is_open() {
-                continue;
-            }
-            let Some(ClientKind::WebSocket(ws)) = gw.clients.map.get(client).map(|c| &c.kind)
-            else {
-                continue;
-            };
-            let limit = if ws.can_hibernate {
-                cfg.socket_window_bytes
-            } else {
-                cfg.opening_buffer_bytes
-            };
-            let bytes = ws.queued_bytes + ws.pending.bytes();
-            let messages = ws.queued.len() + ws.pending.len();
-            let window_full = bytes > limit || messages > cfg.socket_window_messages;
-            if !window_full && !budget_full {
-                return Err(format!(
-                    "{client}: paused while neither its window ({messages} messages, {bytes} bytes) nor the budget ({} of {} bytes) is full; {:?}",
-                    gw.held_bytes(),
-                    cfg.pending_budget_bytes,
-                    ws.phase
-                ));
+            if c.paused && c.is_open() {
+                if let Some(why) = crate::testkit::checks::paused_without_cause(&self.d.gw, *client)
+                {
+                    return Err(why);
+                }
             }
         }
         Ok(())
@@ -692,7 +628,7 @@ impl Sim {
     }
 
     /// The first thing still owed once faults healed, if any.
-    fn progress_gap(&self) -> Option<String> {
+    pub(super) fn progress_gap(&self) -> Option<String> {
         for (client, c) in &self.ws {
             let Some(rq) = c.request else {
                 continue;
@@ -835,7 +771,7 @@ impl Sim {
 
     /// After the runners' command acks: every actor instance on a connected runner is one the
     /// gateway allocated there (or is stopping as asked).
-    fn check_strays(&self) -> Result<(), String> {
+    pub(super) fn check_strays(&self) -> Result<(), String> {
         let gw = &self.d.gw;
         for r in self.procs.values() {
             let Some(idx) = r.conn.and_then(|c| gw.runners.instance_of(c)) else {
