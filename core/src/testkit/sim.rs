@@ -215,10 +215,12 @@ impl Sim {
 
     /// Runs the fault phase then the liveness phase; `Err` names the first violation.
     pub fn run(&mut self) -> Result<(), String> {
-        let burst_at = self.params.steps / 2;
+        // The burst waits, from the middle of the run on, for a socket attached to a running
+        // actor.
+        let mut burst_due = self.params.burst > 0;
         for step in 0..self.params.steps {
-            if step == burst_at && self.params.burst > 0 {
-                self.burst(self.params.burst)?;
+            if burst_due && step >= self.params.steps / 2 && self.burst(self.params.burst)? {
+                burst_due = false;
             }
             self.fault_step();
             self.check_safety()?;

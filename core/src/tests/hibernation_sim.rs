@@ -42,11 +42,15 @@ fn every_accepted_message_is_persisted_exactly_once_in_order() {
     // How many seeds saw each count above zero.
     let mut seen = SimStats::default();
     let mut failures = Vec::new();
+    let mut wrapped = Vec::new();
     for seed in 0..seeds {
         match run_seed(seed) {
             Ok(stats) => {
                 total.add(&stats);
                 seen.add(&stats.fired());
+                if stats.index_wraps > 0 {
+                    wrapped.push(seed);
+                }
             }
             Err(why) if keep_going => {
                 eprintln!("{}", why.lines().next().unwrap_or_default());
@@ -61,6 +65,7 @@ fn every_accepted_message_is_persisted_exactly_once_in_order() {
         for ((name, n), (_, s)) in total.counts().into_iter().zip(seen.counts()) {
             eprintln!("  {name:>26}: {n:>10} ({s} seeds)");
         }
+        eprintln!("seeds that wrapped a message index: {wrapped:?}");
     }
     assert!(failures.is_empty(), "failing seeds: {failures:?}");
     // The fault mix must actually reach every fault over the CI seed count, and the ones the

@@ -353,8 +353,9 @@ impl Sim {
     }
 
     /// Fault (some worlds): one attached socket sends `n` messages in a row, its actor
-    /// persisting and acking as they come, so its message index wraps past 65,535.
-    pub(super) fn burst(&mut self, n: usize) -> Result<(), String> {
+    /// persisting and acking as they come, so its message index wraps past 65,535. `Ok(false)`
+    /// if no socket is attached to a running actor now.
+    pub(super) fn burst(&mut self, n: usize) -> Result<bool, String> {
         let attached: Vec<ClientId> = self
             .open_ws_clients()
             .into_iter()
@@ -366,7 +367,7 @@ impl Sim {
             })
             .collect();
         if attached.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let client = attached[self.rng.usize(0..attached.len())];
         // The burst is the costly part of the run: the driver's per-step invariant sweep
@@ -402,7 +403,7 @@ impl Sim {
         self.actor_work(true);
         self.deliver(None);
         self.d.gw.check_invariants()?;
-        Ok(())
+        Ok(true)
     }
 
     /// Applies the gateway's outputs to the model world.
