@@ -1,8 +1,10 @@
 //! The randomized exactly-once test: thousands of seeded worlds (see `testkit::sim`).
 //! `TORPOR_SIM_SEED=n` replays one seed; `TORPOR_SIM_SEEDS=n` sets how many run;
-//! `TORPOR_SIM_STATS=1` prints how often each fault fired; `TORPOR_SIM_TRACE=1` prints every
-//! model event (use with one seed); `TORPOR_SIM_KEEP_GOING=1` runs every seed and lists all
-//! failures instead of stopping at the first.
+//! `TORPOR_SIM_STATS=1` prints how often each fault fired (with `--nocapture`);
+//! `TORPOR_SIM_TRACE=1` prints every model event (use with one seed); `TORPOR_SIM_KEEP_GOING=1`
+//! runs every seed and lists all failures instead of stopping at the first;
+//! `TORPOR_SIM_IGNORE='text|text'` skips violations containing either text, to triage what a
+//! known defect hides (never in CI).
 
 use crate::testkit::sim::{Sim, SimStats};
 

@@ -33,8 +33,6 @@ pub(super) struct WsClient {
     pub(super) opened: Option<bool>,
     /// Actor → client frames the gateway must still forward, in order.
     pub(super) expect: VecDeque<ClientFrame>,
-    /// Actor → client frames received.
-    pub(super) received: u64,
     /// How much of its actor's log the oracles checked already.
     pub(super) checked: usize,
     /// The last time a message of it went out (or was resent) to a runner.
@@ -112,7 +110,6 @@ impl Sim {
                     dead: false,
                     opened: None,
                     expect: VecDeque::new(),
-                    received: 0,
                     checked: 0,
                     last_send: self.d.now,
                     final_sent: false,
@@ -551,7 +548,6 @@ impl Sim {
         };
         match c.expect.pop_front() {
             Some(want) if want == frame => {
-                c.received += 1;
                 self.stats.actor_messages += 1;
                 if let ClientFrame::Binary(data) = &frame {
                     if data.starts_with(b"final:") {

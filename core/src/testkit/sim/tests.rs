@@ -171,3 +171,20 @@ fn liveness_owes_every_open_socket_its_last_exchange() {
     let gap = sim.progress_gap().expect("no last message was sent yet");
     assert!(gap.contains("never got its actor's last message") || gap.contains("messages sent"));
 }
+
+#[test]
+fn one_seed_replays_exactly() {
+    for seed in [11, 4423] {
+        let run = || {
+            let mut sim = Sim::new(seed);
+            let outcome = sim.run();
+            let logs: Vec<_> = sim.durable.values().map(|d| d.log.clone()).collect();
+            format!(
+                "{outcome:?} {:?} {:?} {logs:?}",
+                sim.stats,
+                sim.d.gw.metrics()
+            )
+        };
+        assert_eq!(run(), run(), "seed {seed}");
+    }
+}
