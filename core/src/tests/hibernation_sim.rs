@@ -8,15 +8,16 @@
 
 use crate::testkit::sim::{Sim, SimStats};
 
-fn run_seed(seed: u64) -> Result<SimStats, String> {
+/// Runs one world; its fault counts, and the violation if it failed.
+fn run_seed(seed: u64) -> (SimStats, Result<(), String>) {
     let mut sim = Sim::new(seed);
-    match sim.run() {
-        Ok(()) => Ok(sim.stats),
-        Err(why) => Err(format!(
+    let outcome = sim.run().map_err(|why| {
+        format!(
             "simulation failed: {why}\nSEED={seed} params={:?}\nreplay: TORPOR_SIM_SEED={seed} cargo test -p torpor-core --lib hibernation_sim",
             sim.params()
-        )),
-    }
+        )
+    });
+    (sim.stats, outcome)
 }
 
 /// Faults that must fire on most seeds (the per-seed mix draws each one's probability, so a
@@ -29,16 +30,17 @@ fn every_accepted_message_is_persisted_exactly_once_in_order() {
         .ok()
         .and_then(|s| s.parse().ok())
     {
-        match run_seed(seed) {
-            Ok(stats) => eprintln!("seed {seed}: {stats:?}"),
-            Err(why) => panic!("{why}"),
+        let (stats, outcome) = run_seed(seed);
+        eprintln!("seed {seed}: {stats:?}");
+        if let Err(why) = outcome {
+            panic!("{why}");
         }
         return;
     }
     let seeds: u64 = std::env::var("TORPOR_SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(5_000);
+        .unwrap_or(8_000);
     let keep_going = std::env::var_os("TORPOR_SIM_KEEP_GOING").is_some();
     let mut total = SimStats::default();
     // How many seeds saw each count above zero.
@@ -46,14 +48,14 @@ fn every_accepted_message_is_persisted_exactly_once_in_order() {
     let mut failures = Vec::new();
     let mut wrapped = Vec::new();
     for seed in 0..seeds {
-        match run_seed(seed) {
-            Ok(stats) => {
-                total.add(&stats);
-                seen.add(&stats.fired());
-                if stats.index_wraps > 0 {
-                    wrapped.push(seed);
-                }
-            }
+        let (stats, outcome) = run_seed(seed);
+        total.add(&stats);
+        seen.add(&stats.fired());
+        if stats.index_wraps > 0 {
+            wrapped.push(seed);
+        }
+        match outcome {
+            Ok(()) => {}
             Err(why) if keep_going => {
                 eprintln!("{}", why.lines().next().unwrap_or_default());
                 eprintln!("    SEED={seed}");
