@@ -79,8 +79,9 @@ pub struct Sim {
     /// Client → actor payloads lost on dead links, by request (only non-hibernatable sockets
     /// may lose them for good).
     lost_payloads: BTreeMap<RequestId, BTreeSet<Vec<u8>>>,
-    /// Requests whose close or abort was lost on a dead link (their runner-side state may
-    /// linger).
+    /// Requests whose close or abort never reached an actor: lost on a dead link, or arrived
+    /// after the actor that held it crashed or stopped (their runner-side state may linger, and
+    /// the actor may never observe the close).
     lost_control: BTreeSet<RequestId>,
     /// Requests whose close reached the runner: nothing more may follow for them.
     closed_at_runner: BTreeSet<(GatewayId, RequestId)>,
