@@ -270,6 +270,37 @@ fn a_socket_paused_by_its_window_resumes_once_the_budget_frees_too() {
     assert_eq!(d.gw.held_bytes(), 0);
 }
 
+#[test]
+fn budget_freed_by_sending_a_plain_socket_s_queued_frames_resumes_the_others() {
+    // Found by the core_steps oracle: a non-hibernatable socket's queued frames stop counting
+    // once sent (nothing is kept for them), which frees budget without any ack or close.
+    let mut d = driver_with(Config {
+        socket_window_bytes: 4096,
+        pending_budget_bytes: 4096,
+        ..Config::default()
+    });
+    let (conn, actor, _) = setup(&mut d);
+    let (a, _a_rq) = d.open_accepted(conn, actor, "/a", true);
+    let (plain, out) = d.open_websocket(actor, "/plain");
+    let plain_rq = tunnel_to(&out, conn)[0].message_id;
+    for i in 0..3u8 {
+        d.client_send(plain, ClientFrame::Binary(vec![i; 1000])); // queued: still opening
+    }
+    d.client_send(a, ClientFrame::Binary(vec![7; 1000]));
+    let out = d.client_send(a, ClientFrame::Binary(vec![8; 1000]));
+    assert_eq!(
+        out.last(),
+        Some(&Output::PauseClientReads { client: a }),
+        "budget full"
+    );
+    let out = d.accept_websocket(conn, plain_rq, false);
+    assert!(d.gw.held_bytes() <= d.gw.config().pending_budget_bytes);
+    assert!(
+        out.contains(&Output::ResumeClientReads { client: a }),
+        "{out:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Defect 3: frames a client sent before its close reach the actor before the close
 // ---------------------------------------------------------------------------------------------

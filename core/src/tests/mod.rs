@@ -13,6 +13,7 @@ mod hibernation_index;
 mod hibernation_sim;
 mod http;
 mod isolation;
+mod mutants;
 mod restore;
 mod runner;
 mod websocket;

@@ -147,8 +147,16 @@ impl Gateway {
             return;
         };
         let ready = self.actor_ready(actor);
-        while ready && self.send_next_queued(now, client) {}
+        let mut sent = false;
+        while ready && self.send_next_queued(now, client) {
+            sent = true;
+        }
         self.update_pause(client);
+        if sent {
+            // A non-hibernatable socket keeps nothing of what it sent: budget freed without
+            // any ack, so sockets waiting for the budget get their look here too.
+            self.recheck_budget();
+        }
         if ready {
             self.finish_closing(client);
         }
