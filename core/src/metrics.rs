@@ -150,6 +150,9 @@ counters! {
     wakes_for_hibernation,
     /// Wakes caused by a client closing a hibernating socket (`wake_on_close`).
     wakes_for_close,
+    /// Wakes of sleeping actors whose hibernating sockets' un-acked messages held an
+    /// exhausted budget that a paused client was waiting for.
+    wakes_for_budget,
     /// Wakes for hibernating sockets that completed (actor running again).
     wakes_completed,
     /// Hibernation index rows written.

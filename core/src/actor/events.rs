@@ -90,6 +90,7 @@ impl Gateway {
             return;
         };
         actor.running_seen = true;
+        actor.close_wake_owed = false;
         if let Phase::Starting { runner, .. } = actor.phase {
             actor.phase = Phase::Running { runner };
             self.cx.timers.cancel(TimerKey::ActorStart(id));

@@ -269,6 +269,11 @@ impl Gateway {
         actor.placing_since = None;
         // A start that never ran restores nothing, so its pending closes have no audience.
         actor.close_after_running.clear();
+        // A close wake whose start was lost with its runner is owed still; one that no runner
+        // took up in time is given up (the close is observed at the next start anyway).
+        if std::mem::take(&mut actor.close_wake_owed) && cause != StopCause::StartTimeout {
+            actor.wake_after_stop = true;
+        }
         self.cx.timers.cancel(TimerKey::ActorStart(id));
         self.cx.timers.cancel(TimerKey::ActorStop(id));
         self.close_actor_clients(id, cause);
@@ -293,6 +298,8 @@ impl Gateway {
             let at = self.cx.instant_at_wall(now, alarm_ts);
             self.cx.timers.set(TimerKey::ActorAlarm(id), at);
         }
+        // Its sockets' un-acked messages may hold the budget a paused client waits for.
+        self.relieve_budget(now);
         self.place_waiting_actors(now);
     }
 
@@ -426,8 +433,12 @@ impl Gateway {
             .collect()
     }
 
-    /// An actor from the store at startup: asleep, with its alarm armed.
-    pub(crate) fn restore_actor(&mut self, now: Instant, record: ActorRecord) {
+    /// An actor from the store at startup: asleep, with its alarm armed. The previous
+    /// incarnation sends a start before the row with its new generation is durable, so that
+    /// generation may be in use on a runner (with events still in its history) without being
+    /// stored: it counts as used, and the next start takes the one after.
+    pub(crate) fn restore_actor(&mut self, now: Instant, mut record: ActorRecord) {
+        record.generation = record.generation.wrapping_add(1);
         let id = record.id;
         let alarm = record.alarm_ts;
         self.actors.insert(Actor::new(record, true));

@@ -71,6 +71,9 @@ pub(crate) struct Actor {
     pub(crate) intent: Option<StopIntent>,
     /// Something needed the actor while it was stopping: start it again once stopped.
     pub(crate) wake_after_stop: bool,
+    /// Woken to observe a client close (`wake_on_close`) and not running yet: if this
+    /// allocation ends before `Running` (its runner lost, say), the wake is still owed.
+    pub(crate) close_wake_owed: bool,
     /// Requests waiting for `Running`, in arrival order.
     pub(crate) waiting: VecDeque<ClientId>,
     /// Requests tunnelled to the current allocation.
@@ -97,6 +100,7 @@ impl Actor {
             running_seen: false,
             intent: None,
             wake_after_stop: false,
+            close_wake_owed: false,
             waiting: VecDeque::new(),
             clients: BTreeSet::new(),
             destroy_waiters: Vec::new(),

@@ -23,12 +23,6 @@ use crate::time::Instant;
 use crate::timer::TimerKey;
 use crate::tunnel::{ClientKind, WsPhase, tunnel_frame, ws_of};
 
-/// Whether a socket still holds frames its actor has not durably received: queued ones, or
-/// (hibernatable sockets) sent ones not acked yet.
-fn undelivered(ws: &crate::tunnel::Ws) -> bool {
-    !ws.queued.is_empty() || (ws.can_hibernate && !ws.pending.is_empty())
-}
-
 /// A client close the runner must still hear about: the socket was listed in a start command
 /// already on its way, so the runner will restore it (RUNNER-PROTOCOL §17 #14).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +36,7 @@ impl Gateway {
     /// not be sent while the runner was away), as a client close while hibernating does.
     pub(crate) fn hibernate_socket(&mut self, client: ClientId) {
         let finished =
-            ws_of(self, client).is_some_and(|ws| ws.closing.is_some() && !undelivered(ws));
+            ws_of(self, client).is_some_and(|ws| ws.closing.is_some() && !ws.undelivered());
         if finished {
             self.cx.metrics.ws_closed_while_hibernating += 1;
             if let Some(c) = self.remove_client(client) {
@@ -50,6 +44,7 @@ impl Gateway {
                     if let Some(a) = self.actors.map.get_mut(&c.actor) {
                         self.cx.metrics.wakes_for_close += 1;
                         a.wake_after_stop = true; // `after_stop` follows every allocation end
+                        a.close_wake_owed = true;
                     }
                 }
             }
@@ -86,6 +81,39 @@ impl Gateway {
         self.wake_actor(now, actor);
     }
 
+    /// The budget is exhausted and clients wait for it. Un-acked messages of hibernating sockets
+    /// hold budget only their actor's acks can free, and an actor asleep sends none: with every
+    /// client paused, no frame would ever come to wake it, so budget pressure wakes it (the
+    /// resend on that wake is acked and frees the budget). Un-acked messages alone still never
+    /// wake an actor (guarantee 5).
+    pub(crate) fn relieve_budget(&mut self, now: Instant) {
+        if self.cx.held_bytes <= self.cx.config.pending_budget_bytes
+            || self.cx.budget_paused.is_empty()
+        {
+            return;
+        }
+        let holders: Vec<ActorId> = self
+            .actors
+            .map
+            .values()
+            .filter(|a| a.phase == Phase::Sleeping)
+            .filter(|a| {
+                a.clients.iter().any(|c| {
+                    matches!(
+                        self.clients.map.get(c).map(|c| &c.kind),
+                        Some(ClientKind::WebSocket(ws))
+                            if ws.phase == WsPhase::Hibernating && !ws.pending.is_empty()
+                    )
+                })
+            })
+            .map(|a| a.record.id)
+            .collect();
+        for actor in holders {
+            self.cx.metrics.wakes_for_budget += 1;
+            self.wake_for_hibernating(now, actor);
+        }
+    }
+
     /// Whether hibernating sockets of the actor have frames waiting to be delivered: queued
     /// frames, or un-acked ones of a socket whose client closed (no later wake would deliver
     /// them).
@@ -97,7 +125,7 @@ impl Gateway {
             matches!(
                 self.clients.map.get(c).map(|c| &c.kind),
                 Some(ClientKind::WebSocket(ws)) if ws.phase == WsPhase::Hibernating
-                    && (!ws.queued.is_empty() || (ws.closing.is_some() && undelivered(ws)))
+                    && (!ws.queued.is_empty() || (ws.closing.is_some() && ws.undelivered()))
             )
         })
     }
@@ -169,6 +197,9 @@ impl Gateway {
         );
         if self.cx.config.wake_on_close && idle {
             self.cx.metrics.wakes_for_close += 1;
+            if let Some(a) = self.actors.map.get_mut(&actor) {
+                a.close_wake_owed = true;
+            }
             self.wake_actor(now, actor);
         }
     }

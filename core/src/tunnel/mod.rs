@@ -99,6 +99,14 @@ pub(crate) struct Http {
     pub(crate) body: Vec<u8>,
 }
 
+impl Ws {
+    /// Whether the socket holds frames its actor has not durably received: queued ones, or
+    /// (hibernatable sockets) sent ones not acked yet.
+    pub(crate) fn undelivered(&self) -> bool {
+        !self.queued.is_empty() || (self.can_hibernate && !self.pending.is_empty())
+    }
+}
+
 /// Close reason for requests in flight on a runner connection that dropped.
 pub(crate) const REASON_RUNNER_DISCONNECTED: &str = "torpor.runner_disconnected";
 

@@ -93,6 +93,7 @@ impl Gateway {
         if ws.closing.is_some() {
             return; // nothing can follow a client's close frame
         }
+        let was_paused = ws.paused;
         let len = frame.len();
         if len > self.cx.config.max_forward_message_bytes {
             self.cx.metrics.ws_messages_too_big += 1;
@@ -125,6 +126,7 @@ impl Gateway {
             );
             if c.paused() || self.cx.held_bytes > self.cx.config.pending_budget_bytes {
                 self.update_pause(client);
+                self.after_pause(now, client, was_paused);
             }
             return;
         }
@@ -138,6 +140,16 @@ impl Gateway {
             self.wake_for_hibernating(now, actor);
         }
         self.pump(now, client);
+        self.after_pause(now, client, was_paused);
+    }
+
+    /// A client frame just paused reads: if the budget paused them, make sure something can
+    /// free it (`relieve_budget`).
+    fn after_pause(&mut self, now: Instant, client: ClientId, was_paused: bool) {
+        let paused = self.clients.map.get(&client).is_some_and(Client::paused);
+        if paused && !was_paused {
+            self.relieve_budget(now);
+        }
     }
 
     /// Sends as many queued frames as the socket's state and window allow, then pauses or
@@ -406,7 +418,7 @@ impl Gateway {
                 reason: None,
             },
         };
-        let undelivered = !ws.queued.is_empty();
+        let undelivered = ws.undelivered();
         match ws.phase {
             // Frames sent before the close still go first (guarantee 13): the socket lives on
             // without its client until they are delivered, then forwards the close.
@@ -416,7 +428,7 @@ impl Gateway {
                 self.pump(now, client);
             }
             WsPhase::Hibernating if undelivered => {
-                // The queued frames already woke the actor (even with `wake_on_close` off);
+                // Frames queued or never acked wake the actor (even with `wake_on_close` off):
                 // they are delivered on that wake, then the close.
                 self.cx.metrics.ws_closed_while_hibernating += 1;
                 self.start_closing(client, msg);
