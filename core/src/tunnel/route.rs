@@ -29,6 +29,7 @@ impl Gateway {
             self.cx.metrics.tunnel_dropped_foreign += 1;
             return;
         }
+        let gone = c.gone();
         let (ws, http) = match &c.kind {
             ClientKind::WebSocket(ws) => (Some(ws.phase), None),
             ClientKind::Http(http) => (None, Some(http.phase)),
@@ -36,6 +37,9 @@ impl Gateway {
         match (msg.message_kind, ws, http) {
             (Kind::WebSocketOpen(open), Some(WsPhase::Opening), _) => {
                 self.on_websocket_open(now, client, open.can_hibernate);
+            }
+            (Kind::WebSocketMessage(_), Some(WsPhase::Open), _) if gone => {
+                self.cx.metrics.ws_messages_to_closed_client += 1;
             }
             (Kind::WebSocketMessage(m), Some(WsPhase::Open), _) => {
                 self.on_websocket_message(client, m);

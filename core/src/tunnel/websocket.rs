@@ -327,11 +327,9 @@ impl Gateway {
         self.pump(now, client);
     }
 
+    /// An actor frame for a client still there (`handle_tunnel_message` drops those for a
+    /// client that closed).
     pub(super) fn on_websocket_message(&mut self, client: ClientId, msg: ToServerWebSocketMessage) {
-        if self.clients.map.get(&client).is_some_and(Client::gone) {
-            self.cx.metrics.ws_messages_to_closed_client += 1;
-            return;
-        }
         self.cx.metrics.ws_messages_to_client += 1;
         let frame = if msg.binary {
             ClientFrame::Binary(msg.data)
