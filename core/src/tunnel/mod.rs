@@ -78,7 +78,8 @@ pub(crate) struct Ws {
     /// The client closed while frames it sent before were still undelivered: the close it
     /// sent, forwarded once everything before it is delivered (and, on a hibernatable socket,
     /// acked). Until then the socket lives on without its client (DESIGN.md guarantee 13).
-    pub(crate) closing: Option<ToClientWebSocketClose>,
+    /// Boxed: rare, and every socket's state stays small on the per-frame path.
+    pub(crate) closing: Option<Box<ToClientWebSocketClose>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -189,7 +189,7 @@ impl Gateway {
         let Some(close) = ws.closing.take() else {
             return;
         };
-        self.send_tunnel(client, ToClientTunnelMessageKind::WebSocketClose(close));
+        self.send_tunnel(client, ToClientTunnelMessageKind::WebSocketClose(*close));
         self.remove_client(client);
     }
 
@@ -450,7 +450,7 @@ impl Gateway {
 
     fn start_closing(&mut self, client: ClientId, msg: ToClientWebSocketClose) {
         if let Some(ws) = ws_of(self, client) {
-            ws.closing = Some(msg);
+            ws.closing = Some(Box::new(msg));
         }
         self.update_pause(client);
     }
