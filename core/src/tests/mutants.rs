@@ -177,3 +177,182 @@ fn a_reconnect_before_running_resends_nothing_of_a_hibernating_socket() {
         ]
     );
 }
+
+/// `handle_client_message`: the budget is inclusive. A frame that brings the bytes held to
+/// exactly `pending_budget_bytes` goes through the per-frame path without a pause, even when
+/// it alone is larger than the socket's window.
+#[test]
+fn held_bytes_exactly_at_the_budget_do_not_pause_the_reads() {
+    let big = vec![9u8; 100];
+    let held = held_frame_len(&big);
+    assert!(held > 100);
+    let mut d = driver_with(Config {
+        socket_window_bytes: 64,
+        pending_budget_bytes: held,
+        ..Config::default()
+    });
+    let (conn, actor, _) = setup(&mut d);
+    let (h, rq) = d.open_accepted(conn, actor, "/ws", true);
+    let out = d.client_send(h, ClientFrame::Binary(big.clone()));
+    assert_eq!(
+        out,
+        vec![to_runner(conn, tunnel(rq, 1, ws_message(&big, true)))]
+    );
+    assert_eq!(d.gw.held_bytes(), held);
+    assert_eq!(d.gw.paused_socket_count(), 0);
+    assert_eq!(d.gw.metrics().reads_paused, 0);
+}
+
+/// The size of the frame held for one client message of `data` (ids are fixed-size, so it does
+/// not depend on the request or the index).
+fn held_frame_len(data: &[u8]) -> usize {
+    let mut d = driver();
+    let (conn, actor, _) = setup(&mut d);
+    let (h, _) = d.open_accepted(conn, actor, "/ws", true);
+    d.client_send(h, ClientFrame::Binary(data.to_vec()));
+    d.gw.held_bytes()
+}
+
+/// `update_pause`: the window is inclusive. Reads paused by a full window resume once an ack
+/// lets the queued frame go, even though the bytes held are then exactly the window.
+#[test]
+fn a_window_filled_exactly_resumes_the_reads() {
+    let l = held_frame_len(b"m1");
+    let mut d = driver_with(Config {
+        socket_window_bytes: 2 * l,
+        ..Config::default()
+    });
+    let (conn, actor, _) = setup(&mut d);
+    let (h, rq) = d.open_accepted(conn, actor, "/ws", true);
+    d.client_send(h, ClientFrame::Binary(b"m1".to_vec()));
+    d.client_send(h, ClientFrame::Binary(b"m2".to_vec()));
+    assert_eq!(d.gw.held_bytes(), 2 * l);
+    let out = d.client_send(h, ClientFrame::Binary(b"m3".to_vec()));
+    assert_eq!(out, vec![Output::PauseClientReads { client: h }]);
+    let out = d.ws_ack(conn, rq, 1);
+    assert_eq!(
+        out,
+        vec![
+            to_runner(conn, tunnel(rq, 3, ws_message(b"m3", true))),
+            Output::ResumeClientReads { client: h },
+        ]
+    );
+    assert_eq!(d.gw.held_bytes(), 2 * l);
+    assert_eq!(d.gw.paused_socket_count(), 0);
+}
+
+/// `recheck_budget`: the budget is inclusive here too. An ack that brings the bytes held down
+/// to exactly `pending_budget_bytes` resumes a socket the budget paused.
+#[test]
+fn an_ack_down_to_exactly_the_budget_resumes_a_socket_it_paused() {
+    let l = held_frame_len(b"m1");
+    let mut d = driver_with(Config {
+        socket_window_bytes: 3 * l,
+        pending_budget_bytes: 3 * l,
+        ..Config::default()
+    });
+    let (conn, actor, _) = setup(&mut d);
+    let (x, xrq) = d.open_accepted(conn, actor, "/x", true);
+    let (y, yrq) = d.open_accepted(conn, actor, "/y", true);
+    d.client_send(x, ClientFrame::Binary(b"x1".to_vec()));
+    d.client_send(x, ClientFrame::Binary(b"x2".to_vec()));
+    let out = d.client_send(y, ClientFrame::Binary(b"y1".to_vec()));
+    assert_eq!(
+        out,
+        vec![to_runner(conn, tunnel(yrq, 1, ws_message(b"y1", true)))],
+        "at the budget, not past it"
+    );
+    let out = d.client_send(y, ClientFrame::Binary(b"y2".to_vec()));
+    assert_eq!(
+        out,
+        vec![
+            to_runner(conn, tunnel(yrq, 2, ws_message(b"y2", true))),
+            Output::PauseClientReads { client: y },
+        ],
+        "past the budget (y's own window has room)"
+    );
+    let out = d.ws_ack(conn, xrq, 1);
+    assert_eq!(d.gw.held_bytes(), 3 * l);
+    assert_eq!(out, vec![Output::ResumeClientReads { client: y }]);
+    assert_eq!(d.gw.paused_socket_count(), 0);
+}
+
+/// `handle_tunnel_message`: an actor frame for a socket whose client closed (its close waits
+/// behind a queued frame) reaches nobody and is counted.
+#[test]
+fn an_actor_frame_for_a_client_that_closed_is_dropped_and_counted() {
+    let mut d = driver_with(Config {
+        socket_window_messages: 1,
+        ..Config::default()
+    });
+    let (conn, actor, _) = setup(&mut d);
+    let (h, rq) = d.open_accepted(conn, actor, "/ws", true);
+    d.client_send(h, text("m1"));
+    d.client_send(h, text("m2")); // queued behind m1's ack
+    let out = d.step(Input::ClientClosed {
+        client: h,
+        close: bye(),
+    });
+    assert_eq!(out, vec![]);
+    let out = d.runner_tunnel(
+        conn,
+        rq,
+        ToServerTunnelMessageKind::WebSocketMessage(ToServerWebSocketMessage {
+            data: b"late".to_vec(),
+            binary: false,
+        }),
+    );
+    assert_eq!(out, vec![]);
+    assert_eq!(d.gw.metrics().ws_messages_to_closed_client, 1);
+    assert_eq!(d.gw.metrics().ws_messages_to_client, 0);
+    // The close still follows m2 once the runner acks.
+    let out = d.ws_ack(conn, rq, 1);
+    assert_eq!(out, vec![text_to(conn, rq, 2, "m2")]);
+    let (out, stores) = split_store(d.ws_ack(conn, rq, 2));
+    assert_eq!(
+        out,
+        vec![to_runner(
+            conn,
+            tunnel(rq, 3, ws_close(Some(1000), Some("bye")))
+        )]
+    );
+    assert_eq!(stores, vec![delete_for(&d, actor, rq)]);
+    assert_eq!(d.gw.client_count(), 0);
+}
+
+/// `on_websocket_message`: a text frame from the actor that is not UTF-8 reaches the client
+/// decoded lossily (as the reference does), and is counted.
+#[test]
+fn an_actor_text_frame_that_is_not_utf8_is_decoded_lossily_and_counted() {
+    let mut d = driver();
+    let (conn, actor, _) = setup(&mut d);
+    let (h, rq) = d.open_accepted(conn, actor, "/ws", false);
+    let out = d.runner_tunnel(
+        conn,
+        rq,
+        ToServerTunnelMessageKind::WebSocketMessage(ToServerWebSocketMessage {
+            data: b"caf\xe9!".to_vec(),
+            binary: false,
+        }),
+    );
+    assert_eq!(
+        out,
+        vec![Output::SendClient {
+            client: h,
+            frame: ClientFrame::Text("caf\u{fffd}!".into()),
+        }]
+    );
+    assert_eq!(d.gw.metrics().ws_invalid_utf8_from_runner, 1);
+    assert_eq!(d.gw.metrics().ws_messages_to_client, 1);
+    // Valid text is not counted.
+    d.runner_tunnel(
+        conn,
+        rq,
+        ToServerTunnelMessageKind::WebSocketMessage(ToServerWebSocketMessage {
+            data: "café".as_bytes().to_vec(),
+            binary: false,
+        }),
+    );
+    assert_eq!(d.gw.metrics().ws_invalid_utf8_from_runner, 1);
+    assert_eq!(d.gw.metrics().ws_messages_to_client, 2);
+}
