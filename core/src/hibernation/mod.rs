@@ -191,15 +191,17 @@ impl Gateway {
         self.tell_runner_after_running(client, msg);
         self.remove_client(client); // unlisted before any wake below builds a start
         // Asleep: start it; stopping: start it again once stopped (`wake_actor` decides).
-        let idle = matches!(
-            self.actors.map.get(&actor).map(|a| a.phase),
-            Some(Phase::Sleeping | Phase::Stopping { .. })
-        );
+        // Starting: that start restores the socket and hears the close after `Running`; if it
+        // never runs (its runner lost), the wake is owed all the same.
+        let Some(a) = self.actors.map.get_mut(&actor) else {
+            return;
+        };
+        let idle = matches!(a.phase, Phase::Sleeping | Phase::Stopping { .. });
+        if self.cx.config.wake_on_close {
+            a.close_wake_owed = true;
+        }
         if self.cx.config.wake_on_close && idle {
             self.cx.metrics.wakes_for_close += 1;
-            if let Some(a) = self.actors.map.get_mut(&actor) {
-                a.close_wake_owed = true;
-            }
             self.wake_actor(now, actor);
         }
     }
