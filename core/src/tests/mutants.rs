@@ -356,3 +356,46 @@ fn an_actor_text_frame_that_is_not_utf8_is_decoded_lossily_and_counted() {
     assert_eq!(d.gw.metrics().ws_invalid_utf8_from_runner, 1);
     assert_eq!(d.gw.metrics().ws_messages_to_client, 2);
 }
+
+/// `handle_client_closed`: a close while hibernating with a queued frame is counted once; the
+/// frame that woke the actor goes first, and the close once the runner acked it.
+#[test]
+fn a_close_while_hibernating_behind_a_queued_frame_is_counted_and_follows_the_frame() {
+    let mut d = driver();
+    let (conn, actor, start) = setup(&mut d);
+    let (h, rq) = d.open_accepted(conn, actor, "/ws", true);
+    d.sleep_actor(conn, &start.checkpoint, 1);
+    let out = d.client_send(h, text("late"));
+    let (_, start1, list) = only_start(&out);
+    assert_eq!(list, vec![listed(rq)]);
+    let out = d.step(Input::ClientClosed {
+        client: h,
+        close: bye(),
+    });
+    assert_eq!(out, vec![]);
+    assert_eq!(d.gw.metrics().ws_closed_while_hibernating, 1);
+    assert_eq!(
+        d.gw.metrics().wakes_for_close,
+        0,
+        "the frame woke it already"
+    );
+    let out = d.report_running(conn, &start1);
+    assert_eq!(
+        out,
+        vec![
+            text_to(conn, rq, 1, "late"),
+            acked(conn, &start1.checkpoint, 0)
+        ]
+    );
+    let (out, stores) = split_store(d.ws_ack(conn, rq, 1));
+    assert_eq!(
+        out,
+        vec![to_runner(
+            conn,
+            tunnel(rq, 2, ws_close(Some(1000), Some("bye")))
+        )]
+    );
+    assert_eq!(stores, vec![delete_for(&d, actor, rq)]);
+    assert_eq!(d.gw.metrics().ws_closed_while_hibernating, 1);
+    assert_eq!(d.gw.client_count(), 0);
+}
