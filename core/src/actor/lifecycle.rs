@@ -260,7 +260,8 @@ impl Gateway {
         let Some(actor) = self.actors.map.get_mut(&id) else {
             return;
         };
-        if let Some(runner) = actor.phase.runner() {
+        let runner = actor.phase.runner();
+        if let Some(runner) = runner {
             if let Some(instance) = self.runners.instances.get_mut(&runner) {
                 instance.actors.remove(&id);
             }
@@ -276,7 +277,7 @@ impl Gateway {
         }
         self.cx.timers.cancel(TimerKey::ActorStart(id));
         self.cx.timers.cancel(TimerKey::ActorStop(id));
-        self.close_actor_clients(id, cause);
+        self.close_actor_clients(id, cause, runner);
     }
 
     /// The actor is asleep: start it again if something needs it, else arm its alarm; a freed

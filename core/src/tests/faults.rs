@@ -386,6 +386,101 @@ fn send_then_close_while_the_open_is_in_progress_delivers_after_the_open() {
     assert_eq!(d.gw.client_count(), 0);
 }
 
+/// The actor crashes while the open of a socket whose client already left (with a frame to
+/// deliver) is in flight: nobody can be told, so the open is retried at the next start under a
+/// fresh request id, and the runner is told to close the old one (an instance that took it
+/// late must not keep it). A late answer to the old open is not taken for the new one.
+#[test]
+fn send_then_close_while_the_open_is_in_progress_survives_a_crash_of_the_actor() {
+    let mut d = driver();
+    let (conn, actor, start) = setup(&mut d);
+    let (h, out) = d.open_websocket(actor, "/ws");
+    let rq = tunnel_to(&out, conn)[0].message_id;
+    d.client_send(h, text("early"));
+    client_close(&mut d, h);
+    let out = d.report_state(conn, &start.checkpoint, 1, stopped(StopCode::Error));
+    assert_eq!(
+        for_request(&out, rq),
+        vec![(conn, 1, ws_close(Some(1001), Some("actor.crashed")))]
+    );
+    assert!(no_client_closes(&out), "the client is gone already");
+    let (_, start2, list) = only_start(&out);
+    assert_eq!(list, vec![], "the socket was never open on the actor");
+    assert_eq!(d.gw.metrics().ws_opens_retried, 1);
+    let out = d.report_running(conn, &start2);
+    let opens = tunnel_to(&out, conn);
+    assert_eq!(opens.len(), 1, "{out:?}");
+    let rq2 = opens[0].message_id;
+    assert_ne!(rq2.request_id, rq.request_id);
+    assert_eq!(rq2.message_index, 0);
+    assert!(matches!(
+        opens[0].message_kind,
+        ToClientTunnelMessageKind::WebSocketOpen(_)
+    ));
+    assert_eq!(
+        d.accept_websocket(conn, rq, true),
+        vec![],
+        "the old open's late answer"
+    );
+    let out = d.accept_websocket(conn, rq2, false);
+    assert_eq!(
+        for_request(&out, rq2),
+        vec![(conn, 1, message("early")), (conn, 2, bye())]
+    );
+    assert_eq!(d.gw.client_count(), 0);
+}
+
+/// An actor that crashes on every open of such a socket is not restarted for it forever: after
+/// `MAX_INTERRUPTED_OPENS` retries its frames are given up, counted, and the actor sleeps.
+#[test]
+fn an_open_interrupted_by_every_start_is_given_up_after_the_retries() {
+    let mut d = driver();
+    let (conn, actor, mut start) = setup(&mut d);
+    let (h, out) = d.open_websocket(actor, "/ws");
+    let mut rq = tunnel_to(&out, conn)[0].message_id;
+    d.client_send(h, text("poison"));
+    client_close(&mut d, h);
+    for retry in 1..=crate::tunnel::MAX_INTERRUPTED_OPENS {
+        let out = d.report_state(conn, &start.checkpoint, 1, stopped(StopCode::Error));
+        assert_eq!(for_request(&out, rq).len(), 1, "the runner hears a close");
+        assert_eq!(u64::from(retry), d.gw.metrics().ws_opens_retried);
+        start = only_start(&out).1;
+        let out = d.report_running(conn, &start);
+        rq = tunnel_to(&out, conn)[0].message_id;
+    }
+    let out = d.report_state(conn, &start.checkpoint, 1, stopped(StopCode::Error));
+    assert_eq!(
+        for_request(&out, rq),
+        vec![(conn, 1, ws_close(Some(1001), Some("actor.crashed")))]
+    );
+    assert_eq!(start_commands(&out), vec![], "no more starts for it");
+    assert_eq!(d.gw.metrics().ws_open_retries_exhausted, 1);
+    assert_eq!(d.gw.client_count(), 0);
+    assert_eq!(d.gw.held_bytes(), 0);
+}
+
+/// The same crash with the client still connected: it is told (1001), and the runner too.
+#[test]
+fn a_crash_while_the_open_is_in_progress_closes_a_connected_client_and_the_runner_side() {
+    let mut d = driver();
+    let (conn, actor, start) = setup(&mut d);
+    let (h, out) = d.open_websocket(actor, "/ws");
+    let rq = tunnel_to(&out, conn)[0].message_id;
+    d.client_send(h, text("early"));
+    let out = d.report_state(conn, &start.checkpoint, 1, stopped(StopCode::Error));
+    assert_eq!(
+        for_request(&out, rq),
+        vec![(conn, 1, ws_close(Some(1001), Some("actor.crashed")))]
+    );
+    assert!(out.contains(&Output::CloseClient {
+        client: h,
+        close: CloseFrame::new(1001, "actor.crashed"),
+    }));
+    assert_eq!(start_commands(&out), vec![]);
+    assert_eq!(d.gw.metrics().ws_opens_retried, 0);
+    assert_eq!(d.gw.client_count(), 0);
+}
+
 #[test]
 fn send_then_close_while_hibernating_wakes_even_without_wake_on_close() {
     let mut d = driver_with(Config {

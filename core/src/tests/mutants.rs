@@ -399,3 +399,145 @@ fn a_close_while_hibernating_behind_a_queued_frame_is_counted_and_follows_the_fr
     assert_eq!(d.gw.metrics().ws_closed_while_hibernating, 1);
     assert_eq!(d.gw.client_count(), 0);
 }
+
+/// `send_next_queued`: frames that waited in the queue count as forwarded when they go.
+#[test]
+fn queued_frames_count_as_forwarded_when_they_go() {
+    let mut d = driver();
+    let (conn, actor, _) = setup(&mut d);
+    let (h, out) = d.open_websocket(actor, "/ws");
+    let rq = tunnel_to(&out, conn)[0].message_id;
+    assert_eq!(d.client_send(h, text("q1")), vec![]);
+    assert_eq!(d.client_send(h, text("q2")), vec![]);
+    assert_eq!(d.gw.metrics().ws_messages_to_runner, 0);
+    let out = d.accept_websocket(conn, rq, false);
+    assert_eq!(
+        out,
+        vec![text_to(conn, rq, 1, "q1"), text_to(conn, rq, 2, "q2")]
+    );
+    assert_eq!(d.gw.metrics().ws_messages_to_runner, 2);
+}
+
+/// `relieve_budget` / `after_pause`: a client just paused by an exhausted budget that only a
+/// sleeping actor's acks can free wakes that actor, and the wake is counted; its resend, once
+/// acked, frees the budget and the client resumes.
+#[test]
+fn a_client_paused_by_the_budget_wakes_the_sleeping_actor_that_holds_it() {
+    let l = held_frame_len(b"m1");
+    let mut d = driver_with(Config {
+        socket_window_bytes: 2 * l,
+        pending_budget_bytes: 2 * l,
+        ..Config::default()
+    });
+    let (conn, sleeper, start) = setup(&mut d);
+    let (a, arq) = d.open_accepted(conn, sleeper, "/a", true);
+    d.client_send(a, ClientFrame::Binary(b"a1".to_vec())); // never acked
+    d.sleep_actor(conn, &start.checkpoint, 1);
+    let (other, _) = d.running_actor(conn, "other");
+    let (x, xrq) = d.open_accepted(conn, other, "/x", true);
+    d.client_send(x, ClientFrame::Binary(b"x1".to_vec()));
+    assert_eq!(
+        d.gw.metrics().wakes_for_budget,
+        0,
+        "at the budget, not past it"
+    );
+    let (out, _) = split_store(d.client_send(x, ClientFrame::Binary(b"x2".to_vec())));
+    assert_eq!(
+        out[..2],
+        [
+            to_runner(conn, tunnel(xrq, 2, ws_message(b"x2", true))),
+            Output::PauseClientReads { client: x },
+        ]
+    );
+    let (_, start1, list) = only_start(&out);
+    assert_eq!(list, vec![listed(arq)]);
+    assert_eq!(d.gw.metrics().wakes_for_budget, 1);
+    assert_eq!(d.gw.metrics().wakes_for_hibernation, 1);
+    let out = d.report_running(conn, &start1);
+    assert_eq!(
+        out,
+        vec![
+            to_runner(conn, tunnel(arq, 1, ws_message(b"a1", true))),
+            acked(conn, &start1.checkpoint, 0),
+        ]
+    );
+    let out = d.ws_ack(conn, arq, 1);
+    assert_eq!(out, vec![Output::ResumeClientReads { client: x }]);
+    assert_eq!(d.gw.metrics().wakes_for_budget, 1);
+}
+
+/// `relieve_budget`: past the budget with no client waiting for it (the one it paused closed),
+/// an actor that stops with un-acked messages is not woken for them (guarantee 5).
+#[test]
+fn past_the_budget_with_no_client_waiting_un_acked_messages_alone_never_wake() {
+    let l = held_frame_len(b"m1");
+    let mut d = driver_with(Config {
+        socket_window_bytes: 2 * l,
+        pending_budget_bytes: 2 * l,
+        ..Config::default()
+    });
+    let (conn, sleeper, start) = setup(&mut d);
+    let (a, _) = d.open_accepted(conn, sleeper, "/a", true);
+    d.client_send(a, ClientFrame::Binary(b"a1".to_vec())); // never acked
+    let (other, _) = d.running_actor(conn, "other");
+    let (x, _) = d.open_accepted(conn, other, "/x", true);
+    d.client_send(x, ClientFrame::Binary(b"x1".to_vec()));
+    let out = d.client_send(x, ClientFrame::Binary(b"x2".to_vec()));
+    assert_eq!(out.last(), Some(&Output::PauseClientReads { client: x }));
+    // x's client leaves; its frames wait for their acks, nobody waits for the budget.
+    d.step(Input::ClientClosed {
+        client: x,
+        close: bye(),
+    });
+    assert!(d.gw.held_bytes() > d.gw.config().pending_budget_bytes);
+    assert_eq!(d.gw.paused_socket_count(), 0);
+    let out = d.sleep_actor(conn, &start.checkpoint, 1);
+    assert_eq!(start_commands(&out), vec![], "{out:?}");
+    assert_eq!(d.gw.hibernating_socket_count(), 1);
+    assert_eq!(d.gw.metrics().wakes_for_budget, 0);
+    let out = d.advance(Duration::from_secs(600));
+    assert_eq!(start_commands(&out), vec![]);
+}
+
+/// `after_pause`: only a client whose reads the frame *just* paused looks for budget to free.
+/// A client already paused by its own window whose last frames (read before the pause) push
+/// the bytes held past the budget wakes nobody: its own acks free the budget, and it resumes.
+#[test]
+fn a_client_already_paused_by_its_window_wakes_no_sleeping_actor_for_the_budget() {
+    let l = held_frame_len(b"m1");
+    let budget = 2 * l + 2;
+    let mut d = driver_with(Config {
+        socket_window_messages: 1,
+        socket_window_bytes: budget,
+        pending_budget_bytes: budget,
+        ..Config::default()
+    });
+    let (conn, sleeper, start) = setup(&mut d);
+    let (a, _) = d.open_accepted(conn, sleeper, "/a", true);
+    d.client_send(a, ClientFrame::Binary(b"a1".to_vec())); // never acked
+    d.sleep_actor(conn, &start.checkpoint, 1);
+    let (other, _) = d.running_actor(conn, "other");
+    let (y, yrq) = d.open_accepted(conn, other, "/y", true);
+    let y_msg = |i: u16, data: &[u8]| to_runner(conn, tunnel(yrq, i, ws_message(data, true)));
+    assert_eq!(
+        d.client_send(y, ClientFrame::Binary(b"y1".to_vec())),
+        vec![y_msg(1, b"y1")]
+    );
+    assert_eq!(
+        d.client_send(y, ClientFrame::Binary(b"y2".to_vec())),
+        vec![Output::PauseClientReads { client: y }],
+        "its window is full; the budget is not exceeded"
+    );
+    let out = d.client_send(y, ClientFrame::Binary(b"y3".to_vec()));
+    assert!(d.gw.held_bytes() > budget);
+    assert_eq!(out, vec![], "past the budget, but already paused: no wake");
+    assert_eq!(d.gw.metrics().wakes_for_budget, 0);
+    assert_eq!(d.gw.hibernating_socket_count(), 1);
+    assert_eq!(d.ws_ack(conn, yrq, 1), vec![y_msg(2, b"y2")]);
+    assert_eq!(
+        d.ws_ack(conn, yrq, 2),
+        vec![y_msg(3, b"y3"), Output::ResumeClientReads { client: y }]
+    );
+    assert_eq!(d.gw.metrics().wakes_for_budget, 0);
+    assert_eq!(d.gw.hibernating_socket_count(), 1);
+}

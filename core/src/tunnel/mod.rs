@@ -79,8 +79,21 @@ pub(crate) struct Ws {
     /// sent, forwarded once everything before it is delivered (and, on a hibernatable socket,
     /// acked). Until then the socket lives on without its client (DESIGN.md guarantee 13).
     /// Boxed: rare, and every socket's state stays small on the per-frame path.
-    pub(crate) closing: Option<Box<ToClientWebSocketClose>>,
+    pub(crate) closing: Option<Box<Closing>>,
 }
+
+/// A socket whose client has left, living on to deliver what the client sent before its close.
+pub(crate) struct Closing {
+    /// The close the client sent, forwarded last.
+    pub(crate) close: ToClientWebSocketClose,
+    /// Allocations of its actor that ended before this socket was open: each retries the open
+    /// at the next start, up to [`MAX_INTERRUPTED_OPENS`].
+    pub(crate) interrupted_opens: u8,
+}
+
+/// How many allocations in a row may end before a left client's socket is open before its
+/// frames are given up: an actor that crashes on every open must not be restarted forever.
+pub(crate) const MAX_INTERRUPTED_OPENS: u8 = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum HttpPhase {
@@ -404,25 +417,85 @@ impl Gateway {
 
     /// The allocation ended: hibernatable sockets hibernate (nothing is sent to either side),
     /// every other request tied to it ends.
-    pub(crate) fn close_actor_clients(&mut self, actor: ActorId, cause: StopCause) {
+    pub(crate) fn close_actor_clients(
+        &mut self,
+        actor: ActorId,
+        cause: StopCause,
+        runner: Option<RunnerIdx>,
+    ) {
         let Some(a) = self.actors.map.get(&actor) else {
             return;
         };
         let clients: Vec<ClientId> = a.clients.iter().copied().collect();
         for client in clients {
+            let Some(ClientKind::WebSocket(ws)) = self.clients.map.get(&client).map(|c| &c.kind)
+            else {
+                self.end_client(client, 1001, cause.reason(), 503);
+                continue;
+            };
             // Open hibernatable sockets detach; those already hibernating (an allocation that
             // never reached Running) stay as they are.
-            let hibernate = matches!(
-                self.clients.map.get(&client).map(|c| &c.kind),
-                Some(ClientKind::WebSocket(ws))
-                    if ws.can_hibernate && matches!(ws.phase, WsPhase::Open | WsPhase::Hibernating)
-            );
-            if hibernate {
+            if ws.can_hibernate && matches!(ws.phase, WsPhase::Open | WsPhase::Hibernating) {
                 self.hibernate_socket(client);
-            } else {
-                self.end_client(client, 1001, cause.reason(), 503);
+                continue;
+            }
+            if ws.phase == WsPhase::Opening {
+                // The runner may have taken the open (a replaced instance answering late):
+                // it must not keep a socket the gateway no longer has under this id.
+                if let Some(runner) = runner {
+                    let close = ToClientWebSocketClose {
+                        code: Some(1001),
+                        reason: Some(cause.reason().to_owned()),
+                    };
+                    if let Some(c) = self.clients.map.get_mut(&client) {
+                        let kind = ToClientTunnelMessageKind::WebSocketClose(close);
+                        let (_, bytes) = tunnel_frame(c, self.cx.gateway_id, kind);
+                        self.send_or_hold_bytes(runner, bytes);
+                    }
+                }
+                if self.retry_open(client) {
+                    continue;
+                }
+            }
+            self.end_client(client, 1001, cause.reason(), 503);
+        }
+    }
+
+    /// A socket whose open was in flight when its actor's allocation ended, and whose client
+    /// already left with frames to deliver: nobody can be told, so it waits for the next start
+    /// (which it triggers) and opens there under a fresh request id (the runner may still
+    /// answer the old one). False when the client is still there (it is told instead) or the
+    /// retries are used up.
+    fn retry_open(&mut self, client: ClientId) -> bool {
+        let fresh = self.fresh_request_id();
+        let Some(c) = self.clients.map.get_mut(&client) else {
+            return false;
+        };
+        let ClientKind::WebSocket(ws) = &mut c.kind else {
+            return false;
+        };
+        let Some(closing) = ws.closing.as_mut() else {
+            return false;
+        };
+        closing.interrupted_opens += 1;
+        if closing.interrupted_opens > MAX_INTERRUPTED_OPENS {
+            self.cx.metrics.ws_open_retries_exhausted += 1;
+            return false;
+        }
+        self.cx.metrics.ws_opens_retried += 1;
+        if ws.phase == WsPhase::Opening {
+            ws.phase = WsPhase::Waiting;
+            self.cx.timers.cancel(TimerKey::WebSocketOpen(client));
+            self.clients.requests.remove(&c.request_id);
+            self.clients.requests.insert(fresh, client);
+            c.request_id = fresh;
+            c.next_index = 0;
+            if let Some(a) = self.actors.map.get_mut(&c.actor) {
+                a.clients.remove(&client);
+                a.waiting.push_back(client); // `after_stop` wakes the actor for it
             }
         }
+        true
     }
 
     /// The actor is gone for good: every socket of it closes, hibernating ones too.

@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use super::{Client, ClientKind, Ws, WsPhase, ready, send_or_hold_bytes, tunnel_frame};
+use super::{Client, ClientKind, Closing, Ws, WsPhase, ready, send_or_hold_bytes, tunnel_frame};
 use crate::actor::{Actors, Phase};
 use crate::cx::Cx;
 use crate::gateway::Gateway;
@@ -189,7 +189,10 @@ impl Gateway {
         let Some(close) = ws.closing.take() else {
             return;
         };
-        self.send_tunnel(client, ToClientTunnelMessageKind::WebSocketClose(*close));
+        self.send_tunnel(
+            client,
+            ToClientTunnelMessageKind::WebSocketClose(close.close),
+        );
         self.remove_client(client);
     }
 
@@ -450,7 +453,10 @@ impl Gateway {
 
     fn start_closing(&mut self, client: ClientId, msg: ToClientWebSocketClose) {
         if let Some(ws) = ws_of(self, client) {
-            ws.closing = Some(Box::new(msg));
+            ws.closing = Some(Box::new(Closing {
+                close: msg,
+                interrupted_opens: 0,
+            }));
         }
         self.update_pause(client);
     }

@@ -477,6 +477,9 @@ impl Sim {
         }
         let rq = t.message_id.request_id;
         self.request_conn.insert(rq, conn);
+        if matches!(t.message_kind, In::WebSocketOpen(_)) && !self.by_request.contains_key(&rq) {
+            self.follow_reopen(rq);
+        }
         if let In::WebSocketMessage(_) = t.message_kind {
             let now = self.d.now;
             if let Some(c) = self.by_request.get(&rq).and_then(|c| self.ws.get_mut(c)) {
@@ -486,6 +489,22 @@ impl Sim {
                 }
             }
         }
+    }
+
+    /// An open under a request id never seen: the socket of a client that left, whose first
+    /// open its actor's allocation ended under, retried with a fresh id. Its client's
+    /// messages are owed under the new id from now on.
+    fn follow_reopen(&mut self, rq: RequestId) {
+        let Some(&client) = self.d.gw.clients.requests.get(&rq) else {
+            return;
+        };
+        let Some(c) = self.ws.get_mut(&client) else {
+            return;
+        };
+        if let Some(old) = c.request.replace(rq) {
+            self.by_request.remove(&old);
+        }
+        self.by_request.insert(rq, client);
     }
 
     fn on_pause(&mut self, client: ClientId, paused: bool) {
