@@ -103,9 +103,9 @@ counters! {
     ws_closed_by_runner,
     /// WebSockets closed because their actor stopped.
     ws_closed_actor_stopped,
-    /// Sockets of clients that had left with frames undelivered, kept for the actor's next
-    /// start because its allocation ended before they were open (an open in flight is retried
-    /// there under a fresh request id).
+    /// Opens of sockets whose clients had left with frames undelivered, retried under a fresh
+    /// request id because the actor's allocation ended or the runner link dropped while they
+    /// were in flight.
     ws_opens_retried,
     /// Such sockets dropped, frames undelivered, after `MAX_INTERRUPTED_OPENS` allocations in a
     /// row ended before they were open (an actor that crashes on every open must not loop).

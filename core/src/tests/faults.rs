@@ -213,6 +213,42 @@ fn websocket_opening_and_non_hibernatable_sockets_close_1011_at_a_link_drop() {
     );
 }
 
+/// An open in flight at a link drop whose client already left with a frame to deliver is not
+/// failed (nobody could be told): the reconnected runner hears a close for the old request id,
+/// then the open again under a fresh one, and the frame and the close follow it.
+#[test]
+fn an_open_in_flight_at_a_link_drop_whose_client_left_is_retried_on_the_reconnect() {
+    let mut d = driver();
+    let (conn, actor, _) = setup(&mut d);
+    let (h, out) = d.open_websocket(actor, "/ws");
+    let rq = tunnel_to(&out, conn)[0].message_id;
+    d.client_send(h, text("early"));
+    client_close(&mut d, h);
+    let out = d.step(Input::RunnerClosed { conn });
+    assert!(no_client_closes(&out));
+    assert_eq!(d.gw.metrics().ws_opens_retried, 1);
+    assert_eq!(d.gw.metrics().requests_failed_runner_disconnected, 0);
+    let (conn2, out) = d.connect_runner("k", "default", 4);
+    let reason = "torpor.runner_disconnected";
+    assert_eq!(
+        for_request(&out, rq),
+        vec![(conn2, 1, ws_close(Some(1011), Some(reason)))]
+    );
+    let opens = tunnel_to(&out, conn2);
+    let rq2 = opens.last().expect("an open").message_id;
+    assert_ne!(rq2.request_id, rq.request_id);
+    assert!(matches!(
+        opens.last().unwrap().message_kind,
+        ToClientTunnelMessageKind::WebSocketOpen(_)
+    ));
+    let out = d.accept_websocket(conn2, rq2, false);
+    assert_eq!(
+        for_request(&out, rq2),
+        vec![(conn2, 1, message("early")), (conn2, 2, bye())]
+    );
+    assert_eq!(d.gw.client_count(), 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Defect 2: a socket paused by its window, then held by the budget, resumes
 // ---------------------------------------------------------------------------------------------

@@ -99,3 +99,15 @@ const MOST_SEEDS: &[&str] = &[
     "http_requests",
     "non_hibernatable",
 ];
+
+/// Seeds beyond the default range that once found a defect, replayed on every run: 36716 (a
+/// stale close of an open given up at a link drop), 44837 (a left client's socket failed with
+/// its runner instead of waiting for the next start).
+#[test]
+fn seeds_that_found_defects_pass() {
+    for seed in [36_716, 44_837] {
+        if let (_, Err(why)) = run_seed(seed) {
+            panic!("{why}");
+        }
+    }
+}

@@ -514,7 +514,18 @@ impl Gateway {
         let Some(a) = self.actors.map.get_mut(&actor) else {
             return;
         };
-        let waiting = std::mem::take(&mut a.waiting);
+        let mut waiting = std::mem::take(&mut a.waiting);
+        if cause == StopCause::RunnerLost {
+            // A socket whose client left with frames to deliver waits for the actor's next
+            // start (which it triggers) instead: nobody could be told of its failure.
+            let (keep, fail) = waiting
+                .into_iter()
+                .partition(|c| self.clients.map.get(c).is_some_and(Client::gone));
+            if let Some(a) = self.actors.map.get_mut(&actor) {
+                a.waiting = keep;
+            }
+            waiting = fail;
+        }
         let code = if cause == StopCause::StartTimeout {
             1011
         } else {
@@ -586,6 +597,21 @@ impl Gateway {
                             "{reason}: the runner connection dropped while the request was in flight"
                         );
                         self.http_error(client, 502, &body);
+                    }
+                }
+                ClientKind::WebSocket(ws)
+                    if ws.phase == WsPhase::Opening && ws.closing.is_some() =>
+                {
+                    // Its client left with frames to deliver: the runner hears a close for the
+                    // old id when it is back, and the open is retried under a fresh one.
+                    let close = ToClientWebSocketClose {
+                        code: Some(1011),
+                        reason: Some(reason.to_owned()),
+                    };
+                    self.send_tunnel(client, ToClientTunnelMessageKind::WebSocketClose(close));
+                    if !self.retry_open(client) {
+                        self.cx.metrics.requests_failed_runner_disconnected += 1;
+                        self.remove_client(client);
                     }
                 }
                 ClientKind::WebSocket(ws)

@@ -195,6 +195,10 @@ impl Sim {
         if !c.closed_by_client || c.closed_by_gateway.is_some() || c.dead {
             return;
         }
+        let held_as = self.d.gw.clients.map.get(&client).map(|c| c.request_id);
+        if held_as.is_some_and(|held| held != rq) {
+            return; // an open the gateway gave up on: it retries it under a new request id
+        }
         let expected = self.expected_log_len(rq, client);
         let got = d.log.len();
         let mut violations = Vec::new();
