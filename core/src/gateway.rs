@@ -207,7 +207,7 @@ impl Gateway {
             TimerKey::ActorAlarm(id) => self.on_actor_alarm(now, id),
             TimerKey::WebSocketOpen(client) => self.on_websocket_open_timeout(client),
             TimerKey::HttpResponse(client) => self.on_http_response_timeout(client),
-            TimerKey::StoreRetry(op) => self.on_store_retry(op),
+            TimerKey::StoreRetry(op) => self.on_store_retry(now, op),
             TimerKey::AckTimeout(client) => self.on_ack_timeout(client),
             TimerKey::WakeDeadline(actor) => self.on_wake_deadline(actor),
             TimerKey::IndexRefresh => self.on_index_refresh(now),

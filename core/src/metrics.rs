@@ -53,6 +53,9 @@ counters! {
     events_duplicate,
     /// Events ignored for another generation or an actor the runner does not host.
     events_stale,
+    /// Placements that waited for the store to hold the actor's current generation first
+    /// (see `Actor::durable_generation`).
+    starts_waiting_for_store,
     /// Stray actor instances told to stop.
     stray_actors_stopped,
     /// Actor starts sent.

@@ -22,7 +22,11 @@ use crate::timer::TimerKey;
 #[derive(Debug)]
 pub(crate) enum Purpose {
     /// A registry row update.
-    PutActor(ActorId),
+    PutActor {
+        actor: ActorId,
+        /// The generation the write carries: once it is durable, a restart never reuses it.
+        generation: u32,
+    },
     /// The first row of a new actor; the admin request is answered on success.
     CreateActor { actor: ActorId, req: AdminReqId },
     /// Deleting a destroyed actor; its admin requests are answered on success.
@@ -78,7 +82,7 @@ impl Gateway {
             return;
         };
         match result {
-            Ok(reply) => self.store_succeeded(pending.purpose, reply),
+            Ok(reply) => self.store_succeeded(now, pending.purpose, reply),
             Err(failure) => {
                 self.cx.metrics.store_errors += 1;
                 self.store_failed(now, op, pending, &failure);
@@ -86,9 +90,12 @@ impl Gateway {
         }
     }
 
-    fn store_succeeded(&mut self, purpose: Purpose, reply: StoreReply) {
+    fn store_succeeded(&mut self, now: Instant, purpose: Purpose, reply: StoreReply) {
         match purpose {
-            Purpose::PutActor(_) | Purpose::IndexPut(_) | Purpose::Index(_) => {}
+            Purpose::PutActor { actor, generation } => {
+                self.generation_stored(now, actor, generation);
+            }
+            Purpose::IndexPut(_) | Purpose::Index(_) => {}
             Purpose::CreateActor { actor, req } => {
                 let reply = match self.actors.map.get(&actor) {
                     Some(a) => Ok(AdminReply::Actor {
@@ -176,10 +183,13 @@ impl Gateway {
                     self.reply_admin(req, Err(err));
                 }
             }
-            Purpose::PutActor(_)
-            | Purpose::IndexPut(_)
-            | Purpose::Index(_)
-            | Purpose::Kv { .. } => {}
+            Purpose::PutActor { actor, .. } => {
+                // A placement waiting for this write asks for another on its next try.
+                if let Some(a) = self.actors.map.get_mut(&actor) {
+                    a.generation_write_pending = false;
+                }
+            }
+            Purpose::IndexPut(_) | Purpose::Index(_) | Purpose::Kv { .. } => {}
         }
     }
 
@@ -192,17 +202,23 @@ impl Gateway {
         Duration::from_millis(half + self.cx.rng.u64(0..=full - half))
     }
 
-    pub(crate) fn on_store_retry(&mut self, op: OpId) {
-        let Some(pending) = self.ops.remove(&op) else {
+    pub(crate) fn on_store_retry(&mut self, now: Instant, op: OpId) {
+        let Some(mut pending) = self.ops.remove(&op) else {
             return;
         };
-        let request = match &pending.purpose {
-            Purpose::PutActor(actor) | Purpose::CreateActor { actor, .. } => {
+        let request = match &mut pending.purpose {
+            Purpose::PutActor { actor, .. } | Purpose::CreateActor { actor, .. } => {
                 match self.actors.map.get(actor) {
-                    Some(a) => StoreRequest::PutActor(Box::new(a.record.clone())),
+                    Some(a) => {
+                        // The retry writes the current row, so it carries the current generation.
+                        if let Purpose::PutActor { generation, .. } = &mut pending.purpose {
+                            *generation = a.record.generation;
+                        }
+                        StoreRequest::PutActor(Box::new(a.record.clone()))
+                    }
                     None => {
                         // Destroyed meanwhile: nothing to write; answer a waiting creator.
-                        self.store_succeeded(pending.purpose, StoreReply::Done);
+                        self.store_succeeded(now, pending.purpose, StoreReply::Done);
                         return;
                     }
                 }

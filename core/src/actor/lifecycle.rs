@@ -103,6 +103,16 @@ impl Gateway {
         let Some(actor) = self.actors.map.get_mut(&id) else {
             return;
         };
+        if actor.allocated_once && actor.record.generation != actor.durable_generation {
+            // Its current generation may be on a runner without being stored (its write still
+            // in flight, or failed): the next one waits until it is, else a restart could
+            // count an older one as the last used and start a generation twice.
+            if !std::mem::replace(&mut actor.generation_write_pending, true) {
+                self.cx.metrics.starts_waiting_for_store += 1;
+                self.persist_actor(id);
+            }
+            return;
+        }
         if actor.allocated_once {
             actor.record.generation = actor.record.generation.wrapping_add(1);
         }
@@ -332,10 +342,28 @@ impl Gateway {
     pub(crate) fn persist_actor(&mut self, id: ActorId) {
         if let Some(actor) = self.actors.map.get(&id) {
             let record = actor.record.clone();
+            let generation = record.generation;
             self.issue_store(
                 StoreRequest::PutActor(Box::new(record)),
-                Purpose::PutActor(id),
+                Purpose::PutActor {
+                    actor: id,
+                    generation,
+                },
             );
+        }
+    }
+
+    /// A registry row with `generation` is durable: a placement waiting for it goes on.
+    pub(crate) fn generation_stored(&mut self, now: Instant, id: ActorId, generation: u32) {
+        let Some(actor) = self.actors.map.get_mut(&id) else {
+            return;
+        };
+        actor.durable_generation = actor.durable_generation.max(generation);
+        if actor.durable_generation == actor.record.generation
+            && std::mem::take(&mut actor.generation_write_pending)
+            && actor.phase == Phase::Placing
+        {
+            self.place_actor(now, id);
         }
     }
 
@@ -438,11 +466,12 @@ impl Gateway {
     /// incarnation sends a start before the row with its new generation is durable, so that
     /// generation may be in use on a runner (with events still in its history) without being
     /// stored: it counts as used, and the next start takes the one after.
-    pub(crate) fn restore_actor(&mut self, now: Instant, mut record: ActorRecord) {
-        record.generation = record.generation.wrapping_add(1);
+    pub(crate) fn restore_actor(&mut self, now: Instant, record: ActorRecord) {
         let id = record.id;
         let alarm = record.alarm_ts;
-        self.actors.insert(Actor::new(record, true));
+        let mut actor = Actor::new(record, true);
+        actor.record.generation = actor.record.generation.wrapping_add(1);
+        self.actors.insert(actor);
         if let Some(alarm_ts) = alarm {
             let at = self.cx.instant_at_wall(now, alarm_ts);
             self.cx.timers.set(TimerKey::ActorAlarm(id), at);

@@ -61,6 +61,12 @@ pub(crate) struct Actor {
     pub(crate) record: ActorRecord,
     /// Whether any generation was ever allocated (the first one is 0).
     pub(crate) allocated_once: bool,
+    /// The highest generation known to be in the store. A start never takes a generation more
+    /// than one past it, so a restart (which counts the stored generation + 1 as used) never
+    /// reuses one that a runner may still hold events of.
+    pub(crate) durable_generation: u32,
+    /// A write of the current generation is in flight that a placement waits for.
+    pub(crate) generation_write_pending: bool,
     pub(crate) phase: Phase,
     pub(crate) last_command_index: i64,
     /// Highest event index processed for the current generation (−1: none).
@@ -92,6 +98,8 @@ pub(crate) struct Actor {
 impl Actor {
     pub(crate) fn new(record: ActorRecord, allocated_once: bool) -> Self {
         Self {
+            durable_generation: record.generation,
+            generation_write_pending: false,
             record,
             allocated_once,
             phase: Phase::Sleeping,

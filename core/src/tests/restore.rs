@@ -113,3 +113,55 @@ fn restored_alarm_wakes_the_actor_when_due() {
     assert_eq!(starts[0].0, conn);
     assert_eq!(d.gw.metrics().alarms_fired, 1);
 }
+
+/// Generation reuse: the stored generation is 4, and the old incarnation may have run 5
+/// unstored. The first start after the restart waits for 5 to be stored before it takes 6, so
+/// a second restart (stored 5, counting 6 as used) can never start 6 twice; a later start whose
+/// predecessor's write is still in flight waits for it the same way.
+#[test]
+fn a_start_never_takes_a_generation_more_than_one_past_the_stored_one() {
+    let id = ActorId::parse("6f9619ff-8b86-4011-b42d-00cf4fc964ff").unwrap();
+    let now = Instant::from_millis(0);
+    let mut gw = Gateway::new(Config::default(), 1, now, UnixMillis(WALL_EPOCH)).unwrap();
+    gw.restore(
+        now,
+        Snapshot {
+            actors: vec![record(id, None)],
+        },
+    )
+    .unwrap();
+    let mut d = Driver::from_gateway(gw, now);
+    d.auto_store = false;
+    let (conn, _) = d.connect_runner("k", "default", 1);
+    let (_client, out) = d.open_websocket(id, "/");
+    assert_eq!(start_commands(&out), vec![], "5 is not stored yet");
+    let [(op, StoreRequest::PutActor(row))] = <[_; 1]>::try_from(store_requests(&out)).unwrap()
+    else {
+        panic!("{out:?}")
+    };
+    assert_eq!(row.generation, 5);
+    assert_eq!(d.gw.metrics().starts_waiting_for_store, 1);
+    let out = d.complete_store(op, Ok(crate::store::StoreReply::Done));
+    let starts = start_commands(&out);
+    assert_eq!(starts.len(), 1, "{out:?}");
+    assert_eq!(starts[0].1.checkpoint.generation, 6);
+    // 6 crashes before its row is stored: 7 waits for 6.
+    let put6 = store_requests(&out)[0].0;
+    let out = d.report_state(
+        conn,
+        &starts[0].1.checkpoint,
+        1,
+        stopped(crate::protocol::StopCode::Error),
+    );
+    assert_eq!(start_commands(&out), vec![]);
+    assert_eq!(d.gw.metrics().starts_waiting_for_store, 2);
+    let rewrite = store_requests(&out);
+    assert!(
+        matches!(&rewrite[..], [(_, StoreRequest::PutActor(r))] if r.generation == 6),
+        "{rewrite:?}"
+    );
+    let out = d.complete_store(put6, Ok(crate::store::StoreReply::Done));
+    let starts = start_commands(&out);
+    assert_eq!(starts.len(), 1, "{out:?}");
+    assert_eq!(starts[0].1.checkpoint.generation, 7);
+}
