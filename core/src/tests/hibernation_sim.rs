@@ -102,10 +102,12 @@ const MOST_SEEDS: &[&str] = &[
 
 /// Seeds beyond the default range that once found a defect, replayed on every run: 36716 (a
 /// stale close of an open given up at a link drop), 44837 (a left client's socket failed with
-/// its runner instead of waiting for the next start).
+/// its runner instead of waiting for the next start), 37913 and 51977 (a generation started
+/// twice: a stale `Stopped` taken for the current instance's), 27687 (the simulator's own: a
+/// runner whose connection the gateway closed never came back while healing).
 #[test]
 fn seeds_that_found_defects_pass() {
-    for seed in [36_716, 44_837] {
+    for seed in [27_687, 36_716, 37_913, 44_837, 51_977] {
         if let (_, Err(why)) = run_seed(seed) {
             panic!("{why}");
         }

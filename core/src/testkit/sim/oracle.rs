@@ -496,8 +496,10 @@ impl Sim {
     /// a last one from its actor. Within the bound every socket must have made that progress
     /// (paused ones resumed by the gateway itself), every request must be answered, and then
     /// the store must hold exactly the gateway's state.
-    pub(super) fn liveness(&mut self) -> Result<(), String> {
-        self.healing = true;
+    /// Healing: the adapter reports every dead connection and every runner process without
+    /// one connects again (also one whose connection the gateway closed while frames to it
+    /// were still on their way, which it only notices once it has read them).
+    fn reattach_runners(&mut self) {
         let undetected: Vec<RunnerConnId> = self.undetected.iter().copied().collect();
         for conn in undetected {
             self.report_closed(conn);
@@ -514,7 +516,12 @@ impl Sim {
         if self.procs.is_empty() {
             self.connect_new_runner();
         }
+    }
+
+    pub(super) fn liveness(&mut self) -> Result<(), String> {
+        self.healing = true;
         for round in 0..=LIVENESS_ROUNDS {
+            self.reattach_runners();
             self.complete_store(false);
             self.finish_due_stops();
             let ready: Vec<ClientId> = self
