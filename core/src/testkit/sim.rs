@@ -83,6 +83,10 @@ pub struct Sim {
     /// after the actor that held it crashed or stopped (their runner-side state may linger, and
     /// the actor may never observe the close).
     lost_control: BTreeSet<RequestId>,
+    /// Sockets the gateway closed by a policy of its own (any close but the client's): what
+    /// their clients sent after the last ack may be lost, whether the close reached the runner
+    /// or not.
+    policy_closed: BTreeSet<RequestId>,
     /// Requests whose close reached the runner: nothing more may follow for them.
     closed_at_runner: BTreeSet<(GatewayId, RequestId)>,
     /// Clients the gateway closed: nothing more may be sent to them.
@@ -92,8 +96,9 @@ pub struct Sim {
     owed_starts: BTreeSet<ActorId>,
     /// When each actor last reported `Running` to the gateway (the ack clock restarts).
     running_since: BTreeMap<ActorId, Instant>,
-    /// When the gateway last bound a runner connection (the ack clock restarts).
-    rebound_at: Instant,
+    /// When each runner connection was bound (the ack clock of the sockets of the actors on
+    /// that runner restarts then; another process connecting restarts nothing).
+    bound_at: BTreeMap<RunnerConnId, Instant>,
     actors: Vec<ActorId>,
     gateway_id: GatewayId,
     store: ModelStore,
@@ -167,11 +172,12 @@ impl Sim {
             request_conn: BTreeMap::new(),
             lost_payloads: BTreeMap::new(),
             lost_control: BTreeSet::new(),
+            policy_closed: BTreeSet::new(),
             closed_at_runner: BTreeSet::new(),
             closed_clients: BTreeSet::new(),
             owed_starts: BTreeSet::new(),
             running_since: BTreeMap::new(),
-            rebound_at: Instant::from_millis(0),
+            bound_at: BTreeMap::new(),
             actors: Vec::new(),
             gateway_id,
             store: ModelStore::default(),

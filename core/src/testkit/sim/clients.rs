@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 
 use super::Sim;
+use super::runner::is_client_close;
 use crate::actor::Phase;
 use crate::ids::{ActorId, ClientId, RunnerConnId};
 use crate::io::{ClientFrame, CloseFrame, Input, Output};
@@ -477,8 +478,12 @@ impl Sim {
         }
         let rq = t.message_id.request_id;
         self.request_conn.insert(rq, conn);
-        if matches!(t.message_kind, In::WebSocketOpen(_)) && !self.by_request.contains_key(&rq) {
-            self.follow_reopen(rq);
+        match &t.message_kind {
+            In::WebSocketOpen(_) if !self.by_request.contains_key(&rq) => self.follow_reopen(rq),
+            In::WebSocketClose(c) if !is_client_close(c.code, c.reason.as_deref()) => {
+                self.policy_closed.insert(rq);
+            }
+            _ => {}
         }
         if let In::WebSocketMessage(_) = t.message_kind {
             let now = self.d.now;

@@ -366,7 +366,7 @@ impl Sim {
             r.ready = false;
         }
         self.known_conns.insert(conn);
-        self.rebound_at = self.d.now;
+        self.bound_at.insert(conn, self.d.now);
         self.observe(out);
         if held
             .iter()

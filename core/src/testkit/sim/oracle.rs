@@ -195,6 +195,9 @@ impl Sim {
         if !c.closed_by_client || c.closed_by_gateway.is_some() || c.dead {
             return;
         }
+        if self.policy_closed.contains(&rq) {
+            return; // the gateway closed it by a policy after the client left
+        }
         let held_as = self.d.gw.clients.map.get(&client).map(|c| c.request_id);
         if held_as.is_some_and(|held| held != rq) {
             return; // an open the gateway gave up on: it retries it under a new request id
@@ -312,14 +315,14 @@ impl Sim {
         let actor = c.actor;
         let phase = self.actor_phase(actor);
         let running = matches!(phase, Some(Phase::Running { .. }));
-        let connected = phase
+        let conn = phase
             .and_then(Phase::runner)
-            .and_then(|r| self.d.gw.runners.conn_of(r))
-            .is_some();
+            .and_then(|r| self.d.gw.runners.conn_of(r));
+        let connected = conn.is_some();
         let since = [
             Some(c.last_send),
             self.running_since.get(&actor).copied(),
-            Some(self.rebound_at),
+            conn.and_then(|conn| self.bound_at.get(&conn).copied()),
         ]
         .into_iter()
         .flatten()
@@ -684,7 +687,7 @@ impl Sim {
                 else {
                     continue; // the runner never saw it
                 };
-                if d.ended_locally || d.closed_by_gateway {
+                if d.ended_locally || d.closed_by_gateway || self.policy_closed.contains(&rq) {
                     // Its actor stopped first (a non-hibernatable socket ends there), or the
                     // gateway closed it by a policy after the client left.
                     continue;

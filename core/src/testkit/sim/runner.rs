@@ -522,10 +522,7 @@ impl Sim {
         // The client's own close (the sim's clients close with 4000 `client.bye`, or end their
         // stream, which the gateway forwards as 1000 without a reason); anything else is the
         // gateway's.
-        let from_client = matches!(
-            (code, reason.as_deref()),
-            (Some(4000), Some("client.bye")) | (Some(1000), None)
-        );
+        let from_client = is_client_close(code, reason.as_deref());
         if let Some(d) = self.durable.get_mut(&rq) {
             d.closed_by_gateway = !from_client;
         }
@@ -869,4 +866,14 @@ impl Sim {
             self.stop_instance(proc, actor);
         }
     }
+}
+
+/// Whether a close the gateway forwards is the client's own: the sim's clients close with 4000
+/// `client.bye`, or end their stream, which the gateway forwards as 1000 without a reason.
+/// Anything else is the gateway's.
+pub(super) fn is_client_close(code: Option<u16>, reason: Option<&str>) -> bool {
+    matches!(
+        (code, reason),
+        (Some(4000), Some("client.bye")) | (Some(1000), None)
+    )
 }
