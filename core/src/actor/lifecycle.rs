@@ -359,11 +359,12 @@ impl Gateway {
             return;
         };
         actor.durable_generation = actor.durable_generation.max(generation);
-        if actor.durable_generation == actor.record.generation
-            && std::mem::take(&mut actor.generation_write_pending)
-            && actor.phase == Phase::Placing
-        {
-            self.place_actor(now, id);
+        if actor.durable_generation == actor.record.generation {
+            // Whichever write made it durable (another one of the same row may have failed).
+            actor.generation_write_pending = false;
+            if actor.phase == Phase::Placing {
+                self.place_actor(now, id);
+            }
         }
     }
 

@@ -103,7 +103,9 @@ const MOST_SEEDS: &[&str] = &[
 /// Seeds beyond the default range that once found a defect, replayed on every run: 36716 (a
 /// stale close of an open given up at a link drop), 44837 (a left client's socket failed with
 /// its runner instead of waiting for the next start), 37913 and 51977 (a generation started
-/// twice: a stale `Stopped` taken for the current instance's); and the oracle's own: 27687 (a
+/// twice: a stale `Stopped` taken for the current instance's), 114701 (a placement waiting for
+/// its generation to be stored stayed waiting after the write succeeded because an older
+/// write of the same row failed for good); and the oracle's own: 27687 (a
 /// runner whose connection the gateway closed never came back while healing), 66215, 90066,
 /// 93730, 96358, 52440 (a policy close of a left client's socket lost with its link was taken
 /// for a loss), 78324 (another process connecting was taken for the socket's re-attach).
@@ -111,6 +113,7 @@ const MOST_SEEDS: &[&str] = &[
 fn seeds_that_found_defects_pass() {
     let seeds = [
         27_687, 36_716, 37_913, 44_837, 51_977, 52_440, 66_215, 78_324, 90_066, 93_730, 96_358,
+        114_701,
     ];
     for seed in seeds {
         if let (_, Err(why)) = run_seed(seed) {
