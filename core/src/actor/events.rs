@@ -91,6 +91,7 @@ impl Gateway {
         };
         actor.running_seen = true;
         actor.close_wake_owed = false;
+        actor.close_wake_start_timeouts = 0;
         if let Phase::Starting { runner, .. } = actor.phase {
             actor.phase = Phase::Running { runner };
             self.cx.timers.cancel(TimerKey::ActorStart(id));

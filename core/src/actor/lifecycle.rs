@@ -12,6 +12,9 @@ use crate::store_ops::Purpose;
 use crate::time::Instant;
 use crate::timer::TimerKey;
 
+/// How many starts in a row a close wake (`wake_on_close`) may time out before it is given up.
+const MAX_CLOSE_WAKE_START_TIMEOUTS: u8 = 3;
+
 /// Why the gateway stops an actor, or what the actor asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StopIntent {
@@ -280,10 +283,20 @@ impl Gateway {
         actor.placing_since = None;
         // A start that never ran restores nothing, so its pending closes have no audience.
         actor.close_after_running.clear();
-        // A close wake whose start was lost with its runner is owed still; one that no runner
-        // took up in time is given up (the close is observed at the next start anyway).
-        if std::mem::take(&mut actor.close_wake_owed) && cause != StopCause::StartTimeout {
-            actor.wake_after_stop = true;
+        // A close wake stays owed until the actor runs: a start lost with its runner is made
+        // again, and so is one that no runner took up in time, a few times (then it is given
+        // up: the close is observed at the next start anyway, and an actor no runner can take
+        // is not retried forever).
+        if actor.close_wake_owed {
+            if cause == StopCause::StartTimeout {
+                actor.close_wake_start_timeouts += 1;
+            }
+            if actor.close_wake_start_timeouts <= MAX_CLOSE_WAKE_START_TIMEOUTS {
+                actor.wake_after_stop = true;
+            } else {
+                actor.close_wake_owed = false;
+                actor.close_wake_start_timeouts = 0;
+            }
         }
         self.cx.timers.cancel(TimerKey::ActorStart(id));
         self.cx.timers.cancel(TimerKey::ActorStop(id));

@@ -80,6 +80,8 @@ pub(crate) struct Actor {
     /// Woken to observe a client close (`wake_on_close`) and not running yet: if this
     /// allocation ends before `Running` (its runner lost, say), the wake is still owed.
     pub(crate) close_wake_owed: bool,
+    /// Starts for an owed close wake that timed out in a row.
+    pub(crate) close_wake_start_timeouts: u8,
     /// Requests waiting for `Running`, in arrival order.
     pub(crate) waiting: VecDeque<ClientId>,
     /// Requests tunnelled to the current allocation.
@@ -109,6 +111,7 @@ impl Actor {
             intent: None,
             wake_after_stop: false,
             close_wake_owed: false,
+            close_wake_start_timeouts: 0,
             waiting: VecDeque::new(),
             clients: BTreeSet::new(),
             destroy_waiters: Vec::new(),

@@ -656,6 +656,35 @@ fn client_close_while_hibernating_and_the_actor_stops_wakes_it_after_the_stop() 
     );
 }
 
+/// A close wake (`wake_on_close`) whose start no runner takes up in time is made again, up to
+/// three timeouts in a row; then it is given up (the close is observed at the next start).
+#[test]
+fn a_close_wake_is_retried_after_a_start_timeout_three_times_then_given_up() {
+    let mut d = driver();
+    let (conn, actor, start) = setup(&mut d);
+    let (h, _rq) = d.open_accepted(conn, actor, "/ws", true);
+    d.sleep_actor(conn, &start.checkpoint, 1);
+    let out = client_close(&mut d, h);
+    let mut starts = start_commands(&out).len();
+    assert_eq!(starts, 1, "woken to observe the close");
+    let timeout = d.gw.config().actor_start_timeout;
+    for retry in 1..=3 {
+        // The runner never reports Running.
+        let out = d.advance(timeout);
+        starts += start_commands(&out).len();
+        assert_eq!(starts, 1 + retry, "retry {retry}: {out:?}");
+    }
+    let out = d.advance(timeout);
+    assert_eq!(
+        start_commands(&out),
+        vec![],
+        "given up after three timeouts"
+    );
+    assert_eq!(d.gw.metrics().actor_start_timeouts, 4);
+    let out = d.advance(timeout * 4);
+    assert_eq!(start_commands(&out), vec![]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // What the mutation run found unguarded
 // ---------------------------------------------------------------------------------------------
