@@ -5,6 +5,7 @@
 //! only error paths build one.
 #![allow(clippy::result_large_err)]
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -29,7 +30,8 @@ use torpor_core::protocol::Headers;
 use torpor_core::{ClientId, Input, RunnerConnId, RunnerParams};
 use tracing::debug;
 
-use crate::admin_api;
+use crate::api;
+use crate::api_error::ApiError;
 use crate::body_budget::{BodyBudget, Reservation};
 use crate::links::{Event, HttpLink, HttpOut, Verdict, socket_link};
 use crate::metrics::AdapterMetrics;
@@ -53,6 +55,13 @@ pub(crate) struct Shared {
     pub(crate) body_budget: Arc<BodyBudget>,
     /// Time a client has to send a request head (or stay idle between requests).
     pub(crate) http_header_timeout: Duration,
+    /// This gateway's URL, as `GET /datacenters` shows it.
+    pub(crate) public_url: String,
+    /// The namespaces that exist.
+    pub(crate) namespaces: Vec<String>,
+    /// Runner configs by (namespace, runner name): accepted and shown, as on the engine;
+    /// Torpor starts no serverless runners for them (see COMPATIBILITY.md).
+    pub(crate) runner_configs: std::sync::Mutex<BTreeMap<(String, String), serde_json::Value>>,
 }
 
 impl Shared {
@@ -91,41 +100,32 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         .http_server_requests
         .fetch_add(1, Ordering::Relaxed);
     let path = req.uri().path().to_owned();
-    let response = if path == "/healthz" {
+    let ray = ray_id();
+    let mut response = if path == "/healthz" {
         match *req.method() {
             Method::GET | Method::HEAD => text(StatusCode::OK, "ok\n"),
-            _ => method_not_allowed("GET"),
+            _ => ApiError::method_not_allowed("GET").response(),
         }
     } else if path == "/runners/connect" {
         runner_upgrade(&shared, req).await
     } else if let Some(rest) = path.strip_prefix("/gateway/") {
-        let (actor, sub) = match rest.find('/') {
-            Some(i) => (rest[..i].to_owned(), rest[i..].to_owned()),
-            None => (rest.to_owned(), "/".to_owned()),
-        };
-        let sub = match req.uri().query() {
-            Some(q) => format!("{sub}?{q}"),
-            None => sub,
-        };
-        if is_upgrade(req.headers()) {
-            client_upgrade(&shared, req, actor, sub).await
-        } else {
-            proxy_http(&shared, req, actor, sub).await
+        match gateway_target(rest, req.uri().query()) {
+            Ok((actor, sub)) if is_upgrade(req.headers()) => {
+                client_upgrade(&shared, req, actor, sub, &ray).await
+            }
+            Ok((actor, sub)) => proxy_http(&shared, req, actor, sub).await,
+            Err(e) => e.response(),
         }
-    } else if path == "/metrics" || path == "/actors" || path.starts_with("/actors/") {
-        if let Err(resp) = check_admin(&shared, req.headers()) {
-            resp
-        } else if path == "/metrics" {
+    } else if path == "/metrics" {
+        if let Err(e) = check_admin(&shared, req.headers()) {
+            e.response()
+        } else {
             metrics_page(&shared, req.method()).await
-        } else {
-            admin_api::handle(&shared, req).await
         }
+    } else if api::serves(&path) {
+        api::handle(&shared, req).await
     } else {
-        error_json(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            &format!("no route for {path}"),
-        )
+        ApiError::no_route().response()
     };
     if response.status().is_client_error() {
         shared
@@ -133,37 +133,72 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             .http_bad_requests
             .fetch_add(1, Ordering::Relaxed);
     }
+    if let Ok(v) = HeaderValue::from_str(&ray) {
+        response.headers_mut().insert("x-rivet-ray-id", v);
+    }
     response
 }
 
-fn check_admin(shared: &Shared, headers: &HeaderMap) -> Result<(), Response<Body>> {
+/// An id for one request, in every response (`x-rivet-ray-id`) and in the reason of a
+/// WebSocket the gateway closes right after accepting it, as the engine does.
+fn ray_id() -> String {
+    format!("{:016x}", fastrand::u64(..))
+}
+
+/// `/gateway/{actor_id}[@token]/{path}`: the actor and what the actor sees as its path (with
+/// the query). The token form is split off (RivetKit sends it when it has a token; like the
+/// engine's open-source edition, the gateway does not require one).
+fn gateway_target(rest: &str, query: Option<&str>) -> Result<(String, String), ApiError> {
+    let (segment, sub) = match rest.find('/') {
+        Some(i) => (&rest[..i], rest[i..].to_owned()),
+        None => (rest, "/".to_owned()),
+    };
+    let actor = match segment.split_once('@') {
+        Some(("", _) | (_, "")) => {
+            return Err(ApiError::bad_request(
+                "`/gateway/{actor_id}@{token}` needs both an actor id and a token",
+            ));
+        }
+        Some((actor, _token)) => actor,
+        None => segment,
+    };
+    let actor: String = form_urlencoded::parse(format!("a={actor}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let sub = match query {
+        Some(q) => format!("{sub}?{q}"),
+        None => sub,
+    };
+    Ok((actor, sub))
+}
+
+/// The token of an `Authorization: Bearer <token>` header (the scheme in any case).
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn check_admin(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(token) = &shared.admin_token else {
         return Ok(());
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if given == Some(token.as_str()) {
+    if bearer(headers) == Some(token.as_str()) {
         return Ok(());
     }
     shared
         .metrics
         .admin_unauthorized
         .fetch_add(1, Ordering::Relaxed);
-    let mut resp = error_json(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
+    Err(ApiError::forbidden(
         "missing or wrong admin token (send `Authorization: Bearer <token>`)",
-    );
-    resp.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    Err(resp)
+    ))
 }
 
 async fn metrics_page(shared: &Shared, method: &Method) -> Response<Body> {
     if *method != Method::GET {
-        return method_not_allowed("GET");
+        return ApiError::method_not_allowed("GET").response();
     }
     let (tx, rx) = smol::channel::bounded(1);
     if shared
@@ -199,16 +234,26 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
 
 /// Checks an RFC 6455 upgrade request; returns the `Sec-WebSocket-Accept` value.
 fn handshake(req: &Request<Incoming>) -> Result<HeaderValue, Response<Body>> {
-    let bad = |msg: &str| error_json(StatusCode::BAD_REQUEST, "bad_websocket_handshake", msg);
+    let bad = |msg: &str| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "guard",
+            "bad_websocket_handshake",
+            msg,
+        )
+        .response()
+    };
     if req.method() != Method::GET {
         return Err(bad("a WebSocket upgrade must be a GET"));
     }
     if !is_upgrade(req.headers()) {
-        return Err(error_json(
+        return Err(ApiError::new(
             StatusCode::UPGRADE_REQUIRED,
+            "guard",
             "upgrade_required",
             "this endpoint only accepts WebSocket upgrades",
-        ));
+        )
+        .response());
     }
     let connection_upgrade = req
         .headers()
@@ -292,22 +337,30 @@ fn unwrap_upgraded(up: hyper::upgrade::Upgraded) -> Option<(TcpStream, Vec<u8>)>
 }
 
 /// What differs between runner and client upgrades besides their events.
-struct Side {
-    /// The error name of a refusal.
-    refused: &'static str,
+struct Side<'a> {
     /// tungstenite's read buffer for the socket.
     read_buffer: usize,
+    /// How a refusal is answered.
+    refusal: Refusal<'a>,
 }
 
-const RUNNER_SIDE: Side = Side {
-    refused: "runner_refused",
+const RUNNER_SIDE: Side<'static> = Side {
     read_buffer: RUNNER_READ_BUFFER,
+    refusal: Refusal::Status,
 };
 
-const CLIENT_SIDE: Side = Side {
-    refused: "refused",
-    read_buffer: CLIENT_READ_BUFFER,
-};
+/// How an upgrade the core refused is answered.
+enum Refusal<'a> {
+    /// With the HTTP error (runners).
+    Status,
+    /// As the engine answers a client WebSocket through the gateway: accepted (101), then
+    /// closed at once with 1011 and the reason `group.code#ray_id`, which RivetKit parses into
+    /// its error.
+    AcceptThenClose {
+        /// The request's ray id.
+        ray: &'a str,
+    },
+}
 
 /// What both upgrades share: ask the core (`open`, answered on `verdict`), then, if it accepts,
 /// take the socket over from hyper and hand it to `run`. `end` is what the core hears if the
@@ -318,7 +371,7 @@ async fn upgrade<F, Fut>(
     open: Event,
     verdict: Receiver<Verdict>,
     end: impl Fn() -> Event + Send + 'static,
-    side: Side,
+    side: Side<'_>,
     run: F,
 ) -> Result<(), Response<Body>>
 where
@@ -337,7 +390,14 @@ where
         Ok(Verdict::Accept) => guard.disarm(),
         Ok(Verdict::Reject { status, reason }) => {
             guard.disarm();
-            return Err(error_json(status_code(status), side.refused, &reason));
+            let error = ApiError::from_reason(status, &reason);
+            return match side.refusal {
+                Refusal::Status => Err(error.response()),
+                Refusal::AcceptThenClose { ray } => {
+                    close_after_accept(shared, req, format!("{}#{ray}", error.name()));
+                    Ok(())
+                }
+            };
         }
         Err(_) => return Err(unavailable()),
     }
@@ -369,6 +429,47 @@ where
         })
         .detach();
     Ok(())
+}
+
+/// Completes the upgrade of a refused client, then closes it with 1011 and `reason` (cut to
+/// the 123 bytes a close frame holds).
+fn close_after_accept(shared: &Arc<Shared>, req: &mut Request<Incoming>, mut reason: String) {
+    if reason.len() > 123 {
+        let mut cut = 123;
+        while !reason.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        reason.truncate(cut);
+    }
+    let on_upgrade = hyper::upgrade::on(req);
+    shared
+        .ex
+        .spawn(async move {
+            let Some((tcp, part)) = on_upgrade.await.ok().and_then(unwrap_upgraded) else {
+                return;
+            };
+            let mut ws = WebSocketStream::from_partially_read(
+                tcp,
+                part,
+                Role::Server,
+                Some(ws_config(CLIENT_READ_BUFFER)),
+            )
+            .await;
+            let frame = async_tungstenite::tungstenite::protocol::CloseFrame {
+                code: async_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Error,
+                reason: reason.into(),
+            };
+            let _ = smol::future::or(
+                async {
+                    let _ = ws.close(Some(frame)).await;
+                },
+                async {
+                    smol::Timer::after(CLOSE_GRACE).await;
+                },
+            )
+            .await;
+        })
+        .detach();
 }
 
 async fn runner_upgrade(shared: &Arc<Shared>, mut req: Request<Incoming>) -> Response<Body> {
@@ -426,6 +527,7 @@ async fn client_upgrade(
     mut req: Request<Incoming>,
     actor: String,
     path: String,
+    ray: &str,
 ) -> Response<Body> {
     let accept = match handshake(&req) {
         Ok(a) => a,
@@ -457,7 +559,11 @@ async fn client_upgrade(
             close: None,
         })
     };
-    if let Err(resp) = upgrade(shared, &mut req, open, verdict_rx, end, CLIENT_SIDE, run).await {
+    let side = Side {
+        read_buffer: CLIENT_READ_BUFFER,
+        refusal: Refusal::AcceptThenClose { ray },
+    };
+    if let Err(resp) = upgrade(shared, &mut req, open, verdict_rx, end, side, run).await {
         return resp;
     }
     // The actor side does not negotiate subprotocols: answer `rivet` when offered (RivetKit
@@ -563,36 +669,37 @@ async fn proxy_http(
     let body = match read {
         Ok(body) => body,
         Err(BodyError::TooLarge) => {
-            return error_json(
+            return ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
+                "guard",
+                "invalid_request_body",
                 &format!("request body over {MAX_MESSAGE} bytes"),
-            );
+            )
+            .response();
         }
         Err(BodyError::OverBudget) => {
             shared
                 .metrics
                 .http_body_budget_rejects
                 .fetch_add(1, Ordering::Relaxed);
-            let mut resp = error_json(
+            let mut resp = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
+                "torpor",
+                "body_budget_exhausted",
                 &format!(
                     "request bodies in flight would pass the gateway's budget of {} bytes; \
                      retry later",
                     shared.body_budget.limit()
                 ),
-            );
+            )
+            .response();
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             return resp;
         }
         Err(BodyError::Read(e)) => {
-            return error_json(
-                StatusCode::BAD_REQUEST,
-                "bad_body",
-                &format!("reading the request body failed: {e}"),
-            );
+            return ApiError::bad_request(&format!("reading the request body failed: {e}"))
+                .response();
         }
     };
     let client = ClientId::new(shared.id());
@@ -728,14 +835,6 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     resp
 }
 
-/// `{"error": {"code": …, "message": …}}` with this status.
-pub(crate) fn error_json(status: StatusCode, code: &str, message: &str) -> Response<Body> {
-    json_response(
-        status,
-        &serde_json::json!({ "error": { "code": code, "message": message } }),
-    )
-}
-
 pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     let mut resp = Response::new(full(value.to_string()));
     *resp.status_mut() = status;
@@ -746,21 +845,6 @@ pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Re
     resp
 }
 
-pub(crate) fn method_not_allowed(allow: &'static str) -> Response<Body> {
-    let mut resp = error_json(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        &format!("allowed: {allow}"),
-    );
-    resp.headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static(allow));
-    resp
-}
-
-pub(crate) fn unavailable() -> Response<Body> {
-    error_json(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-        "the gateway is shutting down",
-    )
+fn unavailable() -> Response<Body> {
+    ApiError::shutting_down().response()
 }

@@ -7,7 +7,8 @@
 //! server on its own threads (tests, benches, embedding).
 #![warn(missing_docs)]
 
-mod admin_api;
+mod api;
+mod api_error;
 mod body_budget;
 pub mod config;
 mod http;

@@ -1,49 +1,109 @@
-//! Admin API, tokens, `/metrics` and `/healthz` over real HTTP.
+//! The Rivet Engine's public API as RivetKit calls it (shapes, selection rules, errors in the
+//! engine's `{group, code, message}` form), tokens, `/metrics` and `/healthz` over real HTTP.
 
 mod common;
 
 use common::*;
+use serde_json::json;
+
+/// `group.code` of an error reply, checked against its `x-rivet-error` header.
+fn error_name(reply: &Reply) -> String {
+    let v = reply.json();
+    let name = format!(
+        "{}.{}",
+        v["group"].as_str().expect("group"),
+        v["code"].as_str().expect("code")
+    );
+    assert_eq!(
+        reply.headers["x-rivet-error"].to_str().expect("header"),
+        name,
+        "{}",
+        reply.body
+    );
+    name
+}
+
+fn create_body(name: &str, key: Option<&str>) -> String {
+    let mut body = json!({
+        "name": name,
+        "runner_name_selector": "default",
+        "crash_policy": "sleep",
+    });
+    if let Some(key) = key {
+        body["key"] = json!(key);
+    }
+    body.to_string()
+}
 
 #[test]
-fn admin_api_crud() {
+fn actors_api_in_the_engine_shape() {
     let gw = start("crud");
     let addr = gw.addr();
     smol::block_on(async {
         assert_eq!(http(addr, "GET", "/healthz", &[], "").await.body, "ok\n");
+        let health = http(addr, "GET", "/health", &[], "").await;
+        assert_eq!(health.json()["status"], "ok");
+        assert_eq!(health.json()["runtime"], "engine");
+        let meta = http(addr, "GET", "/metadata?namespace=default", &[], "").await;
+        assert_eq!(meta.status, 200);
+        assert_eq!(meta.json()["runtime"], "engine");
+        assert!(meta.json().get("clientEndpoint").is_none());
+        assert!(meta.headers.contains_key("x-rivet-ray-id"));
+        let dcs = http(addr, "GET", "/datacenters", &[], "").await.json();
+        assert_eq!(dcs["datacenters"][0]["name"], "default");
+        assert_eq!(dcs["datacenters"][0]["url"], format!("http://{addr}/"));
 
         let created = http(
             addr,
             "POST",
-            "/actors",
+            "/actors?namespace=default",
             &[],
-            r#"{"name":"chat","key":"room-1","input":"aGk="}"#,
+            &json!({
+                "name": "chat",
+                "key": "room-1",
+                "input": "aGk=",
+                "runner_name_selector": "default",
+                "crash_policy": "destroy",
+            })
+            .to_string(),
         )
         .await;
-        assert_eq!(created.status, 201, "{}", created.body);
+        assert_eq!(created.status, 200, "{}", created.body);
         let actor = created.json()["actor"].clone();
         let id = actor["actor_id"].as_str().expect("id").to_owned();
         assert_eq!(actor["name"], "chat");
         assert_eq!(actor["key"], "room-1");
-        assert_eq!(actor["runner_name"], "default");
-        assert_eq!(actor["namespace"], "default");
+        assert_eq!(actor["runner_name_selector"], "default");
+        assert_eq!(actor["namespace_id"], "default");
+        assert_eq!(actor["datacenter"], "default");
+        assert_eq!(actor["crash_policy"], "destroy");
+        assert!(actor["create_ts"].as_i64().expect("create_ts") > 0);
+        for field in ["start_ts", "connectable_ts", "sleep_ts", "destroy_ts"] {
+            assert_eq!(actor[field], json!(null), "{field}");
+        }
+        assert!(
+            created.json().get("created").is_none(),
+            "POST has no `created`"
+        );
 
-        // Same name and key: POST conflicts, PUT returns the existing actor.
+        // Same name and key: POST is a duplicate, PUT returns the existing actor.
         let dup = http(
             addr,
             "POST",
             "/actors",
             &[],
-            r#"{"name":"chat","key":"room-1"}"#,
+            &create_body("chat", Some("room-1")),
         )
         .await;
-        assert_eq!(dup.status, 409, "{}", dup.body);
-        assert_eq!(dup.json()["error"]["code"], "conflict");
+        assert_eq!(dup.status, 400, "{}", dup.body);
+        assert_eq!(error_name(&dup), "actor.duplicate_key");
+        assert_eq!(dup.json()["metadata"]["existing_actor_id"], id.as_str());
         let put = http(
             addr,
             "PUT",
             "/actors",
             &[],
-            r#"{"name":"chat","key":"room-1"}"#,
+            &create_body("chat", Some("room-1")),
         )
         .await;
         assert_eq!(put.status, 200, "{}", put.body);
@@ -54,94 +114,205 @@ fn admin_api_crud() {
             "PUT",
             "/actors",
             &[],
-            r#"{"name":"chat","key":"room-2"}"#,
+            &create_body("chat", Some("room-2")),
         )
         .await;
-        assert_eq!(put_new.status, 201, "{}", put_new.body);
-        let other = http(addr, "POST", "/actors", &[], r#"{"name":"lobby"}"#).await;
-        assert_eq!(other.status, 201);
+        assert_eq!(put_new.status, 200, "{}", put_new.body);
+        assert_eq!(put_new.json()["created"], true);
+        let room2 = put_new.json()["actor"]["actor_id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let other = http(addr, "POST", "/actors", &[], &create_body("lobby", None)).await;
+        assert_eq!(other.status, 200, "{}", other.body);
+
+        // Lookups: by ids, by name + key (never another key's actor), by name.
+        let ids = |v: serde_json::Value| -> Vec<String> {
+            v["actors"]
+                .as_array()
+                .expect("actors")
+                .iter()
+                .map(|a| a["actor_id"].as_str().expect("id").to_owned())
+                .collect()
+        };
+        let by_id = http(
+            addr,
+            "GET",
+            &format!("/actors?actor_ids={id}&namespace=default"),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(ids(by_id.json()), vec![id.clone()]);
+        let by_key = http(
+            addr,
+            "GET",
+            "/actors?name=chat&key=room-2&namespace=default",
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(ids(by_key.json()), vec![room2.clone()]);
+        let missing = http(addr, "GET", "/actors?name=chat&key=room-3", &[], "").await;
+        assert_eq!(missing.status, 200);
+        assert_eq!(
+            missing.json(),
+            json!({ "actors": [], "pagination": { "cursor": null } })
+        );
+        let by_name = http(addr, "GET", "/actors?name=chat", &[], "").await.json();
+        let mut got = ids(by_name.clone());
+        got.sort();
+        let mut want = vec![id.clone(), room2.clone()];
+        want.sort();
+        assert_eq!(got, want);
+        assert!(by_name["pagination"]["cursor"].is_string());
+        let page = http(addr, "GET", "/actors?name=chat&limit=1", &[], "")
+            .await
+            .json();
+        assert_eq!(ids(page.clone()).len(), 1);
 
         let got = http(addr, "GET", &format!("/actors/{id}"), &[], "").await;
         assert_eq!(got.status, 200);
         assert_eq!(got.json()["actor"]["actor_id"], id.as_str());
-
-        let list = http(addr, "GET", "/actors?name=chat", &[], "").await.json();
-        assert_eq!(list["actors"].as_array().expect("list").len(), 2);
-        let all = http(addr, "GET", "/actors", &[], "").await.json();
-        assert_eq!(all["actors"].as_array().expect("list").len(), 3);
-
         let sockets = http(addr, "GET", &format!("/actors/{id}/sockets"), &[], "").await;
         assert_eq!(sockets.status, 200);
-        assert_eq!(sockets.json()["sockets"], serde_json::json!([]));
+        assert_eq!(sockets.json()["sockets"], json!([]));
 
-        let deleted = http(addr, "DELETE", &format!("/actors/{id}"), &[], "").await;
+        // Another namespace's view: its actors are not there.
+        let elsewhere = http(
+            addr,
+            "GET",
+            &format!("/actors/{id}?namespace=nope"),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(error_name(&elsewhere), "namespace.not_found");
+
+        let deleted = http(
+            addr,
+            "DELETE",
+            &format!("/actors/{id}?namespace=default"),
+            &[],
+            "",
+        )
+        .await;
         assert_eq!(deleted.status, 200, "{}", deleted.body);
+        assert_eq!(deleted.json(), json!({}));
         let gone = http(addr, "GET", &format!("/actors/{id}"), &[], "").await;
-        assert_eq!(gone.status, 404);
-        assert_eq!(gone.json()["error"]["code"], "not_found");
+        assert_eq!(gone.status, 400);
+        assert_eq!(error_name(&gone), "actor.not_found");
+        let listed = http(addr, "GET", &format!("/actors?actor_ids={id}"), &[], "").await;
+        assert_eq!(ids(listed.json()), Vec::<String>::new());
+
+        // Runner configs are accepted and shown.
+        let put_cfg = http(
+            addr,
+            "PUT",
+            "/runner-configs/default?namespace=default",
+            &[],
+            r#"{"datacenters":{"default":{"normal":{},"drain_on_version_upgrade":true}}}"#,
+        )
+        .await;
+        assert_eq!(put_cfg.json(), json!({ "endpoint_config_changed": true }));
+        let cfgs = http(addr, "GET", "/runner-configs?namespace=default", &[], "")
+            .await
+            .json();
+        assert_eq!(
+            cfgs["runner_configs"]["default"]["datacenters"]["default"]["normal"],
+            json!({})
+        );
+        let bad_dc = http(
+            addr,
+            "PUT",
+            "/runner-configs/default",
+            &[],
+            r#"{"datacenters":{"mars":{"normal":{}}}}"#,
+        )
+        .await;
+        assert_eq!(error_name(&bad_dc), "datacenter.not_found");
     });
 }
 
 #[test]
-fn bad_admin_requests_name_the_problem() {
+fn bad_requests_get_the_engine_error_shape() {
     let gw = start("bad-admin");
     let addr = gw.addr();
     smol::block_on(async {
         let cases = [
-            ("POST", "/actors", "{not json", 400, "invalid JSON"),
+            ("POST", "/actors", "{not json".to_owned(), 400, "api.bad_request", "Failed to deserialize"),
+            ("POST", "/actors", r#"{"nam":"x"}"#.to_owned(), 400, "api.bad_request", "unknown field `nam`"),
+            ("POST", "/actors", create_body("", None), 400, "validation.invalid_input", "`name` must not be empty"),
+            ("POST", "/actors", create_body("x", Some("")), 400, "validation.invalid_input", "Key label cannot be empty."),
             (
                 "POST",
                 "/actors",
-                r#"{"nam":"x"}"#,
+                r#"{"name":"x","input":"***","runner_name_selector":"default","crash_policy":"sleep"}"#.to_owned(),
                 400,
-                "unknown field `nam`",
-            ),
-            (
-                "POST",
-                "/actors",
-                r#"{"name":""}"#,
-                400,
-                "`name` must not be empty",
-            ),
-            (
-                "POST",
-                "/actors",
-                r#"{"name":"x","input":"***"}"#,
-                400,
+                "api.bad_request",
                 "`input` is not base64",
             ),
             (
                 "POST",
                 "/actors",
-                r#"{"name":"x","namespace":"nope"}"#,
+                r#"{"name":"x","runner_name_selector":"default","crash_policy":"explode"}"#.to_owned(),
                 400,
-                "unknown namespace",
+                "api.bad_request",
+                "unknown crash_policy",
             ),
-            ("GET", "/actors/not-an-id", "", 400, "is not an actor id"),
-            ("PATCH", "/actors", "", 405, "allowed"),
+            ("POST", "/actors?namespace=nope", create_body("x", None), 400, "namespace.not_found", "does not exist"),
+            ("PUT", "/actors", create_body("x", None), 400, "api.bad_request", "missing field `key`"),
+            // Filters Torpor does not support, or the engine refuses, are never ignored.
+            ("GET", "/actors?name=x&colour=red", String::new(), 400, "api.bad_request", "unknown query parameter `colour`"),
+            ("GET", "/actors?name=x&include_destroyed=true", String::new(), 400, "api.bad_request", "include_destroyed"),
+            ("GET", "/actors?key=k", String::new(), 400, "validation.invalid_input", "Name is required when key is provided."),
+            ("GET", "/actors", String::new(), 400, "validation.invalid_input", "Name is required when not using actor_ids."),
+            (
+                "GET",
+                "/actors?actor_ids=00000000-0000-4000-8000-000000000000&name=x",
+                String::new(),
+                400,
+                "validation.invalid_input",
+                "Cannot provide both",
+            ),
+            ("GET", "/actors?actor_ids=zzz", String::new(), 400, "api.bad_request", "invalid id"),
+            ("GET", "/actors/not-an-id", String::new(), 400, "api.bad_request", "invalid actor id"),
+            ("PATCH", "/actors", String::new(), 405, "api.method_not_allowed", "allowed"),
             (
                 "GET",
                 "/actors/00000000-0000-4000-8000-000000000000",
-                "",
-                404,
-                "not found",
+                String::new(),
+                400,
+                "actor.not_found",
+                "does not exist",
             ),
-            ("GET", "/nowhere", "", 404, "no route"),
+            ("GET", "/nowhere", String::new(), 404, "api.not_found", "not found"),
+            ("GET", "/gateway/@tok/x", String::new(), 400, "api.bad_request", "actor id and a token"),
+            (
+                "GET",
+                "/gateway/00000000-0000-4000-8000-000000000000/x",
+                String::new(),
+                404,
+                "actor.not_found",
+                "does not exist",
+            ),
         ];
-        for (method, path, body, status, needle) in cases {
-            let reply = http(addr, method, path, &[], body).await;
+        let n = cases.len() as u64;
+        for (method, path, body, status, name, needle) in cases {
+            let reply = http(addr, method, path, &[], &body).await;
             assert_eq!(
                 reply.status, status,
                 "{method} {path} {body}: {}",
                 reply.body
             );
-            let message = reply.json()["error"]["message"]
+            assert_eq!(error_name(&reply), name, "{method} {path}");
+            let message = reply.json()["message"]
                 .as_str()
                 .expect("message")
                 .to_owned();
             assert!(message.contains(needle), "{method} {path}: {message}");
         }
-        assert!(metric(addr, "http_bad_requests").await >= 9);
+        assert!(metric(addr, "http_bad_requests").await >= n);
     });
 }
 
@@ -152,30 +323,37 @@ fn admin_token_is_required_when_set() {
     }));
     let addr = gw.addr();
     smol::block_on(async {
-        let none = http(addr, "GET", "/actors", &[], "").await;
-        assert_eq!(none.status, 401);
-        assert!(
-            none.json()["error"]["message"]
-                .as_str()
-                .expect("msg")
-                .contains("admin token")
-        );
+        let none = http(addr, "GET", "/actors?name=x", &[], "").await;
+        assert_eq!(none.status, 403);
+        assert_eq!(error_name(&none), "api.forbidden");
         let wrong = http(
             addr,
             "GET",
-            "/actors",
+            "/actors?name=x",
             &[("authorization", "Bearer nope")],
             "",
         )
         .await;
-        assert_eq!(wrong.status, 401);
+        assert_eq!(wrong.status, 403);
         let metrics = http(addr, "GET", "/metrics", &[], "").await;
-        assert_eq!(metrics.status, 401);
+        assert_eq!(metrics.status, 403);
         let auth = [("authorization", "Bearer s3cret")];
-        let ok = http(addr, "GET", "/actors", &auth, "").await;
+        let ok = http(addr, "GET", "/actors?name=x", &auth, "").await;
         assert_eq!(ok.status, 200, "{}", ok.body);
-        // Health checks stay open.
+        // The scheme in any case.
+        let lower = http(
+            addr,
+            "GET",
+            "/actors?name=x",
+            &[("authorization", "bearer s3cret")],
+            "",
+        )
+        .await;
+        assert_eq!(lower.status, 200, "{}", lower.body);
+        // Health checks and metadata stay open.
         assert_eq!(http(addr, "GET", "/healthz", &[], "").await.status, 200);
+        assert_eq!(http(addr, "GET", "/health", &[], "").await.status, 200);
+        assert_eq!(http(addr, "GET", "/metadata", &[], "").await.status, 200);
         let page = http(addr, "GET", "/metrics", &auth, "").await.body;
         assert!(page.contains("torpor_admin_unauthorized 3"), "{page}");
     });

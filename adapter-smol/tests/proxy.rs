@@ -51,12 +51,22 @@ fn websocket_echo_and_http_proxy() {
         assert_eq!(reply.headers["x-torpor-test"], "1");
         assert_eq!(reply.body, "POST /api/echo?q=1\nping");
 
-        // Unknown actors are refused with a status and a reason.
+        // Unknown actors: HTTP gets 404 `actor.not_found`; a WebSocket is accepted and closed
+        // at once with 1011 and `group.code#ray_id`, as the engine does (RivetKit parses it).
         let missing = "00000000-0000-4000-8000-000000000000";
         let reply = http(addr, "GET", &format!("/gateway/{missing}/x"), &[], "").await;
         assert_eq!(reply.status, 404, "{}", reply.body);
-        let refused = client(addr, missing, "/").await.expect_err("refused");
-        assert!(refused.to_string().contains("404"), "{refused}");
+        assert_eq!(reply.json()["group"], "actor");
+        assert_eq!(reply.json()["code"], "not_found");
+        let mut refused = client(addr, missing, "/").await.expect("accepted");
+        let Some(Message::Close(Some(close))) = next(&mut refused, WAIT).await else {
+            panic!("no close frame");
+        };
+        assert_eq!(u16::from(close.code), 1011);
+        let reason = close.reason.as_str();
+        let (name, ray) = reason.split_once('#').expect("group.code#ray");
+        assert_eq!(name, "actor.not_found");
+        assert_eq!(ray.len(), 16, "{reason}");
 
         // A client close gets its reply (a clean close handshake, not a dropped connection).
         ws.close(None).await.expect("close");
@@ -401,11 +411,7 @@ fn request_bodies_held_at_once_are_bounded_with_a_503() {
         let huge = "b".repeat((32 << 20) + 1);
         let too_large = http(addr, "POST", &path, &[], &huge).await;
         assert_eq!(too_large.status, 413, "{}", too_large.body);
-        assert!(
-            too_large.body.contains("body_too_large"),
-            "{}",
-            too_large.body
-        );
+        assert_eq!(too_large.json()["code"], "invalid_request_body");
     });
 }
 

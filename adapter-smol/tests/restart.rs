@@ -62,7 +62,7 @@ fn sigkill_then_restart_keeps_the_registry_and_drops_old_sockets() {
     assert_eq!(addr, addr2);
 
     smol::block_on(async {
-        let list = http(addr, "GET", "/actors", &[], "").await.json();
+        let list = http(addr, "GET", "/actors?name=chat", &[], "").await.json();
         let mut ids: Vec<String> = list["actors"]
             .as_array()
             .expect("actors")

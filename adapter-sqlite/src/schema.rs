@@ -66,6 +66,11 @@ const MIGRATIONS: &[&str] = &[
         bytes    INTEGER NOT NULL
     ) WITHOUT ROWID;
     ",
+    // 2: crash policies (RivetKit creates actors with `sleep`, what every earlier one did).
+    "
+    ALTER TABLE actors ADD COLUMN crash_policy TEXT NOT NULL DEFAULT 'sleep'
+        CHECK (crash_policy IN ('restart', 'sleep', 'destroy'));
+    ",
 ];
 
 /// Opens (creating if needed) and migrates the database.

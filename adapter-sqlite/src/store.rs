@@ -5,7 +5,9 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 use torpor_core::protocol::{GatewayId, Headers, RequestId};
 use torpor_core::store::HibernationRow;
-use torpor_core::{ActorId, ActorRecord, OpId, Snapshot, StoreFailure, StoreReply, StoreRequest};
+use torpor_core::{
+    ActorId, ActorRecord, CrashPolicy, OpId, Snapshot, StoreFailure, StoreReply, StoreRequest,
+};
 
 use crate::error::{OpenError, classify};
 use crate::{kv, schema};
@@ -50,7 +52,8 @@ impl Store {
     /// What the core needs at startup: the actor registry.
     pub fn snapshot(&self) -> Result<Snapshot, OpenError> {
         let mut stmt = self.conn.prepare(
-            "SELECT actor_id, namespace, name, key, runner_name, create_ts, input, generation, alarm_ts
+            "SELECT actor_id, namespace, name, key, runner_name, create_ts, input, generation, alarm_ts,
+                    crash_policy
              FROM actors ORDER BY actor_id",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -65,12 +68,19 @@ impl Store {
                     input: r.get(6)?,
                     generation: r.get(7)?,
                     alarm_ts: r.get(8)?,
+                    crash_policy: r.get(9)?,
                 },
             ))
         })?;
         let mut actors = Vec::new();
         for row in rows {
             let (id, r) = row?;
+            let crash_policy = CrashPolicy::parse(&r.crash_policy).ok_or_else(|| {
+                OpenError(format!(
+                    "corrupt crash policy {:?} of actor {id} in the registry",
+                    r.crash_policy
+                ))
+            })?;
             let id = ActorId::parse(&id)
                 .ok_or_else(|| OpenError(format!("corrupt actor id {id:?} in the registry")))?;
             actors.push(ActorRecord {
@@ -83,6 +93,7 @@ impl Store {
                 input: r.input,
                 generation: r.generation,
                 alarm_ts: r.alarm_ts,
+                crash_policy,
             });
         }
         Ok(Snapshot { actors })
@@ -160,6 +171,7 @@ struct ActorRecordRow {
     input: Option<Vec<u8>>,
     generation: u32,
     alarm_ts: Option<i64>,
+    crash_policy: String,
 }
 
 fn id4(bytes: Vec<u8>) -> [u8; 4] {
@@ -286,11 +298,13 @@ fn delete_slots(
 
 fn put_actor(tx: &Connection, r: &ActorRecord) -> rusqlite::Result<StoreReply> {
     tx.prepare_cached(
-        "INSERT INTO actors (actor_id, namespace, name, key, runner_name, create_ts, input, generation, alarm_ts)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+        "INSERT INTO actors (actor_id, namespace, name, key, runner_name, create_ts, input, generation,
+                             alarm_ts, crash_policy)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (actor_id) DO UPDATE SET namespace = excluded.namespace, name = excluded.name,
            key = excluded.key, runner_name = excluded.runner_name, create_ts = excluded.create_ts,
-           input = excluded.input, generation = excluded.generation, alarm_ts = excluded.alarm_ts",
+           input = excluded.input, generation = excluded.generation, alarm_ts = excluded.alarm_ts,
+           crash_policy = excluded.crash_policy",
     )?
     .execute(params![
         r.id.to_string(),
@@ -301,7 +315,8 @@ fn put_actor(tx: &Connection, r: &ActorRecord) -> rusqlite::Result<StoreReply> {
         r.create_ts,
         r.input,
         r.generation,
-        r.alarm_ts
+        r.alarm_ts,
+        r.crash_policy.as_str()
     ])?;
     Ok(StoreReply::Done)
 }

@@ -10,7 +10,7 @@ use torpor_core::protocol::{
     RequestId,
 };
 use torpor_core::store::HibernationRow;
-use torpor_core::{ActorId, ActorRecord, IndexKey, OpId, StoreReply, StoreRequest};
+use torpor_core::{ActorId, ActorRecord, CrashPolicy, IndexKey, OpId, StoreReply, StoreRequest};
 use torpor_sqlite::{Store, kv::DEFAULT_LIST_LIMIT};
 
 /// (actor, key) → (value, update_ts)
@@ -216,6 +216,11 @@ fn random_request(rng: &mut fastrand::Rng, actors: &[ActorId]) -> StoreRequest {
             input: rng.bool().then(|| value(rng)),
             generation: rng.u32(0..10),
             alarm_ts: rng.bool().then(|| rng.i64(0..1000)),
+            crash_policy: [
+                CrashPolicy::Restart,
+                CrashPolicy::Sleep,
+                CrashPolicy::Destroy,
+            ][rng.usize(0..3)],
         })),
         1 => StoreRequest::DeleteActor(actor),
         2 => StoreRequest::PutHibernation(HibernationRow {

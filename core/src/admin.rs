@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::ids::{ActorId, ClientId};
+use crate::store::CrashPolicy;
 use crate::time::UnixMillis;
 
 /// Create an actor (`POST /actors`) or get-or-create it by name and key (`PUT /actors`).
@@ -18,8 +19,28 @@ pub struct CreateActor {
     pub runner_name: String,
     /// Opaque input bytes.
     pub input: Option<Vec<u8>>,
+    /// What a crash means for it.
+    pub crash_policy: CrashPolicy,
     /// Now, as wall-clock time (becomes `createTs`).
     pub wall: UnixMillis,
+}
+
+/// Which actors `GET /actors` returns, as the engine selects them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActorFilter {
+    /// These ids (the namespace must match; missing ones are left out).
+    Ids(Vec<ActorId>),
+    /// The one live actor with this name and key, if any.
+    Key {
+        /// Name.
+        name: String,
+        /// Key, exactly as stored.
+        key: String,
+    },
+    /// Every actor with this name.
+    Name(String),
+    /// Every actor (Torpor extension: the engine requires a name).
+    All,
 }
 
 /// An admin request.
@@ -31,10 +52,12 @@ pub enum AdminCommand {
     GetOrCreate(CreateActor),
     /// One actor.
     Get(ActorId),
-    /// All actors, or those with this name.
+    /// The actors of a namespace that match, newest first.
     List {
-        /// Filter by name.
-        name: Option<String>,
+        /// Namespace.
+        namespace: String,
+        /// Which ones.
+        filter: ActorFilter,
     },
     /// Stop the actor if running and delete it with its KV data.
     Destroy(ActorId),
@@ -81,6 +104,16 @@ pub struct ActorInfo {
     pub generation: u32,
     /// Creation time, epoch ms.
     pub create_ts: i64,
+    /// What a crash means for it.
+    pub crash_policy: CrashPolicy,
+    /// When it first ran in this gateway incarnation, epoch ms.
+    pub start_ts: Option<i64>,
+    /// When it last became running, while it runs.
+    pub connectable_ts: Option<i64>,
+    /// When it last fell asleep, while it sleeps.
+    pub sleep_ts: Option<i64>,
+    /// When it started waiting for a runner, while it waits.
+    pub pending_allocation_ts: Option<i64>,
 }
 
 /// One client connection of an actor, as the admin API shows it.
@@ -109,30 +142,51 @@ pub struct SocketInfo {
     pub paused: bool,
 }
 
-/// An admin request that failed.
+/// An admin request that failed, named as the Rivet Engine names the same situation
+/// (`group.code`; see [`AdminError::group_code`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminError {
-    /// No such actor (404).
+    /// `actor.not_found`: no such actor (in this namespace).
     NotFound(String),
-    /// Conflicts with existing state (409).
-    Conflict(String),
-    /// The request is invalid (400).
+    /// `namespace.not_found`.
+    NamespaceNotFound(String),
+    /// `actor.duplicate_key`: an actor with this name and key exists.
+    DuplicateKey {
+        /// The key asked for.
+        key: String,
+        /// The actor that holds it.
+        existing: ActorId,
+    },
+    /// `validation.invalid_input`: the request is invalid.
     Invalid(String),
-    /// Cannot be done now (503).
+    /// `guard.service_unavailable`: cannot be done now.
     Unavailable(String),
-    /// The store failed for good (500): nothing durable was done.
+    /// `torpor.store_failed`: the store failed for good; nothing durable was done.
     Store(String),
 }
 
 impl AdminError {
-    /// The HTTP status for this error.
+    /// The HTTP status, as the engine's public API answers (every named error is a 400 there).
     pub fn http_status(&self) -> u16 {
         match self {
-            Self::NotFound(_) => 404,
-            Self::Conflict(_) => 409,
-            Self::Invalid(_) => 400,
+            Self::NotFound(_)
+            | Self::NamespaceNotFound(_)
+            | Self::DuplicateKey { .. }
+            | Self::Invalid(_) => 400,
             Self::Unavailable(_) => 503,
             Self::Store(_) => 500,
+        }
+    }
+
+    /// The engine's error group and code.
+    pub fn group_code(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::NotFound(_) => ("actor", "not_found"),
+            Self::NamespaceNotFound(_) => ("namespace", "not_found"),
+            Self::DuplicateKey { .. } => ("actor", "duplicate_key"),
+            Self::Invalid(_) => ("validation", "invalid_input"),
+            Self::Unavailable(_) => ("guard", "service_unavailable"),
+            Self::Store(_) => ("torpor", "store_failed"),
         }
     }
 }
@@ -140,8 +194,11 @@ impl AdminError {
 impl fmt::Display for AdminError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::DuplicateKey { key, existing } => {
+                write!(f, "Actor key '{key}' already in use for actor '{existing}'")
+            }
             Self::NotFound(m)
-            | Self::Conflict(m)
+            | Self::NamespaceNotFound(m)
             | Self::Invalid(m)
             | Self::Unavailable(m)
             | Self::Store(m) => f.write_str(m),

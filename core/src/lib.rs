@@ -37,6 +37,7 @@ mod actor;
 pub mod admin;
 pub mod config;
 mod cx;
+mod engine_error;
 pub mod error;
 mod gateway;
 mod hibernation;
@@ -56,15 +57,20 @@ pub mod time;
 mod timer;
 mod tunnel;
 
-pub use admin::{ActorInfo, AdminCommand, AdminError, AdminReply, CreateActor, SocketInfo};
+pub use admin::{
+    ActorFilter, ActorInfo, AdminCommand, AdminError, AdminReply, CreateActor, SocketInfo,
+};
 pub use config::{Config, ConfigError};
+pub use engine_error::EngineError;
 pub use error::UsageError;
 pub use gateway::Gateway;
 pub use ids::{ActorId, AdminReqId, ClientId, OpId, RunnerConnId};
 pub use io::{ClientFrame, CloseFrame, Input, Output, RunnerParams};
 pub use metrics::{Histogram, Histograms, Metrics};
 pub use runner::RunnerIdx;
-pub use store::{ActorRecord, IndexKey, Snapshot, StoreFailure, StoreReply, StoreRequest};
+pub use store::{
+    ActorRecord, CrashPolicy, IndexKey, Snapshot, StoreFailure, StoreReply, StoreRequest,
+};
 pub use time::{Instant, UnixMillis};
 pub use timer::TimerKey;
 

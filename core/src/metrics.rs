@@ -56,6 +56,11 @@ counters! {
     /// Placements that waited for the store to hold the actor's current generation first
     /// (see `Actor::durable_generation`).
     starts_waiting_for_store,
+    /// Actors destroyed because they crashed (or lost their runner) with crash policy `destroy`.
+    actors_destroyed_by_crash_policy,
+    /// Actors started again because they crashed (or lost their runner) with crash policy
+    /// `restart`.
+    actors_restarted_by_crash_policy,
     /// Stray actor instances told to stop.
     stray_actors_stopped,
     /// Actor starts sent.

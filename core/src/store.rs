@@ -28,6 +28,42 @@ pub struct ActorRecord {
     pub generation: u32,
     /// Pending alarm, epoch ms.
     pub alarm_ts: Option<i64>,
+    /// What a crash means for it.
+    pub crash_policy: CrashPolicy,
+}
+
+/// What happens to an actor when it stops without having asked to (it crashed, or its runner
+/// was lost), as on the Rivet Engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CrashPolicy {
+    /// Started again at once.
+    Restart,
+    /// Asleep until something needs it (RivetKit's choice).
+    #[default]
+    Sleep,
+    /// Destroyed.
+    Destroy,
+}
+
+impl CrashPolicy {
+    /// The engine's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Restart => "restart",
+            Self::Sleep => "sleep",
+            Self::Destroy => "destroy",
+        }
+    }
+
+    /// Parses the engine's name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "restart" => Some(Self::Restart),
+            "sleep" => Some(Self::Sleep),
+            "destroy" => Some(Self::Destroy),
+            _ => None,
+        }
+    }
 }
 
 /// What the store must do. Every request is idempotent (keyed by natural key).

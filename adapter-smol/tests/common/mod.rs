@@ -123,12 +123,14 @@ pub async fn create_actor(addr: SocketAddr, name: &str, key: &str) -> String {
     let reply = http(
         addr,
         "POST",
-        "/actors",
+        "/actors?namespace=default",
         &[],
-        &format!(r#"{{"name":"{name}","key":"{key}"}}"#),
+        &format!(
+            r#"{{"name":"{name}","key":"{key}","runner_name_selector":"default","crash_policy":"sleep"}}"#
+        ),
     )
     .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.status, 200, "{}", reply.body);
     reply.json()["actor"]["actor_id"]
         .as_str()
         .expect("actor id")

@@ -38,7 +38,9 @@ pub async fn create_actor(addr: SocketAddr, name: &str, key: &str) -> Result<Str
         addr,
         "POST",
         "/actors",
-        &format!(r#"{{"name":"{name}","key":"{key}"}}"#),
+        &format!(
+            r#"{{"name":"{name}","key":"{key}","runner_name_selector":"default","crash_policy":"sleep"}}"#
+        ),
     )
     .await?;
     let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;

@@ -1,7 +1,7 @@
 //! Admin commands on the registry.
 
 use super::{Actor, Phase, StopIntent};
-use crate::admin::{AdminCommand, AdminError, AdminReply, CreateActor};
+use crate::admin::{ActorFilter, AdminCommand, AdminError, AdminReply, CreateActor};
 use crate::gateway::Gateway;
 use crate::ids::{ActorId, AdminReqId};
 use crate::io::Output;
@@ -24,14 +24,9 @@ impl Gateway {
                 })
                 .ok_or_else(|| not_found(id))
                 .map(Some),
-            AdminCommand::List { name } => Ok(Some(AdminReply::Actors(
-                self.actors
-                    .map
-                    .values()
-                    .filter(|a| name.as_ref().is_none_or(|n| *n == a.record.name))
-                    .map(Actor::info)
-                    .collect(),
-            ))),
+            AdminCommand::List { namespace, filter } => self
+                .admin_list(&namespace, &filter)
+                .map(|l| Some(AdminReply::Actors(l))),
             AdminCommand::Destroy(id) => self.admin_destroy(now, req, id),
             AdminCommand::Sleep(id) => self.admin_sleep(now, id),
             AdminCommand::Sockets(id) => self
@@ -70,10 +65,10 @@ impl Gateway {
                 .find_by_key(&create.namespace, &create.name, key)
             {
                 if !get_existing {
-                    return Err(AdminError::Conflict(format!(
-                        "actor with name {:?} and key {key:?} already exists: {id}",
-                        create.name
-                    )));
+                    return Err(AdminError::DuplicateKey {
+                        key: key.clone(),
+                        existing: id,
+                    });
                 }
                 let info = self.actors.map.get(&id).map(Actor::info);
                 return info
@@ -97,6 +92,7 @@ impl Gateway {
             input: create.input,
             generation: 0,
             alarm_ts: None,
+            crash_policy: create.crash_policy,
         };
         self.actors.insert(Actor::new(record.clone(), false));
         self.cx.metrics.actors_created += 1;
@@ -107,6 +103,42 @@ impl Gateway {
         // Like Rivet, a new actor starts right away.
         self.wake_actor(now, id);
         Ok(None)
+    }
+
+    /// `GET /actors`: the namespace's actors that match, newest first.
+    fn admin_list(
+        &self,
+        namespace: &str,
+        filter: &ActorFilter,
+    ) -> Result<Vec<crate::admin::ActorInfo>, AdminError> {
+        if !self.cx.config.namespaces.iter().any(|n| n == namespace) {
+            return Err(namespace_not_found(namespace));
+        }
+        let in_ns = |a: &&Actor| a.record.namespace == namespace;
+        let mut list: Vec<&Actor> = match filter {
+            ActorFilter::Ids(ids) => ids
+                .iter()
+                .filter_map(|id| self.actors.map.get(id))
+                .filter(in_ns)
+                .collect(),
+            ActorFilter::Key { name, key } => self
+                .actors
+                .find_by_key(namespace, name, key)
+                .and_then(|id| self.actors.map.get(&id))
+                .into_iter()
+                .collect(),
+            ActorFilter::Name(name) => self
+                .actors
+                .map
+                .values()
+                .filter(in_ns)
+                .filter(|a| a.record.name == *name)
+                .collect(),
+            ActorFilter::All => self.actors.map.values().filter(in_ns).collect(),
+        };
+        list.sort_by_key(|a| (std::cmp::Reverse(a.record.create_ts), a.record.id));
+        list.dedup_by_key(|a| a.record.id);
+        Ok(list.into_iter().map(Actor::info).collect())
     }
 
     fn admin_destroy(
@@ -139,17 +171,30 @@ fn not_found(id: ActorId) -> AdminError {
     AdminError::NotFound(format!("actor {id} not found"))
 }
 
+fn namespace_not_found(namespace: &str) -> AdminError {
+    AdminError::NamespaceNotFound(format!("The namespace {namespace:?} does not exist."))
+}
+
+/// Longest key, as on the engine (`actor.key_too_large`).
+const MAX_KEY_BYTES: usize = 1024;
+
 fn validate_create(create: &CreateActor, namespaces: &[String]) -> Result<(), AdminError> {
     if !namespaces.contains(&create.namespace) {
-        return Err(AdminError::Invalid(format!(
-            "unknown namespace {:?}",
-            create.namespace
-        )));
+        return Err(namespace_not_found(&create.namespace));
     }
-    for (field, value) in [("name", &create.name), ("runner_name", &create.runner_name)] {
+    for (field, value) in [
+        ("name", &create.name),
+        ("runner_name_selector", &create.runner_name),
+    ] {
         if value.is_empty() {
             return Err(AdminError::Invalid(format!("`{field}` must not be empty")));
         }
     }
-    Ok(())
+    match create.key.as_deref() {
+        Some("") => Err(AdminError::Invalid("Key label cannot be empty.".to_owned())),
+        Some(k) if k.len() > MAX_KEY_BYTES => Err(AdminError::Invalid(format!(
+            "Key label too large (max {MAX_KEY_BYTES} bytes)"
+        ))),
+        _ => Ok(()),
+    }
 }

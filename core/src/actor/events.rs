@@ -92,6 +92,9 @@ impl Gateway {
         actor.running_seen = true;
         actor.close_wake_owed = false;
         actor.close_wake_start_timeouts = 0;
+        let wall = self.cx.wall_at(now);
+        actor.times.running_since = Some(wall);
+        actor.times.first_running.get_or_insert(wall);
         if let Phase::Starting { runner, .. } = actor.phase {
             actor.phase = Phase::Running { runner };
             self.cx.timers.cancel(TimerKey::ActorStart(id));

@@ -7,7 +7,7 @@ use crate::protocol::{
     ActorCheckpoint, ActorConfig, Command, CommandStartActor, CommandWrapper, StopCode, ToClient,
 };
 use crate::runner::RunnerIdx;
-use crate::store::{ActorRecord, StoreRequest};
+use crate::store::{ActorRecord, CrashPolicy, StoreRequest};
 use crate::store_ops::Purpose;
 use crate::time::Instant;
 use crate::timer::TimerKey;
@@ -69,6 +69,8 @@ impl Gateway {
             Phase::Sleeping => {
                 actor.phase = Phase::Placing;
                 actor.placing_since = Some(now);
+                actor.times.asleep_since = None;
+                actor.times.waiting_since = Some(self.cx.wall_at(now));
                 let at = now.saturating_add(self.cx.config.actor_start_timeout);
                 self.cx.timers.set(TimerKey::ActorStart(id), at);
                 self.cx.timers.cancel(TimerKey::ActorAlarm(id));
@@ -132,6 +134,7 @@ impl Gateway {
         actor.intent = None;
         actor.wake_after_stop = false;
         actor.placing_since = None;
+        actor.times.waiting_since = None;
         actor.phase = Phase::Starting {
             runner,
             command_index: 0,
@@ -215,6 +218,7 @@ impl Gateway {
                 self.cx.timers.cancel(TimerKey::ActorStart(id));
                 actor.phase = Phase::Sleeping;
                 actor.placing_since = None;
+                actor.times.waiting_since = None;
                 let cause = StopCause::Intent(intent);
                 self.fail_waiting_requests(id, cause);
                 self.after_stop(now, id);
@@ -241,11 +245,39 @@ impl Gateway {
                 | (StopCause::Intent(StopIntent::Stop), StopCode::Ok)
         );
         self.cx.metrics.actor_stops += 1;
+        let crash_policy = (cause == StopCause::Crash).then_some(actor.record.crash_policy);
+        let ran = actor.running_seen;
         self.end_allocation(id, cause);
         if destroyed {
             self.destroy_actor(now, id);
         } else {
-            self.after_stop(now, id);
+            self.after_unplanned_stop(now, id, crash_policy, ran);
+        }
+    }
+
+    /// After a stop: a crash (or a lost runner) means what the actor's crash policy says.
+    /// `restart` starts again only an actor that had run, so one crashing on every start sleeps
+    /// instead of looping.
+    fn after_unplanned_stop(
+        &mut self,
+        now: Instant,
+        id: ActorId,
+        policy: Option<CrashPolicy>,
+        ran: bool,
+    ) {
+        match policy {
+            Some(CrashPolicy::Destroy) => {
+                self.cx.metrics.actors_destroyed_by_crash_policy += 1;
+                self.destroy_actor(now, id);
+            }
+            Some(CrashPolicy::Restart) if ran => {
+                if let Some(actor) = self.actors.map.get_mut(&id) {
+                    self.cx.metrics.actors_restarted_by_crash_policy += 1;
+                    actor.wake_after_stop = true;
+                }
+                self.after_stop(now, id);
+            }
+            Some(CrashPolicy::Restart | CrashPolicy::Sleep) | None => self.after_stop(now, id),
         }
     }
 
@@ -255,16 +287,18 @@ impl Gateway {
             // Requests held while the runner was away fail now, like those in flight.
             self.fail_waiting_requests(id, cause);
         }
-        let destroying = self
-            .actors
-            .map
-            .get(&id)
-            .is_some_and(|a| a.intent == Some(StopIntent::Destroy));
+        let Some(actor) = self.actors.map.get(&id) else {
+            return;
+        };
+        let destroying = actor.intent == Some(StopIntent::Destroy);
+        let crash_policy = (cause == StopCause::RunnerLost && actor.intent.is_none())
+            .then_some(actor.record.crash_policy);
+        let ran = actor.running_seen;
         self.end_allocation(id, cause);
         if destroying {
             self.destroy_actor(now, id);
         } else {
-            self.after_stop(now, id);
+            self.after_unplanned_stop(now, id, crash_policy, ran);
         }
     }
 
@@ -281,6 +315,8 @@ impl Gateway {
         }
         actor.phase = Phase::Sleeping;
         actor.placing_since = None;
+        actor.times.running_since = None;
+        actor.times.waiting_since = None;
         // A start that never ran restores nothing, so its pending closes have no audience.
         actor.close_after_running.clear();
         // A close wake stays owed until the actor runs: a start lost with its runner is made
@@ -310,6 +346,7 @@ impl Gateway {
             return;
         };
         actor.intent = None;
+        actor.times.asleep_since = Some(self.cx.wall_at(now));
         // Requests waiting, or client frames queued on hibernating sockets, need the actor back
         // now; un-acked messages alone never do (they are resent on the next real wake).
         let wake = std::mem::take(&mut actor.wake_after_stop) || !actor.waiting.is_empty();

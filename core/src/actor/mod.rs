@@ -95,6 +95,18 @@ pub(crate) struct Actor {
     pub(crate) hibernatable: usize,
     /// Client closes to deliver once the actor runs (their sockets were listed in the start).
     pub(crate) close_after_running: Vec<crate::hibernation::CloseAfterRunning>,
+    /// Wall-clock milestones the admin API shows, epoch ms (see [`ActorInfo`]).
+    pub(crate) times: Milestones,
+}
+
+/// When an actor last changed state, as the engine reports it (epoch ms; in memory only, so a
+/// restart forgets them).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Milestones {
+    pub(crate) first_running: Option<i64>,
+    pub(crate) running_since: Option<i64>,
+    pub(crate) asleep_since: Option<i64>,
+    pub(crate) waiting_since: Option<i64>,
 }
 
 impl Actor {
@@ -118,6 +130,7 @@ impl Actor {
             placing_since: None,
             hibernatable: 0,
             close_after_running: Vec::new(),
+            times: Milestones::default(),
         }
     }
 
@@ -132,6 +145,11 @@ impl Actor {
             state: self.phase.name(),
             generation: r.generation,
             create_ts: r.create_ts,
+            crash_policy: r.crash_policy,
+            start_ts: self.times.first_running,
+            connectable_ts: self.times.running_since,
+            sleep_ts: self.times.asleep_since,
+            pending_allocation_ts: self.times.waiting_since,
         }
     }
 }

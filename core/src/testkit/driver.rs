@@ -242,6 +242,7 @@ impl Driver {
                 key: key.map(Into::into),
                 runner_name: runner_name.into(),
                 input: None,
+                crash_policy: crate::store::CrashPolicy::Sleep,
                 wall: UnixMillis(WALL_EPOCH),
             }),
         });

@@ -582,6 +582,7 @@ impl World {
                         key: Some(format!("{}", actor % 4)),
                         runner_name: "default".into(),
                         input: None,
+                        crash_policy: crate::store::CrashPolicy::Sleep,
                         wall: UnixMillis(1_700_000_000_000),
                     }),
                     (1, Some(id)) => AdminCommand::Sleep(id),

@@ -169,13 +169,13 @@ fn start_timeout_fails_waiting_clients() {
                 client: ws,
                 close: CloseFrame::new(1011, "torpor.actor_start_timeout"),
             },
-            Output::HttpResponse {
-                client: http,
-                status: 503,
-                headers,
-                body: b"torpor.actor_start_timeout".to_vec(),
-                streaming: false,
-            },
+            super::error_response(
+                http,
+                503,
+                "torpor",
+                "actor_start_timeout",
+                "torpor.actor_start_timeout"
+            ),
         ]
     );
     assert_eq!(d.gw.metrics().actor_start_timeouts, 1);
@@ -378,7 +378,9 @@ fn stop_intent_and_stopped_ok_destroys_the_actor() {
         vec![Output::RejectClient {
             client,
             status: 404,
-            reason: format!("actor \"{actor}\" not found"),
+            reason: format!(
+                "actor.not_found: The actor \"{actor}\" does not exist or was destroyed."
+            ),
         }]
     );
 }
@@ -584,7 +586,8 @@ fn full_waiting_queue_refuses_new_requests_with_503() {
         vec![Output::RejectClient {
             client: c,
             status: 503,
-            reason: "actor is starting and its request queue is full".into(),
+            reason: "torpor.actor_queue_full: the actor is starting and its request queue is full"
+                .into(),
         }]
     );
     assert_eq!(d.gw.client_count(), 2);

@@ -3,13 +3,15 @@
 
 use std::time::Duration;
 
-use crate::admin::{ActorInfo, AdminCommand, AdminError, AdminReply, CreateActor, SocketInfo};
+use crate::admin::{
+    ActorFilter, ActorInfo, AdminCommand, AdminError, AdminReply, CreateActor, SocketInfo,
+};
 use crate::config::Config;
 use crate::ids::{ActorId, AdminReqId};
 use crate::io::ClientFrame;
 use crate::io::{Input, Output};
 use crate::protocol::*;
-use crate::store::{ActorRecord, StoreFailure, StoreReply, StoreRequest};
+use crate::store::{ActorRecord, CrashPolicy, StoreFailure, StoreReply, StoreRequest};
 use crate::testkit::driver::*;
 use crate::time::UnixMillis;
 
@@ -24,6 +26,7 @@ fn create(name: &str, key: Option<&str>) -> CreateActor {
         key: key.map(Into::into),
         runner_name: "default".into(),
         input: Some(b"in".to_vec()),
+        crash_policy: CrashPolicy::Sleep,
         wall: UnixMillis(WALL_EPOCH + 5),
     }
 }
@@ -38,6 +41,12 @@ fn info(id: ActorId, name: &str, key: Option<&str>, state: &'static str) -> Acto
         state,
         generation: 0,
         create_ts: WALL_EPOCH + 5,
+        crash_policy: CrashPolicy::Sleep,
+        start_ts: None,
+        connectable_ts: None,
+        sleep_ts: None,
+        // No runner: it waits for one since its creation (at the driver's epoch).
+        pending_allocation_ts: Some(WALL_EPOCH),
     }
 }
 
@@ -87,6 +96,7 @@ fn create_replies_only_once_the_registry_row_is_durable() {
             input: Some(b"in".to_vec()),
             generation: 0,
             alarm_ts: None,
+            crash_policy: CrashPolicy::Sleep,
         }
     );
     let out = d.step(Input::StoreDone {
@@ -111,10 +121,16 @@ fn create_with_an_existing_name_and_key_conflicts() {
     let mut d = driver();
     let id = create_ok(&mut d, "chat", Some("room-1"));
     let (req, out) = d.admin(AdminCommand::Create(create("chat", Some("room-1"))));
-    let err = AdminError::Conflict(format!(
-        "actor with name \"chat\" and key \"room-1\" already exists: {id}"
-    ));
-    assert_eq!(err.http_status(), 409);
+    let err = AdminError::DuplicateKey {
+        key: "room-1".into(),
+        existing: id,
+    };
+    assert_eq!(err.http_status(), 400);
+    assert_eq!(err.group_code(), ("actor", "duplicate_key"));
+    assert_eq!(
+        err.to_string(),
+        format!("Actor key 'room-1' already in use for actor '{id}'")
+    );
     assert_eq!(out, vec![reply(req, Err(err))]);
     // Another key, or another name with the same key, is fine.
     create_ok(&mut d, "chat", Some("room-2"));
@@ -164,7 +180,8 @@ fn list_filters_by_name() {
     chats.sort_by_key(|i| i.actor_id);
     assert_eq!(
         d.admin_now(AdminCommand::List {
-            name: Some("chat".into())
+            namespace: "default".into(),
+            filter: ActorFilter::Name("chat".into()),
         }),
         Ok(AdminReply::Actors(chats.clone()))
     );
@@ -172,12 +189,16 @@ fn list_filters_by_name() {
     all.push(info(g, "game", None, "starting"));
     all.sort_by_key(|i| i.actor_id);
     assert_eq!(
-        d.admin_now(AdminCommand::List { name: None }),
+        d.admin_now(AdminCommand::List {
+            namespace: "default".into(),
+            filter: ActorFilter::All,
+        }),
         Ok(AdminReply::Actors(all))
     );
     assert_eq!(
         d.admin_now(AdminCommand::List {
-            name: Some("none".into())
+            namespace: "default".into(),
+            filter: ActorFilter::Name("none".into()),
         }),
         Ok(AdminReply::Actors(vec![]))
     );
@@ -267,6 +288,11 @@ fn sleep_of_a_running_actor_sends_stop_and_replies_at_once() {
                 state: "sleeping",
                 generation: 0,
                 create_ts: WALL_EPOCH,
+                crash_policy: CrashPolicy::Sleep,
+                start_ts: Some(WALL_EPOCH),
+                connectable_ts: None,
+                sleep_ts: Some(WALL_EPOCH),
+                pending_allocation_ts: None,
             },
             created: false,
         })
@@ -408,4 +434,113 @@ fn destroy_while_waiting_for_a_runner_disarms_the_start_deadline() {
     assert_eq!(d.gw.poll_timeout(), None, "nothing left to time out");
     let out = d.advance(Duration::from_secs(120));
     assert!(out.is_empty(), "{out:?}");
+}
+
+/// A running actor created with `crash_policy`, its start command and the runner.
+fn running_with_policy(
+    d: &mut Driver,
+    policy: CrashPolicy,
+) -> (crate::ids::RunnerConnId, ActorId, CommandWrapper) {
+    let (conn, _) = d.connect_runner("k", "default", 4);
+    let (req, out) = d.admin(AdminCommand::Create(CreateActor {
+        crash_policy: policy,
+        ..create("svc", None)
+    }));
+    assert!(matches!(
+        out.iter().find_map(|o| match o {
+            Output::AdminReply { req: r, reply } if *r == req => Some(reply),
+            _ => None,
+        }),
+        Some(Ok(AdminReply::Actor { created: true, .. }))
+    ));
+    let (_, start) = start_commands(&out).remove(0);
+    let id = actor_of(&start);
+    d.report_running(conn, &start);
+    (conn, id, start)
+}
+
+#[test]
+fn crash_policy_destroy_destroys_an_actor_that_crashes() {
+    let mut d = driver();
+    let (conn, id, start) = running_with_policy(&mut d, CrashPolicy::Destroy);
+    let out = d.report_state(conn, &start.checkpoint, 1, stopped(StopCode::Error));
+    assert!(
+        store_requests(&out)
+            .iter()
+            .any(|(_, r)| *r == StoreRequest::DeleteActor(id)),
+        "{out:?}"
+    );
+    assert_eq!(
+        d.admin_now(AdminCommand::Get(id)),
+        Err(AdminError::NotFound(format!("actor {id} not found")))
+    );
+    assert_eq!(d.gw.metrics().actors_destroyed_by_crash_policy, 1);
+}
+
+#[test]
+fn crash_policy_restart_starts_a_crashed_actor_again_and_sleep_does_not() {
+    let mut d = driver();
+    let (conn, _, start) = running_with_policy(&mut d, CrashPolicy::Restart);
+    let out = d.report_state(conn, &start.checkpoint, 1, stopped(StopCode::Error));
+    let starts = start_commands(&out);
+    assert_eq!(starts.len(), 1, "{out:?}");
+    assert_eq!(
+        starts[0].1.checkpoint.generation,
+        start.checkpoint.generation + 1
+    );
+    assert_eq!(d.gw.metrics().actors_restarted_by_crash_policy, 1);
+    // A restarted actor that crashes before it ever runs is not restarted again.
+    let out = d.report_state(conn, &starts[0].1.checkpoint, 0, stopped(StopCode::Error));
+    assert_eq!(start_commands(&out), vec![]);
+
+    let mut d = driver();
+    let (conn, id, start) = running_with_policy(&mut d, CrashPolicy::Sleep);
+    let out = d.report_state(conn, &start.checkpoint, 1, stopped(StopCode::Error));
+    assert_eq!(start_commands(&out), vec![]);
+    let Ok(AdminReply::Actor { actor, .. }) = d.admin_now(AdminCommand::Get(id)) else {
+        panic!()
+    };
+    assert_eq!(
+        (actor.state, actor.crash_policy),
+        ("sleeping", CrashPolicy::Sleep)
+    );
+}
+
+#[test]
+fn list_by_ids_and_by_key_stays_in_the_namespace_and_never_returns_another_key() {
+    let mut d = driver();
+    let a = create_ok(&mut d, "counter", Some("a"));
+    let b = create_ok(&mut d, "counter", Some("b"));
+    let list = |d: &mut Driver, namespace: &str, filter: ActorFilter| match d.admin_now(
+        AdminCommand::List {
+            namespace: namespace.into(),
+            filter,
+        },
+    ) {
+        Ok(AdminReply::Actors(l)) => Ok(l.iter().map(|i| i.actor_id).collect::<Vec<_>>()),
+        Ok(other) => panic!("{other:?}"),
+        Err(e) => Err(e),
+    };
+    let key = |k: &str| ActorFilter::Key {
+        name: "counter".into(),
+        key: k.into(),
+    };
+    assert_eq!(list(&mut d, "default", key("a")), Ok(vec![a]));
+    assert_eq!(list(&mut d, "default", key("b")), Ok(vec![b]));
+    assert_eq!(list(&mut d, "default", key("c")), Ok(vec![]));
+    let missing = ActorId::parse("00000000-0000-4000-8000-000000000000").unwrap();
+    assert_eq!(
+        list(&mut d, "default", ActorFilter::Ids(vec![b, missing, a, b])),
+        Ok(vec![a, b]
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect())
+    );
+    assert_eq!(
+        list(&mut d, "other", ActorFilter::Ids(vec![a])),
+        Err(AdminError::NamespaceNotFound(
+            "The namespace \"other\" does not exist.".into()
+        ))
+    );
 }

@@ -115,7 +115,13 @@ fn script(seed: u64) -> (GatewayId, Vec<Output>) {
         client: ws,
         close: Some(CloseFrame::new(1000, "bye")),
     }));
-    all.extend(d.admin(AdminCommand::List { name: None }).1);
+    all.extend(
+        d.admin(AdminCommand::List {
+            namespace: "default".into(),
+            filter: crate::admin::ActorFilter::All,
+        })
+        .1,
+    );
     all.extend(d.step(Input::RunnerBytes {
         conn: r2,
         bytes: vec![0xff, 0x01],

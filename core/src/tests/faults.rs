@@ -38,16 +38,13 @@ fn message(s: &str) -> ToClientTunnelMessageKind {
 }
 
 fn runner_disconnected_502(client: ClientId) -> Output {
-    let mut headers = Headers::new();
-    headers.insert("content-type", "text/plain; charset=utf-8".to_owned());
-    Output::HttpResponse {
+    super::error_response(
         client,
-        status: 502,
-        headers,
-        body: b"torpor.runner_disconnected: the runner connection dropped while the request was in flight"
-            .to_vec(),
-        streaming: false,
-    }
+        502,
+        "torpor",
+        "runner_disconnected",
+        "the runner connection dropped while the request was in flight",
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -749,6 +746,7 @@ fn a_corrupt_store_refuses_the_create_and_destroys_the_actor_without_retrying() 
         key: None,
         runner_name: "default".into(),
         input: None,
+        crash_policy: crate::store::CrashPolicy::Sleep,
         wall: UnixMillis(WALL_EPOCH),
     }));
     let [(op, StoreRequest::PutActor(record))] = <[_; 1]>::try_from(store_requests(&out)).unwrap()

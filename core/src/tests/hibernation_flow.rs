@@ -507,6 +507,7 @@ fn before_restart() -> (Driver, ActorRecord, MessageId) {
         input: None,
         generation: info.generation,
         alarm_ts: None,
+        crash_policy: crate::store::CrashPolicy::Sleep,
     };
     (d, record, rq)
 }

@@ -9,7 +9,7 @@ use crate::io::{Input, Output};
 use crate::protocol::*;
 use crate::testkit::driver::*;
 
-use super::{driver, driver_with, setup};
+use super::{driver, driver_with, error_response, setup};
 
 /// Sends a request to the running actor; returns the client and its request-start message.
 fn request(
@@ -22,12 +22,6 @@ fn request(
     let t = tunnel_to(&out, conn);
     let [start] = <[_; 1]>::try_from(t).unwrap_or_else(|t| panic!("{t:?}"));
     (client, start)
-}
-
-fn text_plain() -> Headers {
-    let mut headers = Headers::new();
-    headers.insert("content-type", "text/plain; charset=utf-8".to_owned());
-    headers
 }
 
 fn abort_msg(request: MessageId, index: u16) -> ToClient {
@@ -140,13 +134,13 @@ fn response_abort_becomes_502() {
     );
     assert_eq!(
         out,
-        vec![Output::HttpResponse {
+        vec![error_response(
             client,
-            status: 502,
-            headers: text_plain(),
-            body: b"torpor.response_aborted: the actor aborted the response".to_vec(),
-            streaming: false,
-        }]
+            502,
+            "torpor",
+            "response_aborted",
+            "the actor aborted the response"
+        )]
     );
     assert_eq!(d.gw.metrics().http_aborted, 1);
     assert_eq!(d.gw.client_count(), 0);
@@ -165,13 +159,13 @@ fn actor_stopping_with_a_request_in_flight_fails_it_with_503() {
         .collect();
     assert_eq!(
         responses,
-        vec![&Output::HttpResponse {
+        vec![&error_response(
             client,
-            status: 503,
-            headers: text_plain(),
-            body: b"actor.crashed".to_vec(),
-            streaming: false,
-        }]
+            503,
+            "actor",
+            "crashed",
+            "actor.crashed"
+        )]
     );
     assert!(
         tunnel_to(&out, conn).is_empty(),
@@ -199,13 +193,13 @@ fn response_timeout_answers_504_and_aborts_on_the_runner() {
                 conn,
                 bytes: abort_msg(start.message_id, 1).to_bytes(),
             },
-            Output::HttpResponse {
+            error_response(
                 client,
-                status: 504,
-                headers: text_plain(),
-                body: b"torpor.response_timeout: the actor did not respond in time".to_vec(),
-                streaming: false,
-            },
+                504,
+                "torpor",
+                "response_timeout",
+                "the actor did not respond in time"
+            ),
         ]
     );
     assert_eq!(d.gw.metrics().http_response_timeouts, 1);
@@ -355,13 +349,13 @@ fn request_to_an_unknown_actor_is_answered_404() {
     });
     assert_eq!(
         out,
-        vec![Output::HttpResponse {
+        vec![error_response(
             client,
-            status: 404,
-            headers: text_plain(),
-            body: b"actor \"nope\" not found".to_vec(),
-            streaming: false,
-        }]
+            404,
+            "actor",
+            "not_found",
+            "The actor \"nope\" does not exist or was destroyed."
+        )]
     );
     assert_eq!(d.gw.metrics().client_rejects, 1);
 }

@@ -41,3 +41,26 @@ pub(super) fn setup(d: &mut Driver) -> (RunnerConnId, ActorId, CommandWrapper) {
     let (actor, start) = d.running_actor(conn, "chat");
     (conn, actor, start)
 }
+
+/// The gateway's own error response, in the engine's shape: JSON `{group, code, message}` and
+/// the `x-rivet-error` header.
+pub(super) fn error_response(
+    client: crate::ids::ClientId,
+    status: u16,
+    group: &str,
+    code: &str,
+    message: &str,
+) -> crate::io::Output {
+    let mut headers = crate::protocol::Headers::new();
+    headers.insert("content-type", "application/json".to_owned());
+    headers.insert("x-rivet-error", format!("{group}.{code}"));
+    crate::io::Output::HttpResponse {
+        client,
+        status,
+        headers,
+        body: serde_json::json!({ "group": group, "code": code, "message": message })
+            .to_string()
+            .into_bytes(),
+        streaming: false,
+    }
+}

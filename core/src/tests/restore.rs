@@ -20,6 +20,7 @@ fn record(id: ActorId, alarm_ts: Option<i64>) -> ActorRecord {
         input: Some(vec![1, 2, 3]),
         generation: 4,
         alarm_ts,
+        crash_policy: crate::store::CrashPolicy::Sleep,
     }
 }
 

@@ -540,16 +540,14 @@ fn request_held_during_a_disconnect_fails_503_when_the_runner_is_lost() {
     d.advance(Duration::from_secs(5));
     let (client, _) = d.http_request(actor, "GET", "/", b"");
     assert_eq!(d.advance(Duration::from_millis(9_999)), vec![]);
-    let mut headers = Headers::new();
-    headers.insert("content-type", "text/plain; charset=utf-8".to_owned());
     assert_eq!(
         d.advance(Duration::from_millis(1)),
-        vec![Output::HttpResponse {
+        vec![super::error_response(
             client,
-            status: 503,
-            headers,
-            body: b"torpor.runner_lost".to_vec(),
-            streaming: false,
-        }]
+            503,
+            "torpor",
+            "runner_lost",
+            "torpor.runner_lost"
+        )]
     );
 }

@@ -321,7 +321,8 @@ fn unknown_actor_is_rejected_with_404() {
         vec![Output::RejectClient {
             client,
             status: 404,
-            reason: "actor \"not-a-uuid\" not found".into(),
+            reason: "actor.not_found: The actor \"not-a-uuid\" does not exist or was destroyed."
+                .into(),
         }]
     );
     let missing = ActorId::parse("00000000-0000-4000-8000-000000000000").unwrap();
@@ -331,7 +332,9 @@ fn unknown_actor_is_rejected_with_404() {
         vec![Output::RejectClient {
             client,
             status: 404,
-            reason: format!("actor \"{missing}\" not found"),
+            reason: format!(
+                "actor.not_found: The actor \"{missing}\" does not exist or was destroyed."
+            ),
         }]
     );
     assert_eq!(d.gw.metrics().client_rejects, 2);

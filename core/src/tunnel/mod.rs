@@ -255,16 +255,25 @@ impl Gateway {
     fn admit_client(&mut self, actor: &str) -> Result<ActorId, (u16, String)> {
         let id = ActorId::parse(actor)
             .filter(|id| self.actors.map.contains_key(id))
-            .ok_or_else(|| (404, format!("actor {actor:?} not found")))?;
+            .ok_or_else(|| {
+                let msg = format!(
+                    "actor.not_found: The actor {actor:?} does not exist or was destroyed."
+                );
+                (404, msg)
+            })?;
         if self.clients.map.len() >= self.cx.config.max_clients {
-            return Err((503, "too many client connections".to_owned()));
+            return Err((
+                503,
+                "torpor.too_many_clients: too many client connections".to_owned(),
+            ));
         }
         let waiting = self.actors.map.get(&id).map_or(0, |a| a.waiting.len());
         if waiting >= self.cx.config.max_waiting_requests_per_actor {
             self.cx.metrics.waiting_queue_full += 1;
             return Err((
                 503,
-                "actor is starting and its request queue is full".to_owned(),
+                "torpor.actor_queue_full: the actor is starting and its request queue is full"
+                    .to_owned(),
             ));
         }
         Ok(id)

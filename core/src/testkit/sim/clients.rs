@@ -627,8 +627,11 @@ impl Sim {
                 body,
                 streaming: false,
             } if *status >= 500 && h.head.is_none() => {
-                let text = String::from_utf8_lossy(body).into_owned();
-                (text.starts_with("torpor.") || text.starts_with("actor.")).then_some(text)
+                // The engine's error shape: `{"group", "code", "message"}`.
+                serde_json::from_slice::<serde_json::Value>(body)
+                    .ok()
+                    .and_then(|v| Some(format!("{}.{}", v["group"].as_str()?, v["code"].as_str()?)))
+                    .filter(|name| name.starts_with("torpor.") || name.starts_with("actor."))
             }
             _ => None,
         };
