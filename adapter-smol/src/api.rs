@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use torpor_core::{
     ActorFilter, ActorId, ActorInfo, AdminCommand, AdminError, AdminReply, CrashPolicy,
-    CreateActor, SocketInfo,
+    CreateActor, RunnerInfo, SocketInfo,
 };
 
 use crate::api_error::ApiError;
@@ -41,6 +41,7 @@ enum Route {
     Datacenters,
     RunnerConfigs,
     RunnerConfig,
+    Runners,
     Actors,
     Actor,
     ActorSleep,
@@ -55,6 +56,7 @@ static ROUTES: LazyLock<matchit::Router<Route>> = LazyLock::new(|| {
         ("/datacenters", Route::Datacenters),
         ("/runner-configs", Route::RunnerConfigs),
         ("/runner-configs/{name}", Route::RunnerConfig),
+        ("/runners", Route::Runners),
         ("/actors", Route::Actors),
         ("/actors/{id}", Route::Actor),
         ("/actors/{id}/sleep", Route::ActorSleep),
@@ -172,6 +174,21 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
                 .remove(&(namespace, name));
             Ok(json_response(StatusCode::OK, &json!({})))
         }
+        (Route::Runners, &Method::GET) => {
+            let q = Query::parse(&req, &["namespace", "name"])?;
+            let namespace = q.namespace(shared)?;
+            let name = q.get("name").map(str::to_owned);
+            match admin(shared, AdminCommand::Runners { namespace, name }).await? {
+                AdminReply::Runners(list) => Ok(json_response(
+                    StatusCode::OK,
+                    &json!({
+                        "runners": list.iter().map(runner_json).collect::<Vec<_>>(),
+                        "pagination": { "cursor": null },
+                    }),
+                )),
+                other => Err(unexpected(&other)),
+            }
+        }
         (Route::Actors, &Method::GET) => list_actors(shared, &req).await,
         (Route::Actors, &Method::POST | &Method::PUT) => {
             let q = Query::parse(&req, &["namespace"])?;
@@ -226,9 +243,14 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
                 other => Err(unexpected(&other)),
             }
         }
-        (Route::Health | Route::Metadata | Route::Datacenters | Route::ActorSockets, _) => {
-            Err(ApiError::method_not_allowed("GET"))
-        }
+        (
+            Route::Health
+            | Route::Metadata
+            | Route::Datacenters
+            | Route::Runners
+            | Route::ActorSockets,
+            _,
+        ) => Err(ApiError::method_not_allowed("GET")),
         (Route::RunnerConfigs, _) => Err(ApiError::method_not_allowed("GET")),
         (Route::RunnerConfig, _) => Err(ApiError::method_not_allowed("PUT, DELETE")),
         (Route::Actors, _) => Err(ApiError::method_not_allowed("GET, POST, PUT")),
@@ -563,6 +585,22 @@ fn actor_json(a: &ActorInfo) -> Value {
         "destroy_ts": null,
         "state": a.state,
         "generation": a.generation,
+    })
+}
+
+/// A runner as the engine lists it (the fields Torpor knows), plus `connected` and
+/// `draining`.
+fn runner_json(r: &RunnerInfo) -> Value {
+    json!({
+        "runner_id": r.runner_id,
+        "namespace_id": r.namespace,
+        "datacenter": DATACENTER,
+        "name": r.name,
+        "key": r.key,
+        "total_slots": r.total_slots,
+        "remaining_slots": r.remaining_slots,
+        "connected": r.connected,
+        "draining": r.draining,
     })
 }
 

@@ -396,3 +396,40 @@ fn non_loopback_bind_without_tokens_is_refused() {
     assert!(err.contains("not a loopback address"), "{err}");
     assert!(err.contains("--insecure"), "{err}");
 }
+
+#[test]
+fn runners_are_listed_by_namespace_and_name() {
+    let gw = start("runners");
+    let addr = gw.addr();
+    smol::block_on(async {
+        let empty = http(addr, "GET", "/runners?namespace=default", &[], "").await;
+        assert_eq!(
+            empty.json(),
+            json!({ "runners": [], "pagination": { "cursor": null } })
+        );
+        let _runner = runner(addr).await;
+        let list = http(
+            addr,
+            "GET",
+            "/runners?namespace=default&name=default",
+            &[],
+            "",
+        )
+        .await
+        .json();
+        let runners = list["runners"].as_array().expect("runners");
+        assert_eq!(runners.len(), 1, "{list}");
+        assert_eq!(runners[0]["name"], "default");
+        assert_eq!(runners[0]["connected"], true);
+        assert_eq!(
+            runners[0]["remaining_slots"], runners[0]["total_slots"],
+            "no actors yet"
+        );
+        let other = http(addr, "GET", "/runners?namespace=default&name=gpu", &[], "")
+            .await
+            .json();
+        assert_eq!(other["runners"], json!([]));
+        let bad = http(addr, "GET", "/runners?namespace=nope", &[], "").await;
+        assert_eq!(error_name(&bad), "namespace.not_found");
+    });
+}

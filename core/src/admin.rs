@@ -65,6 +65,13 @@ pub enum AdminCommand {
     Sleep(ActorId),
     /// The actor's client connections (`GET /actors/{id}/sockets`).
     Sockets(ActorId),
+    /// The runners of a namespace (`GET /runners`), optionally of one runner name.
+    Runners {
+        /// Namespace.
+        namespace: String,
+        /// Runner name.
+        name: Option<String>,
+    },
 }
 
 /// What an admin request returns.
@@ -81,6 +88,8 @@ pub enum AdminReply {
     Actors(Vec<ActorInfo>),
     /// An actor's client connections, by client id.
     Sockets(Vec<SocketInfo>),
+    /// Runners, by key.
+    Runners(Vec<RunnerInfo>),
     /// Done, nothing to return.
     Done,
 }
@@ -114,6 +123,28 @@ pub struct ActorInfo {
     pub sleep_ts: Option<i64>,
     /// When it started waiting for a runner, while it waits.
     pub pending_allocation_ts: Option<i64>,
+}
+
+/// A runner process as the admin API shows it (kept while connected or within its lost
+/// threshold).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunnerInfo {
+    /// Id given in its init.
+    pub runner_id: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Runner name (the pool actors select).
+    pub name: String,
+    /// Its `runner_key`.
+    pub key: String,
+    /// Slots it announced.
+    pub total_slots: u32,
+    /// Slots not taken by actors.
+    pub remaining_slots: u32,
+    /// Connected now (else within its lost threshold).
+    pub connected: bool,
+    /// Draining: no new actors.
+    pub draining: bool,
 }
 
 /// One client connection of an actor, as the admin API shows it.

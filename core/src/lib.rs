@@ -58,7 +58,8 @@ mod timer;
 mod tunnel;
 
 pub use admin::{
-    ActorFilter, ActorInfo, AdminCommand, AdminError, AdminReply, CreateActor, SocketInfo,
+    ActorFilter, ActorInfo, AdminCommand, AdminError, AdminReply, CreateActor, RunnerInfo,
+    SocketInfo,
 };
 pub use config::{Config, ConfigError};
 pub use engine_error::EngineError;

@@ -29,6 +29,15 @@ impl Gateway {
                 .map(|l| Some(AdminReply::Actors(l))),
             AdminCommand::Destroy(id) => self.admin_destroy(now, req, id),
             AdminCommand::Sleep(id) => self.admin_sleep(now, id),
+            AdminCommand::Runners { namespace, name } => {
+                if self.cx.config.namespaces.iter().any(|n| *n == namespace) {
+                    Ok(Some(AdminReply::Runners(
+                        self.runners.describe(&namespace, name.as_deref()),
+                    )))
+                } else {
+                    Err(namespace_not_found(&namespace))
+                }
+            }
             AdminCommand::Sockets(id) => self
                 .actors
                 .map

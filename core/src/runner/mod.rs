@@ -9,6 +9,7 @@ mod session;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
+use crate::admin::RunnerInfo;
 use crate::ids::{ActorId, RunnerConnId};
 use crate::io::RunnerParams;
 use crate::time::Instant;
@@ -74,6 +75,30 @@ pub(crate) struct Runners {
 }
 
 impl Runners {
+    /// The instances of `namespace` (of runner name `name`, if given), by key.
+    pub(crate) fn describe(&self, namespace: &str, name: Option<&str>) -> Vec<RunnerInfo> {
+        let mut list: Vec<RunnerInfo> = self
+            .instances
+            .values()
+            .filter(|i| i.namespace == namespace && name.is_none_or(|n| n == i.name))
+            .map(|i| {
+                let taken = u32::try_from(i.actors.len()).unwrap_or(u32::MAX);
+                RunnerInfo {
+                    runner_id: i.runner_id.clone(),
+                    namespace: i.namespace.clone(),
+                    name: i.name.clone(),
+                    key: i.runner_key.clone(),
+                    total_slots: i.total_slots,
+                    remaining_slots: i.total_slots.saturating_sub(taken),
+                    connected: i.conn.is_some(),
+                    draining: i.draining,
+                }
+            })
+            .collect();
+        list.sort_by(|a, b| a.key.cmp(&b.key));
+        list
+    }
+
     pub(crate) fn next_idx(&mut self) -> RunnerIdx {
         let idx = RunnerIdx(self.next_idx);
         self.next_idx += 1;
