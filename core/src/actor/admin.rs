@@ -30,7 +30,7 @@ impl Gateway {
             AdminCommand::Destroy(id) => self.admin_destroy(now, req, id),
             AdminCommand::Sleep(id) => self.admin_sleep(now, id),
             AdminCommand::Runners { namespace, name } => {
-                if self.cx.config.namespaces.iter().any(|n| *n == namespace) {
+                if self.cx.config.namespaces.contains(&namespace) {
                     Ok(Some(AdminReply::Runners(
                         self.runners.describe(&namespace, name.as_deref()),
                     )))
