@@ -440,7 +440,8 @@ fn connections_that_send_no_request_head_in_time_are_closed() {
                 "{name}: the gateway closed the connection instead of waiting: {read:?}"
             );
         }
-        assert_eq!(metric(addr, "http_header_timeouts").await, 2);
+        // The closed socket can be seen before the connection's task counts the timeout.
+        assert_eq!(metric_reaches(addr, "http_header_timeouts", 2).await, 2);
         // A client that sends its request in time is served as before.
         assert_eq!(http(addr, "GET", "/healthz", &[], "").await.status, 200);
     });
