@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use torpor_core::{
     ActorFilter, ActorId, ActorInfo, AdminCommand, AdminError, AdminReply, CrashPolicy,
-    CreateActor, RunnerInfo, SocketInfo,
+    CreateActor, NamespaceRecord, RunnerInfo, SocketInfo,
 };
 
 use crate::api_error::ApiError;
@@ -42,6 +42,7 @@ enum Route {
     RunnerConfigs,
     RunnerConfig,
     Runners,
+    Namespaces,
     Actors,
     Actor,
     ActorSleep,
@@ -57,6 +58,7 @@ static ROUTES: LazyLock<matchit::Router<Route>> = LazyLock::new(|| {
         ("/runner-configs", Route::RunnerConfigs),
         ("/runner-configs/{name}", Route::RunnerConfig),
         ("/runners", Route::Runners),
+        ("/namespaces", Route::Namespaces),
         ("/actors", Route::Actors),
         ("/actors/{id}", Route::Actor),
         ("/actors/{id}/sleep", Route::ActorSleep),
@@ -114,7 +116,7 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
         )),
         (Route::RunnerConfigs, &Method::GET) => {
             let q = Query::parse(&req, &["namespace", "runner_name"])?;
-            let namespace = q.namespace(shared)?;
+            let namespace = q.namespace(shared).await?;
             let configs = shared.runner_configs.lock().expect("runner configs");
             let list: serde_json::Map<String, Value> = configs
                 .iter()
@@ -132,7 +134,7 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
         }
         (Route::RunnerConfig, &Method::PUT) => {
             let q = Query::parse(&req, &["namespace"])?;
-            let namespace = q.namespace(shared)?;
+            let namespace = q.namespace(shared).await?;
             let name = param("name");
             let body: RunnerConfigBody = json_body(req).await?;
             let mut config = None;
@@ -165,7 +167,7 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
         }
         (Route::RunnerConfig, &Method::DELETE) => {
             let q = Query::parse(&req, &["namespace"])?;
-            let namespace = q.namespace(shared)?;
+            let namespace = q.namespace(shared).await?;
             let name = param("name");
             shared
                 .runner_configs
@@ -176,7 +178,7 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
         }
         (Route::Runners, &Method::GET) => {
             let q = Query::parse(&req, &["namespace", "name"])?;
-            let namespace = q.namespace(shared)?;
+            let namespace = q.namespace(shared).await?;
             let name = q.get("name").map(str::to_owned);
             match admin(shared, AdminCommand::Runners { namespace, name }).await? {
                 AdminReply::Runners(list) => Ok(json_response(
@@ -189,10 +191,40 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
                 other => Err(unexpected(&other)),
             }
         }
+        (Route::Namespaces, &Method::GET) => {
+            let q = Query::parse(&req, &["name", "limit", "cursor"])?;
+            let name = q.get("name").map(str::to_owned);
+            match admin(shared, AdminCommand::Namespaces { name }).await? {
+                AdminReply::Namespaces(list) => Ok(json_response(
+                    StatusCode::OK,
+                    &json!({
+                        "namespaces": list.iter().map(namespace_json).collect::<Vec<_>>(),
+                        "pagination": { "cursor": null },
+                    }),
+                )),
+                other => Err(unexpected(&other)),
+            }
+        }
+        (Route::Namespaces, &Method::POST) => {
+            Query::parse(&req, &[])?;
+            let body: NamespaceBody = json_body(req).await?;
+            let command = AdminCommand::CreateNamespace {
+                name: body.name,
+                display_name: body.display_name,
+                wall: crate::hub::wall(),
+            };
+            match admin(shared, command).await? {
+                AdminReply::Namespaces(list) if list.len() == 1 => Ok(json_response(
+                    StatusCode::OK,
+                    &json!({ "namespace": namespace_json(&list[0]) }),
+                )),
+                other => Err(unexpected(&other)),
+            }
+        }
         (Route::Actors, &Method::GET) => list_actors(shared, &req).await,
         (Route::Actors, &Method::POST | &Method::PUT) => {
             let q = Query::parse(&req, &["namespace"])?;
-            let namespace = q.namespace(shared)?;
+            let namespace = q.namespace(shared).await?;
             let get_or_create = method == Method::PUT;
             let body: CreateBody = json_body(req).await?;
             let create = body.into_create(namespace, get_or_create)?;
@@ -252,6 +284,7 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
             _,
         ) => Err(ApiError::method_not_allowed("GET")),
         (Route::RunnerConfigs, _) => Err(ApiError::method_not_allowed("GET")),
+        (Route::Namespaces, _) => Err(ApiError::method_not_allowed("GET, POST")),
         (Route::RunnerConfig, _) => Err(ApiError::method_not_allowed("PUT, DELETE")),
         (Route::Actors, _) => Err(ApiError::method_not_allowed("GET, POST, PUT")),
         (Route::Actor, _) => Err(ApiError::method_not_allowed("GET, DELETE")),
@@ -275,7 +308,7 @@ async fn list_actors(shared: &Shared, req: &Request<Incoming>) -> Result<Respons
             "cursor",
         ],
     )?;
-    let namespace = q.namespace(shared)?;
+    let namespace = q.namespace(shared).await?;
     match q.get("include_destroyed") {
         None | Some("false") => {}
         Some("true") => {
@@ -375,7 +408,7 @@ async fn list_actors(shared: &Shared, req: &Request<Incoming>) -> Result<Respons
 
 /// The actor `id` of the query's namespace (`actor.not_found` for another namespace's).
 async fn actor_in(shared: &Shared, id: &str, q: &Query) -> Result<ActorInfo, ApiError> {
-    let namespace = q.namespace(shared)?;
+    let namespace = q.namespace(shared).await?;
     let id = ActorId::parse(id)
         .ok_or_else(|| ApiError::bad_request(&format!("invalid actor id {id:?}")))?;
     match admin(shared, AdminCommand::Get(id)).await {
@@ -478,15 +511,18 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
-    /// `namespace` (default `default`), which must exist.
-    fn namespace(&self, shared: &Shared) -> Result<String, ApiError> {
-        let namespace = self.get("namespace").unwrap_or("default");
-        if shared.namespaces.iter().any(|n| n == namespace) {
-            Ok(namespace.to_owned())
-        } else {
-            Err(ApiError::from_admin(&AdminError::NamespaceNotFound(
+    /// `namespace` (default `default`), which must exist (the core knows those created at
+    /// run time).
+    async fn namespace(&self, shared: &Shared) -> Result<String, ApiError> {
+        let namespace = self.get("namespace").unwrap_or("default").to_owned();
+        let command = AdminCommand::Namespaces {
+            name: Some(namespace.clone()),
+        };
+        match admin(shared, command).await? {
+            AdminReply::Namespaces(list) if !list.is_empty() => Ok(namespace),
+            _ => Err(ApiError::from_admin(&AdminError::NamespaceNotFound(
                 format!("The namespace {namespace:?} does not exist."),
-            )))
+            ))),
         }
     }
 }
@@ -504,6 +540,14 @@ async fn json_body<T: for<'de> Deserialize<'de>>(req: Request<Incoming>) -> Resu
             "Failed to deserialize the JSON body into the target type: {e}"
         ))
     })
+}
+
+/// `POST /namespaces` bodies.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NamespaceBody {
+    name: String,
+    display_name: String,
 }
 
 /// `PUT /runner-configs/{name}` bodies.
@@ -585,6 +629,17 @@ fn actor_json(a: &ActorInfo) -> Value {
         "destroy_ts": null,
         "state": a.state,
         "generation": a.generation,
+    })
+}
+
+/// A namespace as the engine shows it (`namespace_id` is its name: Torpor has no namespace
+/// ids).
+fn namespace_json(ns: &NamespaceRecord) -> Value {
+    json!({
+        "namespace_id": ns.name,
+        "name": ns.name,
+        "display_name": ns.display_name,
+        "create_ts": ns.create_ts,
     })
 }
 

@@ -57,8 +57,6 @@ pub(crate) struct Shared {
     pub(crate) http_header_timeout: Duration,
     /// This gateway's URL, as `GET /datacenters` shows it.
     pub(crate) public_url: String,
-    /// The namespaces that exist.
-    pub(crate) namespaces: Vec<String>,
     /// Runner configs by (namespace, runner name): accepted and shown, as on the engine;
     /// Torpor starts no serverless runners for them (see COMPATIBILITY.md).
     pub(crate) runner_configs: std::sync::Mutex<BTreeMap<(String, String), serde_json::Value>>,

@@ -108,7 +108,6 @@ impl Server {
             body_budget: BodyBudget::new(config.core.pending_budget_bytes),
             http_header_timeout: config.http_header_timeout,
             public_url: format!("http://{}/", listener.local_addr().map_err(ServeError::Io)?),
-            namespaces: config.core.namespaces.clone(),
             runner_configs: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         });
         Ok(Self {

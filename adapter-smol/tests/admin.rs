@@ -433,3 +433,119 @@ fn runners_are_listed_by_namespace_and_name() {
         assert_eq!(error_name(&bad), "namespace.not_found");
     });
 }
+
+#[test]
+fn namespaces_created_at_run_time_hold_their_own_actors_and_runners() {
+    let db = temp_db("namespaces");
+    let run = |db: std::path::PathBuf| {
+        start_with(config("namespaces", move |args, _| {
+            args.database = Some(db);
+        }))
+    };
+    let gw = run(db.clone());
+    let addr = gw.addr();
+    smol::block_on(async {
+        let body = r#"{"name":"team-a","display_name":"Team A"}"#;
+        let created = http(addr, "POST", "/namespaces", &[], body).await;
+        assert_eq!(created.status, 200, "{}", created.body);
+        assert_eq!(created.json()["namespace"]["name"], "team-a");
+        assert_eq!(created.json()["namespace"]["display_name"], "Team A");
+        let again = http(addr, "POST", "/namespaces", &[], body).await;
+        assert_eq!(error_name(&again), "namespace.name_not_unique");
+        for (name, display, reason) in [
+            ("Team", "x", "invalid name"),
+            ("-a", "x", "invalid name"),
+            ("a--b", "x", "invalid name"),
+            ("ok", "", "display name too short"),
+            ("ok", " padded", "invalid display name"),
+        ] {
+            let bad = http(
+                addr,
+                "POST",
+                "/namespaces",
+                &[],
+                &json!({ "name": name, "display_name": display }).to_string(),
+            )
+            .await;
+            assert_eq!(error_name(&bad), "namespace.failed_to_create", "{name:?}");
+            assert_eq!(
+                bad.json()["message"],
+                format!("Failed to create namespace: {reason}")
+            );
+        }
+        let list = http(addr, "GET", "/namespaces", &[], "").await.json();
+        let names: Vec<&str> = list["namespaces"]
+            .as_array()
+            .expect("namespaces")
+            .iter()
+            .map(|n| n["name"].as_str().expect("name"))
+            .collect();
+        assert_eq!(names, vec!["default", "team-a"]);
+
+        // Actors are per namespace: the same name and key in both, each sees only its own.
+        let mk = |ns: &'static str| async move {
+            let r = http(
+                addr,
+                "PUT",
+                &format!("/actors?namespace={ns}"),
+                &[],
+                &create_body("room", Some("k")),
+            )
+            .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.json()["actor"]["actor_id"]
+                .as_str()
+                .expect("id")
+                .to_owned()
+        };
+        let a = mk("team-a").await;
+        let d = mk("default").await;
+        assert_ne!(a, d);
+        let in_a = http(
+            addr,
+            "GET",
+            "/actors?namespace=team-a&name=room&key=k",
+            &[],
+            "",
+        )
+        .await
+        .json();
+        assert_eq!(in_a["actors"][0]["actor_id"], a.as_str());
+        assert_eq!(in_a["actors"].as_array().expect("list").len(), 1);
+        let cross = http(
+            addr,
+            "GET",
+            &format!("/actors?namespace=default&actor_ids={a}"),
+            &[],
+            "",
+        )
+        .await
+        .json();
+        assert_eq!(cross["actors"], json!([]));
+
+        // A runner of the new namespace is admitted, and listed there only.
+        let mut cfg = torpor_smol::test_runner::RunnerConfig::new(ws_base(addr));
+        cfg.namespace = "team-a".to_owned();
+        let _runner = torpor_smol::test_runner::TestRunner::connect(cfg)
+            .await
+            .expect("admitted");
+        let runners = http(addr, "GET", "/runners?namespace=team-a", &[], "")
+            .await
+            .json();
+        assert_eq!(runners["runners"].as_array().expect("runners").len(), 1);
+        let none = http(addr, "GET", "/runners?namespace=default", &[], "")
+            .await
+            .json();
+        assert_eq!(none["runners"], json!([]));
+    });
+    drop(gw);
+    // It is stored: it exists after a restart.
+    let gw = run(db);
+    let addr = gw.addr();
+    smol::block_on(async {
+        let list = http(addr, "GET", "/namespaces?name=team-a", &[], "")
+            .await
+            .json();
+        assert_eq!(list["namespaces"][0]["display_name"], "Team A");
+    });
+}

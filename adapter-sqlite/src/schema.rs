@@ -71,6 +71,14 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE actors ADD COLUMN crash_policy TEXT NOT NULL DEFAULT 'sleep'
         CHECK (crash_policy IN ('restart', 'sleep', 'destroy'));
     ",
+    // 3: namespaces created at run time (`POST /namespaces`).
+    "
+    CREATE TABLE namespaces (
+        name         TEXT PRIMARY KEY,
+        display_name TEXT NOT NULL,
+        create_ts    INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// Opens (creating if needed) and migrates the database.

@@ -6,7 +6,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use torpor_core::protocol::{GatewayId, Headers, RequestId};
 use torpor_core::store::HibernationRow;
 use torpor_core::{
-    ActorId, ActorRecord, CrashPolicy, OpId, Snapshot, StoreFailure, StoreReply, StoreRequest,
+    ActorId, ActorRecord, CrashPolicy, NamespaceRecord, OpId, Snapshot, StoreFailure, StoreReply,
+    StoreRequest,
 };
 
 use crate::error::{OpenError, classify};
@@ -96,7 +97,19 @@ impl Store {
                 crash_policy,
             });
         }
-        Ok(Snapshot { actors })
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, display_name, create_ts FROM namespaces ORDER BY name")?;
+        let namespaces = stmt
+            .query_map([], |r| {
+                Ok(NamespaceRecord {
+                    name: r.get(0)?,
+                    display_name: r.get(1)?,
+                    create_ts: r.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Snapshot { actors, namespaces })
     }
 
     /// Executes a batch in one transaction, one savepoint per operation: a failing operation
@@ -194,6 +207,14 @@ fn apply(tx: &Connection, request: StoreRequest, now_ms: i64) -> rusqlite::Resul
     match request {
         StoreRequest::PutActor(record) => put_actor(tx, &record),
         StoreRequest::DeleteActor(id) => delete_actor(tx, id),
+        StoreRequest::PutNamespace(ns) => {
+            tx.prepare_cached(
+                "INSERT INTO namespaces (name, display_name, create_ts) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET display_name = excluded.display_name",
+            )?
+            .execute(params![ns.name, ns.display_name, ns.create_ts])?;
+            Ok(StoreReply::Done)
+        }
         StoreRequest::Kv { actor, request } => {
             kv::execute(tx, &actor.to_string(), request, now_ms).map(StoreReply::Kv)
         }

@@ -10,7 +10,9 @@ use torpor_core::protocol::{
     RequestId,
 };
 use torpor_core::store::HibernationRow;
-use torpor_core::{ActorId, ActorRecord, CrashPolicy, IndexKey, OpId, StoreReply, StoreRequest};
+use torpor_core::{
+    ActorId, ActorRecord, CrashPolicy, IndexKey, NamespaceRecord, OpId, StoreReply, StoreRequest,
+};
 use torpor_sqlite::{Store, kv::DEFAULT_LIST_LIMIT};
 
 /// (actor, key) → (value, update_ts)
@@ -23,6 +25,8 @@ struct Model {
     kv: KvModel,
     /// (actor, gateway, request) → last_ping_ts
     index: BTreeMap<(ActorId, [u8; 4], [u8; 4]), i64>,
+    /// Namespaces by name; a second put keeps the first `create_ts`.
+    namespaces: BTreeMap<String, NamespaceRecord>,
 }
 
 impl Model {
@@ -36,6 +40,13 @@ impl Model {
                 self.actors.remove(id);
                 self.kv.retain(|(a, _), _| a != id);
                 self.index.retain(|(a, _, _), _| a != id);
+                StoreReply::Done
+            }
+            StoreRequest::PutNamespace(ns) => {
+                self.namespaces
+                    .entry(ns.name.clone())
+                    .and_modify(|old| old.display_name = ns.display_name.clone())
+                    .or_insert_with(|| ns.clone());
                 StoreReply::Done
             }
             StoreRequest::Kv { actor, request } => StoreReply::Kv(self.kv(*actor, request, now)),
@@ -222,7 +233,12 @@ fn random_request(rng: &mut fastrand::Rng, actors: &[ActorId]) -> StoreRequest {
                 CrashPolicy::Destroy,
             ][rng.usize(0..3)],
         })),
-        1 => StoreRequest::DeleteActor(actor),
+        1 if rng.bool() => StoreRequest::DeleteActor(actor),
+        1 => StoreRequest::PutNamespace(NamespaceRecord {
+            name: format!("ns-{}", rng.u8(0..3)),
+            display_name: format!("Namespace {}", rng.u8(0..3)),
+            create_ts: rng.i64(0..1000),
+        }),
         2 => StoreRequest::PutHibernation(HibernationRow {
             actor,
             gateway_id: gw,
@@ -370,6 +386,11 @@ fn run(seed: u64) {
     let snapshot = store.snapshot().unwrap();
     let model_actors: Vec<ActorRecord> = model.actors.values().cloned().collect();
     assert_eq!(snapshot.actors, model_actors, "seed {seed}: registry");
+    let model_namespaces: Vec<NamespaceRecord> = model.namespaces.values().cloned().collect();
+    assert_eq!(
+        snapshot.namespaces, model_namespaces,
+        "seed {seed}: namespaces"
+    );
     let rows = index_rows(&store);
     let model_rows: BTreeMap<_, _> = model
         .index

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::ids::{ActorId, ClientId};
-use crate::store::CrashPolicy;
+use crate::store::{CrashPolicy, NamespaceRecord};
 use crate::time::UnixMillis;
 
 /// Create an actor (`POST /actors`) or get-or-create it by name and key (`PUT /actors`).
@@ -65,6 +65,20 @@ pub enum AdminCommand {
     Sleep(ActorId),
     /// The actor's client connections (`GET /actors/{id}/sockets`).
     Sockets(ActorId),
+    /// Creates a namespace (`POST /namespaces`); answered once it is stored.
+    CreateNamespace {
+        /// Name: `[a-z0-9-]`, at most 64, no leading, trailing or double `-`.
+        name: String,
+        /// Display name: 1 to 128 bytes, no leading, trailing or double spaces.
+        display_name: String,
+        /// Now (becomes `create_ts`).
+        wall: UnixMillis,
+    },
+    /// Every namespace (`GET /namespaces`), or the one with this name.
+    Namespaces {
+        /// Name.
+        name: Option<String>,
+    },
     /// The runners of a namespace (`GET /runners`), optionally of one runner name.
     Runners {
         /// Namespace.
@@ -90,6 +104,8 @@ pub enum AdminReply {
     Sockets(Vec<SocketInfo>),
     /// Runners, by key.
     Runners(Vec<RunnerInfo>),
+    /// Namespaces, by name.
+    Namespaces(Vec<NamespaceRecord>),
     /// Done, nothing to return.
     Done,
 }
@@ -181,6 +197,10 @@ pub enum AdminError {
     NotFound(String),
     /// `namespace.not_found`.
     NamespaceNotFound(String),
+    /// `namespace.name_not_unique`: a namespace with this name exists.
+    NamespaceExists,
+    /// `namespace.failed_to_create`: the name or display name is invalid (the reason).
+    NamespaceInvalid(String),
     /// `actor.duplicate_key`: an actor with this name and key exists.
     DuplicateKey {
         /// The key asked for.
@@ -202,6 +222,8 @@ impl AdminError {
         match self {
             Self::NotFound(_)
             | Self::NamespaceNotFound(_)
+            | Self::NamespaceExists
+            | Self::NamespaceInvalid(_)
             | Self::DuplicateKey { .. }
             | Self::Invalid(_) => 400,
             Self::Unavailable(_) => 503,
@@ -214,6 +236,8 @@ impl AdminError {
         match self {
             Self::NotFound(_) => ("actor", "not_found"),
             Self::NamespaceNotFound(_) => ("namespace", "not_found"),
+            Self::NamespaceExists => ("namespace", "name_not_unique"),
+            Self::NamespaceInvalid(_) => ("namespace", "failed_to_create"),
             Self::DuplicateKey { .. } => ("actor", "duplicate_key"),
             Self::Invalid(_) => ("validation", "invalid_input"),
             Self::Unavailable(_) => ("guard", "service_unavailable"),
@@ -228,6 +252,8 @@ impl fmt::Display for AdminError {
             Self::DuplicateKey { key, existing } => {
                 write!(f, "Actor key '{key}' already in use for actor '{existing}'")
             }
+            Self::NamespaceExists => f.write_str("Namespace name must be unique."),
+            Self::NamespaceInvalid(reason) => write!(f, "Failed to create namespace: {reason}"),
             Self::NotFound(m)
             | Self::NamespaceNotFound(m)
             | Self::Invalid(m)

@@ -12,7 +12,7 @@ use crate::io::{Input, Output};
 use crate::metrics::{Histograms, Metrics};
 use crate::protocol::GatewayId;
 use crate::runner::Runners;
-use crate::store::Snapshot;
+use crate::store::{NamespaceRecord, Snapshot};
 use crate::store_ops::PendingOp;
 use crate::time::{Instant, UnixMillis};
 use crate::timer::TimerKey;
@@ -26,6 +26,8 @@ pub struct Gateway {
     pub(crate) clients: Clients,
     pub(crate) ops: BTreeMap<OpId, PendingOp>,
     pub(crate) index: IndexSchedule,
+    /// Every namespace, by name: the config's, and those created at run time.
+    pub(crate) namespaces: BTreeMap<String, NamespaceRecord>,
     last_now: Instant,
     /// Any input handled yet (restore must come first).
     started: bool,
@@ -41,6 +43,18 @@ impl Gateway {
         wall: UnixMillis,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
+        let namespaces = config
+            .namespaces
+            .iter()
+            .map(|name| {
+                let record = NamespaceRecord {
+                    name: name.clone(),
+                    display_name: name.clone(),
+                    create_ts: wall.0,
+                };
+                (name.clone(), record)
+            })
+            .collect();
         Ok(Self {
             cx: Cx::new(config, seed, now, wall),
             runners: Runners::default(),
@@ -48,6 +62,7 @@ impl Gateway {
             clients: Clients::default(),
             ops: BTreeMap::new(),
             index: IndexSchedule::default(),
+            namespaces,
             last_now: now,
             started: false,
         })
@@ -62,6 +77,9 @@ impl Gateway {
         }
         self.started = true;
         self.last_now = now;
+        for ns in snapshot.namespaces {
+            self.namespaces.entry(ns.name.clone()).or_insert(ns);
+        }
         for record in snapshot.actors {
             self.restore_actor(now, record);
         }

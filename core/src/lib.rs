@@ -70,7 +70,8 @@ pub use io::{ClientFrame, CloseFrame, Input, Output, RunnerParams};
 pub use metrics::{Histogram, Histograms, Metrics};
 pub use runner::RunnerIdx;
 pub use store::{
-    ActorRecord, CrashPolicy, IndexKey, Snapshot, StoreFailure, StoreReply, StoreRequest,
+    ActorRecord, CrashPolicy, IndexKey, NamespaceRecord, Snapshot, StoreFailure, StoreReply,
+    StoreRequest,
 };
 pub use time::{Instant, UnixMillis};
 pub use timer::TimerKey;

@@ -74,6 +74,8 @@ pub enum StoreRequest {
     PutActor(Box<ActorRecord>),
     /// Delete the actor's registry row and all its KV data.
     DeleteActor(ActorId),
+    /// Insert a namespace (created at run time).
+    PutNamespace(NamespaceRecord),
     /// Execute a runner's KV request for this actor; reply with [`StoreReply::Kv`].
     Kv {
         /// The actor whose keys these are.
@@ -181,4 +183,17 @@ impl fmt::Display for StoreFailure {
 pub struct Snapshot {
     /// Every registry row.
     pub actors: Vec<ActorRecord>,
+    /// Namespaces created at run time (those of the config exist anyway).
+    pub namespaces: Vec<NamespaceRecord>,
+}
+
+/// A namespace created through the API (`POST /namespaces`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceRecord {
+    /// Name (`[a-z0-9-]`, as on the engine).
+    pub name: String,
+    /// Display name.
+    pub display_name: String,
+    /// Creation time, epoch ms.
+    pub create_ts: i64,
 }

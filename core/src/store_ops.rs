@@ -27,6 +27,11 @@ pub(crate) enum Purpose {
         /// The generation the write carries: once it is durable, a restart never reuses it.
         generation: u32,
     },
+    /// A namespace created at run time; the admin request is answered on success.
+    CreateNamespace {
+        record: crate::store::NamespaceRecord,
+        req: AdminReqId,
+    },
     /// The first row of a new actor; the admin request is answered on success.
     CreateActor { actor: ActorId, req: AdminReqId },
     /// Deleting a destroyed actor; its admin requests are answered on success.
@@ -96,6 +101,9 @@ impl Gateway {
                 self.generation_stored(now, actor, generation);
             }
             Purpose::IndexPut(_) | Purpose::Index(_) => {}
+            Purpose::CreateNamespace { record, req } => {
+                self.reply_admin(req, Ok(AdminReply::Namespaces(vec![record])));
+            }
             Purpose::CreateActor { actor, req } => {
                 let reply = match self.actors.map.get(&actor) {
                     Some(a) => Ok(AdminReply::Actor {
@@ -175,6 +183,13 @@ impl Gateway {
                     self.destroy_actor(now, actor);
                 }
             }
+            Purpose::CreateNamespace { record, req } => {
+                self.namespaces.remove(&record.name);
+                let err = AdminError::Store(format!(
+                    "torpor.store_failed: the namespace could not be stored ({failure})"
+                ));
+                self.reply_admin(req, Err(err));
+            }
             Purpose::DeleteActor { waiters, .. } => {
                 for req in waiters {
                     let err = AdminError::Store(format!(
@@ -224,6 +239,7 @@ impl Gateway {
                 }
             }
             Purpose::DeleteActor { actor, .. } => StoreRequest::DeleteActor(*actor),
+            Purpose::CreateNamespace { record, .. } => StoreRequest::PutNamespace(record.clone()),
             Purpose::IndexPut(client) => {
                 // Rewrite the row only while the socket lives: a late retry must not revive
                 // the row of a closed socket.

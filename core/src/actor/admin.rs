@@ -5,7 +5,7 @@ use crate::admin::{ActorFilter, AdminCommand, AdminError, AdminReply, CreateActo
 use crate::gateway::Gateway;
 use crate::ids::{ActorId, AdminReqId};
 use crate::io::Output;
-use crate::store::{ActorRecord, StoreRequest};
+use crate::store::{ActorRecord, NamespaceRecord, StoreRequest};
 use crate::store_ops::Purpose;
 use crate::time::Instant;
 
@@ -29,8 +29,20 @@ impl Gateway {
                 .map(|l| Some(AdminReply::Actors(l))),
             AdminCommand::Destroy(id) => self.admin_destroy(now, req, id),
             AdminCommand::Sleep(id) => self.admin_sleep(now, id),
+            AdminCommand::CreateNamespace {
+                name,
+                display_name,
+                wall,
+            } => self.admin_create_namespace(req, name, display_name, wall),
+            AdminCommand::Namespaces { name } => Ok(Some(AdminReply::Namespaces(
+                self.namespaces
+                    .values()
+                    .filter(|ns| name.as_ref().is_none_or(|n| *n == ns.name))
+                    .cloned()
+                    .collect(),
+            ))),
             AdminCommand::Runners { namespace, name } => {
-                if self.cx.config.namespaces.contains(&namespace) {
+                if self.namespaces.contains_key(&namespace) {
                     Ok(Some(AdminReply::Runners(
                         self.runners.describe(&namespace, name.as_deref()),
                     )))
@@ -67,7 +79,10 @@ impl Gateway {
         create: CreateActor,
         get_existing: bool,
     ) -> Result<Option<AdminReply>, AdminError> {
-        validate_create(&create, &self.cx.config.namespaces)?;
+        if !self.namespaces.contains_key(&create.namespace) {
+            return Err(namespace_not_found(&create.namespace));
+        }
+        validate_create(&create)?;
         if let Some(key) = &create.key {
             if let Some(id) = self
                 .actors
@@ -114,13 +129,39 @@ impl Gateway {
         Ok(None)
     }
 
+    /// `POST /namespaces`: `Ok(None)`, the reply follows once the row is durable (the
+    /// namespace exists from now on; it goes again if the store refuses it for good).
+    fn admin_create_namespace(
+        &mut self,
+        req: AdminReqId,
+        name: String,
+        display_name: String,
+        wall: crate::time::UnixMillis,
+    ) -> Result<Option<AdminReply>, AdminError> {
+        validate_namespace(&name, &display_name).map_err(AdminError::NamespaceInvalid)?;
+        if self.namespaces.contains_key(&name) {
+            return Err(AdminError::NamespaceExists);
+        }
+        let record = NamespaceRecord {
+            name: name.clone(),
+            display_name,
+            create_ts: wall.0,
+        };
+        self.namespaces.insert(name, record.clone());
+        self.issue_store(
+            StoreRequest::PutNamespace(record.clone()),
+            Purpose::CreateNamespace { record, req },
+        );
+        Ok(None)
+    }
+
     /// `GET /actors`: the namespace's actors that match, newest first.
     fn admin_list(
         &self,
         namespace: &str,
         filter: &ActorFilter,
     ) -> Result<Vec<crate::admin::ActorInfo>, AdminError> {
-        if !self.cx.config.namespaces.iter().any(|n| n == namespace) {
+        if !self.namespaces.contains_key(namespace) {
             return Err(namespace_not_found(namespace));
         }
         let in_ns = |a: &&Actor| a.record.namespace == namespace;
@@ -187,10 +228,7 @@ fn namespace_not_found(namespace: &str) -> AdminError {
 /// Longest key, as on the engine (`actor.key_too_large`).
 const MAX_KEY_BYTES: usize = 1024;
 
-fn validate_create(create: &CreateActor, namespaces: &[String]) -> Result<(), AdminError> {
-    if !namespaces.contains(&create.namespace) {
-        return Err(namespace_not_found(&create.namespace));
-    }
+fn validate_create(create: &CreateActor) -> Result<(), AdminError> {
     for (field, value) in [
         ("name", &create.name),
         ("runner_name_selector", &create.runner_name),
@@ -206,4 +244,36 @@ fn validate_create(create: &CreateActor, namespaces: &[String]) -> Result<(), Ad
         ))),
         _ => Ok(()),
     }
+}
+
+/// The engine's rules for a namespace's name and display name; the reason it breaks one.
+fn validate_namespace(name: &str, display_name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("name too short".to_owned());
+    }
+    if name.len() > 64 {
+        return Err("name too long".to_owned());
+    }
+    let ident = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--");
+    if !ident {
+        return Err("invalid name".to_owned());
+    }
+    if display_name.is_empty() {
+        return Err("display name too short".to_owned());
+    }
+    if display_name.len() > 128 {
+        return Err("display name too long".to_owned());
+    }
+    let tidy = !display_name.chars().any(|c| c.is_whitespace() && c != ' ')
+        && display_name.trim() == display_name
+        && !display_name.contains("  ");
+    if !tidy {
+        return Err("invalid display name".to_owned());
+    }
+    Ok(())
 }

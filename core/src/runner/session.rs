@@ -56,7 +56,7 @@ impl Gateway {
                 format!("unsupported protocol_version {got}: Torpor speaks runner protocol 7"),
             ));
         }
-        if !self.cx.config.namespaces.contains(&params.namespace) {
+        if !self.namespaces.contains_key(&params.namespace) {
             return Err((404, format!("unknown namespace {:?}", params.namespace)));
         }
         if params.runner_key.is_empty() {

@@ -362,6 +362,7 @@ impl Sim {
         self.stats.restarts += 1;
         let snapshot = crate::store::Snapshot {
             actors: self.store.actors.values().cloned().collect(),
+            namespaces: vec![],
         };
         let now = self.d.now;
         let mut gw = crate::gateway::Gateway::new(

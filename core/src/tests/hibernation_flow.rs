@@ -551,6 +551,7 @@ fn a_restarted_gateway_has_a_new_id_and_never_lists_sockets_of_the_old_one() {
         now,
         Snapshot {
             actors: vec![record],
+            namespaces: vec![],
         },
     )
     .unwrap();
@@ -617,6 +618,7 @@ fn a_gateway_restarted_with_the_same_seed_still_gets_a_new_id() {
         now,
         Snapshot {
             actors: vec![record],
+            namespaces: vec![],
         },
     )
     .unwrap();

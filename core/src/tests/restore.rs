@@ -33,6 +33,7 @@ fn restored_registry_is_served_and_generations_continue() {
         now,
         Snapshot {
             actors: vec![record(id, None)],
+            namespaces: vec![],
         },
     )
     .unwrap();
@@ -99,6 +100,7 @@ fn restored_alarm_wakes_the_actor_when_due() {
         now,
         Snapshot {
             actors: vec![record(id, Some(WALL_EPOCH + 60_000))],
+            namespaces: vec![],
         },
     )
     .unwrap();
@@ -128,6 +130,7 @@ fn a_start_never_takes_a_generation_more_than_one_past_the_stored_one() {
         now,
         Snapshot {
             actors: vec![record(id, None)],
+            namespaces: vec![],
         },
     )
     .unwrap();

@@ -70,6 +70,8 @@ impl ModelStore {
                 self.actors.remove(id);
                 self.registry_failed.remove(id);
             }
+            // The simulated worlds create no namespaces.
+            StoreRequest::PutNamespace(_) => {}
             StoreRequest::PutHibernation(row) => {
                 let key = (row.gateway_id, row.request_id);
                 self.index.insert(
@@ -122,6 +124,7 @@ impl ModelStore {
             StoreRequest::DeleteActor(id) => {
                 self.registry_failed.insert(*id);
             }
+            StoreRequest::PutNamespace(_) => {}
             StoreRequest::PutHibernation(row) => {
                 self.unwritten.insert((row.gateway_id, row.request_id));
             }
