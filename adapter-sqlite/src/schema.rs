@@ -116,3 +116,45 @@ pub(crate) fn open(conn: &mut Connection) -> Result<(), OpenError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database of the first schema (before crash policies and namespaces) opens, migrates,
+    /// and keeps its actors, each with the policy every earlier actor had: `sleep`.
+    #[test]
+    fn a_first_schema_database_migrates_and_keeps_its_actors() {
+        let dir = std::env::temp_dir().join(format!("torpor-migrate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("old.db");
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(MIGRATIONS[0]).expect("schema 1");
+            conn.pragma_update(None, "user_version", 1)
+                .expect("version");
+            conn.execute(
+                "INSERT INTO actors (actor_id, namespace, name, key, runner_name, create_ts,
+                                     input, generation, alarm_ts)
+                 VALUES ('6f9619ff-8b86-4011-b42d-00cf4fc964ff', 'default', 'chat', 'k',
+                         'default', 5, NULL, 3, NULL)",
+                [],
+            )
+            .expect("row");
+        }
+        let store = crate::Store::open(&path).expect("migrates");
+        let snapshot = store.snapshot().expect("snapshot");
+        assert_eq!(snapshot.actors.len(), 1);
+        let actor = &snapshot.actors[0];
+        assert_eq!((actor.name.as_str(), actor.generation), ("chat", 3));
+        assert_eq!(actor.crash_policy, torpor_core::CrashPolicy::Sleep);
+        assert_eq!(snapshot.namespaces, vec![]);
+        let version: i64 = store
+            .connection()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
