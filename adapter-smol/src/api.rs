@@ -92,7 +92,7 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
     // As on the engine, health and metadata are open; everything else needs the admin token
     // when one is configured.
     if !matches!(route, Route::Health | Route::Metadata) {
-        check_token(shared, &req)?;
+        crate::http::check_admin(shared, req.headers())?;
     }
     match (route, &method) {
         (Route::Health, &Method::GET) => Ok(json_response(
@@ -178,7 +178,7 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
         }
         (Route::Runners, &Method::GET) => {
             let q = Query::parse(&req, &["namespace", "name"])?;
-            let namespace = q.namespace(shared).await?;
+            let namespace = q.namespace_name(); // the core checks it
             let name = q.get("name").map(str::to_owned);
             match admin(shared, AdminCommand::Runners { namespace, name }).await? {
                 AdminReply::Runners(list) => Ok(json_response(
@@ -224,7 +224,7 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
         (Route::Actors, &Method::GET) => list_actors(shared, &req).await,
         (Route::Actors, &Method::POST | &Method::PUT) => {
             let q = Query::parse(&req, &["namespace"])?;
-            let namespace = q.namespace(shared).await?;
+            let namespace = q.namespace_name(); // the core checks it
             let get_or_create = method == Method::PUT;
             let body: CreateBody = json_body(req).await?;
             let create = body.into_create(namespace, get_or_create)?;
@@ -308,7 +308,7 @@ async fn list_actors(shared: &Shared, req: &Request<Incoming>) -> Result<Respons
             "cursor",
         ],
     )?;
-    let namespace = q.namespace(shared).await?;
+    let namespace = q.namespace_name(); // the core checks it
     match q.get("include_destroyed") {
         None | Some("false") => {}
         Some("true") => {
@@ -456,24 +456,6 @@ fn datacenter_not_found() -> ApiError {
     )
 }
 
-/// The admin token, when one is configured: `Authorization: Bearer <token>` (scheme in any
-/// case), as RivetKit sends it.
-fn check_token(shared: &Shared, req: &Request<Incoming>) -> Result<(), ApiError> {
-    let Some(token) = &shared.admin_token else {
-        return Ok(());
-    };
-    if crate::http::bearer(req.headers()) == Some(token.as_str()) {
-        return Ok(());
-    }
-    shared
-        .metrics
-        .admin_unauthorized
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    Err(ApiError::forbidden(
-        "missing or wrong token (send `Authorization: Bearer <token>`)",
-    ))
-}
-
 /// A query string whose parameters are all known ones (anything else is a 400, never
 /// ignored).
 struct Query(Vec<(String, String)>);
@@ -511,10 +493,15 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
-    /// `namespace` (default `default`), which must exist (the core knows those created at
-    /// run time).
+    /// `namespace` (default `default`), for commands the core checks it in.
+    fn namespace_name(&self) -> String {
+        self.get("namespace").unwrap_or("default").to_owned()
+    }
+
+    /// [`Query::namespace_name`], checked with the core (which knows those created at run
+    /// time), for what the core does not check itself.
     async fn namespace(&self, shared: &Shared) -> Result<String, ApiError> {
-        let namespace = self.get("namespace").unwrap_or("default").to_owned();
+        let namespace = self.namespace_name();
         let command = AdminCommand::Namespaces {
             name: Some(namespace.clone()),
         };

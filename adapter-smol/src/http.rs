@@ -178,7 +178,9 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-fn check_admin(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
+/// The admin token, when one is configured (`/metrics` and the API but `/health` and
+/// `/metadata`).
+pub(crate) fn check_admin(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(token) = &shared.admin_token else {
         return Ok(());
     };
