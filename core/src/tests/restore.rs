@@ -24,19 +24,22 @@ fn record(id: ActorId, alarm_ts: Option<i64>) -> ActorRecord {
     }
 }
 
+/// A gateway started at `now` from a store holding `record`.
+fn restored_gateway(now: Instant, record: ActorRecord) -> Gateway {
+    let mut gw = Gateway::new(Config::default(), 1, now, UnixMillis(WALL_EPOCH)).unwrap();
+    let snapshot = Snapshot {
+        actors: vec![record],
+        namespaces: vec![],
+    };
+    gw.restore(now, snapshot).unwrap();
+    gw
+}
+
 #[test]
 fn restored_registry_is_served_and_generations_continue() {
     let id = ActorId::parse("6f9619ff-8b86-4011-b42d-00cf4fc964ff").unwrap();
     let now = Instant::from_millis(0);
-    let mut gw = Gateway::new(Config::default(), 1, now, UnixMillis(WALL_EPOCH)).unwrap();
-    gw.restore(
-        now,
-        Snapshot {
-            actors: vec![record(id, None)],
-            namespaces: vec![],
-        },
-    )
-    .unwrap();
+    let mut gw = restored_gateway(now, record(id, None));
     // Restore twice, or after traffic, is misuse.
     assert!(gw.restore(now, Snapshot::default()).is_err());
     // The startup purge: rows of earlier incarnations are ghosts.
@@ -95,15 +98,7 @@ fn restored_registry_is_served_and_generations_continue() {
 fn restored_alarm_wakes_the_actor_when_due() {
     let id = ActorId::parse("00000000-0000-4000-8000-000000000001").unwrap();
     let now = Instant::from_millis(0);
-    let mut gw = Gateway::new(Config::default(), 1, now, UnixMillis(WALL_EPOCH)).unwrap();
-    gw.restore(
-        now,
-        Snapshot {
-            actors: vec![record(id, Some(WALL_EPOCH + 60_000))],
-            namespaces: vec![],
-        },
-    )
-    .unwrap();
+    let gw = restored_gateway(now, record(id, Some(WALL_EPOCH + 60_000)));
     assert_eq!(gw.poll_timeout(), Some(Instant::from_millis(60_000)));
     let mut d = Driver::from_gateway(gw, now);
     d.auto_pong = true;
@@ -125,15 +120,7 @@ fn restored_alarm_wakes_the_actor_when_due() {
 fn a_start_never_takes_a_generation_more_than_one_past_the_stored_one() {
     let id = ActorId::parse("6f9619ff-8b86-4011-b42d-00cf4fc964ff").unwrap();
     let now = Instant::from_millis(0);
-    let mut gw = Gateway::new(Config::default(), 1, now, UnixMillis(WALL_EPOCH)).unwrap();
-    gw.restore(
-        now,
-        Snapshot {
-            actors: vec![record(id, None)],
-            namespaces: vec![],
-        },
-    )
-    .unwrap();
+    let gw = restored_gateway(now, record(id, None));
     let mut d = Driver::from_gateway(gw, now);
     d.auto_store = false;
     let (conn, _) = d.connect_runner("k", "default", 1);
