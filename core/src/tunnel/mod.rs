@@ -476,14 +476,7 @@ impl Gateway {
     /// answer the old one). False when the client is still there (it is told instead) or the
     /// retries are used up.
     fn retry_open(&mut self, client: ClientId) -> bool {
-        let fresh = self.fresh_request_id();
-        let Some(c) = self.clients.map.get_mut(&client) else {
-            return false;
-        };
-        let ClientKind::WebSocket(ws) = &mut c.kind else {
-            return false;
-        };
-        let Some(closing) = ws.closing.as_mut() else {
+        let Some(closing) = ws_of(self, client).and_then(|ws| ws.closing.as_mut()) else {
             return false;
         };
         closing.interrupted_opens += 1;
@@ -492,17 +485,21 @@ impl Gateway {
             return false;
         }
         self.cx.metrics.ws_opens_retried += 1;
-        if ws.phase == WsPhase::Opening {
+        let fresh = self.fresh_request_id();
+        let Some(c) = self.clients.map.get_mut(&client) else {
+            return false;
+        };
+        if let ClientKind::WebSocket(ws) = &mut c.kind {
             ws.phase = WsPhase::Waiting;
-            self.cx.timers.cancel(TimerKey::WebSocketOpen(client));
-            self.clients.requests.remove(&c.request_id);
-            self.clients.requests.insert(fresh, client);
-            c.request_id = fresh;
-            c.next_index = 0;
-            if let Some(a) = self.actors.map.get_mut(&c.actor) {
-                a.clients.remove(&client);
-                a.waiting.push_back(client); // `after_stop` wakes the actor for it
-            }
+        }
+        self.cx.timers.cancel(TimerKey::WebSocketOpen(client));
+        self.clients.requests.remove(&c.request_id);
+        self.clients.requests.insert(fresh, client);
+        c.request_id = fresh;
+        c.next_index = 0;
+        if let Some(a) = self.actors.map.get_mut(&c.actor) {
+            a.clients.remove(&client);
+            a.waiting.push_back(client); // `after_stop` wakes the actor for it
         }
         true
     }
