@@ -19,6 +19,7 @@ use torpor_core::{
 };
 
 use crate::api_error::ApiError;
+use crate::auth::Audience;
 use crate::http::{Body, Shared, json_response};
 use crate::links::Event;
 
@@ -89,10 +90,16 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
     let route = *matched.value;
     let param = |name: &str| matched.params.get(name).unwrap_or_default().to_owned();
     let method = req.method().clone();
-    // As on the engine, health and metadata are open; everything else needs the admin token
-    // when one is configured.
-    if !matches!(route, Route::Health | Route::Metadata) {
-        crate::http::check_admin(shared, req.headers())?;
+    // As on the engine, health and metadata are open. The actor routes a RivetKit client
+    // calls also take the client token; everything else needs the admin token (when set).
+    let audience = match (route, &method) {
+        (Route::Health | Route::Metadata, _) => None,
+        (Route::Actors, &Method::GET | &Method::POST | &Method::PUT) => Some(Audience::Client),
+        _ => Some(Audience::Admin),
+    };
+    if let Some(audience) = audience {
+        let refusals = &shared.metrics.admin_unauthorized;
+        shared.tokens.check_api(audience, req.headers(), refusals)?;
     }
     match (route, &method) {
         (Route::Health, &Method::GET) => Ok(json_response(

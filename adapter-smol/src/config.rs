@@ -60,6 +60,11 @@ pub struct ServeArgs {
     /// Token the admin API requires (`Authorization: Bearer <token>`).
     #[arg(long, env = "TORPOR_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Token clients must present through the gateway (`/gateway/{id}@{token}/`,
+    /// `x-rivet-token` or a `rivet_token.<token>` subprotocol) and on `GET`/`POST`/`PUT
+    /// /actors`; the admin token is accepted there too. Unset: the gateway is open.
+    #[arg(long, env = "TORPOR_CLIENT_TOKEN", hide_env_values = true)]
+    pub client_token: Option<String>,
     /// Allow a non-loopback listen address without tokens.
     #[arg(long, env = "TORPOR_INSECURE")]
     pub insecure: bool,
@@ -87,6 +92,8 @@ pub struct FileConfig {
     pub runner_token: Option<String>,
     /// Admin token.
     pub admin_token: Option<String>,
+    /// Client token (gateway and client actor routes).
+    pub client_token: Option<String>,
     /// Allow a non-loopback address without tokens.
     pub insecure: Option<bool>,
     /// Log format.
@@ -162,6 +169,8 @@ pub struct ServeConfig {
     pub database: PathBuf,
     /// Admin API token.
     pub admin_token: Option<String>,
+    /// Client token: the gateway and the client's actor routes need it when set.
+    pub client_token: Option<String>,
     /// A non-loopback address without tokens was explicitly allowed.
     pub insecure: bool,
     /// Log format.
@@ -237,9 +246,11 @@ impl ServeArgs {
         }
         core.runner_token = self.runner_token.clone().or(file.runner_token);
         let admin_token = self.admin_token.clone().or(file.admin_token);
+        let client_token = self.client_token.clone().or(file.client_token);
         for (name, token) in [
             ("runner_token", &core.runner_token),
             ("admin_token", &admin_token),
+            ("client_token", &client_token),
         ] {
             if token.as_deref() == Some("") {
                 return Err(error(
@@ -280,6 +291,7 @@ impl ServeArgs {
                 .or(file.database)
                 .unwrap_or_else(|| PathBuf::from("torpor.db")),
             admin_token,
+            client_token,
             insecure,
             log_format: self
                 .log_format
@@ -476,6 +488,23 @@ mod tests {
             .resolve_with(FileConfig::default())
             .unwrap_err();
         assert_eq!(err.setting, "runner_token");
+        let file = parse_file("client_token = \"\"\n").unwrap();
+        let err = serve(&[]).resolve_with(file).unwrap_err();
+        assert_eq!(err.setting, "client_token");
+    }
+
+    #[test]
+    fn the_client_token_comes_from_the_flag_or_the_file() {
+        let file = parse_file("client_token = \"from-file\"\n").unwrap();
+        let c = serve(&[]).resolve_with(file).unwrap();
+        assert_eq!(c.client_token.as_deref(), Some("from-file"));
+        let file = parse_file("client_token = \"from-file\"\n").unwrap();
+        let c = serve(&["--client-token", "flag"])
+            .resolve_with(file)
+            .unwrap();
+        assert_eq!(c.client_token.as_deref(), Some("flag"));
+        let c = serve(&[]).resolve_with(FileConfig::default()).unwrap();
+        assert_eq!(c.client_token, None);
     }
 
     #[test]

@@ -32,6 +32,7 @@ use tracing::debug;
 
 use crate::api;
 use crate::api_error::ApiError;
+use crate::auth::{Audience, TOKEN_HEADER, TOKEN_PROTOCOL, Tokens, protocol_token};
 use crate::body_budget::{BodyBudget, Reservation};
 use crate::links::{Event, HttpLink, HttpOut, Verdict, socket_link};
 use crate::metrics::AdapterMetrics;
@@ -47,7 +48,7 @@ pub(crate) struct Shared {
     pub(crate) ex: Arc<Executor<'static>>,
     pub(crate) events: Sender<Event>,
     pub(crate) metrics: Arc<AdapterMetrics>,
-    pub(crate) admin_token: Option<String>,
+    pub(crate) tokens: Tokens,
     pub(crate) next_id: AtomicU64,
     /// WebSockets still running (shutdown waits for their closes to go out).
     pub(crate) live_sockets: Arc<AtomicUsize>,
@@ -108,14 +109,18 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         runner_upgrade(&shared, req).await
     } else if let Some(rest) = path.strip_prefix("/gateway/") {
         match gateway_target(rest, req.uri().query()) {
-            Ok((actor, sub)) if is_upgrade(req.headers()) => {
-                client_upgrade(&shared, req, actor, sub, &ray).await
+            Ok(target) if is_upgrade(req.headers()) => {
+                client_upgrade(&shared, req, target, &ray).await
             }
-            Ok((actor, sub)) => proxy_http(&shared, req, actor, sub).await,
+            Ok(target) => proxy_http(&shared, req, target).await,
             Err(e) => e.response(),
         }
     } else if path == "/metrics" {
-        if let Err(e) = check_admin(&shared, req.headers()) {
+        let metrics = &shared.metrics.admin_unauthorized;
+        if let Err(e) = shared
+            .tokens
+            .check_api(Audience::Admin, req.headers(), metrics)
+        {
             e.response()
         } else {
             metrics_page(&shared, req.method()).await
@@ -143,57 +148,49 @@ fn ray_id() -> String {
     format!("{:016x}", fastrand::u64(..))
 }
 
-/// `/gateway/{actor_id}[@token]/{path}`: the actor and what the actor sees as its path (with
-/// the query). The token form is split off (RivetKit sends it when it has a token; like the
-/// engine's open-source edition, the gateway does not require one).
-fn gateway_target(rest: &str, query: Option<&str>) -> Result<(String, String), ApiError> {
+/// Where a `/gateway/…` request goes.
+struct GatewayTarget {
+    /// The actor id as written (checked by the core).
+    actor: String,
+    /// The `/gateway/{actor_id}@{token}/` form's token, percent-decoded.
+    token: Option<String>,
+    /// What the actor sees as its path, with the query.
+    path: String,
+}
+
+/// Parses `/gateway/{actor_id}[@token]/{path}` (`rest` is what follows `/gateway/`).
+fn gateway_target(rest: &str, query: Option<&str>) -> Result<GatewayTarget, ApiError> {
     let (segment, sub) = match rest.find('/') {
         Some(i) => (&rest[..i], rest[i..].to_owned()),
         None => (rest, "/".to_owned()),
     };
-    let actor = match segment.split_once('@') {
+    let (actor, token) = match segment.split_once('@') {
         Some(("", _) | (_, "")) => {
             return Err(ApiError::bad_request(
                 "`/gateway/{actor_id}@{token}` needs both an actor id and a token",
             ));
         }
-        Some((actor, _token)) => actor,
-        None => segment,
+        Some((actor, token)) => (actor, Some(percent_decoded(token))),
+        None => (segment, None),
     };
-    let actor: String = form_urlencoded::parse(format!("a={actor}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
-    let sub = match query {
+    let path = match query {
         Some(q) => format!("{sub}?{q}"),
         None => sub,
     };
-    Ok((actor, sub))
+    Ok(GatewayTarget {
+        actor: percent_decoded(actor),
+        token,
+        path,
+    })
 }
 
-/// The token of an `Authorization: Bearer <token>` header (the scheme in any case).
-pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-/// The admin token, when one is configured (`/metrics` and the API but `/health` and
-/// `/metadata`).
-pub(crate) fn check_admin(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(token) = &shared.admin_token else {
-        return Ok(());
-    };
-    if bearer(headers) == Some(token.as_str()) {
-        return Ok(());
-    }
-    shared
-        .metrics
-        .admin_unauthorized
-        .fetch_add(1, Ordering::Relaxed);
-    Err(ApiError::forbidden(
-        "missing or wrong admin token (send `Authorization: Bearer <token>`)",
-    ))
+/// A path segment with `%XX` escapes decoded (RivetKit writes both the actor id and the
+/// token with `encodeURIComponent`).
+fn percent_decoded(segment: &str) -> String {
+    form_urlencoded::parse(format!("a={}", segment.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
 }
 
 async fn metrics_page(shared: &Shared, method: &Method) -> Response<Body> {
@@ -492,10 +489,7 @@ async fn runner_upgrade(shared: &Arc<Shared>, mut req: Request<Incoming>) -> Res
         protocol_version: param("protocol_version").and_then(|v| v.parse().ok()),
         namespace: param("namespace").unwrap_or_default(),
         runner_key: param("runner_key").unwrap_or_default(),
-        token: protocols
-            .iter()
-            .find_map(|p| p.strip_prefix("rivet_token."))
-            .map(str::to_owned),
+        token: protocol_token(&protocols).map(str::to_owned),
     };
     let conn = RunnerConnId::new(shared.id());
     let (link, outbox) = socket_link();
@@ -525,8 +519,7 @@ async fn runner_upgrade(shared: &Arc<Shared>, mut req: Request<Incoming>) -> Res
 async fn client_upgrade(
     shared: &Arc<Shared>,
     mut req: Request<Incoming>,
-    actor: String,
-    path: String,
+    target: GatewayTarget,
     ray: &str,
 ) -> Response<Body> {
     let accept = match handshake(&req) {
@@ -534,6 +527,24 @@ async fn client_upgrade(
         Err(resp) => return resp,
     };
     let protocols = subprotocols(req.headers());
+    // The actor side does not negotiate subprotocols: answer `rivet` when offered (RivetKit
+    // clients), else the client's first choice, so clients that insist on one still connect.
+    let protocol = protocols
+        .iter()
+        .find(|p| *p == "rivet")
+        .or(protocols.first())
+        .map(String::as_str);
+    let GatewayTarget { actor, token, path } = target;
+    let refusals = &shared.metrics.gateway_unauthorized;
+    if let Err(e) =
+        shared
+            .tokens
+            .check_gateway(token.as_deref(), req.headers(), &protocols, refusals)
+    {
+        // Refused as every gateway WebSocket is: accepted, then closed with the reason.
+        close_after_accept(shared, &mut req, format!("{}#{ray}", e.name()));
+        return switching(accept, protocol);
+    }
     let client = ClientId::new(shared.id());
     let (link, outbox) = socket_link();
     let (verdict_tx, verdict_rx) = smol::channel::bounded(1);
@@ -541,7 +552,7 @@ async fn client_upgrade(
         client,
         actor,
         path,
-        headers: core_headers(req.headers()),
+        headers: forwarded_headers(req.headers()),
         link,
         verdict: verdict_tx,
     };
@@ -566,13 +577,6 @@ async fn client_upgrade(
     if let Err(resp) = upgrade(shared, &mut req, open, verdict_rx, end, side, run).await {
         return resp;
     }
-    // The actor side does not negotiate subprotocols: answer `rivet` when offered (RivetKit
-    // clients), else the client's first choice, so clients that insist on one still connect.
-    let protocol = protocols
-        .iter()
-        .find(|p| *p == "rivet")
-        .or(protocols.first())
-        .map(String::as_str);
     switching(accept, protocol)
 }
 
@@ -654,11 +658,19 @@ async fn read_body(
 async fn proxy_http(
     shared: &Arc<Shared>,
     req: Request<Incoming>,
-    actor: String,
-    path: String,
+    target: GatewayTarget,
 ) -> Response<Body> {
+    let GatewayTarget { actor, token, path } = target;
+    let refusals = &shared.metrics.gateway_unauthorized;
+    if let Err(e) = shared
+        .tokens
+        .check_gateway(token.as_deref(), req.headers(), &[], refusals)
+    {
+        drain(&shared.ex, req.into_body());
+        return e.response();
+    }
     let method = req.method().as_str().to_owned();
-    let headers = core_headers(req.headers());
+    let headers = forwarded_headers(req.headers());
     // Held until the actor's answer arrives (the end of this function).
     let mut reservation = shared.body_budget.reservation();
     let mut incoming = req.into_body();
@@ -796,16 +808,34 @@ async fn proxy_http(
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// Request headers as the core wants them: lowercase names, repeats joined with `, `.
-fn core_headers(map: &HeaderMap) -> Headers {
+/// Request headers as the actor gets them: lowercase names, repeats joined with `, `, and
+/// without the gateway's token (`x-rivet-token`, `rivet_token.*` subprotocols), which is the
+/// gateway's business and must not reach actor code or the hibernation index (the engine
+/// strips it too).
+fn forwarded_headers(map: &HeaderMap) -> Headers {
     let mut out = Headers::default();
     for name in map.keys() {
-        let joined = map
+        if name.as_str() == TOKEN_HEADER {
+            continue;
+        }
+        let values = map
             .get_all(name)
             .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect::<Vec<_>>()
-            .join(", ");
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let joined = if *name == header::SEC_WEBSOCKET_PROTOCOL {
+            values
+                .flat_map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty() && !p.starts_with(TOKEN_PROTOCOL))
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else {
+            values.collect::<Vec<_>>().join(", ")
+        };
         out.insert(name.as_str(), joined);
     }
     out
@@ -847,4 +877,53 @@ pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Re
 
 fn unavailable() -> Response<Body> {
     ApiError::shutting_down().response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_paths_split_into_actor_token_and_path() {
+        let t = gateway_target("abc@to%2Bk%40en/ws/x", Some("q=1")).unwrap();
+        assert_eq!(
+            (t.actor.as_str(), t.token.as_deref(), t.path.as_str()),
+            ("abc", Some("to+k@en"), "/ws/x?q=1")
+        );
+        let t = gateway_target("abc", None).unwrap();
+        assert_eq!(
+            (t.actor.as_str(), t.token, t.path.as_str()),
+            ("abc", None, "/")
+        );
+        assert!(gateway_target("abc@/x", None).is_err());
+        assert!(gateway_target("@tok/x", None).is_err());
+    }
+
+    #[test]
+    fn the_gateway_token_is_not_forwarded_to_the_actor() {
+        let mut map = HeaderMap::new();
+        map.insert("x-rivet-token", HeaderValue::from_static("secret"));
+        map.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer app"),
+        );
+        map.append(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("rivet, rivet_token.secret"),
+        );
+        map.append(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("rivet_encoding.json"),
+        );
+        let out = forwarded_headers(&map);
+        assert_eq!(out.get("x-rivet-token"), None);
+        assert_eq!(
+            out.get("authorization").map(String::as_str),
+            Some("Bearer app")
+        );
+        assert_eq!(
+            out.get("sec-websocket-protocol").map(String::as_str),
+            Some("rivet, rivet_encoding.json")
+        );
+    }
 }

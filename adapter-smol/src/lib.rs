@@ -9,6 +9,7 @@
 
 mod api;
 mod api_error;
+mod auth;
 mod body_budget;
 pub mod config;
 mod http;

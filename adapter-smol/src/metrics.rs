@@ -32,8 +32,11 @@ adapter_counters! {
     http_server_requests,
     /// HTTP requests refused with a 4xx status by the adapter (bad route, body, upgrade).
     http_bad_requests,
-    /// Admin requests refused for a missing or wrong token.
+    /// API requests (and `/metrics` scrapes) refused for a missing or wrong token.
     admin_unauthorized,
+    /// Requests and WebSockets through the gateway refused for a missing or wrong client
+    /// token.
+    gateway_unauthorized,
     /// Client frames over the maximum message size (closed with 1009).
     client_oversize_frames,
     /// Client text frames that were not UTF-8 (closed with 1007).

@@ -100,7 +100,10 @@ impl Server {
             ex,
             events: events_tx,
             metrics: Arc::clone(&metrics),
-            admin_token: config.admin_token.clone(),
+            tokens: crate::auth::Tokens {
+                admin: config.admin_token.clone(),
+                client: config.client_token.clone(),
+            },
             next_id: AtomicU64::new(1),
             live_sockets: Arc::new(AtomicUsize::new(0)),
             // Request bodies get an account of the same size as the core's budget for bytes

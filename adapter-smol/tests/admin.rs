@@ -3,7 +3,9 @@
 
 mod common;
 
+use async_tungstenite::tungstenite::Message;
 use common::*;
+use futures_util::SinkExt as _;
 use serde_json::json;
 
 /// `group.code` of an error reply, checked against its `x-rivet-error` header.
@@ -356,6 +358,118 @@ fn admin_token_is_required_when_set() {
         assert_eq!(http(addr, "GET", "/metadata", &[], "").await.status, 200);
         let page = http(addr, "GET", "/metrics", &auth, "").await.body;
         assert!(page.contains("torpor_admin_unauthorized 3"), "{page}");
+    });
+}
+
+#[test]
+fn client_token_guards_the_gateway_and_the_client_actor_routes() {
+    let gw = start_with(config("client-token", |args, _| {
+        args.admin_token = Some("adm".to_owned());
+        args.client_token = Some("cli".to_owned());
+    }));
+    let addr = gw.addr();
+    smol::block_on(async {
+        let _runner = runner(addr).await;
+        let client_auth = [("authorization", "Bearer cli")];
+        // The client token opens the routes a RivetKit client calls, not the others.
+        let created = http(
+            addr,
+            "POST",
+            "/actors?namespace=default",
+            &client_auth,
+            &create_body("chat", Some("room")),
+        )
+        .await;
+        assert_eq!(created.status, 200, "{}", created.body);
+        let actor = created.json()["actor"]["actor_id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let listed = http(addr, "GET", "/actors?name=chat&key=room", &client_auth, "").await;
+        assert_eq!(listed.json()["actors"][0]["actor_id"], actor.as_str());
+        let destroy = http(
+            addr,
+            "DELETE",
+            &format!("/actors/{actor}"),
+            &client_auth,
+            "",
+        )
+        .await;
+        assert_eq!(destroy.status, 403, "{}", destroy.body);
+        assert_eq!(error_name(&destroy), "api.forbidden");
+        let metrics = http(addr, "GET", "/metrics", &client_auth, "").await;
+        assert_eq!(metrics.status, 403);
+
+        // Through the gateway: no token or a wrong one is a 403; the path form, the
+        // `x-rivet-token` header and the admin token pass.
+        let path = format!("/gateway/{actor}/api/echo");
+        let none = http(addr, "POST", &path, &[], "ping").await;
+        assert_eq!(none.status, 403, "{}", none.body);
+        assert_eq!(error_name(&none), "api.forbidden");
+        let wrong = http(
+            addr,
+            "POST",
+            &format!("/gateway/{actor}@nope/api/echo"),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(wrong.status, 403, "{}", wrong.body);
+        let by_path = http(
+            addr,
+            "POST",
+            &format!("/gateway/{actor}@cli/api/echo"),
+            &[],
+            "ping",
+        )
+        .await;
+        assert_eq!(by_path.status, 200, "{}", by_path.body);
+        assert_eq!(by_path.body, "POST /api/echo\nping");
+        let by_header = http(addr, "POST", &path, &[("x-rivet-token", "cli")], "a").await;
+        assert_eq!(by_header.body, "POST /api/echo\na");
+        let by_admin = http(
+            addr,
+            "POST",
+            &format!("/gateway/{actor}@adm/api/echo"),
+            &[],
+            "b",
+        )
+        .await;
+        assert_eq!(by_admin.body, "POST /api/echo\nb");
+
+        // A WebSocket without the token is accepted and closed 1011 `api.forbidden#ray`, as
+        // every refused gateway WebSocket is; with it, it reaches the actor.
+        let mut refused = client(addr, &actor, "/ws").await.expect("accepted");
+        let Some(Message::Close(Some(close))) = next(&mut refused, WAIT).await else {
+            panic!("no close frame");
+        };
+        assert_eq!(u16::from(close.code), 1011);
+        let (name, _ray) = close.reason.as_str().split_once('#').expect("reason");
+        assert_eq!(name, "api.forbidden");
+        let mut ws = client(addr, &format!("{actor}@cli"), "/ws")
+            .await
+            .expect("connects");
+        ws.send(Message::text("hi")).await.expect("send");
+        assert_eq!(next(&mut ws, WAIT).await, Some(Message::text("hi")));
+
+        let page = http(
+            addr,
+            "GET",
+            "/metrics",
+            &[("authorization", "Bearer adm")],
+            "",
+        )
+        .await;
+        assert!(
+            page.body.contains("torpor_gateway_unauthorized 3"),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains("torpor_admin_unauthorized 2"),
+            "{}",
+            page.body
+        );
     });
 }
 
