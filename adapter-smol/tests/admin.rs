@@ -5,7 +5,6 @@ mod common;
 
 use async_tungstenite::tungstenite::Message;
 use common::*;
-use futures_util::SinkExt as _;
 use serde_json::json;
 
 /// `group.code` of an error reply, checked against its `x-rivet-error` header.
