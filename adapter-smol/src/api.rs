@@ -45,7 +45,9 @@ enum Route {
     Runners,
     Namespaces,
     Actors,
+    ActorNames,
     Actor,
+    ActorKv,
     ActorSleep,
     ActorSockets,
 }
@@ -61,7 +63,10 @@ static ROUTES: LazyLock<matchit::Router<Route>> = LazyLock::new(|| {
         ("/runners", Route::Runners),
         ("/namespaces", Route::Namespaces),
         ("/actors", Route::Actors),
+        ("/actors/names", Route::ActorNames),
         ("/actors/{id}", Route::Actor),
+        // A catch-all, so a base64 key with an unescaped `/` still finds its route.
+        ("/actors/{id}/kv/keys/{*key}", Route::ActorKv),
         ("/actors/{id}/sleep", Route::ActorSleep),
         ("/actors/{id}/sockets", Route::ActorSockets),
     ] {
@@ -251,6 +256,54 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
                 other => Err(unexpected(&other)),
             }
         }
+        (Route::ActorNames, &Method::GET) => {
+            let q = Query::parse(&req, &["namespace", "limit", "cursor"])?;
+            let namespace = q.namespace_name(); // the core checks it
+            let limit = q.limit()?;
+            let cursor = q.get("cursor");
+            let AdminReply::ActorNames(names) =
+                admin(shared, AdminCommand::ActorNames { namespace }).await?
+            else {
+                return Err(ApiError::shutting_down());
+            };
+            // By name, after the cursor (the last name of the previous page).
+            let page: serde_json::Map<String, Value> = names
+                .into_iter()
+                .filter(|(name, _)| cursor.is_none_or(|c| name.as_str() > c))
+                .take(limit)
+                .map(|(name, metadata)| {
+                    let metadata = serde_json::from_str::<Value>(&metadata)
+                        .ok()
+                        .filter(Value::is_object)
+                        .unwrap_or_else(|| json!({}));
+                    (name, json!({ "metadata": metadata }))
+                })
+                .collect();
+            let next = page.keys().next_back().cloned();
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({ "names": page, "pagination": { "cursor": next } }),
+            ))
+        }
+        (Route::ActorKv, &Method::GET) => {
+            let q = Query::parse(&req, &["namespace"])?;
+            let actor = actor_in(shared, &param("id"), &q).await?;
+            let encoded = crate::http::percent_decoded(&param("key"));
+            let key = BASE64.decode(encoded.as_bytes()).map_err(|e| {
+                ApiError::bad_request(&format!("the key is not base64 ({e}): {encoded:?}"))
+            })?;
+            let command = AdminCommand::KvGet {
+                actor: actor.actor_id,
+                key,
+            };
+            match admin(shared, command).await? {
+                AdminReply::KvValue { value, update_ts } => Ok(json_response(
+                    StatusCode::OK,
+                    &json!({ "value": BASE64.encode(value), "update_ts": update_ts }),
+                )),
+                other => Err(unexpected(&other)),
+            }
+        }
         (Route::Actor, &Method::GET) => {
             let q = Query::parse(&req, &["namespace"])?;
             let actor = actor_in(shared, &param("id"), &q).await?;
@@ -287,6 +340,8 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
             | Route::Metadata
             | Route::Datacenters
             | Route::Runners
+            | Route::ActorNames
+            | Route::ActorKv
             | Route::ActorSockets,
             _,
         ) => Err(ApiError::method_not_allowed("GET")),
@@ -329,12 +384,7 @@ async fn list_actors(shared: &Shared, req: &Request<Incoming>) -> Result<Respons
             )));
         }
     }
-    let limit = match q.get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(s) => s
-            .parse::<usize>()
-            .map_err(|_| ApiError::bad_request(&format!("`limit` is not a number: {s:?}")))?,
-    };
+    let limit = q.limit()?;
     let cursor = q
         .get("cursor")
         .map(|s| {
@@ -498,6 +548,16 @@ impl Query {
             .iter()
             .filter(move |(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// `limit`, [`DEFAULT_LIMIT`] when absent.
+    fn limit(&self) -> Result<usize, ApiError> {
+        match self.get("limit") {
+            None => Ok(DEFAULT_LIMIT),
+            Some(s) => s
+                .parse::<usize>()
+                .map_err(|_| ApiError::bad_request(&format!("`limit` is not a number: {s:?}"))),
+        }
     }
 
     /// `namespace` (default `default`), for commands the core checks it in.

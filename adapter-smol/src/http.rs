@@ -186,7 +186,7 @@ fn gateway_target(rest: &str, query: Option<&str>) -> Result<GatewayTarget, ApiE
 
 /// A path segment with `%XX` escapes decoded (RivetKit writes both the actor id and the
 /// token with `encodeURIComponent`).
-fn percent_decoded(segment: &str) -> String {
+pub(crate) fn percent_decoded(segment: &str) -> String {
     form_urlencoded::parse(format!("a={}", segment.replace('+', "%2B")).as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())

@@ -473,6 +473,79 @@ fn client_token_guards_the_gateway_and_the_client_actor_routes() {
 }
 
 #[test]
+fn actor_names_and_kv_reads_in_the_engine_shape() {
+    let gw = start("names-kv");
+    let addr = gw.addr();
+    smol::block_on(async {
+        for (name, key) in [
+            ("chat", "a"),
+            ("chat", "b"),
+            ("counter", "x"),
+            ("room", "y"),
+        ] {
+            create_actor(addr, name, key).await;
+        }
+        let all = http(addr, "GET", "/actors/names?namespace=default", &[], "").await;
+        assert_eq!(all.status, 200, "{}", all.body);
+        assert_eq!(
+            all.json(),
+            json!({
+                "names": { "chat": { "metadata": {} }, "counter": { "metadata": {} }, "room": { "metadata": {} } },
+                "pagination": { "cursor": "room" },
+            })
+        );
+        let page = http(addr, "GET", "/actors/names?limit=1&cursor=chat", &[], "").await;
+        assert_eq!(
+            page.json(),
+            json!({ "names": { "counter": { "metadata": {} } }, "pagination": { "cursor": "counter" } })
+        );
+        let other = http(addr, "GET", "/actors/names?namespace=nope", &[], "").await;
+        assert_eq!(error_name(&other), "namespace.not_found");
+
+        let actor = create_actor(addr, "kv", "k").await;
+        // base64("missing") = bWlzc2luZw==, with its `=` escaped as RivetKit escapes it.
+        let missing = http(
+            addr,
+            "GET",
+            &format!("/actors/{actor}/kv/keys/bWlzc2luZw%3D%3D?namespace=default"),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(missing.status, 400, "{}", missing.body);
+        assert_eq!(error_name(&missing), "actor.kv_key_not_found");
+        let bad = http(
+            addr,
+            "GET",
+            &format!("/actors/{actor}/kv/keys/%%%"),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(error_name(&bad), "api.bad_request");
+        let unknown = "00000000-0000-4000-8000-000000000000";
+        let gone = http(
+            addr,
+            "GET",
+            &format!("/actors/{unknown}/kv/keys/AA=="),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(error_name(&gone), "actor.not_found");
+        let post = http(
+            addr,
+            "POST",
+            &format!("/actors/{actor}/kv/keys/AA=="),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(post.status, 405);
+    });
+}
+
+#[test]
 fn metrics_count_what_happens() {
     let gw = start("metrics");
     let addr = gw.addr();

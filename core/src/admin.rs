@@ -1,5 +1,6 @@
 //! The admin API's commands and replies (the HTTP mapping lives in the smol adapter).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::ids::{ActorId, ClientId};
@@ -79,6 +80,20 @@ pub enum AdminCommand {
         /// Name.
         name: Option<String>,
     },
+    /// One KV entry of an actor (`GET /actors/{id}/kv/keys/{key}`), read through the store in
+    /// order with the runner's own KV requests.
+    KvGet {
+        /// The actor.
+        actor: ActorId,
+        /// The key's bytes.
+        key: Vec<u8>,
+    },
+    /// The actor names of a namespace (`GET /actors/names`): those its actors have and those
+    /// its runners announced (`prepopulateActorNames`), by name, with JSON metadata.
+    ActorNames {
+        /// Namespace.
+        namespace: String,
+    },
     /// The runners of a namespace (`GET /runners`), optionally of one runner name.
     Runners {
         /// Namespace.
@@ -106,6 +121,15 @@ pub enum AdminReply {
     Runners(Vec<RunnerInfo>),
     /// Namespaces, by name.
     Namespaces(Vec<NamespaceRecord>),
+    /// A KV entry.
+    KvValue {
+        /// The value.
+        value: Vec<u8>,
+        /// When it was last written, epoch ms.
+        update_ts: i64,
+    },
+    /// Actor names with their metadata (JSON text; `{}` when only actors have the name).
+    ActorNames(BTreeMap<String, String>),
     /// Done, nothing to return.
     Done,
 }
@@ -208,6 +232,8 @@ pub enum AdminError {
         /// The actor that holds it.
         existing: ActorId,
     },
+    /// `actor.kv_key_not_found`: the actor has no entry under that key.
+    KvKeyNotFound,
     /// `validation.invalid_input`: the request is invalid.
     Invalid(String),
     /// `guard.service_unavailable`: cannot be done now.
@@ -225,6 +251,7 @@ impl AdminError {
             | Self::NamespaceExists
             | Self::NamespaceInvalid(_)
             | Self::DuplicateKey { .. }
+            | Self::KvKeyNotFound
             | Self::Invalid(_) => 400,
             Self::Unavailable(_) => 503,
             Self::Store(_) => 500,
@@ -239,6 +266,7 @@ impl AdminError {
             Self::NamespaceExists => ("namespace", "name_not_unique"),
             Self::NamespaceInvalid(_) => ("namespace", "failed_to_create"),
             Self::DuplicateKey { .. } => ("actor", "duplicate_key"),
+            Self::KvKeyNotFound => ("actor", "kv_key_not_found"),
             Self::Invalid(_) => ("validation", "invalid_input"),
             Self::Unavailable(_) => ("guard", "service_unavailable"),
             Self::Store(_) => ("torpor", "store_failed"),
@@ -253,6 +281,7 @@ impl fmt::Display for AdminError {
                 write!(f, "Actor key '{key}' already in use for actor '{existing}'")
             }
             Self::NamespaceExists => f.write_str("Namespace name must be unique."),
+            Self::KvKeyNotFound => f.write_str("The KV key does not exist for this actor."),
             Self::NamespaceInvalid(reason) => write!(f, "Failed to create namespace: {reason}"),
             Self::NotFound(m)
             | Self::NamespaceNotFound(m)

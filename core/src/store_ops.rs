@@ -45,6 +45,9 @@ pub(crate) enum Purpose {
     Index(StoreRequest),
     /// A runner's KV request; answered on the runner's current connection.
     Kv { runner: RunnerIdx, request_id: u32 },
+    /// `GET /actors/{id}/kv/keys/{key}`: one key read for the admin API (not retried, like a
+    /// runner's KV request: the caller gets the error).
+    AdminKvGet(AdminReqId),
 }
 
 #[derive(Debug)]
@@ -130,6 +133,25 @@ impl Gateway {
                 };
                 self.send_kv_response(runner, request_id, data);
             }
+            Purpose::AdminKvGet(req) => {
+                let reply = match reply {
+                    StoreReply::Kv(KvResponseData::Get(got)) => {
+                        match (got.values.into_iter().next(), got.metadata.first()) {
+                            (Some(value), Some(meta)) => Ok(AdminReply::KvValue {
+                                value,
+                                update_ts: meta.update_ts,
+                            }),
+                            _ => Err(AdminError::KvKeyNotFound),
+                        }
+                    }
+                    // The store's own validation (a key too long, say), in its words.
+                    StoreReply::Kv(KvResponseData::Error(e)) => Err(AdminError::Invalid(e.message)),
+                    other => Err(AdminError::Store(format!(
+                        "torpor.store_failed: unexpected answer to a KV read: {other:?}"
+                    ))),
+                };
+                self.reply_admin(req, reply);
+            }
         }
     }
 
@@ -139,6 +161,12 @@ impl Gateway {
                 message: failure.to_string(),
             });
             self.send_kv_response(runner, request_id, data);
+            return;
+        }
+        if let Purpose::AdminKvGet(req) = pending.purpose {
+            let err =
+                AdminError::Unavailable(format!("the KV read failed ({failure}); retry later"));
+            self.reply_admin(req, Err(err));
             return;
         }
         if !failure.is_transient() {
@@ -204,7 +232,10 @@ impl Gateway {
                     a.generation_write_pending = false;
                 }
             }
-            Purpose::IndexPut(_) | Purpose::Index(_) | Purpose::Kv { .. } => {}
+            Purpose::IndexPut(_)
+            | Purpose::Index(_)
+            | Purpose::Kv { .. }
+            | Purpose::AdminKvGet(_) => {}
         }
     }
 
@@ -249,7 +280,7 @@ impl Gateway {
                 }
             }
             Purpose::Index(request) => request.clone(),
-            Purpose::Kv { .. } => return,
+            Purpose::Kv { .. } | Purpose::AdminKvGet(_) => return,
         };
         self.issue_store_attempt(request, pending.purpose, pending.attempts);
     }

@@ -1,10 +1,13 @@
 //! Admin commands on the registry.
 
+use std::collections::BTreeMap;
+
 use super::{Actor, Phase, StopIntent};
 use crate::admin::{ActorFilter, AdminCommand, AdminError, AdminReply, CreateActor};
 use crate::gateway::Gateway;
 use crate::ids::{ActorId, AdminReqId};
 use crate::io::Output;
+use crate::protocol::{KvGetRequest, KvRequestData};
 use crate::store::{ActorRecord, NamespaceRecord, StoreRequest};
 use crate::store_ops::Purpose;
 use crate::time::Instant;
@@ -41,6 +44,14 @@ impl Gateway {
                     .cloned()
                     .collect(),
             ))),
+            AdminCommand::KvGet { actor, key } => self.admin_kv_get(req, actor, key),
+            AdminCommand::ActorNames { namespace } => {
+                if self.namespaces.contains_key(&namespace) {
+                    Ok(Some(AdminReply::ActorNames(self.actor_names(&namespace))))
+                } else {
+                    Err(namespace_not_found(&namespace))
+                }
+            }
             AdminCommand::Runners { namespace, name } => {
                 if self.namespaces.contains_key(&namespace) {
                     Ok(Some(AdminReply::Runners(
@@ -65,6 +76,40 @@ impl Gateway {
             Ok(None) => {} // answered when the store op completes
             Err(err) => self.reply_admin(req, Err(err)),
         }
+    }
+
+    /// `Ok(None)`: the store answers (see [`Purpose::AdminKvGet`]).
+    fn admin_kv_get(
+        &mut self,
+        req: AdminReqId,
+        actor: ActorId,
+        key: Vec<u8>,
+    ) -> Result<Option<AdminReply>, AdminError> {
+        if !self.actors.map.contains_key(&actor) {
+            return Err(not_found(actor));
+        }
+        let request = StoreRequest::Kv {
+            actor,
+            request: KvRequestData::Get(KvGetRequest { keys: vec![key] }),
+        };
+        self.issue_store(request, Purpose::AdminKvGet(req));
+        Ok(None)
+    }
+
+    /// The names the namespace's actors have (metadata `{}`), overlaid by those its runners
+    /// announced with their metadata.
+    fn actor_names(&self, namespace: &str) -> BTreeMap<String, String> {
+        let mut names: BTreeMap<String, String> = self
+            .actors
+            .map
+            .values()
+            .filter(|a| a.record.namespace == namespace)
+            .map(|a| (a.record.name.clone(), "{}".to_owned()))
+            .collect();
+        for (name, metadata) in self.runners.announced_names(namespace) {
+            names.insert(name.to_owned(), metadata.to_owned());
+        }
+        names
     }
 
     pub(crate) fn reply_admin(&mut self, req: AdminReqId, reply: Result<AdminReply, AdminError>) {

@@ -47,6 +47,9 @@ pub(crate) struct RunnerInstance {
     pub(crate) conn: Option<RunnerConnId>,
     /// `ToServerStopping` received: no new placements.
     pub(crate) draining: bool,
+    /// Actor names it announced in its init (`prepopulateActorNames`), with their JSON
+    /// metadata.
+    pub(crate) actor_names: BTreeMap<String, String>,
     /// Actors allocated here (starting, running or stopping).
     pub(crate) actors: BTreeSet<ActorId>,
     /// Encoded tunnel and KV messages held while disconnected, sent in order on reconnect
@@ -97,6 +100,19 @@ impl Runners {
             .collect();
         list.sort_by(|a, b| a.key.cmp(&b.key));
         list
+    }
+
+    /// The actor names the instances of `namespace` announced, with their metadata (a later
+    /// instance's metadata for a name wins).
+    pub(crate) fn announced_names<'a>(
+        &'a self,
+        namespace: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.instances
+            .values()
+            .filter(move |i| i.namespace == namespace)
+            .flat_map(|i| i.actor_names.iter())
+            .map(|(name, metadata)| (name.as_str(), metadata.as_str()))
     }
 
     pub(crate) fn next_idx(&mut self) -> RunnerIdx {

@@ -1,5 +1,7 @@
 //! Runner sessions: admission, handshake, liveness, reconnect and loss.
 
+use std::collections::BTreeMap;
+
 use super::{RunnerConn, RunnerIdx, RunnerInstance};
 use crate::gateway::Gateway;
 use crate::ids::{ActorId, RunnerConnId};
@@ -150,6 +152,7 @@ impl Gateway {
                         runner_key: params.runner_key,
                         name: String::new(),
                         total_slots: 0,
+                        actor_names: BTreeMap::new(),
                         conn: Some(conn),
                         draining: false,
                         actors: Default::default(),
@@ -165,6 +168,12 @@ impl Gateway {
         };
         instance.name = init.name;
         instance.total_slots = init.total_slots;
+        if let Some(names) = init.prepopulate_actor_names {
+            instance.actor_names = names
+                .iter()
+                .map(|(name, n)| (name.to_owned(), n.metadata.clone()))
+                .collect();
+        }
         let runner_id = instance.runner_id.clone();
         if let Some(c) = self.runners.conns.get_mut(&conn) {
             c.instance = Some(idx);

@@ -7,7 +7,7 @@ use crate::admin::{
     ActorFilter, ActorInfo, AdminCommand, AdminError, AdminReply, CreateActor, SocketInfo,
 };
 use crate::config::Config;
-use crate::ids::{ActorId, AdminReqId};
+use crate::ids::{ActorId, AdminReqId, RunnerConnId};
 use crate::io::ClientFrame;
 use crate::io::{Input, Output};
 use crate::protocol::*;
@@ -543,4 +543,144 @@ fn list_by_ids_and_by_key_stays_in_the_namespace_and_never_returns_another_key()
             "The namespace \"other\" does not exist.".into()
         ))
     );
+}
+
+#[test]
+fn kv_get_reads_one_key_through_the_store_and_names_a_missing_key() {
+    let mut d = driver();
+    let id = create_ok(&mut d, "chat", Some("room"));
+    d.auto_store = false;
+    let (req, out) = d.admin(AdminCommand::KvGet {
+        actor: id,
+        key: b"k".to_vec(),
+    });
+    let [Output::Store { op, request }] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        *request,
+        StoreRequest::Kv {
+            actor: id,
+            request: KvRequestData::Get(KvGetRequest {
+                keys: vec![b"k".to_vec()]
+            }),
+        }
+    );
+    let found = KvResponseData::Get(KvGetResponse {
+        keys: vec![b"k".to_vec()],
+        values: vec![b"v".to_vec()],
+        metadata: vec![KvMetadata {
+            version: b"1".to_vec(),
+            update_ts: 1234,
+        }],
+    });
+    let out = d.complete_store(*op, Ok(StoreReply::Kv(found)));
+    assert_eq!(
+        out,
+        vec![reply(
+            req,
+            Ok(AdminReply::KvValue {
+                value: b"v".to_vec(),
+                update_ts: 1234
+            })
+        )]
+    );
+
+    let (req, out) = d.admin(AdminCommand::KvGet {
+        actor: id,
+        key: b"missing".to_vec(),
+    });
+    let [Output::Store { op, .. }] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    let empty = KvResponseData::Get(KvGetResponse {
+        keys: vec![],
+        values: vec![],
+        metadata: vec![],
+    });
+    let out = d.complete_store(*op, Ok(StoreReply::Kv(empty)));
+    assert_eq!(out, vec![reply(req, Err(AdminError::KvKeyNotFound))]);
+
+    // A store failure is the caller's to retry, never retried behind its back.
+    let (req, out) = d.admin(AdminCommand::KvGet {
+        actor: id,
+        key: b"k".to_vec(),
+    });
+    let [Output::Store { op, .. }] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    let out = d.complete_store(*op, Err(StoreFailure::Busy));
+    assert!(
+        matches!(out.as_slice(), [Output::AdminReply { req: r, reply: Err(AdminError::Unavailable(_)) }] if *r == req),
+        "{out:?}"
+    );
+    assert!(
+        d.advance(Duration::from_secs(60))
+            .iter()
+            .all(|o| !matches!(o, Output::Store { .. }))
+    );
+
+    // An unknown actor never reaches the store.
+    let unknown = ActorId::mint(&mut fastrand::Rng::with_seed(99));
+    assert_eq!(
+        d.admin_now(AdminCommand::KvGet {
+            actor: unknown,
+            key: b"k".to_vec()
+        }),
+        Err(AdminError::NotFound(format!("actor {unknown} not found")))
+    );
+}
+
+#[test]
+fn actor_names_are_those_of_actors_and_those_runners_announce() {
+    let mut d = driver();
+    create_ok(&mut d, "chat", Some("a"));
+    create_ok(&mut d, "chat", Some("b"));
+    create_ok(&mut d, "counter", None);
+    let conn = RunnerConnId::new(d.fresh());
+    d.step(Input::RunnerConnect {
+        conn,
+        params: runner_params("r1"),
+    });
+    let mut announced = StrMap::new();
+    announced.insert(
+        "counter",
+        ActorName {
+            metadata: r#"{"icon":"c"}"#.into(),
+        },
+    );
+    announced.insert(
+        "room",
+        ActorName {
+            metadata: "{}".into(),
+        },
+    );
+    d.runner_send(
+        conn,
+        &ToServer::Init(ToServerInit {
+            name: "default".into(),
+            version: 1,
+            total_slots: 10,
+            prepopulate_actor_names: Some(announced),
+            metadata: None,
+        }),
+    );
+    let names = d.admin_now(AdminCommand::ActorNames {
+        namespace: "default".into(),
+    });
+    let expected: std::collections::BTreeMap<String, String> = [
+        ("chat", "{}"),
+        ("counter", r#"{"icon":"c"}"#),
+        ("room", "{}"),
+    ]
+    .into_iter()
+    .map(|(n, m)| (n.to_owned(), m.to_owned()))
+    .collect();
+    assert_eq!(names, Ok(AdminReply::ActorNames(expected)));
+    assert!(matches!(
+        d.admin_now(AdminCommand::ActorNames {
+            namespace: "nope".into()
+        }),
+        Err(AdminError::NamespaceNotFound(_))
+    ));
 }
