@@ -440,7 +440,7 @@ fn destroy_while_waiting_for_a_runner_disarms_the_start_deadline() {
 fn running_with_policy(
     d: &mut Driver,
     policy: CrashPolicy,
-) -> (crate::ids::RunnerConnId, ActorId, CommandWrapper) {
+) -> (RunnerConnId, ActorId, CommandWrapper) {
     let (conn, _) = d.connect_runner("k", "default", 4);
     let (req, out) = d.admin(AdminCommand::Create(CreateActor {
         crash_policy: policy,
