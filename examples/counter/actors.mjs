@@ -86,6 +86,8 @@ export const counter = actor({
 	},
 
 	options: {
+		// How dashboards and `GET /actors/names` show it.
+		name: "Counter",
 		// Sleep after 30 s without requests or connections (the RivetKit default, spelled out).
 		sleepTimeout: 30_000,
 	},

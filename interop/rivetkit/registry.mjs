@@ -1,7 +1,7 @@
 // The actors the scenarios run: the `counter` of examples/counter (same state, actions, events,
 // raw HTTP and raw WebSocket handlers, same names), plus two read-outs the scenarios need to see
-// what happened inside the actor process (`getInfo`, with how often `goToSleep` ran), and an
-// action that throws a plain Error (`failPlain`).
+// what happened inside the actor process (`getInfo`, with how often `goToSleep` ran), an action
+// that writes the actor's KV (`kvPut`), and an action that throws a plain Error (`failPlain`).
 //
 // It is a copy rather than an import of examples/counter/actors.mjs so that this package
 // resolves exactly one `rivetkit` (its own node_modules); keep the two in step.
@@ -59,6 +59,13 @@ export const counter = actor({
 			startsInProcess,
 		}),
 
+		// Scenario-only: an entry in the actor's KV (RivetKit's `c.kv`), read back through the
+		// engine API by scenario l.
+		kvPut: async (c, key, value) => {
+			await c.kv.put(key, value);
+			return true;
+		},
+
 		// Scenario-only: a non-UserError is hidden from clients by RivetKit.
 		failPlain: () => {
 			throw new Error("this detail must not reach the client");
@@ -99,6 +106,7 @@ export const counter = actor({
 	},
 
 	options: {
+		name: "Counter",
 		sleepTimeout: 30_000,
 	},
 });

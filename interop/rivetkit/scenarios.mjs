@@ -288,6 +288,15 @@ async function waitUntilServing(client, ms) {
 
 const NOT_FOUND = { group: "actor", code: "not_found" };
 
+/** A GET on the engine API (with the token, as RivetKit sends it), as `{ status, body }`. */
+async function api(pathAndQuery) {
+	const url = new URL(pathAndQuery, ENDPOINT);
+	if (NAMESPACE) url.searchParams.set("namespace", NAMESPACE);
+	const headers = TOKEN ? { authorization: `Bearer ${TOKEN}` } : {};
+	const res = await fetch(url, { headers });
+	return { status: res.status, body: await res.json() };
+}
+
 /** Checks that the connection sees `newCount` events `expected`, each once, in order. */
 async function expectEvents(ctx, events, expected, what) {
 	await ctx.waitFor(
@@ -579,6 +588,27 @@ const scenarios = [
 			eq({ sleepRequests: info.sleepRequests, wakes: info.wakes }, { sleepRequests: 1, wakes: 2 }, "goToSleep runs and wakes");
 			await expectEvents(ctx, events, [1, 2, 3, 4, 5, 6], "newCount events");
 			return "goToSleep ran once, one wake, events [1..6] once each";
+		},
+	},
+	{
+		id: "l",
+		title: "the engine API reads an actor's KV and lists actor names",
+		async run({ client, step }) {
+			const h = client.counter.getOrCreate([freshKey("l")]);
+			await step("kvPut(greeting, hello)", () => h.kvPut("greeting", "hello"), true);
+			const id = await step("resolve()", () => h.resolve());
+			// RivetKit keeps user KV entries under the prefix byte 4.
+			const key = Buffer.concat([Buffer.from([4]), Buffer.from("greeting")]).toString("base64");
+			const found = await step("GET /actors/{id}/kv/keys/{key}", () => api(`/actors/${id}/kv/keys/${encodeURIComponent(key)}`));
+			eq(found.status, 200, "KV read status");
+			eq(Buffer.from(found.body.value, "base64").toString(), "hello", "KV value");
+			check(Math.abs(found.body.update_ts - Date.now()) < 60_000, `update_ts ${found.body.update_ts} is not now`);
+			const missing = Buffer.from([4, 0x6e, 0x6f]).toString("base64");
+			const gone = await step("GET a missing key", () => api(`/actors/${id}/kv/keys/${encodeURIComponent(missing)}`));
+			eq({ status: gone.status, error: `${gone.body.group}.${gone.body.code}` }, { status: 400, error: "actor.kv_key_not_found" }, "missing key");
+			const names = await step("GET /actors/names", () => api("/actors/names"));
+			eq(names.body, { names: { counter: { metadata: { name: "Counter" } } }, pagination: { cursor: "counter" } }, "actor names");
+			return `KV value "hello" at update_ts ${found.body.update_ts}; missing key 400 actor.kv_key_not_found; names ${show(Object.keys(names.body.names))} with the runner's metadata`;
 		},
 	},
 ];
