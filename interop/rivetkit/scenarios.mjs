@@ -611,6 +611,32 @@ const scenarios = [
 			return `KV value "hello" at update_ts ${found.body.update_ts}; missing key 400 actor.kv_key_not_found; names ${show(Object.keys(names.body.names))} with the runner's metadata`;
 		},
 	},
+	{
+		id: "m",
+		title: "a wrong token is refused by the API and the gateway",
+		async run({ client, step, fails }) {
+			check(TOKEN, "needs TARGET_TOKEN (run it against an engine that requires one)");
+			const wrong = createClient({
+				endpoint: ENDPOINT,
+				token: `wrong-${TOKEN}`,
+				namespace: NAMESPACE,
+				disableMetadataLookup: true,
+			});
+			const forbidden = { group: "api", code: "forbidden" };
+			try {
+				const key = freshKey("m");
+				await fails("getOrCreate() with a wrong token", () => wrong.counter.getOrCreate([key]).resolve(), forbidden);
+				const id = await step("getOrCreate() with the token", () => client.counter.getOrCreate([key]).resolve());
+				await fails("getForId(id).getCount() with a wrong token (gateway)", () => wrong.counter.getForId(id).getCount(), forbidden);
+				await step("getForId(id).getCount() with the token", () => client.counter.getForId(id).getCount(), 0);
+				const conn = wrong.counter.getForId(id).connect();
+				await fails("conn.getCount() with a wrong token (gateway WebSocket)", () => conn.getCount(), forbidden);
+				return "API, gateway HTTP and gateway WebSocket: api/forbidden for a wrong token; the right one passes";
+			} finally {
+				await wrong.dispose().catch(() => {});
+			}
+		},
+	},
 ];
 
 // ---------------------------------------------------------------------------------------------
