@@ -3,7 +3,7 @@
 // upstream npm codec (@rivetkit/engine-runner-protocol@2.2.1).
 //
 // Usage: node gen-vectors.mjs [OUT]
-//   OUT defaults to ../core/tests/golden/runner-v7.json, resolved relative to
+//   OUT defaults to ../protocol/tests/golden/runner-v7.json, resolved relative to
 //   this script's directory (so it works from any cwd).
 //
 // The output is fully deterministic: no timestamps, no randomness. See
@@ -1152,7 +1152,7 @@ const out = {
 
 const outPath = process.argv[2]
 	? resolve(process.cwd(), process.argv[2])
-	: resolve(SCRIPT_DIR, "../core/tests/golden/runner-v7.json");
+	: resolve(SCRIPT_DIR, "../protocol/tests/golden/runner-v7.json");
 mkdirSync(dirname(outPath), { recursive: true });
 writeFileSync(outPath, `${JSON.stringify(out, null, 1)}\n`);
 

@@ -26,8 +26,8 @@ use smol::Executor;
 use smol::channel::{Receiver, Sender};
 use smol::net::TcpStream;
 use smol_hyper::rt::{FuturesIo, SmolTimer};
-use torpor_core::protocol::Headers;
 use torpor_core::{ClientId, Input, RunnerConnId, RunnerParams};
+use torpor_protocol::v7::Headers;
 use tracing::debug;
 
 use crate::api;

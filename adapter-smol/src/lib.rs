@@ -20,6 +20,4 @@ mod metrics;
 mod outbox;
 pub mod runtime;
 pub mod server;
-#[cfg(feature = "test-runner")]
-pub mod test_runner;
 mod websocket;

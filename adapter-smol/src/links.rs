@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use smol::channel::Sender;
-use torpor_core::protocol::Headers;
 use torpor_core::{
     AdminCommand, AdminError, AdminReply, ClientId, CloseFrame, Input, RunnerConnId, RunnerParams,
 };
+use torpor_protocol::v7::Headers;
 use torpor_sqlite::Completion;
 
 use crate::outbox::Outbox;

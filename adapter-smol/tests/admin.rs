@@ -710,9 +710,9 @@ fn namespaces_created_at_run_time_hold_their_own_actors_and_runners() {
         assert_eq!(cross["actors"], json!([]));
 
         // A runner of the new namespace is admitted, and listed there only.
-        let mut cfg = torpor_smol::test_runner::RunnerConfig::new(ws_base(addr));
+        let mut cfg = torpor_runner_kit::RunnerConfig::new(ws_base(addr));
         cfg.namespace = "team-a".to_owned();
-        let _runner = torpor_smol::test_runner::TestRunner::connect(cfg)
+        let _runner = torpor_runner_kit::TestRunner::connect(cfg)
             .await
             .expect("admitted");
         let runners = http(addr, "GET", "/runners?namespace=team-a", &[], "")

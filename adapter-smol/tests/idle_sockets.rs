@@ -10,7 +10,7 @@ use std::process::Command;
 
 use async_tungstenite::tungstenite::Message;
 use common::*;
-use torpor_smol::test_runner::GatewayProcess;
+use torpor_runner_kit::GatewayProcess;
 
 const SOCKETS: usize = 10_000;
 const ACTORS: usize = 10;

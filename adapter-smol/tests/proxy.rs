@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_tungstenite::tungstenite::Message;
 use common::*;
-use torpor_smol::test_runner::{RunnerConfig, RunnerEvent, TestRunner};
+use torpor_runner_kit::{RunnerConfig, RunnerEvent, TestRunner};
 
 #[test]
 fn websocket_echo_and_http_proxy() {
@@ -451,7 +451,7 @@ fn connections_that_send_no_request_head_in_time_are_closed() {
 fn a_streamed_response_to_a_client_that_never_reads_is_aborted() {
     use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
     use smol::net::TcpStream;
-    use torpor_smol::test_runner::STREAM_CHUNK;
+    use torpor_runner_kit::STREAM_CHUNK;
 
     let gw = start_with(config("slow-http", |_, file| {
         file.gateway.client_outbound_max_bytes = Some(2 << 20);

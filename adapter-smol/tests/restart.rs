@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::Message;
 use common::*;
-use torpor_smol::test_runner::{GatewayProcess, RunnerEvent, TestRunner};
+use torpor_runner_kit::{GatewayProcess, RunnerEvent, TestRunner};
 
 /// Starts `torpor serve` on `port` and waits until it is ready.
 fn spawn_gateway(db: &Path, port: u16) -> (Child, SocketAddr) {

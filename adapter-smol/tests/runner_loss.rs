@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_tungstenite::tungstenite::Message;
 use common::*;
-use torpor_smol::test_runner::{RunnerConfig, TestRunner};
+use torpor_runner_kit::{RunnerConfig, TestRunner};
 
 fn texts(items: &[&str]) -> Vec<Vec<u8>> {
     items.iter().map(|s| s.as_bytes().to_vec()).collect()

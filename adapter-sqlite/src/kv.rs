@@ -5,7 +5,7 @@
 //! match. Unlike the reference, empty values are stored and returned (§17 #24).
 
 use rusqlite::{Connection, params};
-use torpor_core::protocol::{
+use torpor_protocol::v7::{
     KvErrorResponse, KvGetResponse, KvListQuery, KvListRequest, KvListResponse, KvMetadata,
     KvRequestData, KvResponseData,
 };

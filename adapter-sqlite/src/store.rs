@@ -3,12 +3,12 @@
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use torpor_core::protocol::{GatewayId, Headers, RequestId};
-use torpor_core::store::HibernationRow;
+use torpor_core::HibernationRow;
 use torpor_core::{
     ActorId, ActorRecord, CrashPolicy, NamespaceRecord, OpId, Snapshot, StoreFailure, StoreReply,
     StoreRequest,
 };
+use torpor_protocol::v7::{GatewayId, Headers, RequestId};
 
 use crate::error::{OpenError, classify};
 use crate::{kv, schema};

@@ -1,10 +1,10 @@
 //! Invalid KV requests get the runner-facing messages the reference sends, and write nothing.
 
-use torpor_core::protocol::{
+use torpor_core::{ActorId, OpId, StoreReply, StoreRequest};
+use torpor_protocol::v7::{
     KvDeleteRangeRequest, KvDeleteRequest, KvErrorResponse, KvGetRequest, KvListPrefixQuery,
     KvListQuery, KvListRangeQuery, KvListRequest, KvPutRequest, KvRequestData, KvResponseData,
 };
-use torpor_core::{ActorId, OpId, StoreReply, StoreRequest};
 use torpor_sqlite::{Store, count_rows};
 
 fn actor() -> ActorId {

@@ -4,14 +4,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use torpor_core::protocol::{
+use torpor_core::HibernationRow;
+use torpor_core::{
+    ActorId, ActorRecord, CrashPolicy, IndexKey, NamespaceRecord, OpId, StoreReply, StoreRequest,
+};
+use torpor_protocol::v7::{
     GatewayId, Headers, KvDeleteRangeRequest, KvDeleteRequest, KvGetRequest, KvListPrefixQuery,
     KvListQuery, KvListRangeQuery, KvListRequest, KvPutRequest, KvRequestData, KvResponseData,
     RequestId,
-};
-use torpor_core::store::HibernationRow;
-use torpor_core::{
-    ActorId, ActorRecord, CrashPolicy, IndexKey, NamespaceRecord, OpId, StoreReply, StoreRequest,
 };
 use torpor_sqlite::{Store, kv::DEFAULT_LIST_LIMIT};
 
@@ -128,7 +128,7 @@ impl Model {
                 );
                 match get_response(found) {
                     KvResponseData::Get(g) => {
-                        KvResponseData::List(torpor_core::protocol::KvListResponse {
+                        KvResponseData::List(torpor_protocol::v7::KvListResponse {
                             keys: g.keys,
                             values: g.values,
                             metadata: g.metadata,
@@ -169,13 +169,13 @@ impl Model {
 }
 
 fn err(message: &str) -> KvResponseData {
-    KvResponseData::Error(torpor_core::protocol::KvErrorResponse {
+    KvResponseData::Error(torpor_protocol::v7::KvErrorResponse {
         message: message.into(),
     })
 }
 
 fn get_response(found: Vec<(Vec<u8>, Vec<u8>, i64)>) -> KvResponseData {
-    let mut out = torpor_core::protocol::KvGetResponse {
+    let mut out = torpor_protocol::v7::KvGetResponse {
         keys: vec![],
         values: vec![],
         metadata: vec![],
@@ -183,7 +183,7 @@ fn get_response(found: Vec<(Vec<u8>, Vec<u8>, i64)>) -> KvResponseData {
     for (k, v, ts) in found {
         out.keys.push(k);
         out.values.push(v);
-        out.metadata.push(torpor_core::protocol::KvMetadata {
+        out.metadata.push(torpor_protocol::v7::KvMetadata {
             version: concat!("torpor-", env!("CARGO_PKG_VERSION"))
                 .as_bytes()
                 .to_vec(),

@@ -6,7 +6,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use torpor_core::protocol::{
+use torpor_protocol::v7::{
     GatewayId, MessageId, RequestId, ToClient, ToClientTunnelMessage, ToClientTunnelMessageKind,
     ToClientWebSocketMessage, ToServer, ToServerTunnelMessage, ToServerTunnelMessageKind,
     ToServerWebSocketMessage,

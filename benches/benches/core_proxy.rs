@@ -5,12 +5,12 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use torpor_core::protocol::{
+use torpor_core::testkit::driver::{Driver, tunnel_to};
+use torpor_core::{ClientFrame, ClientId, Config, Input, RunnerConnId};
+use torpor_protocol::v7::{
     MessageId, ToServer, ToServerTunnelMessage, ToServerTunnelMessageKind,
     ToServerWebSocketMessage, ToServerWebSocketOpen,
 };
-use torpor_core::testkit::driver::{Driver, tunnel_to};
-use torpor_core::{ClientFrame, ClientId, Config, Input, RunnerConnId};
 
 const ACTORS: usize = 100;
 const SOCKETS_PER_ACTOR: usize = 100;

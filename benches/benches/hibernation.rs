@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use torpor_core::protocol::{
-    ActorCheckpoint, ActorIntent, ActorState, StopCode, ToServer, ToServerTunnelMessageKind,
-    ToServerWebSocketOpen,
-};
 use torpor_core::testkit::driver::{Driver, event, intent, stopped, tunnel_to};
 use torpor_core::{
     ActorId, ClientFrame, ClientId, Config, Input, Output, RunnerConnId, StoreReply,
+};
+use torpor_protocol::v7::{
+    ActorCheckpoint, ActorIntent, ActorState, StopCode, ToServer, ToServerTunnelMessageKind,
+    ToServerWebSocketOpen,
 };
 
 /// Opens `n` hibernatable sockets on `actor`.

@@ -6,11 +6,11 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use torpor_core::protocol::{
+use torpor_core::HibernationRow;
+use torpor_core::{ActorId, IndexKey, OpId, StoreRequest};
+use torpor_protocol::v7::{
     GatewayId, Headers, KvGetRequest, KvPutRequest, KvRequestData, RequestId,
 };
-use torpor_core::store::HibernationRow;
-use torpor_core::{ActorId, IndexKey, OpId, StoreRequest};
 use torpor_sqlite::Store;
 
 fn actor(i: u32) -> ActorId {

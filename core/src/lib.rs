@@ -1,8 +1,8 @@
 //! `torpor-core`: the sans-IO heart of Torpor, a WebSocket hibernation gateway.
 //!
 //! The crate has no clock, no sockets, no threads and no ambient randomness: adapters feed it
-//! bytes and time and execute what it asks for. It holds the runner-protocol codec
-//! ([`protocol`]) and one state machine, [`Gateway`].
+//! bytes and time and execute what it asks for. It holds one state machine, [`Gateway`]; the
+//! runner protocol's codec is `torpor-protocol`'s.
 //!
 //! # Driving the gateway
 //!
@@ -34,26 +34,27 @@
 #![warn(missing_docs)]
 
 mod actor;
-pub mod admin;
-pub mod config;
+mod admin;
+mod config;
 mod cx;
 mod engine_error;
-pub mod error;
+mod error;
 mod gateway;
 mod hibernation;
-pub mod ids;
+mod ids;
 #[cfg(any(test, feature = "testkit"))]
 mod invariants;
-pub mod io;
+mod io;
 mod kv;
-pub mod metrics;
-pub mod protocol;
+/// The runner protocol the core speaks (crate-internal shorthand for `torpor_protocol::v7`).
+use torpor_protocol::v7 as protocol;
+mod metrics;
 mod runner;
-pub mod store;
+mod store;
 mod store_ops;
 #[cfg(test)]
 mod tests;
-pub mod time;
+mod time;
 mod timer;
 mod tunnel;
 
@@ -70,8 +71,8 @@ pub use io::{ClientFrame, CloseFrame, Input, Output, RunnerParams};
 pub use metrics::{Histogram, Histograms, Metrics};
 pub use runner::RunnerIdx;
 pub use store::{
-    ActorRecord, CrashPolicy, IndexKey, NamespaceRecord, Snapshot, StoreFailure, StoreReply,
-    StoreRequest,
+    ActorRecord, CrashPolicy, HibernationRow, IndexKey, NamespaceRecord, Snapshot, StoreFailure,
+    StoreReply, StoreRequest,
 };
 pub use time::{Instant, UnixMillis};
 pub use timer::TimerKey;

@@ -6,7 +6,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
-use torpor_core::protocol::{DecodeErrorKind, Limits, ToServer};
+use torpor_protocol::v7::{DecodeErrorKind, Limits, ToServer};
 
 struct Counting;
 

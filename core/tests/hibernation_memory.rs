@@ -6,11 +6,11 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
-use torpor_core::protocol::{
-    ActorIntent, ToServer, ToServerTunnelMessageKind, ToServerWebSocketOpen,
-};
 use torpor_core::testkit::driver::{Driver, intent, stopped, tunnel_to};
 use torpor_core::{ClientId, Config};
+use torpor_protocol::v7::{
+    ActorIntent, ToServer, ToServerTunnelMessageKind, ToServerWebSocketOpen,
+};
 
 struct Counting;
 
@@ -71,7 +71,7 @@ fn a_hibernating_socket_costs_at_most_512_heap_bytes() {
             conn,
             &ToServer::Events(vec![intent(cp, 1, ActorIntent::Sleep)]),
         ));
-        drop(d.report_state(conn, cp, 2, stopped(torpor_core::protocol::StopCode::Error)));
+        drop(d.report_state(conn, cp, 2, stopped(torpor_protocol::v7::StopCode::Error)));
     }
     let n = ACTORS * PER_ACTOR;
     assert_eq!(d.gw.hibernating_socket_count(), n);

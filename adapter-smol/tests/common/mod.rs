@@ -17,9 +17,9 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::Request;
 use smol::net::TcpStream;
 use smol_hyper::rt::FuturesIo;
+use torpor_runner_kit::{RunnerConfig, RunnerEvent, TestRunner};
 use torpor_smol::config::{FileConfig, ServeArgs, ServeConfig};
 use torpor_smol::runtime::Background;
-use torpor_smol::test_runner::{RunnerConfig, RunnerEvent, TestRunner};
 
 /// A fresh database path under the system temp dir.
 pub fn temp_db(tag: &str) -> PathBuf {

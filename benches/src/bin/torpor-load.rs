@@ -14,7 +14,7 @@ use torpor_benches::load::clients::{connect, echo_window, one_round_trip, ping_p
 use torpor_benches::load::procs;
 use torpor_benches::load::stats::{Latencies, cpu_time, micros, rss_bytes};
 use torpor_benches::load::{admin, echo_server};
-use torpor_smol::test_runner::{RunnerConfig, RunnerEvent, TestRunner};
+use torpor_runner_kit::{RunnerConfig, RunnerEvent, TestRunner};
 
 #[derive(Parser)]
 #[command(

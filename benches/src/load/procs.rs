@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-pub use torpor_smol::test_runner::GatewayProcess;
+pub use torpor_runner_kit::GatewayProcess;
 
 /// A child process, killed when dropped.
 pub struct Proc {

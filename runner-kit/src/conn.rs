@@ -14,7 +14,7 @@ use async_tungstenite::{WebSocketReceiver, WebSocketSender};
 use futures_util::{SinkExt as _, StreamExt};
 use smol::channel::{Receiver, Sender};
 use smol::net::TcpStream;
-use torpor_core::protocol::ToClient;
+use torpor_protocol::v7::ToClient;
 
 use super::process::Process;
 use super::{ActorStorage, RunnerConfig, RunnerError, RunnerEvent};

@@ -14,6 +14,8 @@ mod describe;
 mod error;
 mod map;
 mod messages;
+#[cfg(any(test, feature = "fuzz"))]
+pub mod roundtrip;
 #[cfg(test)]
 mod tests;
 mod tunnel;

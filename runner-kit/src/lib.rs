@@ -8,7 +8,7 @@
 //! recorded as a [`RunnerEvent`].
 //!
 //! ```no_run
-//! # use torpor_smol::test_runner::{RunnerConfig, RunnerEvent, TestRunner};
+//! # use torpor_runner_kit::{RunnerConfig, RunnerEvent, TestRunner};
 //! # use std::time::Duration;
 //! # smol::block_on(async {
 //! let runner = TestRunner::connect(RunnerConfig::new("ws://127.0.0.1:6420")).await?;
@@ -17,11 +17,11 @@
 //!         e.iter().any(|e| matches!(e, RunnerEvent::ActorStarted { .. }))
 //!     })
 //!     .await?;
-//! # Ok::<(), torpor_smol::test_runner::RunnerError>(())
+//! # Ok::<(), torpor_runner_kit::RunnerError>(())
 //! # });
 //! ```
 //!
-//! Built only with the crate feature `test-runner`.
+//! Not published: test support only, kept out of the shipped crates.
 
 mod conn;
 mod gateway;
@@ -35,7 +35,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use torpor_core::protocol::{GatewayId, PROTOCOL_VERSION, RequestId};
+use torpor_protocol::v7::{GatewayId, PROTOCOL_VERSION, RequestId};
 
 pub use conn::{DetachedRunner, TestRunner};
 pub use gateway::GatewayProcess;

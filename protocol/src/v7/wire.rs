@@ -327,30 +327,30 @@ macro_rules! wire_struct {
             $( $(#[$fmeta])* pub $field: $ty, )*
         }
 
-        impl $crate::protocol::wire::Wire for $name {
-            const MIN_LEN: usize = 0 $( + <$ty as $crate::protocol::wire::Wire>::MIN_LEN )*;
+        impl $crate::v7::wire::Wire for $name {
+            const MIN_LEN: usize = 0 $( + <$ty as $crate::v7::wire::Wire>::MIN_LEN )*;
             fn decode(
-                r: &mut $crate::protocol::wire::Reader<'_>,
-            ) -> Result<Self, $crate::protocol::DecodeError> {
-                Ok(Self { $( $field: $crate::protocol::wire::Wire::decode(r)?, )* })
+                r: &mut $crate::v7::wire::Reader<'_>,
+            ) -> Result<Self, $crate::v7::DecodeError> {
+                Ok(Self { $( $field: $crate::v7::wire::Wire::decode(r)?, )* })
             }
             fn encode(&self, out: &mut Vec<u8>) {
-                $( $crate::protocol::wire::Wire::encode(&self.$field, out); )*
+                $( $crate::v7::wire::Wire::encode(&self.$field, out); )*
             }
             fn encoded_len(&self) -> usize {
-                0 $( + $crate::protocol::wire::Wire::encoded_len(&self.$field) )*
+                0 $( + $crate::v7::wire::Wire::encoded_len(&self.$field) )*
             }
         }
 
-        impl $crate::protocol::wire::ListElement for $name {}
+        impl $crate::v7::wire::ListElement for $name {}
 
         #[cfg(test)]
-        impl $crate::protocol::describe::Describe for $name {
+        impl $crate::v7::describe::Describe for $name {
             fn describe(&self) -> serde_json::Value {
                 let mut fields = serde_json::Map::new();
                 $( fields.insert(
-                    $crate::protocol::describe::camel_case(stringify!($field)),
-                    $crate::protocol::describe::Describe::describe(&self.$field),
+                    $crate::v7::describe::camel_case(stringify!($field)),
+                    $crate::v7::describe::Describe::describe(&self.$field),
                 ); )*
                 serde_json::Value::Object(fields)
             }
@@ -384,18 +384,18 @@ macro_rules! wire_union {
             }
         }
 
-        impl $crate::protocol::wire::Wire for $name {
+        impl $crate::v7::wire::Wire for $name {
             const MIN_LEN: usize = 1;
             fn decode(
-                r: &mut $crate::protocol::wire::Reader<'_>,
-            ) -> Result<Self, $crate::protocol::DecodeError> {
+                r: &mut $crate::v7::wire::Reader<'_>,
+            ) -> Result<Self, $crate::v7::DecodeError> {
                 let (tag, at) = r.tag()?;
                 match tag {
                     $( $tag => Ok(Self::$variant $( (
-                        <$ty as $crate::protocol::wire::Wire>::decode(r)?
+                        <$ty as $crate::v7::wire::Wire>::decode(r)?
                     ) )?), )*
                     tag => Err(r.err(
-                        $crate::protocol::DecodeErrorKind::UnknownTag {
+                        $crate::v7::DecodeErrorKind::UnknownTag {
                             union: stringify!($name),
                             tag,
                         },
@@ -408,7 +408,7 @@ macro_rules! wire_union {
                     $( Self::$variant $( (wire_union!(@bind $ty, body)) )? => {
                         // Every v7 union has fewer than 128 variants: the tag is one byte.
                         out.push($tag);
-                        $( $crate::protocol::wire::Wire::encode(
+                        $( $crate::v7::wire::Wire::encode(
                             wire_union!(@bind $ty, body), out); )?
                     } )*
                 }
@@ -416,23 +416,23 @@ macro_rules! wire_union {
             fn encoded_len(&self) -> usize {
                 match self {
                     $( Self::$variant $( (wire_union!(@bind $ty, body)) )? => {
-                        1 $( + $crate::protocol::wire::Wire::encoded_len(
+                        1 $( + $crate::v7::wire::Wire::encoded_len(
                             wire_union!(@bind $ty, body)) )?
                     } )*
                 }
             }
         }
 
-        impl $crate::protocol::wire::ListElement for $name {}
+        impl $crate::v7::wire::ListElement for $name {}
 
         #[cfg(test)]
-        impl $crate::protocol::describe::Describe for $name {
+        impl $crate::v7::describe::Describe for $name {
             fn describe(&self) -> serde_json::Value {
                 #[allow(unused_mut, unused_assignments)]
                 let mut val = serde_json::Value::Null;
                 match self {
                     $( Self::$variant $( (wire_union!(@bind $ty, body)) )? => {
-                        $( val = $crate::protocol::describe::Describe::describe(
+                        $( val = $crate::v7::describe::Describe::describe(
                             wire_union!(@bind $ty, body)); )?
                     } )*
                 }

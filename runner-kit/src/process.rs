@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use async_tungstenite::tungstenite::Message;
 use smol::channel::Sender;
-use torpor_core::protocol::{
+use torpor_protocol::v7::{
     ActorCheckpoint, ActorIntent, ActorState, ActorStateStopped, Command, CommandStartActor, Event,
     EventActorIntent, EventActorStateUpdate, EventWrapper, GatewayId, ProtocolMetadata, RequestId,
     StopCode, StrMap, ToClient, ToServer, ToServerAckCommands, ToServerInit, ToServerPong,

@@ -1,7 +1,7 @@
 //! The tunnel side of the process: client HTTP requests and WebSockets, the index rule and
 //! the persist-then-ack contract.
 
-use torpor_core::protocol::{
+use torpor_protocol::v7::{
     Headers, MessageId, RequestId, ToClientRequestStart, ToClientTunnelMessage,
     ToClientTunnelMessageKind as In, ToClientWebSocketMessage, ToServer, ToServerResponseChunk,
     ToServerResponseStart, ToServerTunnelMessage, ToServerTunnelMessageKind as Out,

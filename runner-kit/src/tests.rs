@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use async_tungstenite::tungstenite::Message;
 use smol::channel::Receiver;
-use torpor_core::protocol::{
+use torpor_protocol::v7::{
     ActorCheckpoint, ActorConfig, ActorIntent, ActorState, ActorStateStopped, Command,
     CommandStartActor, CommandWrapper, Event, EventActorIntent, EventActorStateUpdate,
     EventWrapper, GatewayId, Headers, HibernatingRequest, MessageId, ProtocolMetadata, RequestId,

@@ -128,7 +128,7 @@ impl<V: Wire> Wire for StrMap<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Limits;
+    use crate::v7::Limits;
 
     fn decode(bytes: &[u8]) -> Result<StrMap<String>, DecodeError> {
         let mut r = Reader::new(bytes, Limits::DEFAULT);
