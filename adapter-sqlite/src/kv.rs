@@ -1,101 +1,13 @@
-//! Actor KV with the reference's semantics and limits (RUNNER-PROTOCOL.md §10).
-//!
-//! Validation happens before anything is written, and its failures are ordinary responses
-//! (`KvErrorResponse`) with the exact messages the reference sends, which runner code may show or
-//! match. Unlike the reference, empty values are stored and returned (§17 #24).
+//! Actor KV in SQLite. The rules (limits, error messages, list bounds) are the core's
+//! [`torpor_core::kv_policy`]: this module checks each request with it before writing anything,
+//! then executes it.
 
 use rusqlite::{Connection, params};
+use torpor_core::kv_policy;
 use torpor_protocol::v7::{
-    KvErrorResponse, KvGetResponse, KvListQuery, KvListRequest, KvListResponse, KvMetadata,
-    KvRequestData, KvResponseData,
+    KvGetResponse, KvListQuery, KvListRequest, KvListResponse, KvMetadata, KvRequestData,
+    KvResponseData,
 };
-
-/// Most keys in one get, delete or put.
-pub const MAX_KEYS: usize = 128;
-/// Largest key, counted as the reference does: its length plus 2 bytes of tuple framing.
-pub const MAX_KEY_SIZE: usize = 2048;
-/// Largest value.
-pub const MAX_VALUE_SIZE: usize = 128 * 1024;
-/// Largest put payload: Σ(key + 2) + Σ value.
-pub const MAX_PUT_PAYLOAD_SIZE: usize = 976 * 1024;
-/// Most bytes (keys + values) stored per actor.
-pub const MAX_STORAGE_SIZE: u64 = 10 * 1024 * 1024 * 1024;
-/// Entries a list returns when the request sets no limit.
-pub const DEFAULT_LIST_LIMIT: u64 = 16_384;
-
-/// The `version` of every entry's metadata (the runner ignores it, but it must decode).
-const VERSION: &[u8] = concat!("torpor-", env!("CARGO_PKG_VERSION")).as_bytes();
-
-fn tuple_len(key: &[u8]) -> usize {
-    key.len() + 2
-}
-
-fn error(message: impl Into<String>) -> KvResponseData {
-    KvResponseData::Error(KvErrorResponse {
-        message: message.into(),
-    })
-}
-
-fn check_keys(keys: &[Vec<u8>]) -> Result<(), KvResponseData> {
-    if keys.len() > MAX_KEYS {
-        return Err(error("a maximum of 128 keys is allowed"));
-    }
-    if keys.iter().any(|k| tuple_len(k) > MAX_KEY_SIZE) {
-        return Err(error("key is too long (max 2048 bytes)"));
-    }
-    Ok(())
-}
-
-fn check_range(start: &[u8], end: &[u8]) -> Result<(), KvResponseData> {
-    if tuple_len(start) > MAX_KEY_SIZE {
-        return Err(error("start key is too long (max 2048 bytes)"));
-    }
-    if tuple_len(end) > MAX_KEY_SIZE {
-        return Err(error("end key is too long (max 2048 bytes)"));
-    }
-    Ok(())
-}
-
-/// Put validation, in the reference's order; `stored` is the actor's current usage.
-fn check_entries(keys: &[Vec<u8>], values: &[Vec<u8>], stored: u64) -> Result<(), KvResponseData> {
-    if keys.len() != values.len() {
-        return Err(error("Keys list length != values list length"));
-    }
-    if keys.len() > MAX_KEYS {
-        return Err(error("A maximum of 128 key-value entries is allowed"));
-    }
-    let payload: usize = keys.iter().map(|k| tuple_len(k)).sum::<usize>()
-        + values.iter().map(Vec::len).sum::<usize>();
-    if payload > MAX_PUT_PAYLOAD_SIZE {
-        return Err(error("total payload is too large (max 976 KiB)"));
-    }
-    let remaining = MAX_STORAGE_SIZE.saturating_sub(stored);
-    if payload as u64 > remaining {
-        return Err(error(format!(
-            "Not enough space left in storage ({remaining} bytes remaining, current payload is {payload} bytes)."
-        )));
-    }
-    if keys.iter().any(|k| tuple_len(k) > MAX_KEY_SIZE) {
-        return Err(error("key is too long (max 2048 bytes)"));
-    }
-    if values.iter().any(|v| v.len() > MAX_VALUE_SIZE) {
-        return Err(error("value is too large (max 128 KiB)"));
-    }
-    Ok(())
-}
-
-/// The smallest byte string greater than every string with prefix `p`, if any: drop trailing
-/// 0xFF bytes and increment the last byte.
-pub(crate) fn prefix_successor(p: &[u8]) -> Option<Vec<u8>> {
-    let mut s = p.to_vec();
-    while let Some(last) = s.pop() {
-        if last < 0xff {
-            s.push(last + 1);
-            return Some(s);
-        }
-    }
-    None
-}
 
 /// Executes one KV request for `actor` inside the batch transaction.
 pub(crate) fn execute(
@@ -104,35 +16,21 @@ pub(crate) fn execute(
     request: KvRequestData,
     now_ms: i64,
 ) -> rusqlite::Result<KvResponseData> {
-    let result = match request {
-        KvRequestData::Get(get) => check_keys(&get.keys).map(|()| get_keys(tx, actor, &get.keys)),
-        KvRequestData::List(list) => validate_list(&list).map(|()| list_keys(tx, actor, &list)),
-        KvRequestData::Put(put) => {
-            let stored = usage(tx, actor)?;
-            check_entries(&put.keys, &put.values, stored)
-                .map(|()| put_entries(tx, actor, &put.keys, &put.values, now_ms))
-        }
-        KvRequestData::Delete(del) => {
-            check_keys(&del.keys).map(|()| delete_keys(tx, actor, &del.keys))
-        }
-        KvRequestData::DeleteRange(range) => check_range(&range.start, &range.end)
-            .map(|()| delete_range(tx, actor, &range.start, &range.end)),
-        KvRequestData::Drop => Ok(drop_all(tx, actor)),
+    // Only a put looks at the actor's usage: the others skip the query.
+    let stored = match request {
+        KvRequestData::Put(_) => usage(tx, actor)?,
+        _ => 0,
     };
-    match result {
-        Ok(done) => done,
-        Err(refused) => Ok(refused),
+    if let Err(refused) = kv_policy::validate(&request, stored) {
+        return Ok(KvResponseData::Error(refused));
     }
-}
-
-fn validate_list(list: &KvListRequest) -> Result<(), KvResponseData> {
-    match &list.query {
-        KvListQuery::All => Ok(()),
-        KvListQuery::Range(r) => check_range(&r.start, &r.end),
-        KvListQuery::Prefix(p) if tuple_len(&p.key) > MAX_KEY_SIZE => {
-            Err(error("prefix key is too long (max 2048 bytes)"))
-        }
-        KvListQuery::Prefix(_) => Ok(()),
+    match request {
+        KvRequestData::Get(get) => get_keys(tx, actor, &get.keys),
+        KvRequestData::List(list) => list_keys(tx, actor, &list),
+        KvRequestData::Put(put) => put_entries(tx, actor, &put.keys, &put.values, now_ms),
+        KvRequestData::Delete(del) => delete_keys(tx, actor, &del.keys),
+        KvRequestData::DeleteRange(range) => delete_range(tx, actor, &range.start, &range.end),
+        KvRequestData::Drop => drop_all(tx, actor),
     }
 }
 
@@ -159,7 +57,7 @@ fn add_usage(tx: &Connection, actor: &str, delta: i64) -> rusqlite::Result<()> {
 
 fn metadata(update_ts: i64) -> KvMetadata {
     KvMetadata {
-        version: VERSION.to_vec(),
+        version: kv_policy::ENTRY_VERSION.to_vec(),
         update_ts,
     }
 }
@@ -194,7 +92,8 @@ fn list_keys(
     } else {
         "ASC"
     };
-    let limit = i64::try_from(list.limit.unwrap_or(DEFAULT_LIST_LIMIT)).unwrap_or(i64::MAX);
+    let limit =
+        i64::try_from(list.limit.unwrap_or(kv_policy::DEFAULT_LIST_LIMIT)).unwrap_or(i64::MAX);
     let (bounds, lo, hi): (&str, Option<Vec<u8>>, Option<Vec<u8>>) = match &list.query {
         KvListQuery::All => ("", None, None),
         KvListQuery::Range(r) if r.exclusive => (
@@ -207,7 +106,7 @@ fn list_keys(
             Some(r.start.clone()),
             Some(r.end.clone()),
         ),
-        KvListQuery::Prefix(p) => match prefix_successor(&p.key) {
+        KvListQuery::Prefix(p) => match kv_policy::prefix_successor(&p.key) {
             Some(succ) => (
                 "AND key >= ?3 AND key < ?4",
                 Some(p.key.clone()),
@@ -311,18 +210,4 @@ fn drop_all(tx: &Connection, actor: &str) -> rusqlite::Result<KvResponseData> {
     tx.prepare_cached("DELETE FROM kv_usage WHERE actor_id = ?1")?
         .execute(params![actor])?;
     Ok(KvResponseData::Drop)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefix_successor_drops_trailing_ff_and_increments() {
-        assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
-        assert_eq!(prefix_successor(&[0x01, 0xff, 0xff]), Some(vec![0x02]));
-        assert_eq!(prefix_successor(&[0xff, 0xff]), None);
-        assert_eq!(prefix_successor(&[]), None);
-        assert_eq!(prefix_successor(&[0x00]), Some(vec![0x01]));
-    }
 }

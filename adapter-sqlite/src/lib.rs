@@ -9,7 +9,7 @@
 #![warn(missing_docs)]
 
 mod error;
-pub mod kv;
+mod kv;
 mod schema;
 mod store;
 mod writer;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use torpor_core::HibernationRow;
+use torpor_core::kv_policy::DEFAULT_LIST_LIMIT;
 use torpor_core::{
     ActorId, ActorRecord, CrashPolicy, IndexKey, NamespaceRecord, OpId, StoreReply, StoreRequest,
 };
@@ -13,7 +14,7 @@ use torpor_protocol::v7::{
     KvListQuery, KvListRangeQuery, KvListRequest, KvPutRequest, KvRequestData, KvResponseData,
     RequestId,
 };
-use torpor_sqlite::{Store, kv::DEFAULT_LIST_LIMIT};
+use torpor_sqlite::Store;
 
 /// (actor, key) → (value, update_ts)
 type KvModel = BTreeMap<(ActorId, Vec<u8>), (Vec<u8>, i64)>;

@@ -46,6 +46,7 @@ mod ids;
 mod invariants;
 mod io;
 mod kv;
+pub mod kv_policy;
 /// The runner protocol the core speaks (crate-internal shorthand for `torpor_protocol::v7`).
 use torpor_protocol::v7 as protocol;
 mod metrics;
