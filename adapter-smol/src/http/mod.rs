@@ -1,0 +1,238 @@
+//! The HTTP side: hyper serves each TCP connection and [`route`] sends each request where it
+//! belongs — WebSocket upgrades of runners and clients ([`upgrade`]), the actor HTTP proxy
+//! ([`proxy`]) for `/gateway/…` (whose paths [`gateway_path`] reads), the engine API
+//! ([`crate::api`]), `/metrics` and `/healthz`.
+//!
+//! Checks return the finished error response as their `Err`: it is what the caller sends, and
+//! only error paths build one.
+#![allow(clippy::result_large_err)]
+
+mod gateway_path;
+mod proxy;
+mod upgrade;
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use smol::Executor;
+use smol::channel::Sender;
+use smol::net::TcpStream;
+use smol_hyper::rt::{FuturesIo, SmolTimer};
+use tracing::debug;
+
+use self::gateway_path::gateway_target;
+pub(crate) use self::gateway_path::percent_decoded;
+use self::proxy::proxy_http;
+use self::upgrade::{client_upgrade, is_upgrade, runner_upgrade};
+use crate::api;
+use crate::api_error::ApiError;
+use crate::auth::{Audience, Tokens};
+use crate::body_budget::BodyBudget;
+use crate::links::Event;
+use crate::metrics::AdapterMetrics;
+
+pub(crate) type Body = UnsyncBoxBody<Bytes, io::Error>;
+
+/// What every connection shares.
+pub(crate) struct Shared {
+    pub(crate) ex: Arc<Executor<'static>>,
+    pub(crate) events: Sender<Event>,
+    pub(crate) metrics: Arc<AdapterMetrics>,
+    pub(crate) tokens: Tokens,
+    pub(crate) next_id: AtomicU64,
+    /// WebSockets still running (shutdown waits for their closes to go out).
+    pub(crate) live_sockets: Arc<AtomicUsize>,
+    /// HTTP request bodies held at once.
+    pub(crate) body_budget: Arc<BodyBudget>,
+    /// Time a client has to send a request head (or stay idle between requests).
+    pub(crate) http_header_timeout: Duration,
+    /// This gateway's URL, as `GET /datacenters` shows it.
+    pub(crate) public_url: String,
+    /// Runner configs by (namespace, runner name): accepted and shown, as on the engine;
+    /// Torpor starts no serverless runners for them (see COMPATIBILITY.md).
+    pub(crate) runner_configs: std::sync::Mutex<BTreeMap<(String, String), serde_json::Value>>,
+}
+
+impl Shared {
+    fn id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Serves one TCP connection (HTTP/1.1 with keep-alive and upgrades).
+pub(crate) async fn serve_connection(shared: Arc<Shared>, tcp: TcpStream) {
+    let metrics = Arc::clone(&shared.metrics);
+    let shared_timeout = shared.http_header_timeout;
+    metrics.http_connections.fetch_add(1, Ordering::Relaxed);
+    let svc = hyper::service::service_fn(move |req| {
+        let shared = Arc::clone(&shared);
+        async move { Ok::<_, Infallible>(route(shared, req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .max_buf_size(64 * 1024)
+        .timer(SmolTimer::new())
+        .header_read_timeout(shared_timeout)
+        .serve_connection(FuturesIo::new(tcp), svc)
+        .with_upgrades();
+    if let Err(e) = conn.await {
+        if e.is_timeout() {
+            metrics.http_header_timeouts.fetch_add(1, Ordering::Relaxed);
+        }
+        debug!(error = %e, "http connection ended with an error");
+    }
+    metrics.http_connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+    shared
+        .metrics
+        .http_server_requests
+        .fetch_add(1, Ordering::Relaxed);
+    let path = req.uri().path().to_owned();
+    let ray = ray_id();
+    let mut response = if path == "/healthz" {
+        match *req.method() {
+            Method::GET | Method::HEAD => text(StatusCode::OK, "ok\n"),
+            _ => ApiError::method_not_allowed("GET").response(),
+        }
+    } else if path == "/runners/connect" {
+        runner_upgrade(&shared, req).await
+    } else if let Some(rest) = path.strip_prefix("/gateway/") {
+        match gateway_target(rest, req.uri().query()) {
+            Ok(target) if is_upgrade(req.headers()) => {
+                client_upgrade(&shared, req, target, &ray).await
+            }
+            Ok(target) => proxy_http(&shared, req, target).await,
+            Err(e) => e.response(),
+        }
+    } else if path == "/metrics" {
+        let metrics = &shared.metrics.admin_unauthorized;
+        if let Err(e) = shared
+            .tokens
+            .check_api(Audience::Admin, req.headers(), metrics)
+        {
+            e.response()
+        } else {
+            metrics_page(&shared, req.method()).await
+        }
+    } else if api::serves(&path) {
+        api::handle(&shared, req).await
+    } else {
+        ApiError::no_route().response()
+    };
+    if response.status().is_client_error() {
+        shared
+            .metrics
+            .http_bad_requests
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    if let Ok(v) = HeaderValue::from_str(&ray) {
+        response.headers_mut().insert("x-rivet-ray-id", v);
+    }
+    response
+}
+
+/// An id for one request, in every response (`x-rivet-ray-id`) and in the reason of a
+/// WebSocket the gateway closes right after accepting it, as the engine does.
+fn ray_id() -> String {
+    format!("{:016x}", fastrand::u64(..))
+}
+
+async fn metrics_page(shared: &Shared, method: &Method) -> Response<Body> {
+    if *method != Method::GET {
+        return ApiError::method_not_allowed("GET").response();
+    }
+    let (tx, rx) = smol::channel::bounded(1);
+    if shared
+        .events
+        .send(Event::Metrics { reply: tx })
+        .await
+        .is_err()
+    {
+        return unavailable();
+    }
+    match rx.recv().await {
+        Ok(page) => {
+            let mut resp = Response::new(full(page));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            resp
+        }
+        Err(_) => unavailable(),
+    }
+}
+
+/// Sends `event` when dropped unless disarmed: a request abandoned mid-way (the peer hung up
+/// while the core was deciding) still gets its end reported.
+struct EndGuard {
+    events: Sender<Event>,
+    ex: Arc<Executor<'static>>,
+    end: Option<Event>,
+}
+
+impl EndGuard {
+    fn disarm(mut self) {
+        self.end = None;
+    }
+}
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        if let Some(end) = self.end.take() {
+            if let Err(smol::channel::TrySendError::Full(end)) = self.events.try_send(end) {
+                let events = self.events.clone();
+                self.ex
+                    .spawn(async move {
+                        let _ = events.send(end).await;
+                    })
+                    .detach();
+            }
+        }
+    }
+}
+
+pub(crate) fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed_unsync()
+}
+
+fn empty() -> Body {
+    full(Bytes::new())
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    let mut resp = Response::new(full(value.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn unavailable() -> Response<Body> {
+    ApiError::shutting_down().response()
+}
