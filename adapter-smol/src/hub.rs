@@ -410,11 +410,10 @@ impl Hub {
         }
     }
 
-    /// A streamed response chunk. The protocol has no flow control for response streams, so
-    /// a client that does not read would make the queue grow without end: past the outbound
-    /// limit its response is aborted, and the core hears that the client went away.
+    /// A streamed response chunk. Past the outbound limit the core hears that the client does
+    /// not read (once) and decides; the chunk is dropped, as the response will be aborted.
     fn send_http_chunk(&mut self, client: ClientId, data: Vec<u8>, finish: bool) {
-        let Some(link) = self.http.get(&client) else {
+        let Some(link) = self.http.get_mut(&client) else {
             return;
         };
         let len = data.len();
@@ -424,13 +423,13 @@ impl Hub {
                 let _ = link.reply.try_send(HttpOut::Chunk { data, finish });
             }
         } else if unsent > self.outbound_max {
-            if let Some(link) = self.http.remove(&client) {
-                let _ = link.reply.try_send(HttpOut::Abort);
+            if !link.reported_full {
+                link.reported_full = true;
+                self.metrics
+                    .clients_too_slow
+                    .fetch_add(1, Ordering::Relaxed);
+                self.deferred.push(Input::ClientOutboundFull { client });
             }
-            self.metrics
-                .clients_too_slow
-                .fetch_add(1, Ordering::Relaxed);
-            self.deferred.push(Input::HttpCancelled { client });
         } else {
             let _ = link.reply.try_send(HttpOut::Chunk { data, finish });
         }

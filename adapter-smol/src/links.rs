@@ -92,6 +92,8 @@ pub(crate) struct HttpLink {
     pub(crate) reply: Sender<HttpOut>,
     /// Streamed body bytes queued for the client and not yet taken by hyper.
     pub(crate) unsent: Arc<AtomicUsize>,
+    /// `ClientOutboundFull` was already reported (the core task's own flag).
+    pub(crate) reported_full: bool,
 }
 
 /// The core task's handle on a WebSocket (runner or client). Dropping it tells the socket's

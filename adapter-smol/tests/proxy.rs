@@ -482,5 +482,7 @@ fn a_streamed_response_to_a_client_that_never_reads_is_aborted() {
             got.len()
         );
         assert_eq!(metric(addr, "clients_too_slow").await, 1);
+        // The core decided the abort (and told the runner).
+        assert_eq!(metric(addr, "http_client_too_slow").await, 1);
     });
 }

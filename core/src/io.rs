@@ -136,8 +136,9 @@ pub enum Input {
         /// The whole request body.
         body: Vec<u8>,
     },
-    /// The adapter's unsent actor → client bytes for this WebSocket exceed
-    /// [`crate::Config::client_outbound_max_bytes`]: the client does not read.
+    /// The adapter's unsent actor → client bytes for this WebSocket or streamed HTTP response
+    /// exceed [`crate::Config::client_outbound_max_bytes`]: the client does not read. The core
+    /// decides what follows (a WebSocket is closed 1008, a response aborted).
     ClientOutboundFull {
         /// The client.
         client: ClientId,

@@ -149,6 +149,8 @@ counters! {
     ws_ack_timeouts,
     /// Sockets closed because their client did not read.
     ws_client_too_slow,
+    /// Streamed HTTP responses aborted because their client did not read.
+    http_client_too_slow,
     /// New hibernatable sockets refused by the per-actor limit.
     socket_limit_rejects,
     /// Sockets that went into hibernation.

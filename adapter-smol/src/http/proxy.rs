@@ -151,6 +151,7 @@ pub(super) async fn proxy_http(
         reply: HttpLink {
             reply: tx,
             unsent: Arc::clone(&unsent),
+            reported_full: false,
         },
     };
     if shared.events.send(event).await.is_err() {

@@ -336,6 +336,42 @@ fn abort_of_a_streamed_response_aborts_the_client_connection() {
 }
 
 #[test]
+fn a_streamed_response_the_client_does_not_read_is_aborted_by_the_core() {
+    let mut d = driver();
+    let (conn, actor, _) = setup(&mut d);
+    let (client, start) = request(&mut d, conn, actor, b"");
+    let rq = start.message_id;
+    d.runner_tunnel(
+        conn,
+        rq,
+        ToServerTunnelMessageKind::ResponseStart(ToServerResponseStart {
+            status: 200,
+            headers: Headers::new(),
+            body: None,
+            stream: true,
+        }),
+    );
+    // The adapter reports that the client stopped reading; the core decides: the client's
+    // response is aborted and the runner told to stop the request.
+    let out = d.step(Input::ClientOutboundFull { client });
+    assert_eq!(
+        out,
+        vec![
+            Output::SendRunner {
+                conn,
+                bytes: abort_msg(rq, 1).to_bytes(),
+            },
+            Output::HttpAbort { client },
+        ]
+    );
+    assert_eq!(d.gw.client_count(), 0);
+    assert_eq!(d.gw.metrics().http_client_too_slow, 1);
+    // Reported again (a late report): nothing more happens.
+    assert_eq!(d.step(Input::ClientOutboundFull { client }), vec![]);
+    assert_eq!(d.gw.metrics().http_client_too_slow, 1);
+}
+
+#[test]
 fn request_to_an_unknown_actor_is_answered_404() {
     let mut d = driver();
     let client = ClientId::new(d.fresh());

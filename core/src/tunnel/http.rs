@@ -123,6 +123,23 @@ impl Gateway {
         self.remove_client(client);
     }
 
+    /// Whether `client` is an HTTP request whose response is being streamed to it.
+    pub(crate) fn is_streaming_http(&self, client: ClientId) -> bool {
+        self.clients.map.get(&client).is_some_and(
+            |c| matches!(&c.kind, ClientKind::Http(h) if h.phase == HttpPhase::Streaming),
+        )
+    }
+
+    /// The client does not read its streamed response (the protocol has no flow control for
+    /// response streams, so its queue would grow without end): the response is aborted and
+    /// the runner told to stop the request.
+    pub(crate) fn abort_slow_http_client(&mut self, client: ClientId) {
+        self.cx.metrics.http_client_too_slow += 1;
+        self.send_tunnel(client, ToClientTunnelMessageKind::RequestAbort);
+        self.remove_client(client);
+        self.cx.push(Output::HttpAbort { client });
+    }
+
     pub(crate) fn on_http_response_timeout(&mut self, client: ClientId) {
         self.cx.metrics.http_response_timeouts += 1;
         self.send_tunnel(client, ToClientTunnelMessageKind::RequestAbort);

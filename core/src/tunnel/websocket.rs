@@ -487,6 +487,10 @@ impl Gateway {
 
     /// The adapter cannot hand this client its frames fast enough.
     pub(crate) fn handle_client_outbound_full(&mut self, client: ClientId) {
+        if self.is_streaming_http(client) {
+            self.abort_slow_http_client(client);
+            return;
+        }
         if ws_of(self, client).is_some_and(|ws| ws.closing.is_none()) {
             self.cx.metrics.ws_client_too_slow += 1;
             self.close_websocket_both_ways(client, CloseFrame::new(1008, "torpor.client_too_slow"));
