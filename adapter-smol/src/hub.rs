@@ -416,6 +416,11 @@ impl Hub {
         let Some(link) = self.http.get_mut(&client) else {
             return;
         };
+        if link.reported_full {
+            // The core aborts this response: a later chunk, even the last, must not reach the
+            // client, or it would see a complete response with chunks missing.
+            return;
+        }
         let len = data.len();
         let unsent = link.unsent.fetch_add(len, Ordering::AcqRel) + len;
         if finish {
@@ -423,13 +428,11 @@ impl Hub {
                 let _ = link.reply.try_send(HttpOut::Chunk { data, finish });
             }
         } else if unsent > self.outbound_max {
-            if !link.reported_full {
-                link.reported_full = true;
-                self.metrics
-                    .clients_too_slow
-                    .fetch_add(1, Ordering::Relaxed);
-                self.deferred.push(Input::ClientOutboundFull { client });
-            }
+            link.reported_full = true;
+            self.metrics
+                .clients_too_slow
+                .fetch_add(1, Ordering::Relaxed);
+            self.deferred.push(Input::ClientOutboundFull { client });
         } else {
             let _ = link.reply.try_send(HttpOut::Chunk { data, finish });
         }
@@ -508,4 +511,56 @@ pub(crate) fn now_since(start: StdInstant) -> Instant {
 /// Wall clock for the core, from the store's clock so both agree.
 pub(crate) fn wall() -> UnixMillis {
     UnixMillis(torpor_sqlite::wall_ms())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use torpor_core::{Config, Gateway, Instant, UnixMillis};
+    use torpor_sqlite::Store;
+
+    use super::*;
+
+    fn hub(outbound_max: usize) -> Hub {
+        let config = Config {
+            client_outbound_max_bytes: outbound_max,
+            ..Config::default()
+        };
+        let gw = Gateway::new(config, 1, Instant::from_millis(0), UnixMillis(0)).unwrap();
+        let store = Store::open_in_memory().unwrap();
+        let writer = Writer::spawn(store, |_| {}).unwrap();
+        Hub::new(gw, StdInstant::now(), writer, Arc::default())
+    }
+
+    /// Once the client is reported as not reading, nothing more of its response reaches it —
+    /// not even the last chunk, which would make a response with chunks missing look whole.
+    #[test]
+    fn a_response_reported_full_gets_no_later_chunk() {
+        let mut hub = hub(4);
+        let client = ClientId::new(7);
+        let (tx, rx) = smol::channel::unbounded();
+        let link = HttpLink {
+            reply: tx,
+            unsent: Arc::new(AtomicUsize::new(0)),
+            reported_full: false,
+        };
+        hub.http.insert(client, link);
+        hub.send_http_chunk(client, b"abc".to_vec(), false);
+        hub.send_http_chunk(client, b"defg".to_vec(), false); // 7 unsent > 4
+        hub.send_http_chunk(client, b"h".to_vec(), true);
+        let mut got = Vec::new();
+        while let Ok(out) = rx.try_recv() {
+            got.push(match out {
+                HttpOut::Chunk { data, finish } => (data, finish),
+                _ => panic!("unexpected output"),
+            });
+        }
+        assert_eq!(got, vec![(b"abc".to_vec(), false)]);
+        assert!(matches!(
+            hub.deferred.as_slice(),
+            [Input::ClientOutboundFull { client: c }] if *c == client
+        ));
+        assert_eq!(hub.metrics.clients_too_slow.load(Ordering::Relaxed), 1);
+    }
 }
