@@ -79,6 +79,15 @@ const MIGRATIONS: &[&str] = &[
         create_ts    INTEGER NOT NULL
     ) WITHOUT ROWID;
     ",
+    // 4: index rows live through their gateway's lease, renewed once per period whatever the
+    // number of rows; rows are written once (hibernation_ping.last_ping_ts now holds the write
+    // time) and are stale when their gateway's lease is.
+    "
+    CREATE TABLE gateway_leases (
+        gateway_id BLOB PRIMARY KEY,
+        renewed_ts INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// Opens (creating if needed) and migrates the database.

@@ -25,8 +25,8 @@ pub struct IndexRow {
     pub request_id: RequestId,
     /// Actor.
     pub actor: ActorId,
-    /// Last refresh, epoch ms.
-    pub last_ping_ts: i64,
+    /// Last renewal of its gateway's lease, epoch ms.
+    pub lease_ts: i64,
 }
 
 /// The SQLite store. Synchronous and single-threaded: an embedder may drive it from its own
@@ -142,20 +142,20 @@ impl Store {
         results
     }
 
-    /// Rows of one actor refreshed at or after `min_ts`, in key order: a range of the actor's
-    /// rows joined to its contiguous range of pings.
+    /// Rows of one actor whose gateway renewed its lease at or after `min_ts`, in key order:
+    /// a range of the actor's rows joined to the (few) leases.
     pub fn eligible_rows(&self, actor: ActorId, min_ts: i64) -> rusqlite::Result<Vec<IndexRow>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT h.gateway_id, h.request_id, p.last_ping_ts
-             FROM hibernation h JOIN hibernation_ping p ON p.slot = h.slot
-             WHERE h.actor_id = ?1 AND p.last_ping_ts >= ?2",
+            "SELECT h.gateway_id, h.request_id, l.renewed_ts
+             FROM hibernation h JOIN gateway_leases l ON l.gateway_id = h.gateway_id
+             WHERE h.actor_id = ?1 AND l.renewed_ts >= ?2",
         )?;
         let rows = stmt.query_map(params![actor_key(actor), min_ts], |r| {
             Ok(IndexRow {
                 gateway_id: GatewayId::from_bytes(id4(r.get::<_, Vec<u8>>(0)?)),
                 request_id: RequestId::from_bytes(id4(r.get::<_, Vec<u8>>(1)?)),
                 actor,
-                last_ping_ts: r.get(2)?,
+                lease_ts: r.get(2)?,
             })
         })?;
         rows.collect()
@@ -219,31 +219,12 @@ fn apply(tx: &Connection, request: StoreRequest, now_ms: i64) -> rusqlite::Resul
             kv::execute(tx, &actor.to_string(), request, now_ms).map(StoreReply::Kv)
         }
         StoreRequest::PutHibernation(row) => put_row(tx, &row, now_ms),
-        StoreRequest::TouchHibernation { gateway_id, rows } => {
-            let gw = gateway_id.to_bytes();
-            // Look the rows up in key order too: neighbours share B-tree pages.
-            let mut keys: Vec<([u8; 16], [u8; 4])> = rows
-                .iter()
-                .map(|k| (actor_key(k.actor), k.request_id.to_bytes()))
-                .collect();
-            keys.sort_unstable();
-            let mut lookup = tx.prepare_cached(
-                "SELECT slot FROM hibernation WHERE actor_id = ?1 AND gateway_id = ?2 AND request_id = ?3",
-            )?;
-            let mut slots = Vec::with_capacity(keys.len());
-            for (actor, rq) in keys {
-                let slot: Option<i64> = lookup
-                    .query_row(params![actor, gw, rq], |r| r.get(0))
-                    .optional()?;
-                slots.extend(slot);
-            }
-            // In slot order, so the narrow table is walked once instead of seeked at random.
-            slots.sort_unstable();
-            let mut stmt =
-                tx.prepare_cached("UPDATE hibernation_ping SET last_ping_ts = ?1 WHERE slot = ?2")?;
-            for slot in slots {
-                stmt.execute(params![now_ms, slot])?;
-            }
+        StoreRequest::RenewLease { gateway_id } => {
+            tx.prepare_cached(
+                "INSERT INTO gateway_leases (gateway_id, renewed_ts) VALUES (?1, ?2)
+                 ON CONFLICT (gateway_id) DO UPDATE SET renewed_ts = excluded.renewed_ts",
+            )?
+            .execute(params![gateway_id.to_bytes(), now_ms])?;
             Ok(StoreReply::Done)
         }
         StoreRequest::DeleteHibernation { gateway_id, key } => {
@@ -259,6 +240,8 @@ fn apply(tx: &Connection, request: StoreRequest, now_ms: i64) -> rusqlite::Resul
         }
         StoreRequest::PurgeHibernation { keep } => {
             delete_slots(tx, "gateway_id != ?1", params![keep.to_bytes()])?;
+            tx.prepare_cached("DELETE FROM gateway_leases WHERE gateway_id != ?1")?
+                .execute(params![keep.to_bytes()])?;
             Ok(StoreReply::Done)
         }
         StoreRequest::GcHibernation { older_than } => {
@@ -266,9 +249,11 @@ fn apply(tx: &Connection, request: StoreRequest, now_ms: i64) -> rusqlite::Resul
             let cutoff = now_ms.saturating_sub(age);
             delete_slots(
                 tx,
-                "slot IN (SELECT slot FROM hibernation_ping WHERE last_ping_ts < ?1)",
+                "gateway_id NOT IN (SELECT gateway_id FROM gateway_leases WHERE renewed_ts >= ?1)",
                 params![cutoff],
             )?;
+            tx.prepare_cached("DELETE FROM gateway_leases WHERE renewed_ts < ?1")?
+                .execute(params![cutoff])?;
             Ok(StoreReply::Done)
         }
     }

@@ -24,8 +24,10 @@ type KvModel = BTreeMap<(ActorId, Vec<u8>), (Vec<u8>, i64)>;
 struct Model {
     actors: BTreeMap<ActorId, ActorRecord>,
     kv: KvModel,
-    /// (actor, gateway, request) → last_ping_ts
+    /// (actor, gateway, request) → write time (`last_ping_ts`)
     index: BTreeMap<(ActorId, [u8; 4], [u8; 4]), i64>,
+    /// gateway → last lease renewal
+    leases: BTreeMap<[u8; 4], i64>,
     /// Namespaces by name; a second put keeps the first `create_ts`.
     namespaces: BTreeMap<String, NamespaceRecord>,
 }
@@ -60,13 +62,8 @@ impl Model {
                 self.index.insert(key, now);
                 StoreReply::Done
             }
-            StoreRequest::TouchHibernation { gateway_id, rows } => {
-                for k in rows {
-                    let key = (k.actor, gateway_id.to_bytes(), k.request_id.to_bytes());
-                    if let Some(ts) = self.index.get_mut(&key) {
-                        *ts = now;
-                    }
-                }
+            StoreRequest::RenewLease { gateway_id } => {
+                self.leases.insert(gateway_id.to_bytes(), now);
                 StoreReply::Done
             }
             StoreRequest::DeleteHibernation { gateway_id, key } => {
@@ -76,11 +73,15 @@ impl Model {
             }
             StoreRequest::PurgeHibernation { keep } => {
                 self.index.retain(|(_, gw, _), _| *gw == keep.to_bytes());
+                self.leases.retain(|gw, _| *gw == keep.to_bytes());
                 StoreReply::Done
             }
             StoreRequest::GcHibernation { older_than } => {
                 let cutoff = now - older_than.as_millis() as i64;
-                self.index.retain(|_, ts| *ts >= cutoff);
+                let leases = &self.leases;
+                self.index
+                    .retain(|(_, gw, _), _| leases.get(gw).is_some_and(|ts| *ts >= cutoff));
+                self.leases.retain(|_, ts| *ts >= cutoff);
                 StoreReply::Done
             }
         }
@@ -247,19 +248,7 @@ fn random_request(rng: &mut fastrand::Rng, actors: &[ActorId]) -> StoreRequest {
             path: "/ws".into(),
             headers: Headers::new(),
         }),
-        3 => StoreRequest::TouchHibernation {
-            gateway_id: gw,
-            rows: vec![
-                IndexKey {
-                    actor,
-                    request_id: rq,
-                },
-                IndexKey {
-                    actor: actors[rng.usize(0..actors.len())],
-                    request_id: RequestId::from_bytes([rng.u8(0..6), 0, 0, 0]),
-                },
-            ],
-        },
+        3 => StoreRequest::RenewLease { gateway_id: gw },
         4 => StoreRequest::DeleteHibernation {
             gateway_id: gw,
             key: IndexKey {
@@ -408,6 +397,39 @@ fn run(seed: u64) {
         "seed {seed}: one meta row per index row"
     );
     assert_eq!(rows, model_rows, "seed {seed}: index");
+    let leases: BTreeMap<[u8; 4], i64> = store
+        .connection()
+        .prepare("SELECT gateway_id, renewed_ts FROM gateway_leases")
+        .unwrap()
+        .query_map([], |r| {
+            let gw: Vec<u8> = r.get(0)?;
+            Ok((gw.try_into().unwrap(), r.get(1)?))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(leases, model.leases, "seed {seed}: leases");
+    // Eligible rows are those whose gateway's lease is fresh enough.
+    for actor in &actors {
+        let min_ts = now - 20;
+        let mut got: Vec<_> = store
+            .eligible_rows(*actor, min_ts)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.gateway_id.to_bytes(), r.request_id.to_bytes(), r.lease_ts))
+            .collect();
+        got.sort();
+        let want: Vec<_> = model
+            .index
+            .keys()
+            .filter(|(a, _, _)| a == actor)
+            .filter_map(|(_, gw, rq)| {
+                let ts = *model.leases.get(gw)?;
+                (ts >= min_ts).then_some((*gw, *rq, ts))
+            })
+            .collect();
+        assert_eq!(got, want, "seed {seed}: eligible rows of {actor}");
+    }
 }
 
 #[test]

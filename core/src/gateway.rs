@@ -228,7 +228,7 @@ impl Gateway {
             TimerKey::StoreRetry(op) => self.on_store_retry(now, op),
             TimerKey::AckTimeout(client) => self.on_ack_timeout(client),
             TimerKey::WakeDeadline(actor) => self.on_wake_deadline(actor),
-            TimerKey::IndexRefresh => self.on_index_refresh(now),
+            TimerKey::LeaseRenewal => self.on_lease_renewal(now),
         }
     }
 }

@@ -167,8 +167,8 @@ impl Gateway {
                         .map
                         .get(&a)
                         .is_some_and(|a| !matches!(a.phase, Phase::Running { .. })),
-                    // Lazily pruned: the wheel may still hold closed sockets until their tick.
-                    TimerKey::IndexRefresh => true,
+                    // Runs out on its own: a tick with no rows does not re-arm it.
+                    TimerKey::LeaseRenewal => true,
                 };
             if !live {
                 return Err(format!("timer {key:?} outlived its object"));

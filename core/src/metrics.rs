@@ -176,10 +176,8 @@ counters! {
     index_writes,
     /// Hibernation index rows deleted.
     index_deletes,
-    /// Keepalive batches issued.
-    index_refresh_batches,
-    /// Rows refreshed across all batches.
-    index_refreshed_rows,
+    /// Renewals of this gateway's hibernation index lease (the keepalive of all its rows).
+    index_lease_renewals,
 }
 
 /// Upper bounds of the wake latency buckets, in milliseconds.
@@ -187,24 +185,18 @@ const WAKE_LATENCY_MS: &[u64] = &[
     1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000,
 ];
 
-/// Upper bounds of the keepalive batch size buckets, in rows.
-const BATCH_ROWS: &[u64] = &[1, 10, 100, 1_000, 10_000, 100_000];
-
 /// Distributions (Prometheus `histogram`s).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Histograms {
     /// Wake latency in milliseconds: from the first client frame for a sleeping actor's
     /// hibernating sockets to the actor running again.
     pub wake_latency_ms: Histogram,
-    /// Rows per hibernation index keepalive batch.
-    pub index_refresh_batch_rows: Histogram,
 }
 
 impl Default for Histograms {
     fn default() -> Self {
         Self {
             wake_latency_ms: Histogram::new(WAKE_LATENCY_MS),
-            index_refresh_batch_rows: Histogram::new(BATCH_ROWS),
         }
     }
 }
@@ -212,18 +204,11 @@ impl Default for Histograms {
 impl Histograms {
     /// Every histogram as `(name, help, histogram)`, for exporters.
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, &'static str, &Histogram)> + '_ {
-        [
-            (
-                "wake_latency_ms",
-                "Wake latency in ms: first client frame for a sleeping actor to the actor running.",
-                &self.wake_latency_ms,
-            ),
-            (
-                "index_refresh_batch_rows",
-                "Rows per hibernation index keepalive batch.",
-                &self.index_refresh_batch_rows,
-            ),
-        ]
+        [(
+            "wake_latency_ms",
+            "Wake latency in ms: first client frame for a sleeping actor to the actor running.",
+            &self.wake_latency_ms,
+        )]
         .into_iter()
     }
 }

@@ -83,15 +83,14 @@ pub enum StoreRequest {
         /// The request, exactly as the runner sent it.
         request: KvRequestData,
     },
-    /// Insert or replace a hibernation index row, stamped with the store's wall clock.
+    /// Insert or replace a hibernation index row (written once per socket: it stays alive
+    /// through its gateway's lease).
     PutHibernation(HibernationRow),
-    /// Refresh `last_ping_ts` of these rows to the store's wall clock (one batch per tick).
-    TouchHibernation {
-        /// The gateway incarnation owning the rows.
+    /// Renew this gateway incarnation's lease to the store's wall clock: its rows are live
+    /// while the lease is fresh. One write per renewal period, whatever the number of rows.
+    RenewLease {
+        /// The gateway incarnation.
         gateway_id: GatewayId,
-        /// The sockets, with their actors (rows are keyed by actor first, so one actor's rows
-        /// are contiguous and its eligible list is one range scan).
-        rows: Vec<IndexKey>,
     },
     /// Delete one row (the socket ended).
     DeleteHibernation {
@@ -100,13 +99,14 @@ pub enum StoreRequest {
         /// The socket and its actor.
         key: IndexKey,
     },
-    /// Delete every row of other gateway incarnations (at startup: their sockets died with
-    /// them).
+    /// Delete every row and lease of other gateway incarnations (at startup: their sockets
+    /// died with them).
     PurgeHibernation {
         /// This incarnation, whose rows stay.
         keep: GatewayId,
     },
-    /// Delete rows not refreshed for `older_than`.
+    /// Delete the rows of gateways whose lease was not renewed for `older_than` (or that have
+    /// none), and those leases.
     GcHibernation {
         /// Age limit.
         older_than: Duration,

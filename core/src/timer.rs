@@ -33,8 +33,8 @@ pub enum TimerKey {
     AckTimeout(ClientId),
     /// A woken actor's hibernating sockets give up waiting.
     WakeDeadline(ActorId),
-    /// Refresh the index rows that are due.
-    IndexRefresh,
+    /// Renew the hibernation index lease (and collect stale rows when due).
+    LeaseRenewal,
 }
 
 /// Deadlines by time and by key; setting a key replaces its earlier deadline.

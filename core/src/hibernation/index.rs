@@ -1,11 +1,13 @@
-//! The hibernation index as store operations: a row per hibernatable socket, written when the
-//! runner accepts it, refreshed in one batch per tick, deleted on every close path.
+//! The hibernation index as store operations: a row per hibernatable socket, written once
+//! when the runner accepts it and deleted on every close path; the rows stay alive through this
+//! gateway incarnation's **lease**, one row renewed every half eligibility threshold while it
+//! has rows. Keepalive therefore costs one store write per interval whatever the number of
+//! sockets; a row is stale when its gateway's lease is (DESIGN.md guarantee 8).
 //!
 //! Memory is authoritative on one node (the `hibernatingRequests` of a start come from live
 //! sockets, never from rows), so index failures are retried and counted but never touch a
 //! socket.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::gateway::Gateway;
@@ -16,73 +18,30 @@ use crate::time::Instant;
 use crate::timer::TimerKey;
 use crate::tunnel::ClientKind;
 
-/// Keepalive schedule of live index rows: a coarse timing wheel. Refresh periods are long
-/// (half the eligibility threshold) and jittered, so due times are bucketed to
-/// [`BUCKET_MS`] and a tick costs a push per row instead of ordered-set operations.
-/// Closed sockets are dropped lazily when their bucket comes due.
+/// The index's bookkeeping: how many rows this incarnation has, and its lease.
 #[derive(Default)]
 pub(crate) struct IndexSchedule {
-    /// Bucket number (due time / `BUCKET_MS`) → sockets due then.
-    buckets: BTreeMap<u64, Vec<ClientId>>,
-    /// Live rows (scheduled sockets that have not closed).
+    /// Live rows (written, not deleted).
     rows: usize,
-    /// The next stale-row collection rides on a refresh tick at or after this: an idle gateway
+    /// When the lease was last renewed (issued), if ever.
+    lease_renewed: Option<Instant>,
+    /// The next stale-row collection rides on a renewal at or after this: an idle gateway
     /// emits nothing, and rows of this incarnation are deleted by their owner anyway.
     next_gc: Instant,
 }
 
-/// Keepalive timing resolution. Far below the 45 s period and its 1 s jitter.
-const BUCKET_MS: u64 = 100;
-
 impl IndexSchedule {
-    fn schedule(&mut self, client: ClientId, at: Instant) {
-        let bucket = at.as_millis().div_ceil(BUCKET_MS);
-        self.buckets.entry(bucket).or_default().push(client);
-    }
-
-    /// The time the earliest bucket comes due.
-    fn first(&self) -> Option<Instant> {
-        self.buckets
-            .first_key_value()
-            .map(|(b, _)| Instant::from_millis(b * BUCKET_MS))
-    }
-
-    /// Takes every bucket due at `now`.
-    fn take_due(&mut self, now: Instant) -> Vec<ClientId> {
-        let mut due = Vec::new();
-        while let Some(entry) = self.buckets.first_entry() {
-            if entry.key() * BUCKET_MS > now.as_millis() {
-                break;
-            }
-            let mut bucket = entry.remove();
-            if due.is_empty() {
-                due = bucket;
-            } else {
-                due.append(&mut bucket);
-            }
-        }
-        due
-    }
-
     pub(crate) fn len(&self) -> usize {
         self.rows
     }
 }
 
 impl Gateway {
-    /// Keepalive period: half the eligibility threshold plus up to 1 s of seeded jitter, so
-    /// rows written together spread their refreshes.
-    fn next_refresh(&mut self, now: Instant) -> Instant {
+    /// Lease period: half the eligibility threshold plus up to 1 s of seeded jitter (gateways
+    /// sharing a store spread their renewals).
+    fn lease_period(&mut self) -> Duration {
         let half = self.cx.config.hibernation_eligible_threshold / 2;
-        let jitter = Duration::from_millis(self.cx.rng.u64(0..1000));
-        now.saturating_add(half + jitter)
-    }
-
-    fn arm_index_refresh(&mut self) {
-        match self.index.first() {
-            Some(at) => self.cx.timers.set(TimerKey::IndexRefresh, at),
-            None => self.cx.timers.cancel(TimerKey::IndexRefresh),
-        }
+        half + Duration::from_millis(self.cx.rng.u64(0..1000))
     }
 
     /// The index row of a live hibernatable socket.
@@ -104,22 +63,48 @@ impl Gateway {
         self.issue_store(request.clone(), Purpose::Index(request));
     }
 
-    /// The runner accepted a hibernatable socket: write its row and schedule refreshes.
+    /// The runner accepted a hibernatable socket: make sure the lease is fresh (renewing it
+    /// first if the gateway had no rows for a while), then write the row.
     pub(crate) fn index_insert(&mut self, now: Instant, client: ClientId) {
         let Some(row) = self.index_row(client) else {
             return;
         };
+        self.keep_lease(now);
         self.cx.metrics.index_writes += 1;
         self.issue_store(row, Purpose::IndexPut(client));
-        let at = self.next_refresh(now);
-        self.index.schedule(client, at);
         self.index.rows += 1;
-        self.arm_index_refresh();
+    }
+
+    /// Keeps renewals going while there are rows. With the renewal timer armed, nothing to do;
+    /// otherwise (no rows until now) the lease is renewed at once unless a renewal is recent,
+    /// and the timer armed for the next.
+    fn keep_lease(&mut self, now: Instant) {
+        if self.cx.timers.deadline_of(TimerKey::LeaseRenewal).is_some() {
+            return;
+        }
+        let half = self.cx.config.hibernation_eligible_threshold / 2;
+        let renewed = match self.index.lease_renewed {
+            Some(at) if now.saturating_since(at) < half => at,
+            _ => {
+                self.renew_lease(now);
+                now
+            }
+        };
+        let at = renewed.saturating_add(self.lease_period());
+        self.cx.timers.set(TimerKey::LeaseRenewal, at);
+    }
+
+    fn renew_lease(&mut self, now: Instant) {
+        self.index.lease_renewed = Some(now);
+        self.cx.metrics.index_lease_renewals += 1;
+        let request = StoreRequest::RenewLease {
+            gateway_id: self.cx.gateway_id,
+        };
+        self.issue_index(request);
     }
 
     /// The socket ended: delete its row (every close path goes through `remove_client`).
     pub(crate) fn index_remove(&mut self, key: IndexKey) {
-        // Its schedule entry is dropped when its bucket comes due.
         self.index.rows -= 1;
         self.cx.metrics.index_deletes += 1;
         let request = StoreRequest::DeleteHibernation {
@@ -129,41 +114,16 @@ impl Gateway {
         self.issue_index(request);
     }
 
-    /// Refreshes every row due now in one store operation.
-    pub(crate) fn on_index_refresh(&mut self, now: Instant) {
-        let due = self.index.take_due(now);
-        let mut rows = Vec::with_capacity(due.len());
-        for client in due {
-            let live = match self.clients.map.get(&client) {
-                Some(c) => matches!(&c.kind, ClientKind::WebSocket(ws) if ws.can_hibernate)
-                    .then_some(IndexKey {
-                        actor: c.actor,
-                        request_id: c.request_id,
-                    }),
-                None => None,
-            };
-            if let Some(key) = live {
-                rows.push(key);
-                let next = self.next_refresh(now);
-                self.index.schedule(client, next);
-            }
+    /// The renewal timer: renew while there are rows (else let the lease lapse: nothing of
+    /// this incarnation depends on it), and collect stale rows on their cadence.
+    pub(crate) fn on_lease_renewal(&mut self, now: Instant) {
+        if self.index.rows > 0 {
+            self.renew_lease(now);
+            let at = now.saturating_add(self.lease_period());
+            self.cx.timers.set(TimerKey::LeaseRenewal, at);
         }
-        self.arm_index_refresh();
         if now >= self.index.next_gc {
             self.collect_stale_rows(now);
-        }
-        if !rows.is_empty() {
-            self.cx.metrics.index_refresh_batches += 1;
-            self.cx.metrics.index_refreshed_rows += rows.len() as u64;
-            self.cx
-                .histograms
-                .index_refresh_batch_rows
-                .observe(rows.len() as u64);
-            let request = StoreRequest::TouchHibernation {
-                gateway_id: self.cx.gateway_id,
-                rows,
-            };
-            self.issue_index(request);
         }
     }
 

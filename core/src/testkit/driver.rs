@@ -537,7 +537,7 @@ pub fn store_requests(out: &[Output]) -> Vec<(OpId, StoreRequest)> {
         .collect()
 }
 
-/// The hibernation index operations in `out` (put, touch, delete, purge, gc), in order.
+/// The hibernation index operations in `out` (put, lease renewal, delete, purge, gc), in order.
 pub fn index_ops(out: &[Output]) -> Vec<StoreRequest> {
     store_requests(out)
         .into_iter()
@@ -546,7 +546,7 @@ pub fn index_ops(out: &[Output]) -> Vec<StoreRequest> {
             matches!(
                 r,
                 StoreRequest::PutHibernation(_)
-                    | StoreRequest::TouchHibernation { .. }
+                    | StoreRequest::RenewLease { .. }
                     | StoreRequest::DeleteHibernation { .. }
                     | StoreRequest::PurgeHibernation { .. }
                     | StoreRequest::GcHibernation { .. }

@@ -774,17 +774,21 @@ fn a_corrupt_store_refuses_the_create_and_destroys_the_actor_without_retrying() 
 
 #[test]
 fn a_constraint_failure_on_an_index_row_is_counted_and_leaves_the_socket_alone() {
-    use crate::store::{StoreFailure, StoreRequest};
+    use crate::store::{StoreFailure, StoreReply, StoreRequest};
     let mut d = driver();
     let (conn, actor, _) = setup(&mut d);
     d.auto_store = false;
     let (h, out) = d.open_websocket(actor, "/ws");
     let rq = tunnel_to(&out, conn)[0].message_id;
     let out = d.accept_websocket(conn, rq, true);
-    let [(op, StoreRequest::PutHibernation(_))] = <[_; 1]>::try_from(store_requests(&out)).unwrap()
+    let [
+        (lease, StoreRequest::RenewLease { .. }),
+        (op, StoreRequest::PutHibernation(_)),
+    ] = <[_; 2]>::try_from(store_requests(&out)).unwrap()
     else {
         panic!("{out:?}")
     };
+    assert_eq!(d.complete_store(lease, Ok(StoreReply::Done)), vec![]);
     let out = d.complete_store(op, Err(StoreFailure::Constraint("UNIQUE".into())));
     assert_eq!(out, vec![]);
     let out = d.advance(Duration::from_secs(10));

@@ -21,18 +21,6 @@ use crate::store::{ActorRecord, Snapshot, StoreRequest};
 use crate::testkit::driver::*;
 use crate::time::{Instant, UnixMillis};
 
-pub(super) fn touched(ops: &[StoreRequest]) -> Vec<RequestId> {
-    ops.iter()
-        .filter_map(|r| match r {
-            StoreRequest::TouchHibernation { rows, .. } => {
-                Some(rows.iter().map(|k| k.request_id).collect::<Vec<_>>())
-            }
-            _ => None,
-        })
-        .flatten()
-        .collect()
-}
-
 pub(super) fn closes(out: &[Output]) -> Vec<(ClientId, CloseFrame)> {
     out.iter()
         .filter_map(|o| match o {

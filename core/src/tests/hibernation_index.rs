@@ -1,8 +1,8 @@
-//! The hibernation index as store operations: the row written before any message, batched
-//! refreshes, deletes on every close path, retries, and the startup purge.
+//! The hibernation index as store operations: the lease renewed before the first row, the row
+//! written before any message, one lease renewal per interval whatever the number of rows,
+//! deletes on every close path, retries, and the startup purge.
 
 use super::hibernation::{delete_of, split_store, text, text_to};
-use super::hibernation_flow::touched;
 use super::websocket::{to_runner, tunnel, ws_close};
 use super::{driver, setup};
 use crate::config::Config;
@@ -13,6 +13,7 @@ use crate::protocol::*;
 use crate::store::{HibernationRow, Snapshot, StoreFailure, StoreReply, StoreRequest};
 use crate::testkit::driver::*;
 use crate::time::{Instant, UnixMillis};
+use crate::timer::TimerKey;
 use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------------
@@ -37,9 +38,21 @@ fn the_row_is_written_before_the_first_message_is_forwarded() {
     assert_eq!(d.client_send(client, text("early")), vec![]);
     assert_eq!(d.client_send(client, text("second")), vec![]);
     let out = d.accept_websocket(conn, rq, true);
-    let [Output::Store { request, .. }, rest @ ..] = out.as_slice() else {
+    // The gateway's first row: its lease is renewed first, so the row is never stale.
+    let [
+        Output::Store { request: lease, .. },
+        Output::Store { request, .. },
+        rest @ ..,
+    ] = out.as_slice()
+    else {
         panic!("{out:?}")
     };
+    assert_eq!(
+        *lease,
+        StoreRequest::RenewLease {
+            gateway_id: d.gw.gateway_id()
+        }
+    );
     assert_eq!(
         *request,
         StoreRequest::PutHibernation(HibernationRow {
@@ -66,83 +79,103 @@ fn the_row_is_written_before_the_first_message_is_forwarded() {
     assert_eq!((d.gw.metrics().index_writes, d.gw.index_rows()), (1, 1));
 }
 
+fn renewals(ops: &[StoreRequest]) -> usize {
+    ops.iter()
+        .filter(|r| matches!(r, StoreRequest::RenewLease { .. }))
+        .count()
+}
+
 #[test]
-fn rows_are_refreshed_every_half_threshold_with_jitter_while_hibernating_too() {
+fn the_lease_is_renewed_every_half_threshold_with_jitter_while_rows_exist_hibernating_too() {
     let mut d = driver();
     let (conn, actor, start) = setup(&mut d);
-    let rqs: Vec<MessageId> = (0..3)
-        .map(|i| d.open_accepted(conn, actor, &format!("/{i}"), true).1)
+    let clients: Vec<ClientId> = (0..3)
+        .map(|i| d.open_accepted(conn, actor, &format!("/{i}"), true).0)
         .collect();
+    assert_eq!(
+        d.gw.metrics().index_lease_renewals,
+        1,
+        "once, before the first row"
+    );
     d.advance(Duration::from_secs(10));
     d.sleep_actor(conn, &start.checkpoint, 1);
     assert_eq!(d.gw.hibernating_socket_count(), 3);
     let out = d.advance(Duration::from_millis(34_999));
     assert_eq!(index_ops(&out), vec![], "nothing before 45 s");
-    let out = d.advance(Duration::from_millis(1_101));
-    let ops = index_ops(&out);
-    let mut ids = touched(&ops);
-    ids.sort();
-    let mut want: Vec<RequestId> = rqs.iter().map(|r| r.request_id).collect();
-    want.sort();
-    assert_eq!(ids, want, "each row once within 45 s + 1 s jitter: {ops:?}");
-    for op in &ops {
-        let StoreRequest::TouchHibernation { gateway_id, .. } = op else {
-            panic!("only touches: {ops:?}")
-        };
-        assert_eq!(*gateway_id, d.gw.gateway_id());
-    }
-    assert_eq!(d.gw.metrics().index_refreshed_rows, 3);
-    // The next round comes 45 s (+ jitter) later; the stale-row collection rides on it.
-    let out = d.advance(Duration::from_millis(42_000));
-    assert_eq!(index_ops(&out), vec![]);
-    let out = d.advance(Duration::from_millis(4_300));
-    let ops = index_ops(&out);
-    let mut ids = touched(&ops);
-    ids.sort();
-    assert_eq!(ids, want);
-    let gcs: Vec<&StoreRequest> = ops
-        .iter()
-        .filter(|r| matches!(r, StoreRequest::GcHibernation { .. }))
-        .collect();
+    let out = d.advance(Duration::from_millis(1_001));
     assert_eq!(
-        gcs,
-        vec![&StoreRequest::GcHibernation {
-            older_than: Duration::from_secs(90)
-        }]
+        index_ops(&out),
+        vec![StoreRequest::RenewLease {
+            gateway_id: d.gw.gateway_id()
+        }],
+        "one renewal within 45 s + 1 s jitter, no per-row write"
     );
-    assert_eq!(d.gw.metrics().index_refreshed_rows, 6);
+    // The next round comes 45 s (+ jitter) later; the stale-row collection rides on it.
+    let out = d.advance(Duration::from_millis(43_900));
+    assert_eq!(index_ops(&out), vec![]);
+    let out = d.advance(Duration::from_millis(2_100));
+    assert_eq!(
+        index_ops(&out),
+        vec![
+            StoreRequest::RenewLease {
+                gateway_id: d.gw.gateway_id()
+            },
+            StoreRequest::GcHibernation {
+                older_than: Duration::from_secs(90)
+            }
+        ]
+    );
+    assert_eq!(d.gw.metrics().index_lease_renewals, 3);
+    // Once the rows are gone the lease lapses: an idle gateway writes nothing.
+    for client in clients {
+        d.step(Input::ClientClosed {
+            client,
+            close: Some(CloseFrame::new(1000, "")),
+        });
+    }
+    assert_eq!(d.gw.index_rows(), 0);
+    d.advance(Duration::from_secs(47));
+    let out = d.advance(Duration::from_secs(600));
+    assert_eq!(index_ops(&out), vec![]);
+    assert_eq!(d.gw.metrics().index_lease_renewals, 3);
+    assert_eq!(d.gw.cx.timers.deadline_of(TimerKey::LeaseRenewal), None);
+}
+
+/// The keepalive of the whole index is one write per period, with 1 socket or 200.
+#[test]
+fn keepalive_writes_per_interval_do_not_depend_on_the_number_of_sockets() {
+    let count_for = |sockets: usize| {
+        let mut d = driver();
+        let (conn, actor, _) = setup(&mut d);
+        for i in 0..sockets {
+            d.open_accepted(conn, actor, &format!("/{i}"), true);
+        }
+        let out = d.advance(Duration::from_secs(600));
+        let ops = index_ops(&out);
+        (ops.len(), renewals(&ops))
+    };
+    let one = count_for(1);
+    let many = count_for(200);
+    assert_eq!(one, many, "index writes over 10 minutes");
+    // 600 s / (45 s + jitter): 13 renewals, plus the collections riding on them.
+    assert_eq!(one.1, 13);
 }
 
 #[test]
-fn all_rows_due_at_a_tick_are_refreshed_in_one_operation() {
+fn a_socket_opened_while_the_lease_is_fresh_does_not_renew_it_again() {
     let mut d = driver();
     let (conn, actor, _) = setup(&mut d);
-    let rqs: Vec<MessageId> = (0..3)
-        .map(|i| d.open_accepted(conn, actor, &format!("/{i}"), true).1)
-        .collect();
-    let out = d.advance(Duration::from_secs(44));
-    assert_eq!(index_ops(&out), vec![]);
-    // The adapter was busy: one timeout call at 47 s finds all three due.
-    let out = d.jump(Duration::from_secs(3));
-    let ops = index_ops(&out);
-    let [StoreRequest::TouchHibernation { gateway_id, rows }] = ops.as_slice() else {
-        panic!("one batch: {ops:?}")
-    };
-    assert_eq!(*gateway_id, d.gw.gateway_id());
-    let mut ids: Vec<RequestId> = rows.iter().map(|k| k.request_id).collect();
-    ids.sort();
-    let mut want: Vec<RequestId> = rqs.iter().map(|r| r.request_id).collect();
-    want.sort();
-    assert_eq!(ids, want);
-    let m = d.gw.metrics();
-    assert_eq!((m.index_refresh_batches, m.index_refreshed_rows), (1, 3));
-    // One batch of 3 rows: above the 1-row bound, within the 10-row one.
-    let batches: Vec<_> =
-        d.gw.histograms()
-            .index_refresh_batch_rows
-            .buckets()
-            .collect();
-    assert_eq!(&batches[..2], &[(Some(1), 0), (Some(10), 1)]);
+    let (first, _) = d.open_accepted(conn, actor, "/a", true);
+    d.step(Input::ClientClosed {
+        client: first,
+        close: Some(CloseFrame::new(1000, "")),
+    });
+    d.advance(Duration::from_secs(10));
+    d.open_accepted(conn, actor, "/b", true);
+    assert_eq!(d.gw.metrics().index_lease_renewals, 1);
+    // The renewals go on from the first one while the row lives.
+    let out = d.advance(Duration::from_secs(120));
+    assert_eq!(renewals(&index_ops(&out)), 2);
 }
 
 #[test]
@@ -213,7 +246,8 @@ fn a_failed_row_write_is_retried_with_backoff_and_the_socket_keeps_working() {
     let (h, out) = d.open_websocket(actor, "/ws");
     let rq = tunnel_to(&out, conn)[0].message_id;
     let out = d.accept_websocket(conn, rq, true);
-    let [(op, put)] = <[_; 1]>::try_from(store_requests(&out)).unwrap();
+    let [(lease, _), (op, put)] = <[_; 2]>::try_from(store_requests(&out)).unwrap();
+    assert_eq!(d.complete_store(lease, Ok(StoreReply::Done)), vec![]);
     assert!(matches!(put, StoreRequest::PutHibernation(_)), "{put:?}");
     assert_eq!(d.complete_store(op, Err(StoreFailure::Busy)), vec![]);
     let m = d.gw.metrics();
@@ -279,7 +313,8 @@ fn a_row_write_retry_after_the_socket_closed_is_dropped() {
     let (h, out) = d.open_websocket(actor, "/ws");
     let rq = tunnel_to(&out, conn)[0].message_id;
     let out = d.accept_websocket(conn, rq, true);
-    let [(op, _)] = <[_; 1]>::try_from(store_requests(&out)).unwrap();
+    let [(lease, _), (op, _)] = <[_; 2]>::try_from(store_requests(&out)).unwrap();
+    d.complete_store(lease, Ok(StoreReply::Done));
     d.complete_store(op, Err(StoreFailure::Busy));
     let out = d.step(Input::ClientClosed {
         client: h,

@@ -4,8 +4,8 @@
 //!
 //! Expected handling of failures (DESIGN §Parts, RUNNER-PROTOCOL §17 #17): `Busy` and `Io` are
 //! retried with backoff until they succeed; `Constraint` and `Corrupt` are not retried, and the
-//! operation simply has no effect (an index row is not written, not refreshed or not deleted;
-//! a registry row keeps its previous value).
+//! operation simply has no effect (an index row is not written or not deleted, a lease not
+//! renewed; a registry row keeps its previous value).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -31,8 +31,6 @@ pub(super) struct IndexRow {
     pub(super) actor: ActorId,
     pub(super) path: String,
     pub(super) headers: Headers,
-    /// `last_ping_ts`: the store's wall clock at the last write or refresh.
-    pub(super) ping_wall: i64,
 }
 
 type RowKey = (GatewayId, RequestId);
@@ -42,19 +40,21 @@ type RowKey = (GatewayId, RequestId);
 pub(super) struct ModelStore {
     pub(super) actors: BTreeMap<ActorId, ActorRecord>,
     pub(super) index: BTreeMap<RowKey, IndexRow>,
+    /// Gateway leases: the store's wall clock at their last renewal.
+    pub(super) leases: BTreeMap<GatewayId, i64>,
     /// Rows whose write failed for good: they must stay absent.
     pub(super) unwritten: BTreeSet<RowKey>,
     /// Rows whose delete failed for good: they may linger until collected.
     pub(super) undeleted: BTreeSet<RowKey>,
-    /// Rows of live sockets the store collected as stale although the gateway refreshed them
-    /// on time (a slow store): they may be absent.
+    /// Rows of live sockets the store collected as stale although the gateway renewed its
+    /// lease on time (a slow store, or a renewal that failed): they may be absent.
     pub(super) aged_out: BTreeSet<RowKey>,
     /// A purge of earlier incarnations' rows failed for good: such rows may linger.
     pub(super) purge_failed: bool,
     /// Actors whose latest registry write or delete failed for good.
     pub(super) registry_failed: BTreeSet<ActorId>,
-    /// When the gateway last issued a write or refresh of each row.
-    pub(super) refreshed: BTreeMap<RowKey, Instant>,
+    /// When the gateway last issued a renewal of its lease.
+    pub(super) lease_issued: Option<Instant>,
 }
 
 impl ModelStore {
@@ -80,34 +80,32 @@ impl ModelStore {
                         actor: row.actor,
                         path: row.path.clone(),
                         headers: row.headers.clone(),
-                        ping_wall: wall,
                     },
                 );
             }
-            StoreRequest::TouchHibernation { gateway_id, rows } => {
-                for k in rows {
-                    if let Some(row) = self.index.get_mut(&(*gateway_id, k.request_id)) {
-                        row.ping_wall = wall;
-                    }
-                }
+            StoreRequest::RenewLease { gateway_id } => {
+                self.leases.insert(*gateway_id, wall);
             }
             StoreRequest::DeleteHibernation { gateway_id, key } => {
                 self.index.remove(&(*gateway_id, key.request_id));
             }
             StoreRequest::PurgeHibernation { keep } => {
                 self.index.retain(|(g, _), _| g == keep);
+                self.leases.retain(|g, _| g == keep);
             }
             StoreRequest::GcHibernation { older_than } => {
                 let limit = wall - i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX);
+                let fresh = |g: &GatewayId| self.leases.get(g).is_some_and(|at| *at >= limit);
                 let stale: Vec<RowKey> = self
                     .index
-                    .iter()
-                    .filter(|(_, r)| r.ping_wall < limit)
-                    .map(|(k, _)| *k)
+                    .keys()
+                    .filter(|(g, _)| !fresh(g))
+                    .copied()
                     .collect();
                 for k in &stale {
                     self.index.remove(k);
                 }
+                self.leases.retain(|_, at| *at >= limit);
                 return stale;
             }
             StoreRequest::Kv { .. } => {}
@@ -132,7 +130,7 @@ impl ModelStore {
                 self.undeleted.insert((*gateway_id, key.request_id));
             }
             StoreRequest::PurgeHibernation { .. } => self.purge_failed = true,
-            StoreRequest::TouchHibernation { .. }
+            StoreRequest::RenewLease { .. }
             | StoreRequest::GcHibernation { .. }
             | StoreRequest::Kv { .. } => {}
         }
@@ -145,7 +143,6 @@ impl Sim {
         let retried = match &request {
             StoreRequest::PutHibernation(row) => {
                 let key = (row.gateway_id, row.request_id);
-                self.store.refreshed.insert(key, self.d.now);
                 self.store.unwritten.contains(&key).then_some("write")
             }
             StoreRequest::DeleteHibernation { gateway_id, key } => self
@@ -153,12 +150,8 @@ impl Sim {
                 .undeleted
                 .contains(&(*gateway_id, key.request_id))
                 .then_some("delete"),
-            StoreRequest::TouchHibernation { gateway_id, rows } => {
-                for k in rows {
-                    self.store
-                        .refreshed
-                        .insert((*gateway_id, k.request_id), self.d.now);
-                }
+            StoreRequest::RenewLease { .. } => {
+                self.store.lease_issued = Some(self.d.now);
                 None
             }
             _ => None,
@@ -224,22 +217,22 @@ impl Sim {
         }
     }
 
-    /// A stale-row collection removed `collected`: fine for closed sockets and for rows the
-    /// gateway refreshed on schedule (the store was slow); a live socket whose refresh the
-    /// gateway skipped is a gateway bug.
+    /// A stale-row collection removed `collected`: fine for closed sockets and for rows whose
+    /// lease the gateway renewed on schedule (the store was slow, or the renewal failed); a
+    /// live socket's row collected because the gateway skipped a renewal is a gateway bug.
     fn check_collected(&mut self, collected: &[RowKey], gc_issued: Instant) {
         let half = self.config.hibernation_eligible_threshold / 2;
-        // The refresh period plus its jitter (1 s) and timing-wheel rounding.
+        // The renewal period plus its jitter (1 s) and some slack.
         let period = half + std::time::Duration::from_millis(1_200);
         for key in collected {
             if !self.live_hibernatable(key.1) || key.0 != self.gateway_id {
                 continue;
             }
-            let last = self.store.refreshed.get(key).copied();
+            let last = self.store.lease_issued;
             let late = last.is_none_or(|at| gc_issued.saturating_since(at) > period);
             if late {
                 self.note(format!(
-                    "the index row of live {:?} aged out: the gateway last refreshed it at {last:?}, collection issued at {gc_issued:?}",
+                    "the index row of live {:?} aged out: the gateway last renewed its lease at {last:?}, collection issued at {gc_issued:?}",
                     key.1
                 ));
             }
