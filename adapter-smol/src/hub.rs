@@ -161,7 +161,7 @@ impl Hub {
     }
 
     fn feed_timeout(&mut self, now: Instant) {
-        if let Err(e) = self.gw.handle_timeout(now) {
+        if let Err(e) = self.gw.handle_timeout(now, wall()) {
             error!(error = %e, "core refused a timeout");
         }
         self.drain();
@@ -169,7 +169,7 @@ impl Hub {
 
     fn feed(&mut self, input: Input) {
         let now = self.now();
-        if let Err(e) = self.gw.handle(now, input) {
+        if let Err(e) = self.gw.handle(now, wall(), input) {
             error!(error = %e, "core refused an input");
         }
         self.drain();
@@ -291,7 +291,7 @@ impl Hub {
             }
             let now = self.now();
             for input in std::mem::take(&mut self.deferred) {
-                if let Err(e) = self.gw.handle(now, input) {
+                if let Err(e) = self.gw.handle(now, wall(), input) {
                     error!(error = %e, "core refused an input");
                 }
                 while let Some(out) = self.gw.poll_output() {

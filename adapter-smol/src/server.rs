@@ -73,10 +73,11 @@ impl Server {
         let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
         let start = StdInstant::now();
         let now = now_since(start);
-        let mut gw = Gateway::new(config.core.clone(), seed, now, wall())
+        let wall_now = wall();
+        let mut gw = Gateway::new(config.core.clone(), seed, now, wall_now)
             .map_err(|e| ServeError::Core(e.to_string()))?;
         let actors = snapshot.actors.len();
-        gw.restore(now, snapshot)
+        gw.restore(now, wall_now, snapshot)
             .map_err(|e| ServeError::Core(e.to_string()))?;
         let (events_tx, events) = smol::channel::bounded(EVENT_QUEUE);
         let store_tx = events_tx.clone();

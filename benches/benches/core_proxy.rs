@@ -67,7 +67,7 @@ fn core_proxy(c: &mut Criterion) {
                 }
             },
             |input| {
-                w.d.gw.handle(now, input).unwrap();
+                w.d.gw.handle(now, w.d.wall(), input).unwrap();
                 assert_eq!(drain(&mut w.d), 1);
             },
             BatchSize::SmallInput,
@@ -94,7 +94,7 @@ fn core_proxy(c: &mut Criterion) {
                 }
             },
             |input| {
-                w.d.gw.handle(now, input).unwrap();
+                w.d.gw.handle(now, w.d.wall(), input).unwrap();
                 assert_eq!(drain(&mut w.d), 1);
             },
             BatchSize::SmallInput,

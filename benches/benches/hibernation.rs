@@ -36,7 +36,7 @@ fn open_hibernatable(
 /// Feeds one input straight to the gateway and completes its store ops: core time only, no
 /// output decoding.
 fn feed(d: &mut Driver, input: Input) {
-    d.gw.handle(d.now, input).unwrap();
+    d.gw.handle(d.now, d.wall(), input).unwrap();
     let mut done = Vec::new();
     while let Some(o) = d.gw.poll_output() {
         if let Output::Store { op, .. } = o {
@@ -155,7 +155,7 @@ fn keepalive_tick(c: &mut Criterion) {
                 let now = d.now.saturating_add(Duration::from_secs(46));
                 d.now = now;
                 let started = std::time::Instant::now();
-                d.gw.handle_timeout(now).unwrap();
+                d.gw.handle_timeout(now, d.wall()).unwrap();
                 let mut renewals = 0;
                 while let Some(o) = d.gw.poll_output() {
                     if let Output::Store {

@@ -25,8 +25,9 @@ pub(crate) struct Cx {
     /// When each pending wake for hibernating sockets began (for the latency metric).
     pub(crate) wake_started: BTreeMap<ActorId, Instant>,
     next_op: u64,
-    /// Wall-clock anchor: `wall(now) = wall + (now - at)`, set at construction.
-    anchor: (Instant, UnixMillis),
+    /// The wall clock, as the adapter gave it with the current input (never derived from the
+    /// monotonic clock: the two may drift apart, and the wall one may step).
+    pub(crate) wall: UnixMillis,
     /// Request ids are `counter * mul + add (mod 2^32)` with `mul` odd: a bijection, so ids look
     /// random yet never repeat within 2^32 requests of one incarnation (actors persist the
     /// (gateway, request) pair, so a reused pair could revive stale metadata).
@@ -36,7 +37,7 @@ pub(crate) struct Cx {
 }
 
 impl Cx {
-    pub(crate) fn new(config: Config, seed: u64, now: Instant, wall: UnixMillis) -> Self {
+    pub(crate) fn new(config: Config, seed: u64, wall: UnixMillis) -> Self {
         // The wall clock at startup is mixed in, so a restart with a configured seed still gets a
         // fresh gateway id and request-id sequence (actors persist those pairs; a reused pair
         // could revive stale metadata). Same seed and same inputs still replay exactly.
@@ -58,7 +59,7 @@ impl Cx {
             budget_paused: BTreeSet::new(),
             wake_started: BTreeMap::new(),
             next_op: 0,
-            anchor: (now, wall),
+            wall,
             rid_mul,
             rid_add,
             rid_counter: 0,
@@ -104,16 +105,15 @@ impl Cx {
         RequestId::from_bytes(raw.to_le_bytes())
     }
 
-    /// Wall-clock milliseconds at `now`, from the anchor given at construction.
-    pub(crate) fn wall_at(&self, now: Instant) -> i64 {
-        let (at, wall) = self.anchor;
-        let delta = i64::try_from(now.as_millis().saturating_sub(at.as_millis())).unwrap_or(0);
-        wall.0.saturating_add(delta)
+    /// Wall-clock milliseconds now (given with the current input).
+    pub(crate) fn wall_now(&self) -> i64 {
+        self.wall.0
     }
 
-    /// The monotonic instant at which wall-clock time `wall_ms` arrives (now, if past).
+    /// The monotonic instant at which wall-clock time `wall_ms` arrives, by the wall clock's
+    /// reading now (now, if past).
     pub(crate) fn instant_at_wall(&self, now: Instant, wall_ms: i64) -> Instant {
-        let ahead = wall_ms.saturating_sub(self.wall_at(now));
+        let ahead = wall_ms.saturating_sub(self.wall_now());
         let ahead = u64::try_from(ahead).unwrap_or(0);
         now.saturating_add(std::time::Duration::from_millis(ahead))
     }

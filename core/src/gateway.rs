@@ -35,7 +35,8 @@ pub struct Gateway {
 
 impl Gateway {
     /// A gateway with no actors. `seed` drives every random choice (gateway id, request ids,
-    /// runner ids, actor ids, jitter); `now` and `wall` anchor the two clocks.
+    /// runner ids, actor ids, jitter); `now` and `wall` are the two clocks at construction
+    /// (every later call brings both again).
     pub fn new(
         config: Config,
         seed: u64,
@@ -56,7 +57,7 @@ impl Gateway {
             })
             .collect();
         Ok(Self {
-            cx: Cx::new(config, seed, now, wall),
+            cx: Cx::new(config, seed, wall),
             runners: Runners::default(),
             actors: Actors::default(),
             clients: Clients::default(),
@@ -70,13 +71,19 @@ impl Gateway {
 
     /// Loads what the store held at startup. Must come before any input; drain
     /// [`Gateway::poll_output`] afterwards (it purges earlier incarnations' index rows).
-    pub fn restore(&mut self, now: Instant, snapshot: Snapshot) -> Result<(), UsageError> {
+    pub fn restore(
+        &mut self,
+        now: Instant,
+        wall: UnixMillis,
+        snapshot: Snapshot,
+    ) -> Result<(), UsageError> {
         self.check_time(now)?;
         if self.started {
             return Err(UsageError::LateRestore);
         }
         self.started = true;
         self.last_now = now;
+        self.cx.wall = wall;
         for ns in snapshot.namespaces {
             self.namespaces.entry(ns.name.clone()).or_insert(ns);
         }
@@ -88,11 +95,17 @@ impl Gateway {
     }
 
     /// Feeds one input. Drain [`Gateway::poll_output`] before the next call.
-    pub fn handle(&mut self, now: Instant, input: Input) -> Result<(), UsageError> {
+    pub fn handle(
+        &mut self,
+        now: Instant,
+        wall: UnixMillis,
+        input: Input,
+    ) -> Result<(), UsageError> {
         self.check_time(now)?;
         self.check_input(&input)?;
         self.started = true;
         self.last_now = now;
+        self.cx.wall = wall;
         match input {
             Input::RunnerConnect { conn, params } => self.handle_runner_connect(now, conn, params),
             Input::RunnerBytes { conn, bytes } => self.handle_runner_bytes(now, conn, &bytes),
@@ -124,14 +137,20 @@ impl Gateway {
         Ok(())
     }
 
+    /// The wall clock as of the last call.
+    pub fn wall_clock(&self) -> UnixMillis {
+        self.cx.wall
+    }
+
     /// Fires every timer due at `now`. Early or repeated calls are harmless.
-    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), UsageError> {
+    pub fn handle_timeout(&mut self, now: Instant, wall: UnixMillis) -> Result<(), UsageError> {
         self.check_time(now)?;
         if !self.cx.out.is_empty() {
             return Err(UsageError::NotDrained);
         }
         self.started = true;
         self.last_now = now;
+        self.cx.wall = wall;
         while let Some(key) = self.cx.timers.pop_due(now) {
             self.fire(now, key);
         }

@@ -7,7 +7,9 @@
 //! # Driving the gateway
 //!
 //! 1. Build it with [`Gateway::new`] (config, seed, clocks) and load the store's snapshot with
-//!    [`Gateway::restore`] before any traffic.
+//!    [`Gateway::restore`] before any traffic. Every call takes both clocks: `now`, monotonic,
+//!    for deadlines, and the wall clock ([`UnixMillis`]) for timestamps and alarms; the core
+//!    never derives one from the other.
 //! 2. Feed one input with [`Gateway::handle`] (or due timers with [`Gateway::handle_timeout`]),
 //!    then call [`Gateway::poll_output`] until it returns `None`, executing each [`Output`].
 //! 3. Read [`Gateway::poll_timeout`]; wake at the earlier of that deadline and the next input.
@@ -18,14 +20,15 @@
 //! use torpor_core::{Config, Gateway, Instant, Snapshot, UnixMillis};
 //! let now = Instant::from_millis(0);
 //! let mut gw = Gateway::new(Config::default(), 42, now, UnixMillis(1_700_000_000_000)).unwrap();
-//! gw.restore(now, Snapshot::default()).unwrap();
+//! let wall = UnixMillis(1_700_000_000_000);
+//! gw.restore(now, wall, Snapshot::default()).unwrap();
 //! loop {
 //!     while let Some(output) = gw.poll_output() {
 //!         // execute: write frames, close sockets, run store ops, answer admin requests …
 //!         # let _ = output;
 //!     }
 //!     // wait for the next input or gw.poll_timeout(), then:
-//!     gw.handle_timeout(Instant::from_millis(1)).unwrap();
+//!     gw.handle_timeout(Instant::from_millis(1), UnixMillis(1_700_000_000_001)).unwrap();
 //!     # break;
 //! }
 //! ```

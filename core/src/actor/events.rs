@@ -92,7 +92,7 @@ impl Gateway {
         actor.running_seen = true;
         actor.close_wake_owed = false;
         actor.close_wake_start_timeouts = 0;
-        let wall = self.cx.wall_at(now);
+        let wall = self.cx.wall_now();
         actor.times.running_since = Some(wall);
         actor.times.first_running.get_or_insert(wall);
         if let Phase::Starting { runner, .. } = actor.phase {

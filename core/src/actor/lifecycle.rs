@@ -70,7 +70,7 @@ impl Gateway {
                 actor.phase = Phase::Placing;
                 actor.placing_since = Some(now);
                 actor.times.asleep_since = None;
-                actor.times.waiting_since = Some(self.cx.wall_at(now));
+                actor.times.waiting_since = Some(self.cx.wall_now());
                 let at = now.saturating_add(self.cx.config.actor_start_timeout);
                 self.cx.timers.set(TimerKey::ActorStart(id), at);
                 self.cx.timers.cancel(TimerKey::ActorAlarm(id));
@@ -124,7 +124,7 @@ impl Gateway {
         actor.allocated_once = true;
         // A starting actor checks its own due alarms; keeping a past one would wake it again
         // right after every sleep.
-        let wall = self.cx.wall_at(now);
+        let wall = self.cx.wall_now();
         if actor.record.alarm_ts.is_some_and(|ts| ts <= wall) {
             actor.record.alarm_ts = None; // persisted below with the new generation
         }
@@ -346,7 +346,7 @@ impl Gateway {
             return;
         };
         actor.intent = None;
-        actor.times.asleep_since = Some(self.cx.wall_at(now));
+        actor.times.asleep_since = Some(self.cx.wall_now());
         // Requests waiting, or client frames queued on hibernating sockets, need the actor back
         // now; un-acked messages alone never do (they are resent on the next real wake).
         let wake = std::mem::take(&mut actor.wake_after_stop) || !actor.waiting.is_empty();

@@ -36,6 +36,9 @@ pub struct Driver {
     /// Connections whose pings go unanswered even with `auto_pong` (a runner link that died
     /// without the adapter noticing yet).
     pub deaf: BTreeSet<RunnerConnId>,
+    /// The wall clock minus `now`, in ms: the driver's wall clock runs with its monotonic one
+    /// (the gateway takes both as inputs, as from an adapter).
+    pub wall_offset: i64,
     next_id: u64,
 }
 
@@ -49,7 +52,8 @@ impl Driver {
     pub fn with_seed(config: Config, seed: u64) -> Self {
         let now = Instant::from_millis(0);
         let mut gw = Gateway::new(config, seed, now, UnixMillis(WALL_EPOCH)).expect("config");
-        gw.restore(now, Snapshot::default()).expect("restore");
+        gw.restore(now, UnixMillis(WALL_EPOCH), Snapshot::default())
+            .expect("restore");
         Self::from_gateway(gw, now)
     }
 
@@ -71,9 +75,11 @@ impl Driver {
     }
 
     fn undrained(gw: Gateway, now: Instant) -> Self {
+        let wall_offset = gw.wall_clock().0 - i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
         Self {
             gw,
             now,
+            wall_offset,
             auto_store: true,
             auto_pong: false,
             check: true,
@@ -86,6 +92,11 @@ impl Driver {
     /// of the old incarnation are never reused).
     pub fn continue_ids(&mut self, previous: &Self) {
         self.next_id = self.next_id.max(previous.next_id);
+    }
+
+    /// The wall clock at the driver's `now`.
+    pub fn wall(&self) -> UnixMillis {
+        UnixMillis(self.wall_offset + i64::try_from(self.now.as_millis()).unwrap_or(i64::MAX))
     }
 
     /// A fresh adapter-side number for client, runner and admin ids.
@@ -150,7 +161,9 @@ impl Driver {
 
     /// Feeds one input at the current time and returns everything it produced.
     pub fn step(&mut self, input: Input) -> Vec<Output> {
-        self.gw.handle(self.now, input).expect("driver misuse");
+        self.gw
+            .handle(self.now, self.wall(), input)
+            .expect("driver misuse");
         self.drain()
     }
 
@@ -160,7 +173,9 @@ impl Driver {
         let mut out = Vec::new();
         while let Some(at) = self.gw.poll_timeout().filter(|at| *at <= end) {
             self.now = self.now.max(at);
-            self.gw.handle_timeout(self.now).expect("timeout");
+            self.gw
+                .handle_timeout(self.now, self.wall())
+                .expect("timeout");
             out.extend(self.drain());
             let next = self.gw.poll_timeout();
             assert!(
@@ -178,7 +193,9 @@ impl Driver {
     /// [`Driver::advance`], which fires each deadline at its own instant).
     pub fn jump(&mut self, by: Duration) -> Vec<Output> {
         self.now = self.now.saturating_add(by);
-        self.gw.handle_timeout(self.now).expect("timeout");
+        self.gw
+            .handle_timeout(self.now, self.wall())
+            .expect("timeout");
         self.drain()
     }
 

@@ -372,7 +372,8 @@ impl Sim {
             crate::time::UnixMillis(wall),
         )
         .expect("config");
-        gw.restore(now, snapshot).expect("restore");
+        gw.restore(now, crate::time::UnixMillis(wall), snapshot)
+            .expect("restore");
         let (mut d, startup) = Driver::from_gateway_with_outputs(gw, now);
         d.auto_pong = true;
         d.auto_store = false;

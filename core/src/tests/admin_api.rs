@@ -684,3 +684,21 @@ fn actor_names_are_those_of_actors_and_those_runners_announce() {
         Err(AdminError::NamespaceNotFound(_))
     ));
 }
+
+/// The wall clock is an input like `now`: a step of the wall clock (an NTP correction) shows in
+/// the timestamps at once, without the monotonic clock moving.
+#[test]
+fn timestamps_come_from_the_wall_clock_given_with_the_input() {
+    let mut d = driver();
+    let (conn, _) = d.connect_runner("k", "default", 1);
+    let (actor, start) = d.running_actor(conn, "chat");
+    d.wall_offset += 3_600_000; // the wall clock steps one hour ahead; `now` does not move
+    d.admin(AdminCommand::Sleep(actor));
+    d.report_state(conn, &start.checkpoint, 1, stopped(StopCode::Error));
+    let Ok(AdminReply::Actor { actor: info, .. }) = d.admin_now(AdminCommand::Get(actor)) else {
+        panic!("no actor")
+    };
+    assert_eq!(info.start_ts, Some(WALL_EPOCH));
+    assert_eq!(info.sleep_ts, Some(WALL_EPOCH + 3_600_000));
+    assert_eq!(d.gw.wall_clock(), UnixMillis(WALL_EPOCH + 3_600_000));
+}

@@ -535,8 +535,10 @@ fn a_restarted_gateway_has_a_new_id_and_never_lists_sockets_of_the_old_one() {
     let generation = record.generation;
     let now = Instant::from_millis(0);
     let mut gw = Gateway::new(Config::default(), 8, now, UnixMillis(WALL_EPOCH + 60_000)).unwrap();
+    let wall = gw.wall_clock();
     gw.restore(
         now,
+        wall,
         Snapshot {
             actors: vec![record],
             namespaces: vec![],
@@ -602,8 +604,10 @@ fn a_gateway_restarted_with_the_same_seed_still_gets_a_new_id() {
         UnixMillis(WALL_EPOCH + 3_600_000),
     )
     .unwrap();
+    let wall = gw.wall_clock();
     gw.restore(
         now,
+        wall,
         Snapshot {
             actors: vec![record],
             namespaces: vec![],

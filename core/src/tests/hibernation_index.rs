@@ -335,7 +335,8 @@ fn a_row_write_retry_after_the_socket_closed_is_dropped() {
 fn startup_purges_earlier_incarnations_and_collects_stale_rows() {
     let now = Instant::from_millis(0);
     let mut gw = Gateway::new(Config::default(), 3, now, UnixMillis(WALL_EPOCH)).unwrap();
-    gw.restore(now, Snapshot::default()).unwrap();
+    gw.restore(now, UnixMillis(WALL_EPOCH), Snapshot::default())
+        .unwrap();
     let out: Vec<Output> = std::iter::from_fn(|| gw.poll_output()).collect();
     assert_eq!(out.len(), 2, "{out:?}");
     assert_eq!(

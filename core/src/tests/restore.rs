@@ -31,7 +31,7 @@ fn restored_gateway(now: Instant, record: ActorRecord) -> Gateway {
         actors: vec![record],
         namespaces: vec![],
     };
-    gw.restore(now, snapshot).unwrap();
+    gw.restore(now, UnixMillis(WALL_EPOCH), snapshot).unwrap();
     gw
 }
 
@@ -41,7 +41,10 @@ fn restored_registry_is_served_and_generations_continue() {
     let now = Instant::from_millis(0);
     let mut gw = restored_gateway(now, record(id, None));
     // Restore twice, or after traffic, is misuse.
-    assert!(gw.restore(now, Snapshot::default()).is_err());
+    assert!(
+        gw.restore(now, UnixMillis(WALL_EPOCH), Snapshot::default())
+            .is_err()
+    );
     // The startup purge: rows of earlier incarnations are ghosts.
     let startup: Vec<Output> = std::iter::from_fn(|| gw.poll_output()).collect();
     assert!(
@@ -55,6 +58,7 @@ fn restored_registry_is_served_and_generations_continue() {
     let req = AdminReqId::new(1);
     gw.handle(
         now,
+        UnixMillis(WALL_EPOCH),
         Input::Admin {
             req,
             command: AdminCommand::Get(id),
