@@ -11,7 +11,7 @@ mod index;
 mod pending;
 
 pub(crate) use index::IndexSchedule;
-pub(crate) use pending::{Pending, wrapping_gt};
+pub(crate) use pending::{KEEP_CAPACITY, Pending, wrapping_gt};
 
 use crate::actor::Phase;
 use crate::gateway::Gateway;

@@ -3,6 +3,10 @@
 
 use std::collections::VecDeque;
 
+/// Entries a drained buffer keeps room for: a burst's capacity is given back once it is acked,
+/// so a socket that once held thousands of messages does not keep their slots while idle.
+pub(crate) const KEEP_CAPACITY: usize = 8;
+
 /// `a` is after `b` in wrapping u16 order. Unambiguous because at most 32,767 messages are
 /// ever outstanding (`Config::socket_window_messages`).
 pub(crate) fn wrapping_gt(a: u16, b: u16) -> bool {
@@ -35,6 +39,9 @@ impl Pending {
             }
         }
         self.bytes -= freed;
+        if self.entries.is_empty() && self.entries.capacity() > KEEP_CAPACITY {
+            self.entries.shrink_to(KEEP_CAPACITY);
+        }
         freed
     }
 
@@ -45,6 +52,12 @@ impl Pending {
 
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Entries it has room for without growing.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.entries.capacity()
     }
 
     pub(crate) fn bytes(&self) -> usize {
@@ -100,6 +113,21 @@ mod tests {
         assert_eq!(p.ack(2), 20);
         assert!(p.is_empty());
         assert_eq!(p.bytes(), 0);
+    }
+
+    #[test]
+    fn a_drained_buffer_gives_its_burst_capacity_back() {
+        let mut p = filled(0..1_000);
+        assert!(p.entries.capacity() >= 1_000);
+        p.ack(500);
+        assert!(p.entries.capacity() >= 500, "not while entries remain");
+        p.ack(999);
+        assert!(p.is_empty());
+        assert!(
+            p.entries.capacity() <= KEEP_CAPACITY,
+            "{}",
+            p.entries.capacity()
+        );
     }
 
     #[test]

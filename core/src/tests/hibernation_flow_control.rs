@@ -51,6 +51,37 @@ fn full_message_window_pauses_reads_and_acks_resume_them_in_order() {
     assert_eq!(d.gw.held_bytes(), 0);
 }
 
+/// A burst queued behind a full window gives its slots back once it is sent and acked: a
+/// socket's buffers do not keep a burst's size while idle.
+#[test]
+fn queue_and_window_give_a_bursts_capacity_back_when_they_drain() {
+    use crate::hibernation::KEEP_CAPACITY;
+    use crate::tunnel::ClientKind;
+    let mut d = driver_with(Config {
+        socket_window_messages: 1,
+        ..Config::default()
+    });
+    let (conn, actor, _) = setup(&mut d);
+    let (h, rq) = d.open_accepted(conn, actor, "/ws", true);
+    for i in 0..200 {
+        d.client_send(h, text(&format!("m{i}")));
+    }
+    let capacities = |d: &Driver| match &d.gw.clients.map[&h].kind {
+        ClientKind::WebSocket(ws) => (ws.queued.capacity(), ws.pending.capacity()),
+        ClientKind::Http(_) => unreachable!(),
+    };
+    assert!(capacities(&d).0 >= 199, "{:?}", capacities(&d));
+    for i in 1..=200u16 {
+        d.ws_ack(conn, rq, i);
+    }
+    assert_eq!(d.gw.held_bytes(), 0);
+    let (queued, pending) = capacities(&d);
+    assert!(
+        queued <= KEEP_CAPACITY && pending <= KEEP_CAPACITY,
+        "{queued} / {pending}"
+    );
+}
+
 #[test]
 fn full_byte_window_pauses_reads_and_an_ack_resumes_them() {
     let mut d = driver_with(Config {

@@ -11,7 +11,7 @@ use super::{Client, ClientKind, Closing, Ws, WsPhase, ready, send_or_hold_bytes,
 use crate::actor::{Actors, Phase};
 use crate::cx::Cx;
 use crate::gateway::Gateway;
-use crate::hibernation::Pending;
+use crate::hibernation::{KEEP_CAPACITY, Pending};
 use crate::ids::ClientId;
 use crate::io::{ClientFrame, CloseFrame, Output};
 use crate::protocol::{
@@ -218,6 +218,11 @@ impl Gateway {
         let Some(frame) = ws.queued.pop_front() else {
             return false;
         };
+        if ws.queued.is_empty() && ws.queued.capacity() > KEEP_CAPACITY {
+            // A burst queued behind a full window or a sleeping actor: its slots go back once
+            // it is sent.
+            ws.queued.shrink_to(KEEP_CAPACITY);
+        }
         ws.queued_bytes -= len;
         self.cx.held_bytes -= len;
         self.cx.metrics.ws_messages_to_runner += 1;
