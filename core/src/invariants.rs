@@ -64,6 +64,19 @@ impl Gateway {
     }
 
     fn check_actors(&self) -> Result<(), String> {
+        let placing: std::collections::BTreeSet<(crate::time::Instant, crate::ids::ActorId)> = self
+            .actors
+            .map
+            .iter()
+            .filter(|(_, a)| a.phase == Phase::Placing)
+            .map(|(id, a)| (a.placing_since.unwrap_or_default(), *id))
+            .collect();
+        if placing != self.actors.placing {
+            return Err(format!(
+                "the placing index {:?} != actors waiting for a runner {placing:?}",
+                self.actors.placing
+            ));
+        }
         for (id, a) in &self.actors.map {
             for c in a.clients.iter().chain(&a.waiting) {
                 if !self.clients.map.contains_key(c) {

@@ -1,6 +1,6 @@
 //! Allocation lifecycle: place, start, stop, and what a stop means.
 
-use super::{Actor, Phase};
+use super::{Actor, Phase, stop_placing};
 use crate::gateway::Gateway;
 use crate::ids::ActorId;
 use crate::protocol::{
@@ -67,10 +67,9 @@ impl Gateway {
         };
         match actor.phase {
             Phase::Sleeping => {
-                actor.phase = Phase::Placing;
-                actor.placing_since = Some(now);
                 actor.times.asleep_since = None;
                 actor.times.waiting_since = Some(self.cx.wall_now());
+                self.actors.start_placing(id, now);
                 let at = now.saturating_add(self.cx.config.actor_start_timeout);
                 self.cx.timers.set(TimerKey::ActorStart(id), at);
                 self.cx.timers.cancel(TimerKey::ActorAlarm(id));
@@ -83,15 +82,8 @@ impl Gateway {
 
     /// Tries every actor waiting for a runner, longest-waiting first.
     pub(crate) fn place_waiting_actors(&mut self, now: Instant) {
-        let mut waiting: Vec<(Instant, ActorId)> = self
-            .actors
-            .map
-            .values()
-            .filter(|a| a.phase == Phase::Placing)
-            .map(|a| (a.placing_since.unwrap_or(now), a.record.id))
-            .collect();
-        waiting.sort_unstable();
-        for (_, id) in waiting {
+        let waiting: Vec<ActorId> = self.actors.placing.iter().map(|(_, id)| *id).collect();
+        for id in waiting {
             self.place_actor(now, id);
         }
     }
@@ -133,7 +125,7 @@ impl Gateway {
         actor.running_seen = false;
         actor.intent = None;
         actor.wake_after_stop = false;
-        actor.placing_since = None;
+        stop_placing(&mut self.actors.placing, id, actor);
         actor.times.waiting_since = None;
         actor.phase = Phase::Starting {
             runner,
@@ -217,7 +209,7 @@ impl Gateway {
             Phase::Placing => {
                 self.cx.timers.cancel(TimerKey::ActorStart(id));
                 actor.phase = Phase::Sleeping;
-                actor.placing_since = None;
+                stop_placing(&mut self.actors.placing, id, actor);
                 actor.times.waiting_since = None;
                 let cause = StopCause::Intent(intent);
                 self.fail_waiting_requests(id, cause);
@@ -314,7 +306,7 @@ impl Gateway {
             }
         }
         actor.phase = Phase::Sleeping;
-        actor.placing_since = None;
+        stop_placing(&mut self.actors.placing, id, actor);
         actor.times.running_since = None;
         actor.times.waiting_since = None;
         // A start that never ran restores nothing, so its pending closes have no audience.

@@ -159,6 +159,9 @@ pub(crate) struct Actors {
     pub(crate) map: BTreeMap<ActorId, Actor>,
     /// (namespace, name, key) → id, for actors with a key.
     pub(crate) by_key: BTreeMap<(String, String, String), ActorId>,
+    /// Actors waiting for a runner (`Phase::Placing`), longest-waiting first: placement looks
+    /// at these, never at every actor.
+    pub(crate) placing: BTreeSet<(Instant, ActorId)>,
 }
 
 impl Actors {
@@ -172,7 +175,8 @@ impl Actors {
     }
 
     pub(crate) fn remove(&mut self, id: ActorId) -> Option<Actor> {
-        let actor = self.map.remove(&id)?;
+        let mut actor = self.map.remove(&id)?;
+        stop_placing(&mut self.placing, id, &mut actor);
         let r = &actor.record;
         if let Some(key) = &r.key {
             self.by_key
@@ -181,9 +185,30 @@ impl Actors {
         Some(actor)
     }
 
+    /// The actor now waits for a runner, since `now`.
+    pub(crate) fn start_placing(&mut self, id: ActorId, now: Instant) {
+        if let Some(actor) = self.map.get_mut(&id) {
+            stop_placing(&mut self.placing, id, actor);
+            actor.phase = Phase::Placing;
+            actor.placing_since = Some(now);
+            self.placing.insert((now, id));
+        }
+    }
+
     pub(crate) fn find_by_key(&self, namespace: &str, name: &str, key: &str) -> Option<ActorId> {
         self.by_key
             .get(&(namespace.to_owned(), name.to_owned(), key.to_owned()))
             .copied()
+    }
+}
+
+/// The actor no longer waits for a runner (it starts, sleeps or goes): out of the index.
+pub(crate) fn stop_placing(
+    placing: &mut BTreeSet<(Instant, ActorId)>,
+    id: ActorId,
+    actor: &mut Actor,
+) {
+    if let Some(since) = actor.placing_since.take() {
+        placing.remove(&(since, id));
     }
 }
