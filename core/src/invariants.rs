@@ -71,10 +71,10 @@ impl Gateway {
             .filter(|(_, a)| a.phase == Phase::Placing)
             .map(|(id, a)| (a.placing_since.unwrap_or_default(), *id))
             .collect();
-        if placing != self.actors.placing {
+        if placing != self.actors.placing.all() {
             return Err(format!(
                 "the placing index {:?} != actors waiting for a runner {placing:?}",
-                self.actors.placing
+                self.actors.placing.all()
             ));
         }
         for (id, a) in &self.actors.map {

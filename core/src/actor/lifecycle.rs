@@ -80,11 +80,18 @@ impl Gateway {
         }
     }
 
-    /// Tries every actor waiting for a runner, longest-waiting first.
+    /// Places actors waiting for a runner, longest-waiting first in each pool, while the pool
+    /// has room: the cost follows the placements made, not the actors waiting.
     pub(crate) fn place_waiting_actors(&mut self, now: Instant) {
-        let waiting: Vec<ActorId> = self.actors.placing.iter().map(|(_, id)| *id).collect();
-        for id in waiting {
-            self.place_actor(now, id);
+        for pool in self.actors.placing.pools() {
+            let mut tried = None;
+            while self.runners.place(&pool.0, &pool.1).is_some() {
+                let Some(next) = self.actors.placing.next_in(&pool, tried) else {
+                    break;
+                };
+                tried = Some(next);
+                self.place_actor(now, next.1);
+            }
         }
     }
 
@@ -125,7 +132,7 @@ impl Gateway {
         actor.running_seen = false;
         actor.intent = None;
         actor.wake_after_stop = false;
-        stop_placing(&mut self.actors.placing, id, actor);
+        stop_placing(&mut self.actors.placing, actor);
         actor.times.waiting_since = None;
         actor.phase = Phase::Starting {
             runner,
@@ -209,7 +216,7 @@ impl Gateway {
             Phase::Placing => {
                 self.cx.timers.cancel(TimerKey::ActorStart(id));
                 actor.phase = Phase::Sleeping;
-                stop_placing(&mut self.actors.placing, id, actor);
+                stop_placing(&mut self.actors.placing, actor);
                 actor.times.waiting_since = None;
                 let cause = StopCause::Intent(intent);
                 self.fail_waiting_requests(id, cause);
@@ -306,7 +313,7 @@ impl Gateway {
             }
         }
         actor.phase = Phase::Sleeping;
-        stop_placing(&mut self.actors.placing, id, actor);
+        stop_placing(&mut self.actors.placing, actor);
         actor.times.running_since = None;
         actor.times.waiting_since = None;
         // A start that never ran restores nothing, so its pending closes have no audience.

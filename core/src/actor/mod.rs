@@ -159,9 +159,62 @@ pub(crate) struct Actors {
     pub(crate) map: BTreeMap<ActorId, Actor>,
     /// (namespace, name, key) → id, for actors with a key.
     pub(crate) by_key: BTreeMap<(String, String, String), ActorId>,
-    /// Actors waiting for a runner (`Phase::Placing`), longest-waiting first: placement looks
-    /// at these, never at every actor.
-    pub(crate) placing: BTreeSet<(Instant, ActorId)>,
+    /// Actors waiting for a runner (`Phase::Placing`): placement looks at these, never at
+    /// every actor.
+    pub(crate) placing: Waiting,
+}
+
+/// Actors waiting for a runner, by pool (namespace, runner name), longest-waiting first. Pools
+/// never share a runner, so a pool without room is skipped whole.
+#[derive(Default)]
+pub(crate) struct Waiting {
+    by_pool: BTreeMap<(String, String), BTreeSet<(Instant, ActorId)>>,
+}
+
+impl Waiting {
+    fn insert(&mut self, record: &ActorRecord, since: Instant) {
+        self.by_pool
+            .entry((record.namespace.clone(), record.runner_name.clone()))
+            .or_default()
+            .insert((since, record.id));
+    }
+
+    fn remove(&mut self, record: &ActorRecord, since: Instant) {
+        let pool = (record.namespace.clone(), record.runner_name.clone());
+        if let Some(set) = self.by_pool.get_mut(&pool) {
+            set.remove(&(since, record.id));
+            if set.is_empty() {
+                self.by_pool.remove(&pool);
+            }
+        }
+    }
+
+    /// The pools with actors waiting.
+    pub(crate) fn pools(&self) -> Vec<(String, String)> {
+        self.by_pool.keys().cloned().collect()
+    }
+
+    /// The actor of `pool` that has waited longest after `after` (the one tried last), if any.
+    pub(crate) fn next_in(
+        &self,
+        pool: &(String, String),
+        after: Option<(Instant, ActorId)>,
+    ) -> Option<(Instant, ActorId)> {
+        let set = self.by_pool.get(pool)?;
+        match after {
+            None => set.first().copied(),
+            Some(last) => set
+                .range((std::ops::Bound::Excluded(last), std::ops::Bound::Unbounded))
+                .next()
+                .copied(),
+        }
+    }
+
+    /// Every waiting actor with the time it started waiting (for the invariants).
+    #[cfg(any(test, feature = "testkit"))]
+    pub(crate) fn all(&self) -> BTreeSet<(Instant, ActorId)> {
+        self.by_pool.values().flatten().copied().collect()
+    }
 }
 
 impl Actors {
@@ -176,7 +229,7 @@ impl Actors {
 
     pub(crate) fn remove(&mut self, id: ActorId) -> Option<Actor> {
         let mut actor = self.map.remove(&id)?;
-        stop_placing(&mut self.placing, id, &mut actor);
+        stop_placing(&mut self.placing, &mut actor);
         let r = &actor.record;
         if let Some(key) = &r.key {
             self.by_key
@@ -188,10 +241,10 @@ impl Actors {
     /// The actor now waits for a runner, since `now`.
     pub(crate) fn start_placing(&mut self, id: ActorId, now: Instant) {
         if let Some(actor) = self.map.get_mut(&id) {
-            stop_placing(&mut self.placing, id, actor);
+            stop_placing(&mut self.placing, actor);
             actor.phase = Phase::Placing;
             actor.placing_since = Some(now);
-            self.placing.insert((now, id));
+            self.placing.insert(&actor.record, now);
         }
     }
 
@@ -203,12 +256,8 @@ impl Actors {
 }
 
 /// The actor no longer waits for a runner (it starts, sleeps or goes): out of the index.
-pub(crate) fn stop_placing(
-    placing: &mut BTreeSet<(Instant, ActorId)>,
-    id: ActorId,
-    actor: &mut Actor,
-) {
+pub(crate) fn stop_placing(placing: &mut Waiting, actor: &mut Actor) {
     if let Some(since) = actor.placing_since.take() {
-        placing.remove(&(since, id));
+        placing.remove(&actor.record, since);
     }
 }
