@@ -129,11 +129,14 @@ fn sleep_wake(c: &mut Criterion) {
 }
 
 /// (c) The sleep/wake cycle of an actor with one socket while 100,000 other actors sleep in the
-/// registry (10,000 under `cargo test`): placement looks at the actors waiting for a runner,
-/// not at every actor, so the registry's size does not show.
+/// registry (10,000 under `cargo test`; `TORPOR_BENCH_ACTORS` sets it): placement looks at the
+/// actors waiting for a runner, not at every actor, so the registry's size does not show.
 fn sleep_wake_among_sleeping_actors(c: &mut Criterion) {
     let full = std::env::args().any(|a| a == "--bench");
-    let others: usize = if full { 100_000 } else { 10_000 };
+    let others: usize = std::env::var("TORPOR_BENCH_ACTORS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(if full { 100_000 } else { 10_000 });
     let mut d = Driver::new(Config::default());
     d.check = false;
     let (conn, _) = d.connect_runner("bench", "default", 1);
