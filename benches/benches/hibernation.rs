@@ -139,6 +139,7 @@ fn sleep_wake_among_sleeping_actors(c: &mut Criterion) {
         .unwrap_or(if full { 100_000 } else { 10_000 });
     let mut d = Driver::new(Config::default());
     d.check = false;
+    d.auto_pong = true; // the runner stays connected while the others time out
     let (conn, _) = d.connect_runner("bench", "default", 1);
     let (actor, start) = d.running_actor(conn, "room");
     let clients = open_hibernatable(&mut d, conn, actor, 1);
@@ -150,6 +151,7 @@ fn sleep_wake_among_sleeping_actors(c: &mut Criterion) {
     assert_eq!(d.gw.metrics().actors_created as usize, others + 1);
     let mut cp = start.checkpoint;
     cp = cycle(&mut d, conn, clients[0], &cp);
+    assert_eq!(d.gw.metrics().wakes_completed, 1, "the cycle wakes the actor");
     let mut g = c.benchmark_group("hibernation");
     g.bench_function(
         format!("sleep_wake_cycle_among_{others}_sleeping_actors"),
