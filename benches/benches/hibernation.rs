@@ -1,6 +1,7 @@
 //! Hibernation in the core, time only: (a) a full sleep + wake cycle of an actor with 1,000
 //! hibernating sockets; (b) one keepalive interval's tick with 1,000,000 hibernating sockets in
-//! the core (100,000 under `cargo test`): one lease renewal, whatever the number of sockets.
+//! the core (100,000 under `cargo test`): one lease renewal, whatever the number of sockets;
+//! (c) a one-socket sleep/wake cycle among 10,000 sleeping actors (placement cost).
 
 use std::time::Duration;
 
@@ -149,6 +150,42 @@ fn sleep_wake(c: &mut Criterion) {
     });
 }
 
+/// (c) The sleep/wake cycle of an actor with one socket while other actors sleep in the
+/// registry: 10,000 (`TORPOR_BENCH_ACTORS` sets it). Each stop looks for actors waiting for a
+/// runner; that must not cost a scan of every actor.
+fn sleep_wake_among_sleeping_actors(c: &mut Criterion) {
+    let others: usize = std::env::var("TORPOR_BENCH_ACTORS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000);
+    let mut d = Driver::new(Config::default());
+    d.check = false;
+    d.auto_pong = true; // the runner stays connected while the others time out
+    let (conn, _) = d.connect_runner("bench", "default", 1);
+    let (actor, start) = d.running_actor(conn, "room");
+    let clients = open_hibernatable(&mut d, conn, actor, 1);
+    for i in 0..others {
+        // On a pool no runner serves: they wait, time out and sleep.
+        d.create_actor(&format!("other-{i}"), None, "elsewhere");
+    }
+    d.advance(Duration::from_secs(31));
+    assert_eq!(d.gw.metrics().actors_created as usize, others + 1);
+    let mut cp = start.checkpoint;
+    let mut sent = 0u16;
+    cp = cycle(&mut d, conn, clients[0], &mut sent, &cp);
+    assert_eq!(
+        d.gw.metrics().wakes_completed,
+        1,
+        "the cycle wakes the actor"
+    );
+    let mut g = c.benchmark_group("hibernation");
+    g.bench_function(
+        format!("sleep_wake_cycle_among_{others}_sleeping_actors"),
+        |b| b.iter(|| cp = cycle(&mut d, conn, clients[0], &mut sent, &cp)),
+    );
+    g.finish();
+}
+
 fn keepalive_tick(c: &mut Criterion) {
     let full = std::env::args().any(|a| a == "--bench");
     let actors: usize = if full { 40 } else { 4 };
@@ -204,5 +241,10 @@ fn keepalive_tick(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, sleep_wake, keepalive_tick);
+criterion_group!(
+    benches,
+    sleep_wake,
+    sleep_wake_among_sleeping_actors,
+    keepalive_tick
+);
 criterion_main!(benches);
