@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use subtle::ConstantTimeEq as _;
+
 use super::{RunnerConn, RunnerIdx, RunnerInstance};
 use crate::gateway::Gateway;
 use crate::ids::{ActorId, RunnerConnId};
@@ -67,7 +69,10 @@ impl Gateway {
         if let Some(expected) = &self.cx.config.runner_token {
             match &params.token {
                 None => return Err((401, "runner token required".to_owned())),
-                Some(t) if t != expected => return Err((403, "invalid runner token".to_owned())),
+                // Constant-time: the time a wrong guess takes says nothing of how much was right.
+                Some(t) if !bool::from(t.as_bytes().ct_eq(expected.as_bytes())) => {
+                    return Err((403, "invalid runner token".to_owned()));
+                }
                 Some(_) => {}
             }
         }
