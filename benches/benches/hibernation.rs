@@ -132,9 +132,28 @@ fn sleep_wake(c: &mut Criterion) {
     let (conn, _) = d.connect_runner("bench", "default", 1);
     let (actor, start) = d.running_actor(conn, "room");
     let clients = open_hibernatable(&mut d, conn, actor, 1_000);
-    let mut cp = start.checkpoint;
+    bench_cycles(
+        c,
+        "sleep_wake_cycle_1000_sockets",
+        d,
+        conn,
+        clients[0],
+        start.checkpoint,
+    );
+}
+
+/// Runs one cycle (checking that it wakes the actor and re-attaches every socket), then
+/// benches the cycle as `hibernation/{name}`.
+fn bench_cycles(
+    c: &mut Criterion,
+    name: &str,
+    mut d: Driver,
+    conn: RunnerConnId,
+    socket: (ClientId, MessageId),
+    mut cp: ActorCheckpoint,
+) {
     let mut sent = 0u16;
-    cp = cycle(&mut d, conn, clients[0], &mut sent, &cp);
+    cp = cycle(&mut d, conn, socket, &mut sent, &cp);
     assert_eq!(
         d.gw.metrics().wakes_completed,
         1,
@@ -145,8 +164,8 @@ fn sleep_wake(c: &mut Criterion) {
         0,
         "and re-attaches every socket"
     );
-    c.bench_function("hibernation/sleep_wake_cycle_1000_sockets", |b| {
-        b.iter(|| cp = cycle(&mut d, conn, clients[0], &mut sent, &cp))
+    c.bench_function(&format!("hibernation/{name}"), |b| {
+        b.iter(|| cp = cycle(&mut d, conn, socket, &mut sent, &cp))
     });
 }
 
@@ -170,20 +189,8 @@ fn sleep_wake_among_sleeping_actors(c: &mut Criterion) {
     }
     d.advance(Duration::from_secs(31));
     assert_eq!(d.gw.metrics().actors_created as usize, others + 1);
-    let mut cp = start.checkpoint;
-    let mut sent = 0u16;
-    cp = cycle(&mut d, conn, clients[0], &mut sent, &cp);
-    assert_eq!(
-        d.gw.metrics().wakes_completed,
-        1,
-        "the cycle wakes the actor"
-    );
-    let mut g = c.benchmark_group("hibernation");
-    g.bench_function(
-        format!("sleep_wake_cycle_among_{others}_sleeping_actors"),
-        |b| b.iter(|| cp = cycle(&mut d, conn, clients[0], &mut sent, &cp)),
-    );
-    g.finish();
+    let name = format!("sleep_wake_cycle_among_{others}_sleeping_actors");
+    bench_cycles(c, &name, d, conn, clients[0], start.checkpoint);
 }
 
 fn keepalive_tick(c: &mut Criterion) {

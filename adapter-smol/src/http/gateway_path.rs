@@ -46,10 +46,9 @@ pub(super) fn gateway_target(rest: &str, query: Option<&str>) -> Result<GatewayT
 /// A path segment with `%XX` escapes decoded (RivetKit writes both the actor id and the
 /// token with `encodeURIComponent`).
 pub(crate) fn percent_decoded(segment: &str) -> String {
-    form_urlencoded::parse(format!("a={}", segment.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Request headers as the actor gets them: lowercase names, repeats joined with `, `, and

@@ -12,8 +12,9 @@ use crate::io::{ClientFrame, Input, Output, RunnerParams};
 use crate::protocol::{
     ActorCheckpoint, ActorIntent, ActorState, ActorStateStopped, Command, CommandWrapper, Event,
     EventActorIntent, EventActorStateUpdate, EventWrapper, Headers, MessageId, StopCode, ToClient,
-    ToClientTunnelMessage, ToServer, ToServerInit, ToServerPong, ToServerTunnelMessage,
-    ToServerTunnelMessageKind, ToServerWebSocketMessageAck, ToServerWebSocketOpen,
+    ToClientTunnelMessage, ToServer, ToServerInit, ToServerPong, ToServerResponseStart,
+    ToServerTunnelMessage, ToServerTunnelMessageKind, ToServerWebSocketMessageAck,
+    ToServerWebSocketOpen,
 };
 use crate::store::{Snapshot, StoreFailure, StoreReply, StoreRequest};
 use crate::time::{Instant, UnixMillis};
@@ -439,6 +440,20 @@ impl Driver {
                     ..request
                 },
                 message_kind: kind,
+            }),
+        )
+    }
+
+    /// The runner starts a streamed response (no body yet) to the HTTP request `request`.
+    pub fn start_streaming(&mut self, conn: RunnerConnId, request: MessageId) -> Vec<Output> {
+        self.runner_tunnel(
+            conn,
+            request,
+            ToServerTunnelMessageKind::ResponseStart(ToServerResponseStart {
+                status: 200,
+                headers: Headers::new(),
+                body: None,
+                stream: true,
             }),
         )
     }

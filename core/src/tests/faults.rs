@@ -152,16 +152,7 @@ fn streamed_response_in_flight_is_aborted_at_a_link_drop() {
     let (conn, actor, _) = setup(&mut d);
     let (client, out) = d.http_request(actor, "GET", "/stream", b"");
     let rq = tunnel_to(&out, conn)[0].message_id;
-    d.runner_tunnel(
-        conn,
-        rq,
-        ToServerTunnelMessageKind::ResponseStart(ToServerResponseStart {
-            status: 200,
-            headers: Headers::new(),
-            body: None,
-            stream: true,
-        }),
-    );
+    d.start_streaming(conn, rq);
     let out = d.step(Input::RunnerClosed { conn });
     assert_eq!(out, vec![Output::HttpAbort { client }]);
 }

@@ -320,16 +320,7 @@ fn abort_of_a_streamed_response_aborts_the_client_connection() {
     let (conn, actor, _) = setup(&mut d);
     let (client, start) = request(&mut d, conn, actor, b"");
     let rq = start.message_id;
-    d.runner_tunnel(
-        conn,
-        rq,
-        ToServerTunnelMessageKind::ResponseStart(ToServerResponseStart {
-            status: 200,
-            headers: Headers::new(),
-            body: None,
-            stream: true,
-        }),
-    );
+    d.start_streaming(conn, rq);
     let out = d.runner_tunnel(conn, rq, ToServerTunnelMessageKind::ResponseAbort);
     assert_eq!(out, vec![Output::HttpAbort { client }]);
     assert_eq!(d.gw.client_count(), 0);
@@ -341,16 +332,7 @@ fn a_streamed_response_the_client_does_not_read_is_aborted_by_the_core() {
     let (conn, actor, _) = setup(&mut d);
     let (client, start) = request(&mut d, conn, actor, b"");
     let rq = start.message_id;
-    d.runner_tunnel(
-        conn,
-        rq,
-        ToServerTunnelMessageKind::ResponseStart(ToServerResponseStart {
-            status: 200,
-            headers: Headers::new(),
-            body: None,
-            stream: true,
-        }),
-    );
+    d.start_streaming(conn, rq);
     // The adapter reports that the client stopped reading; the core decides: the client's
     // response is aborted and the runner told to stop the request.
     let out = d.step(Input::ClientOutboundFull { client });
