@@ -444,7 +444,7 @@ impl Hub {
         };
         let out = match frame {
             torpor_core::ClientFrame::Text(t) => WsOut::Text(t),
-            torpor_core::ClientFrame::Binary(b) => WsOut::Binary(b),
+            torpor_core::ClientFrame::Binary(b) => WsOut::Binary(b.into()),
         };
         let unsent = c.link.outbox.push(out);
         if unsent > self.outbound_max && !c.link.reported_full {

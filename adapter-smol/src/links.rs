@@ -64,7 +64,7 @@ pub(crate) enum Verdict {
 /// What a WebSocket's writer task sends, in order.
 #[derive(Debug)]
 pub(crate) enum WsOut {
-    Binary(Vec<u8>),
+    Binary(bytes::Bytes),
     Text(String),
     /// Send this close frame and end the connection.
     Close(CloseFrame),

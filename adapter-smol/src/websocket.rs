@@ -295,7 +295,7 @@ async fn write_loop(mut tx: WebSocketSender<TcpStream>, outbox: Arc<Outbox>, tcp
         while let Some(item) = items.pop_front() {
             let n = item.len();
             let msg = match item {
-                WsOut::Binary(b) => Message::Binary(b.into()),
+                WsOut::Binary(b) => Message::Binary(b),
                 WsOut::Text(t) => Message::Text(t.into()),
                 WsOut::Close(c) => {
                     close = Some(c);

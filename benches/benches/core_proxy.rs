@@ -1,6 +1,8 @@
 //! The core's per-frame cost with 10,000 open WebSockets (100 actors × 100 sockets on one
 //! runner): a 32-byte client frame in → runner bytes out, and runner bytes in → client frame
-//! out. Core time only: input construction is excluded with `iter_batched`.
+//! out; and, on hibernatable sockets, a client frame plus the runner's ack of it (the frame is
+//! kept un-acked in between, as the no-loss guarantee needs). Core time only: input
+//! construction is excluded with `iter_batched`.
 
 use std::hint::black_box;
 
@@ -9,7 +11,7 @@ use torpor_core::testkit::driver::{Driver, tunnel_to};
 use torpor_core::{ClientFrame, ClientId, Config, Input, RunnerConnId};
 use torpor_protocol::v7::{
     MessageId, ToServer, ToServerTunnelMessage, ToServerTunnelMessageKind,
-    ToServerWebSocketMessage, ToServerWebSocketOpen,
+    ToServerWebSocketMessage, ToServerWebSocketMessageAck, ToServerWebSocketOpen,
 };
 
 const ACTORS: usize = 100;
@@ -21,7 +23,7 @@ struct World {
     sockets: Vec<(ClientId, MessageId)>,
 }
 
-fn world() -> World {
+fn world(can_hibernate: bool) -> World {
     let mut d = Driver::new(Config::default());
     d.check = false;
     let (conn, _) = d.connect_runner("bench", "default", ACTORS as u32);
@@ -31,10 +33,15 @@ fn world() -> World {
         for _ in 0..SOCKETS_PER_ACTOR {
             let (client, out) = d.open_websocket(actor, "/");
             let rq = tunnel_to(&out, conn)[0].message_id;
-            let kind = ToServerTunnelMessageKind::WebSocketOpen(ToServerWebSocketOpen {
-                can_hibernate: false,
-            });
+            let kind =
+                ToServerTunnelMessageKind::WebSocketOpen(ToServerWebSocketOpen { can_hibernate });
             d.runner_tunnel(conn, rq, kind);
+            if can_hibernate {
+                // The first frame waits for the socket's index row; the driver completes it,
+                // so the measured frames take the steady path.
+                d.client_send(client, ClientFrame::Binary(vec![0x5a; 32]));
+                d.ws_ack(conn, rq, 1);
+            }
             sockets.push((client, rq));
         }
     }
@@ -52,7 +59,7 @@ fn drain(d: &mut Driver) -> usize {
 }
 
 fn core_proxy(c: &mut Criterion) {
-    let mut w = world();
+    let mut w = world(false);
     let now = w.d.now;
     let mut g = c.benchmark_group("core_proxy_10k_sockets");
 
@@ -96,6 +103,45 @@ fn core_proxy(c: &mut Criterion) {
             |input| {
                 w.d.gw.handle(now, w.d.wall(), input).unwrap();
                 assert_eq!(drain(&mut w.d), 1);
+            },
+            BatchSize::SmallInput,
+        )
+    });
+
+    // Hibernatable sockets: each frame is kept until acked and arms the ack timeout.
+    let mut w = world(true);
+    let now = w.d.now;
+    let conn = w.conn;
+    // The index each socket's next client frame gets (the first was sent at setup).
+    let mut next_index = vec![2u16; w.sockets.len()];
+    g.bench_function("hibernatable_client_frame_and_its_ack_32B", |b| {
+        b.iter_batched(
+            || {
+                i = (i + 7919) % w.sockets.len();
+                let (client, request) = w.sockets[i];
+                let index = next_index[i];
+                next_index[i] = index.wrapping_add(1);
+                let ack = ToServer::TunnelMessage(ToServerTunnelMessage {
+                    message_id: request,
+                    message_kind: ToServerTunnelMessageKind::WebSocketMessageAck(
+                        ToServerWebSocketMessageAck { index },
+                    ),
+                });
+                let frame = Input::ClientMessage {
+                    client,
+                    frame: ClientFrame::Binary(vec![0x5a; 32]),
+                };
+                let ack = Input::RunnerBytes {
+                    conn,
+                    bytes: ack.to_bytes(),
+                };
+                (frame, ack)
+            },
+            |(frame, ack)| {
+                w.d.gw.handle(now, w.d.wall(), frame).unwrap();
+                assert_eq!(drain(&mut w.d), 1);
+                w.d.gw.handle(now, w.d.wall(), ack).unwrap();
+                assert_eq!(drain(&mut w.d), 0);
             },
             BatchSize::SmallInput,
         )

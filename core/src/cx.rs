@@ -74,7 +74,7 @@ impl Cx {
     pub(crate) fn send_runner(&mut self, conn: RunnerConnId, msg: &ToClient) {
         self.push(Output::SendRunner {
             conn,
-            bytes: msg.to_bytes(),
+            bytes: msg.to_bytes().into(),
         });
     }
 

@@ -245,7 +245,7 @@ impl Gateway {
             TimerKey::WebSocketOpen(client) => self.on_websocket_open_timeout(client),
             TimerKey::HttpResponse(client) => self.on_http_response_timeout(client),
             TimerKey::StoreRetry(op) => self.on_store_retry(now, op),
-            TimerKey::AckTimeout(client) => self.on_ack_timeout(client),
+            TimerKey::AckTimeout(client) => self.on_ack_timeout(now, client),
             TimerKey::WakeDeadline(actor) => self.on_wake_deadline(actor),
             TimerKey::LeaseRenewal => self.on_lease_renewal(now),
         }

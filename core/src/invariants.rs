@@ -3,7 +3,7 @@
 use crate::actor::Phase;
 use crate::gateway::Gateway;
 use crate::timer::TimerKey;
-use crate::tunnel::{ClientKind, WsPhase};
+use crate::tunnel::{Client, ClientKind, WsPhase};
 
 impl Gateway {
     /// Checks that every index agrees with the state it indexes and that every armed timer
@@ -14,10 +14,35 @@ impl Gateway {
         self.check_timers()
     }
 
+    /// The client's actor runs on a connected runner: only then can acks arrive.
+    fn attached_to_a_connected_runner(&self, client: &Client) -> bool {
+        self.actors.map.get(&client.actor).is_some_and(|a| {
+            matches!(a.phase, Phase::Running { runner } if self.runners.conn_of(runner).is_some())
+        })
+    }
+
     fn check_clients(&self) -> Result<(), String> {
         let mut held = 0;
-        for c in self.clients.map.values() {
+        for (id, c) in &self.clients.map {
             if let ClientKind::WebSocket(ws) = &c.kind {
+                let timer = self.cx.timers.deadline_of(TimerKey::AckTimeout(*id));
+                if ws.ack_armed != timer.is_some() {
+                    return Err(format!(
+                        "{id}: ack_armed={} but timer {timer:?}",
+                        ws.ack_armed
+                    ));
+                }
+                // Liveness: un-acked messages on an attached socket always have a deadline, and
+                // it is never later than the timeout after the last send.
+                let awaiting = ws.phase == WsPhase::Open
+                    && !ws.pending.is_empty()
+                    && self.attached_to_a_connected_runner(c);
+                let limit = ws.last_send.saturating_add(self.cx.config.ack_timeout);
+                if awaiting && timer.is_none_or(|at| at > limit) {
+                    return Err(format!(
+                        "{id} awaits acks with ack deadline {timer:?}, after {limit:?}"
+                    ));
+                }
                 held += ws.queued_bytes + ws.pending.bytes();
                 let queued: usize = ws.queued.iter().map(|f| f.len()).sum();
                 if queued != ws.queued_bytes {
@@ -168,12 +193,8 @@ impl Gateway {
                     TimerKey::StoreRetry(op) => self.ops.contains_key(&op),
                     TimerKey::AckTimeout(c) => self.clients.map.get(&c).is_some_and(|client| {
                         matches!(&client.kind, ClientKind::WebSocket(ws)
-                            if ws.phase == WsPhase::Open && !ws.pending.is_empty())
-                            && self.actors.map.get(&client.actor).is_some_and(|a| {
-                                // Only against a running actor on a connected runner.
-                                matches!(a.phase, Phase::Running { runner }
-                                    if self.runners.conn_of(runner).is_some())
-                            })
+                            if ws.phase == WsPhase::Open && ws.ack_armed)
+                            && self.attached_to_a_connected_runner(client)
                     }),
                     TimerKey::WakeDeadline(a) => self
                         .actors

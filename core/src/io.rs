@@ -1,5 +1,7 @@
 //! Everything that crosses the core's boundary: [`Input`], [`Output`] and their payloads.
 
+use bytes::Bytes;
+
 use crate::admin::{AdminCommand, AdminError, AdminReply};
 use crate::ids::{AdminReqId, ClientId, OpId, RunnerConnId};
 use crate::protocol::Headers;
@@ -185,8 +187,9 @@ pub enum Output {
     SendRunner {
         /// The connection.
         conn: RunnerConnId,
-        /// An encoded `ToClient`.
-        bytes: Vec<u8>,
+        /// An encoded `ToClient`. Shared, not copied, with the socket's un-acked buffer when the
+        /// frame must be kept for a resend.
+        bytes: Bytes,
     },
     /// Close a runner connection with this code and reason. Nothing more is sent to it.
     CloseRunner {

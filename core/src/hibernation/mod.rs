@@ -13,6 +13,8 @@ mod pending;
 pub(crate) use index::IndexSchedule;
 pub(crate) use pending::{KEEP_CAPACITY, Pending, wrapping_gt};
 
+use bytes::Bytes;
+
 use crate::actor::Phase;
 use crate::gateway::Gateway;
 use crate::ids::{ActorId, ClientId};
@@ -21,13 +23,13 @@ use crate::protocol::{ToClientTunnelMessageKind, ToClientWebSocketClose};
 use crate::runner::RunnerIdx;
 use crate::time::Instant;
 use crate::timer::TimerKey;
-use crate::tunnel::{ClientKind, WsPhase, tunnel_frame, ws_of};
+use crate::tunnel::{ClientKind, WsPhase, stop_ack_clocks, tunnel_frame, ws_of};
 
 /// A client close the runner must still hear about: the socket was listed in a start command
 /// already on its way, so the runner will restore it (RUNNER-PROTOCOL §17 #14).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CloseAfterRunning {
-    pub(crate) frame: Vec<u8>,
+    pub(crate) frame: Bytes,
 }
 
 impl Gateway {
@@ -50,14 +52,12 @@ impl Gateway {
             }
             return;
         }
-        if let Some(ws) = ws_of(self, client) {
+        if let Some(ws) = self.clients.ws_mut(client) {
             if ws.phase == WsPhase::Hibernating {
                 return;
             }
             ws.phase = WsPhase::Hibernating;
-            if !ws.pending.is_empty() {
-                self.cx.timers.cancel(TimerKey::AckTimeout(client)); // only runs while attached
-            }
+            ws.ack_clock_stop(client, &mut self.cx); // it only runs while attached
             self.cx.metrics.ws_hibernated += 1;
         }
     }
@@ -151,20 +151,19 @@ impl Gateway {
             self.send_or_hold_bytes(runner, close.frame);
         }
         for client in clients {
-            let Some(ws) = ws_of(self, client) else {
+            let Some(ws) = self.clients.ws_mut(client) else {
                 continue;
             };
             if ws.phase != WsPhase::Hibernating {
                 continue;
             }
             ws.phase = WsPhase::Open;
-            let resend: Vec<Vec<u8>> = ws.pending.frames().map(<[u8]>::to_vec).collect();
+            let resend: Vec<Bytes> = ws.pending.frames().collect();
             let idle = ws.queued.is_empty() && !ws.paused;
             self.cx.metrics.ws_resumed += 1;
             self.cx.metrics.ws_messages_resent += resend.len() as u64;
             if !resend.is_empty() {
-                let at = now.saturating_add(self.cx.config.ack_timeout);
-                self.cx.timers.set(TimerKey::AckTimeout(client), at);
+                ws.ack_clock_restart(client, now, &mut self.cx);
             }
             for frame in resend {
                 self.send_or_hold_bytes(runner, frame);
@@ -283,8 +282,13 @@ impl Gateway {
     /// The runner connection dropped: no ack can arrive, so ack timers stop (RUNNER-PROTOCOL
     /// §17 #3, #9); the socket hibernates if the runner is lost, or resumes if it returns.
     pub(crate) fn pause_ack_timers(&mut self, runner: RunnerIdx) {
-        for client in self.awaiting_acks(runner) {
-            self.cx.timers.cancel(TimerKey::AckTimeout(client));
+        let Some(instance) = self.runners.instances.get(&runner) else {
+            return;
+        };
+        for actor in &instance.actors {
+            if let Some(a) = self.actors.map.get(actor) {
+                stop_ack_clocks(&a.clients, &mut self.clients, &mut self.cx);
+            }
         }
     }
 
@@ -294,9 +298,7 @@ impl Gateway {
         let Some(a) = self.actors.map.get(&actor) else {
             return;
         };
-        for client in &a.clients {
-            self.cx.timers.cancel(TimerKey::AckTimeout(*client));
-        }
+        stop_ack_clocks(&a.clients, &mut self.clients, &mut self.cx);
     }
 
     /// The runner reconnected with the same key: frames sent on the dropped connection may
@@ -320,7 +322,7 @@ impl Gateway {
             if ws.phase != WsPhase::Open || ws.pending.is_empty() {
                 continue;
             }
-            let resend: Vec<Vec<u8>> = ws.pending.frames().map(<[u8]>::to_vec).collect();
+            let resend: Vec<Bytes> = ws.pending.frames().collect();
             self.cx.metrics.ws_messages_resent_on_reconnect += resend.len() as u64;
             for frame in resend {
                 self.send_or_hold_bytes(runner, frame);
@@ -330,9 +332,10 @@ impl Gateway {
 
     /// The runner is back: ack timers run again, from now.
     pub(crate) fn restart_ack_timers(&mut self, now: Instant, runner: RunnerIdx) {
-        let at = now.saturating_add(self.cx.config.ack_timeout);
         for client in self.awaiting_acks(runner) {
-            self.cx.timers.set(TimerKey::AckTimeout(client), at);
+            if let Some(ws) = self.clients.ws_mut(client) {
+                ws.ack_clock_restart(client, now, &mut self.cx);
+            }
         }
     }
 

@@ -3,6 +3,8 @@
 
 use std::collections::VecDeque;
 
+use bytes::Bytes;
+
 /// Entries a drained buffer keeps room for: a burst's capacity is given back once it is acked,
 /// so a socket that once held thousands of messages does not keep their slots while idle.
 pub(crate) const KEEP_CAPACITY: usize = 8;
@@ -15,14 +17,15 @@ pub(crate) fn wrapping_gt(a: u16, b: u16) -> bool {
 
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
-    /// (message index, the encoded `ToClient` frame), oldest first.
-    entries: VecDeque<(u16, Vec<u8>)>,
+    /// (message index, the encoded `ToClient` frame), oldest first. The bytes are the ones
+    /// written to the runner (shared, not a copy), so a resend is exact.
+    entries: VecDeque<(u16, Bytes)>,
     /// Payload-carrying bytes held (the encoded frames).
     bytes: usize,
 }
 
 impl Pending {
-    pub(crate) fn push(&mut self, index: u16, frame: Vec<u8>) {
+    pub(crate) fn push(&mut self, index: u16, frame: Bytes) {
         self.bytes += frame.len();
         self.entries.push_back((index, frame));
     }
@@ -45,9 +48,9 @@ impl Pending {
         freed
     }
 
-    /// The frames to resend after a wake, oldest first, with their original bytes.
-    pub(crate) fn frames(&self) -> impl Iterator<Item = &[u8]> {
-        self.entries.iter().map(|(_, f)| f.as_slice())
+    /// The frames to resend, oldest first, with their original bytes (shared, not copied).
+    pub(crate) fn frames(&self) -> impl Iterator<Item = Bytes> + '_ {
+        self.entries.iter().map(|(_, f)| f.clone())
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -82,7 +85,7 @@ mod tests {
     fn filled(indices: impl IntoIterator<Item = u16>) -> Pending {
         let mut p = Pending::default();
         for i in indices {
-            p.push(i, vec![0; 10]);
+            p.push(i, Bytes::from(vec![0; 10]));
         }
         p
     }

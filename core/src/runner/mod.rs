@@ -9,6 +9,8 @@ mod session;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
+use bytes::Bytes;
+
 use crate::admin::RunnerInfo;
 use crate::ids::{ActorId, RunnerConnId};
 use crate::io::RunnerParams;
@@ -55,7 +57,7 @@ pub(crate) struct RunnerInstance {
     /// Encoded tunnel and KV messages held while disconnected, sent in order on reconnect
     /// (the runner holds its own side the same way). Commands are not held: they are replayed
     /// by observation instead.
-    pub(crate) outbox: VecDeque<Vec<u8>>,
+    pub(crate) outbox: VecDeque<Bytes>,
 }
 
 impl RunnerInstance {

@@ -838,7 +838,7 @@ mod tests {
         }
         let out = Output::SendRunner {
             conn,
-            bytes: wrong.to_bytes(),
+            bytes: wrong.to_bytes().into(),
         };
         let err = judge(&mut w, &[out]).unwrap_err();
         assert!(err.contains("forwarded"), "{err}");
@@ -851,7 +851,7 @@ mod tests {
         }
         let out = Output::SendRunner {
             conn,
-            bytes: changed.to_bytes(),
+            bytes: changed.to_bytes().into(),
         };
         let err = judge(&mut w, &[out]).unwrap_err();
         assert!(err.contains("other bytes"), "{err}");
@@ -861,7 +861,7 @@ mod tests {
         }
         let out = Output::SendRunner {
             conn,
-            bytes: gap.to_bytes(),
+            bytes: gap.to_bytes().into(),
         };
         let err = judge(&mut w, &[out]).unwrap_err();
         assert!(err.contains("gap"), "{err}");

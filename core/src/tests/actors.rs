@@ -163,7 +163,8 @@ fn start_timeout_fails_waiting_clients() {
                     checkpoint: at(&start.checkpoint, 1),
                     inner: Command::StopActor,
                 }])
-                .to_bytes(),
+                .to_bytes()
+                .into(),
             },
             Output::CloseClient {
                 client: ws,
@@ -239,7 +240,7 @@ fn events_are_deduplicated_and_every_batch_is_acked() {
         out,
         vec![Output::SendRunner {
             conn,
-            bytes: ack(vec![at(&start.checkpoint, 2)]).to_bytes(),
+            bytes: ack(vec![at(&start.checkpoint, 2)]).to_bytes().into(),
         }]
     );
     assert_eq!(d.gw.metrics().events_duplicate, 2);
@@ -363,7 +364,7 @@ fn stop_intent_and_stopped_ok_destroys_the_actor() {
         *ack_out,
         Output::SendRunner {
             conn,
-            bytes: ack(vec![at(&start.checkpoint, 2)]).to_bytes(),
+            bytes: ack(vec![at(&start.checkpoint, 2)]).to_bytes().into(),
         }
     );
     assert_eq!(d.gw.metrics().actors_destroyed, 1);
@@ -399,7 +400,7 @@ fn stop_intent_and_stopped_error_leaves_the_actor_wakeable() {
         out,
         vec![Output::SendRunner {
             conn,
-            bytes: ack(vec![at(&start.checkpoint, 2)]).to_bytes(),
+            bytes: ack(vec![at(&start.checkpoint, 2)]).to_bytes().into(),
         }]
     );
     assert_eq!(d.gw.metrics().actors_destroyed, 0);

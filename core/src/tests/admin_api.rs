@@ -222,7 +222,8 @@ fn destroy_of_a_running_actor_stops_it_and_replies_after_the_delete() {
                 },
                 inner: Command::StopActor,
             }])
-            .to_bytes(),
+            .to_bytes()
+            .into(),
         }],
         "no reply yet"
     );
@@ -269,7 +270,8 @@ fn sleep_of_a_running_actor_sends_stop_and_replies_at_once() {
                     },
                     inner: Command::StopActor,
                 }])
-                .to_bytes(),
+                .to_bytes()
+                .into(),
             },
             reply(req, Ok(AdminReply::Done)),
         ]

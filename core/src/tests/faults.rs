@@ -84,7 +84,7 @@ fn reconnect_resends_unacked_messages_with_their_bytes_before_anything_new() {
         ],
         "un-acked first, original indices, then the queued frame"
     );
-    let resent: Vec<&Vec<u8>> = out
+    let resent: Vec<_> = out
         .iter()
         .filter_map(|o| match o {
             Output::SendRunner { conn, bytes } if *conn == conn2 => Some(bytes),

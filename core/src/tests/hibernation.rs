@@ -338,7 +338,7 @@ fn the_message_whose_ack_was_lost_is_resent_with_its_original_bytes_and_never_re
             Output::SendRunner { conn, bytes: first },
             Output::SendRunner {
                 conn,
-                bytes: msg_bytes(rq, 2, b"m2", false),
+                bytes: msg_bytes(rq, 2, b"m2", false).into(),
             },
             text_to(conn, rq, 3, "m3"),
             acked(conn, &start2.checkpoint, 0),
@@ -384,11 +384,11 @@ fn wake_resends_unacked_then_sends_queued_frames_with_fresh_indices_and_no_new_o
         vec![
             Output::SendRunner {
                 conn,
-                bytes: msg_bytes(rq, 2, b"m2", false),
+                bytes: msg_bytes(rq, 2, b"m2", false).into(),
             },
             Output::SendRunner {
                 conn,
-                bytes: msg_bytes(rq, 3, b"m3", false),
+                bytes: msg_bytes(rq, 3, b"m3", false).into(),
             },
             text_to(conn, rq, 4, "q1"),
             text_to(conn, rq, 5, "q2"),

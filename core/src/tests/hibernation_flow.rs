@@ -266,7 +266,7 @@ fn frames_queued_while_the_runner_is_away_wake_the_actor_elsewhere_once_it_is_lo
         vec![
             Output::SendRunner {
                 conn: b,
-                bytes: msg_bytes(rq, 1, b"m1", false),
+                bytes: msg_bytes(rq, 1, b"m1", false).into(),
             },
             text_to(b, rq, 2, "q"),
             acked(b, &start1.checkpoint, 0),

@@ -421,6 +421,29 @@ fn ack_timeout_closes_30_s_after_the_last_send() {
 }
 
 #[test]
+fn a_send_after_a_full_ack_gets_its_own_ack_timeout() {
+    // The timer armed by m1 stays armed through m1's ack (it is moved lazily, not per frame);
+    // when it fires at 30 s it must find m2 not due until 30 s after m2 was sent.
+    let mut d = driver();
+    let (conn, actor, _) = setup(&mut d);
+    let (h, rq) = d.open_accepted(conn, actor, "/ws", true);
+    d.client_send(h, text("m1"));
+    d.advance(Duration::from_secs(29));
+    d.ws_ack(conn, rq, 1);
+    d.advance(Duration::from_millis(500));
+    d.client_send(h, text("m2")); // at 29.5 s: due at 59.5 s
+    let (out, _) = split_store(without_pings(d.advance(Duration::from_millis(29_999))));
+    assert_eq!(out, vec![]);
+    assert_eq!(d.gw.metrics().ws_ack_timeouts, 0);
+    let (out, _) = split_store(without_pings(d.advance(Duration::from_millis(1))));
+    assert_eq!(
+        out,
+        closed_both_ways(conn, rq, 3, h, 1011, "torpor.ack_timeout")
+    );
+    assert_eq!(d.gw.metrics().ws_ack_timeouts, 1);
+}
+
+#[test]
 fn a_full_ack_stops_the_ack_timer() {
     let mut d = driver();
     let (conn, actor, _) = setup(&mut d);

@@ -191,7 +191,7 @@ fn response_timeout_answers_504_and_aborts_on_the_runner() {
         vec![
             Output::SendRunner {
                 conn,
-                bytes: abort_msg(start.message_id, 1).to_bytes(),
+                bytes: abort_msg(start.message_id, 1).to_bytes().into(),
             },
             error_response(
                 client,
@@ -227,7 +227,7 @@ fn cancelled_request_is_aborted_on_the_runner() {
         out,
         vec![Output::SendRunner {
             conn,
-            bytes: abort_msg(start.message_id, 1).to_bytes(),
+            bytes: abort_msg(start.message_id, 1).to_bytes().into(),
         }]
     );
     assert_eq!(d.gw.client_count(), 0);
@@ -341,7 +341,7 @@ fn a_streamed_response_the_client_does_not_read_is_aborted_by_the_core() {
         vec![
             Output::SendRunner {
                 conn,
-                bytes: abort_msg(rq, 1).to_bytes(),
+                bytes: abort_msg(rq, 1).to_bytes().into(),
             },
             Output::HttpAbort { client },
         ]

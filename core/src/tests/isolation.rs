@@ -179,7 +179,9 @@ fn kv_request_for_another_runners_actor_is_refused() {
         out,
         vec![Output::SendRunner {
             conn: b,
-            bytes: kv_error(41, "actor does not belong to runner").to_bytes(),
+            bytes: kv_error(41, "actor does not belong to runner")
+                .to_bytes()
+                .into(),
         }]
     );
     assert_eq!(d.gw.metrics().kv_rejected, 1);
@@ -239,7 +241,8 @@ fn kv_request_goes_to_the_store_and_the_reply_to_the_runner() {
                 request_id: 7,
                 data,
             })
-            .to_bytes(),
+            .to_bytes()
+            .into(),
         }]
     );
     assert_eq!(d.gw.metrics().kv_requests, 1);
@@ -262,7 +265,7 @@ fn kv_store_failure_is_reported_to_the_runner_and_not_retried() {
         out,
         vec![Output::SendRunner {
             conn: b,
-            bytes: kv_error(9, "store I/O error: disk full").to_bytes(),
+            bytes: kv_error(9, "store I/O error: disk full").to_bytes().into(),
         }]
     );
     assert_eq!(d.gw.metrics().store_errors, 1);

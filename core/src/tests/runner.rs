@@ -277,7 +277,8 @@ fn second_connection_with_same_key_replaces_the_first_quietly() {
                         serverless_drain_grace_period: None,
                     },
                 })
-                .to_bytes(),
+                .to_bytes()
+                .into(),
             },
         ],
         "same runner id, no eviction reason, no command replayed for the running actor"

@@ -33,7 +33,7 @@ pub(super) fn tunnel(request: MessageId, index: u16, kind: ToClientTunnelMessage
 pub(super) fn to_runner(conn: RunnerConnId, msg: ToClient) -> Output {
     Output::SendRunner {
         conn,
-        bytes: msg.to_bytes(),
+        bytes: msg.to_bytes().into(),
     }
 }
 

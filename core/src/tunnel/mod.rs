@@ -9,6 +9,8 @@ pub(crate) use websocket::ws_of;
 use std::collections::VecDeque;
 use std::hash::{BuildHasherDefault, DefaultHasher};
 
+use bytes::Bytes;
+
 use crate::actor::{Actors, Phase, StopCause};
 use crate::admin::SocketInfo;
 use crate::cx::Cx;
@@ -75,6 +77,12 @@ pub(crate) struct Ws {
     pub(crate) pending: Pending,
     /// `PauseClientReads` is in force.
     pub(crate) paused: bool,
+    /// An `AckTimeout` timer is armed for this socket. It is armed once per stretch of un-acked
+    /// traffic, not per frame: when it fires before `last_send + ack_timeout` it moves there.
+    pub(crate) ack_armed: bool,
+    /// When the runner was last sent (or resent) one of this socket's messages: the ack timeout
+    /// runs from here while the socket is attached (guarantee 5).
+    pub(crate) last_send: Instant,
     /// The client closed while frames it sent before were still undelivered: the close it
     /// sent, forwarded once everything before it is delivered (and, on a hibernatable socket,
     /// acked). Until then the socket lives on without its client (DESIGN.md guarantee 13).
@@ -119,6 +127,48 @@ impl Ws {
     pub(crate) fn undelivered(&self) -> bool {
         !self.queued.is_empty() || (self.can_hibernate && !self.pending.is_empty())
     }
+
+    /// A message kept for acks went to the runner at `now`: the ack timeout runs from here. Only
+    /// arms the timer if none is armed, so a frame costs no timer update (see [`Ws::ack_due`]).
+    pub(crate) fn ack_clock_sent(&mut self, client: ClientId, now: Instant, cx: &mut Cx) {
+        self.last_send = now;
+        if !self.ack_armed {
+            self.ack_armed = true;
+            let at = now.saturating_add(cx.config.ack_timeout);
+            cx.timers.set(TimerKey::AckTimeout(client), at);
+        }
+    }
+
+    /// Everything un-acked was (re)sent at `now`: the ack timeout runs again from here.
+    pub(crate) fn ack_clock_restart(&mut self, client: ClientId, now: Instant, cx: &mut Cx) {
+        self.last_send = now;
+        self.ack_armed = true;
+        let at = now.saturating_add(cx.config.ack_timeout);
+        cx.timers.set(TimerKey::AckTimeout(client), at);
+    }
+
+    /// No ack can come now (detached, runner gone, actor stopping): the ack timeout stops.
+    pub(crate) fn ack_clock_stop(&mut self, client: ClientId, cx: &mut Cx) {
+        if std::mem::take(&mut self.ack_armed) {
+            cx.timers.cancel(TimerKey::AckTimeout(client));
+        }
+    }
+
+    /// The ack timer fired at `now`: whether the oldest un-acked message has waited the whole
+    /// timeout since the last send, else re-arms the timer for when it will have.
+    pub(crate) fn ack_due(&mut self, client: ClientId, now: Instant, cx: &mut Cx) -> bool {
+        self.ack_armed = false;
+        if self.pending.is_empty() {
+            return false; // everything was acked since; the next send arms it again
+        }
+        let due = self.last_send.saturating_add(cx.config.ack_timeout);
+        if due > now {
+            self.ack_armed = true;
+            cx.timers.set(TimerKey::AckTimeout(client), due);
+            return false;
+        }
+        true
+    }
 }
 
 /// Close reason for requests in flight on a runner connection that dropped.
@@ -129,7 +179,7 @@ pub(crate) fn tunnel_frame(
     c: &mut Client,
     gateway_id: GatewayId,
     kind: ToClientTunnelMessageKind,
-) -> (u16, Vec<u8>) {
+) -> (u16, Bytes) {
     let index = c.next_index;
     c.next_index = index.wrapping_add(1);
     let msg = ToClient::TunnelMessage(ToClientTunnelMessage {
@@ -140,7 +190,7 @@ pub(crate) fn tunnel_frame(
         },
         message_kind: kind,
     });
-    (index, msg.to_bytes())
+    (index, msg.to_bytes().into())
 }
 
 /// [`Gateway::actor_ready`] over split borrows.
@@ -156,7 +206,7 @@ pub(crate) fn send_or_hold_bytes(
     runners: &mut Runners,
     cx: &mut Cx,
     runner: RunnerIdx,
-    bytes: Vec<u8>,
+    bytes: Bytes,
 ) -> Delivery {
     let Some(instance) = runners.instances.get_mut(&runner) else {
         return Delivery::Dropped;
@@ -197,7 +247,28 @@ pub(crate) struct Clients {
     pub(crate) requests: IdMap<RequestId, ClientId>,
 }
 
+/// Stops the ack clocks of these clients' sockets (no ack can come now).
+pub(crate) fn stop_ack_clocks<'a>(
+    ids: impl IntoIterator<Item = &'a ClientId>,
+    clients: &mut Clients,
+    cx: &mut Cx,
+) {
+    for &client in ids {
+        if let Some(ws) = clients.ws_mut(client) {
+            ws.ack_clock_stop(client, cx);
+        }
+    }
+}
+
 impl Clients {
+    /// The WebSocket state of a client, if it is one (borrows only the clients).
+    pub(crate) fn ws_mut(&mut self, client: ClientId) -> Option<&mut Ws> {
+        match self.map.get_mut(&client).map(|c| &mut c.kind) {
+            Some(ClientKind::WebSocket(ws)) => Some(ws),
+            _ => None,
+        }
+    }
+
     /// The admin view of these clients, by client id.
     pub(crate) fn describe(&self, ids: impl Iterator<Item = ClientId>) -> Vec<SocketInfo> {
         let mut out: Vec<SocketInfo> = ids
@@ -358,11 +429,11 @@ impl Gateway {
 
     /// Sends to the runner instance's connection, or holds the bytes until it reconnects.
     pub(crate) fn send_or_hold(&mut self, runner: RunnerIdx, msg: &ToClient) -> Delivery {
-        self.send_or_hold_bytes(runner, msg.to_bytes())
+        self.send_or_hold_bytes(runner, msg.to_bytes().into())
     }
 
     /// As [`Gateway::send_or_hold`], for an encoded frame.
-    pub(crate) fn send_or_hold_bytes(&mut self, runner: RunnerIdx, bytes: Vec<u8>) -> Delivery {
+    pub(crate) fn send_or_hold_bytes(&mut self, runner: RunnerIdx, bytes: Bytes) -> Delivery {
         send_or_hold_bytes(&mut self.runners, &mut self.cx, runner, bytes)
     }
 
@@ -400,7 +471,9 @@ impl Gateway {
         let listed = if let ClientKind::WebSocket(ws) = &c.kind {
             self.cx.held_bytes -= ws.queued_bytes + ws.pending.bytes();
             self.cx.budget_paused.remove(&client);
-            self.cx.timers.cancel(TimerKey::AckTimeout(client));
+            if ws.ack_armed {
+                self.cx.timers.cancel(TimerKey::AckTimeout(client));
+            }
             ws.can_hibernate
         } else {
             false

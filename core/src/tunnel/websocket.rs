@@ -52,6 +52,8 @@ impl Gateway {
             queued_bytes: 0,
             pending: Pending::default(),
             paused: false,
+            ack_armed: false,
+            last_send: now,
             closing: None,
         };
         self.add_client(client, actor, ClientKind::WebSocket(ws));
@@ -371,12 +373,10 @@ impl Gateway {
             return;
         }
         let freed = ws.pending.ack(ack);
-        let empty = ws.pending.is_empty();
         self.cx.held_bytes -= freed;
         self.cx.metrics.ws_acks += 1;
-        if empty {
-            self.cx.timers.cancel(TimerKey::AckTimeout(client));
-        }
+        // An emptied buffer leaves its ack timer armed: it finds nothing due when it fires
+        // (`Ws::ack_due`), which is cheaper than a timer update per ack.
         self.pump(now, client);
         self.recheck_budget();
     }
@@ -473,18 +473,23 @@ impl Gateway {
     }
 
     /// Attached un-acked messages waited too long since the last (re)send.
-    pub(crate) fn on_ack_timeout(&mut self, client: ClientId) {
-        let Some(actor) = self.clients.map.get(&client).map(|c| c.actor) else {
+    pub(crate) fn on_ack_timeout(&mut self, now: Instant, client: ClientId) {
+        let Some(c) = self.clients.map.get_mut(&client) else {
             return;
         };
         let running = self
             .actors
             .map
-            .get(&actor)
+            .get(&c.actor)
             .is_some_and(|a| matches!(a.phase, Phase::Running { .. }));
-        let attached = ws_of(self, client)
-            .is_some_and(|ws| ws.phase == WsPhase::Open && !ws.pending.is_empty());
-        if attached && running {
+        let ClientKind::WebSocket(ws) = &mut c.kind else {
+            return;
+        };
+        if ws.phase != WsPhase::Open || !running {
+            ws.ack_armed = false; // fired as it stopped; it starts again with the next send
+            return;
+        }
+        if ws.ack_due(client, now, &mut self.cx) {
             self.cx.metrics.ws_ack_timeouts += 1;
             self.close_websocket_both_ways(client, CloseFrame::new(1011, "torpor.ack_timeout"));
         }
@@ -548,8 +553,7 @@ fn send_frame(
         if ws.can_hibernate {
             cx.held_bytes += bytes.len();
             ws.pending.push(index, bytes.clone());
-            let at = now.saturating_add(cx.config.ack_timeout);
-            cx.timers.set(TimerKey::AckTimeout(client), at);
+            ws.ack_clock_sent(client, now, cx);
         }
     }
     send_or_hold_bytes(runners, cx, runner, bytes);
@@ -557,10 +561,7 @@ fn send_frame(
 
 /// The WebSocket state of a client, if it is one.
 pub(crate) fn ws_of(gw: &mut Gateway, client: ClientId) -> Option<&mut Ws> {
-    match gw.clients.map.get_mut(&client).map(|c| &mut c.kind) {
-        Some(ClientKind::WebSocket(ws)) => Some(ws),
-        _ => None,
-    }
+    gw.clients.ws_mut(client)
 }
 
 /// A client frame as a tunnel message: the payload moves, it is not copied.
