@@ -45,10 +45,7 @@ mod error;
 mod gateway;
 mod hibernation;
 mod ids;
-#[cfg(any(test, feature = "testkit"))]
-mod invariants;
 mod io;
-mod kv;
 pub mod kv_policy;
 /// The runner protocol the core speaks (crate-internal shorthand for `torpor_protocol::v7`).
 use torpor_protocol::v7 as protocol;

@@ -1,8 +1,6 @@
 //! Actors: the registry, and each actor's allocation lifecycle.
 
-mod admin;
-mod events;
-mod lifecycle;
+mod stop;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -12,7 +10,7 @@ use crate::runner::RunnerIdx;
 use crate::store::ActorRecord;
 use crate::time::Instant;
 
-pub(crate) use lifecycle::{StopCause, StopIntent};
+pub(crate) use stop::{MAX_CLOSE_WAKE_START_TIMEOUTS, StopCause, StopIntent};
 
 /// Where an actor stands. Data that exists only in one phase lives in its variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

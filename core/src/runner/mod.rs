@@ -4,8 +4,6 @@
 //! its `runner_key` and kept across reconnects until it has been gone for the lost threshold.
 //! Actors are allocated to instances, so a reconnect with the same key resumes them untouched.
 
-mod session;
-
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! Runner KV requests: ownership check here, execution in the store.
+//! Runner KV requests, checked against the actor's ownership and answered through the store.
 
 use crate::gateway::Gateway;
 use crate::ids::ActorId;

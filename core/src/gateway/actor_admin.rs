@@ -1,8 +1,6 @@
-//! Admin commands on the registry.
+//! The admin API on actors and namespaces: create, look up, list, destroy, sleep, KV reads.
 
-use std::collections::BTreeMap;
-
-use super::{Actor, Phase, StopIntent};
+use crate::actor::{Actor, Phase, StopIntent};
 use crate::admin::{ActorFilter, AdminCommand, AdminError, AdminReply, CreateActor};
 use crate::gateway::Gateway;
 use crate::ids::{ActorId, AdminReqId};
@@ -11,6 +9,7 @@ use crate::protocol::{KvGetRequest, KvRequestData};
 use crate::store::{ActorRecord, NamespaceRecord, StoreRequest};
 use crate::store_ops::Purpose;
 use crate::time::Instant;
+use std::collections::BTreeMap;
 
 impl Gateway {
     pub(crate) fn handle_admin(&mut self, now: Instant, req: AdminReqId, command: AdminCommand) {

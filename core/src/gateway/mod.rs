@@ -1,4 +1,21 @@
-//! [`Gateway`]: the one state machine. This file dispatches; the sub-machines decide.
+//! [`Gateway`]: the one state machine. This file dispatches inputs; its submodules are the only
+//! code that sees the whole gateway and routes between the sub-machines (runner sessions, actors,
+//! clients, hibernation, store operations), which own their state and never name `Gateway`.
+
+mod actor_admin;
+mod actor_events;
+mod actor_lifecycle;
+mod hibernation;
+mod http;
+mod index;
+#[cfg(any(test, feature = "testkit"))]
+mod invariants;
+mod kv;
+mod route;
+mod runner_session;
+mod store_ops;
+mod tunnel;
+mod websocket;
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,5 @@
-//! HTTP requests proxied to actors: one request start, one response (streamed or whole).
+//! Client HTTP requests through the tunnel: request, streamed response, abort.
 
-use super::{ClientKind, Http, HttpPhase};
 use crate::engine_error::EngineError;
 use crate::gateway::Gateway;
 use crate::ids::ClientId;
@@ -11,6 +10,7 @@ use crate::protocol::{
 };
 use crate::time::Instant;
 use crate::timer::TimerKey;
+use crate::tunnel::{ClientKind, Http, HttpPhase};
 
 impl Gateway {
     #[allow(clippy::too_many_arguments)] // mirrors the Input variant it unpacks

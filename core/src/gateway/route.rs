@@ -1,11 +1,11 @@
-//! Runner → client tunnel messages: the isolation checks, then dispatch by kind and state.
+//! Runner tunnel messages routed to their client.
 
-use super::{ClientKind, HttpPhase, WsPhase};
 use crate::gateway::Gateway;
 use crate::ids::ClientId;
 use crate::protocol::{ToServerTunnelMessage, ToServerTunnelMessageKind as Kind};
 use crate::runner::RunnerIdx;
 use crate::time::Instant;
+use crate::tunnel::{ClientKind, HttpPhase, WsPhase};
 
 impl Gateway {
     /// Routes by (gateway id, request id). A message is accepted only if the request's actor is

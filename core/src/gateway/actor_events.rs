@@ -1,8 +1,6 @@
-//! Runner events and command acks: dedupe by (generation, index), then apply.
+//! Actor events from the runner: state changes, intents and alarms, applied in checkpoint order.
 
-use std::collections::BTreeMap;
-
-use super::{Phase, StopIntent};
+use crate::actor::{Phase, StopIntent};
 use crate::gateway::Gateway;
 use crate::ids::{ActorId, RunnerConnId};
 use crate::protocol::{
@@ -12,6 +10,7 @@ use crate::protocol::{
 use crate::runner::RunnerIdx;
 use crate::time::Instant;
 use crate::timer::TimerKey;
+use std::collections::BTreeMap;
 
 impl Gateway {
     /// Applies a batch of events, then acknowledges the last processed index of every actor in

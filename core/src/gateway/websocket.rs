@@ -1,13 +1,5 @@
-//! Client WebSockets: open, forward both ways with flow control, close both ways.
-//!
-//! Client frames are forwarded only while the socket is open *and* its actor runs on a
-//! connected runner; otherwise they queue (reads pause beyond the window) and go out, in order,
-//! when the actor is back. Hibernatable sockets keep every sent message until the runner acks
-//! it, and resend them with their original bytes after a wake (`hibernation`).
+//! Client WebSockets through the tunnel: open, frames, windows and budget, acks, closes.
 
-use std::collections::VecDeque;
-
-use super::{Client, ClientKind, Closing, Ws, WsPhase, ready, send_or_hold_bytes, tunnel_frame};
 use crate::actor::{Actors, Phase};
 use crate::cx::Cx;
 use crate::gateway::Gateway;
@@ -21,6 +13,10 @@ use crate::protocol::{
 use crate::runner::Runners;
 use crate::time::Instant;
 use crate::timer::TimerKey;
+use crate::tunnel::{
+    Client, ClientKind, Closing, Ws, WsPhase, ready, send_or_hold_bytes, tunnel_frame,
+};
+use std::collections::VecDeque;
 
 impl Gateway {
     pub(crate) fn handle_client_websocket(

@@ -1,10 +1,6 @@
-//! Runner sessions: admission, handshake, liveness, reconnect and loss.
+//! Runner sessions: admission, handshake, liveness, reconnect and loss (the gateway's side of
+//! [`crate::runner::Runners`]).
 
-use std::collections::BTreeMap;
-
-use subtle::ConstantTimeEq as _;
-
-use super::{RunnerConn, RunnerIdx, RunnerInstance};
 use crate::gateway::Gateway;
 use crate::ids::{ActorId, RunnerConnId};
 use crate::io::{Output, RunnerParams};
@@ -12,8 +8,11 @@ use crate::protocol::{
     PROTOCOL_VERSION, ProtocolMetadata, ToClient, ToClientInit, ToClientPing, ToServer,
     ToServerInit,
 };
+use crate::runner::{RunnerConn, RunnerIdx, RunnerInstance};
 use crate::time::{Instant, millis_i64};
 use crate::timer::TimerKey;
+use std::collections::BTreeMap;
+use subtle::ConstantTimeEq as _;
 
 /// Close reason for a connection superseded by a newer one with the same runner key. Never
 /// `ws.eviction`: that reason makes the runner shut down for good.
