@@ -115,9 +115,10 @@ counters! {
     /// request id because the actor's allocation ended or the runner link dropped while they
     /// were in flight.
     ws_opens_retried,
-    /// Such sockets dropped, frames undelivered, after `MAX_INTERRUPTED_OPENS` allocations in a
-    /// row ended before they were open (an actor that crashes on every open must not loop).
-    ws_open_retries_exhausted,
+    /// Sockets of clients that left with frames undelivered, dropped with those frames after
+    /// `MAX_INTERRUPTED_ALLOCATIONS` allocations in a row ended before the socket was open or
+    /// restored (an actor that crashes on every start must not loop).
+    ws_left_frames_given_up,
     /// HTTP requests received.
     http_requests,
     /// HTTP responses started by actors.

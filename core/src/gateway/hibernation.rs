@@ -224,7 +224,11 @@ impl Gateway {
         let clients: Vec<ClientId> = a.clients.iter().copied().collect();
         let reason = "torpor.actor_wake_timeout";
         for client in clients {
-            if ws_of(self, client).is_some_and(|ws| ws.phase == WsPhase::Hibernating) {
+            // A left client's socket is not waited on by anyone: its frames wait for the start,
+            // bounded by the interrupted-allocation retries instead (`left_frames_retried`).
+            let waited_on = ws_of(self, client)
+                .is_some_and(|ws| ws.phase == WsPhase::Hibernating && ws.closing.is_none());
+            if waited_on {
                 self.cx.metrics.ws_wake_timeouts += 1;
                 let msg = ToClientWebSocketClose {
                     code: Some(1011),

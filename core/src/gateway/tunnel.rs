@@ -12,8 +12,8 @@ use crate::runner::RunnerIdx;
 use crate::time::Instant;
 use crate::timer::TimerKey;
 use crate::tunnel::{
-    Client, ClientKind, Delivery, HttpPhase, MAX_INTERRUPTED_OPENS, REASON_RUNNER_DISCONNECTED,
-    WsPhase, ready, send_or_hold_bytes, tunnel_frame,
+    Client, ClientKind, Delivery, HttpPhase, REASON_RUNNER_DISCONNECTED, WsPhase, ready,
+    send_or_hold_bytes, tunnel_frame,
 };
 use bytes::Bytes;
 
@@ -212,8 +212,15 @@ impl Gateway {
                 continue;
             };
             // Open hibernatable sockets detach; those already hibernating (an allocation that
-            // never reached Running) stay as they are.
+            // never reached Running) stay as they are, but a left client's frames are retried at
+            // a few starts only.
             if ws.can_hibernate && matches!(ws.phase, WsPhase::Open | WsPhase::Hibernating) {
+                let restore_interrupted = ws.phase == WsPhase::Hibernating && ws.undelivered();
+                if restore_interrupted && !self.left_frames_retried(client) {
+                    self.cx.metrics.ws_left_frames_given_up += 1;
+                    self.remove_client(client);
+                    continue;
+                }
                 self.hibernate_socket(client);
                 continue;
             }
@@ -239,6 +246,15 @@ impl Gateway {
         }
     }
 
+    /// Whether a hibernating socket's frames are worth another start: always while its client
+    /// is there (the wake deadline bounds that wait), a few times once it left.
+    fn left_frames_retried(&mut self, client: ClientId) -> bool {
+        match ws_of(self, client).and_then(|ws| ws.closing.as_mut()) {
+            Some(closing) => closing.allocation_interrupted(),
+            None => true,
+        }
+    }
+
     /// A socket whose open was in flight when its actor's allocation ended, and whose client
     /// already left with frames to deliver: nobody can be told, so it waits for the next start
     /// (which it triggers) and opens there under a fresh request id (the runner may still
@@ -248,9 +264,8 @@ impl Gateway {
         let Some(closing) = ws_of(self, client).and_then(|ws| ws.closing.as_mut()) else {
             return false;
         };
-        closing.interrupted_opens += 1;
-        if closing.interrupted_opens > MAX_INTERRUPTED_OPENS {
-            self.cx.metrics.ws_open_retries_exhausted += 1;
+        if !closing.allocation_interrupted() {
+            self.cx.metrics.ws_left_frames_given_up += 1;
             return false;
         }
         self.cx.metrics.ws_opens_retried += 1;

@@ -456,7 +456,7 @@ impl Gateway {
         if let Some(ws) = ws_of(self, client) {
             ws.closing = Some(Box::new(Closing {
                 close: msg,
-                interrupted_opens: 0,
+                interrupted_allocations: 0,
             }));
         }
         self.update_pause(client);

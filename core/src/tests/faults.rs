@@ -455,7 +455,7 @@ fn send_then_close_while_the_open_is_in_progress_survives_a_crash_of_the_actor()
 }
 
 /// An actor that crashes on every open of such a socket is not restarted for it forever: after
-/// `MAX_INTERRUPTED_OPENS` retries its frames are given up, counted, and the actor sleeps.
+/// `MAX_INTERRUPTED_ALLOCATIONS` retries its frames are given up, counted, and the actor sleeps.
 #[test]
 fn an_open_interrupted_by_every_start_is_given_up_after_the_retries() {
     let mut d = driver();
@@ -464,7 +464,7 @@ fn an_open_interrupted_by_every_start_is_given_up_after_the_retries() {
     let mut rq = tunnel_to(&out, conn)[0].message_id;
     d.client_send(h, text("poison"));
     client_close(&mut d, h);
-    for retry in 1..=crate::tunnel::MAX_INTERRUPTED_OPENS {
+    for retry in 1..=crate::tunnel::MAX_INTERRUPTED_ALLOCATIONS {
         let out = d.report_state(conn, &start.checkpoint, 1, stopped(StopCode::Error));
         assert_eq!(for_request(&out, rq).len(), 1, "the runner hears a close");
         assert_eq!(u64::from(retry), d.gw.metrics().ws_opens_retried);
@@ -478,7 +478,7 @@ fn an_open_interrupted_by_every_start_is_given_up_after_the_retries() {
         vec![(conn, 1, ws_close(Some(1001), Some("actor.crashed")))]
     );
     assert_eq!(start_commands(&out), vec![], "no more starts for it");
-    assert_eq!(d.gw.metrics().ws_open_retries_exhausted, 1);
+    assert_eq!(d.gw.metrics().ws_left_frames_given_up, 1);
     assert_eq!(d.gw.client_count(), 0);
     assert_eq!(d.gw.held_bytes(), 0);
 }
@@ -526,6 +526,69 @@ fn send_then_close_while_hibernating_wakes_even_without_wake_on_close() {
         vec![(conn, 1, message("after sleep")), (conn, 2, bye())]
     );
     assert_eq!(d.gw.client_count(), 0);
+}
+
+#[test]
+fn a_left_client_s_frames_outlive_the_wake_deadline_and_reach_the_actor_when_it_runs() {
+    // Found by the sim_seed fuzzer: the wake deadline gave up on a left client's hibernating
+    // socket like on a connected one, so the actor's next start did not list it and the actor
+    // saw the close (stale metadata) without the frames sent before it. A connected client is
+    // told (1011) and may resend; a left client cannot be, so its frames wait for the start,
+    // bounded by the close-wake rule (at most three start timeouts), not by the wake deadline.
+    let mut d = driver();
+    let (conn, actor, start) = setup(&mut d);
+    let (h, rq) = d.open_accepted(conn, actor, "/ws", true);
+    d.sleep_actor(conn, &start.checkpoint, 1);
+    d.step(Input::RunnerClosed { conn });
+    let mut seen = d.client_send(h, text("while no runner"));
+    seen.extend(client_close(&mut d, h));
+    assert_eq!(start_commands(&seen), vec![], "no runner to start it on");
+    d.advance(Duration::from_secs(91)); // past the 90 s wake deadline
+    assert_eq!(
+        d.gw.client_count(),
+        1,
+        "the left client's socket waits for the start"
+    );
+    let (conn2, out) = d.connect_runner("r2", "default", 10);
+    let (_, start2, list) = only_start(&out);
+    assert_eq!(list, vec![listed(rq)]);
+    let mut seen = d.report_running(conn2, &start2);
+    seen.extend(d.ws_ack(conn2, rq, 1));
+    assert_eq!(
+        for_request(&seen, rq),
+        vec![(conn2, 1, message("while no runner")), (conn2, 2, bye())]
+    );
+    assert_eq!(d.gw.client_count(), 0);
+}
+
+/// What bounds such a socket instead: starts that never run. After
+/// `MAX_INTERRUPTED_ALLOCATIONS` retries the left client's frames are given up and counted, and
+/// the actor is not started again for them.
+#[test]
+fn a_left_client_s_frames_are_given_up_after_starts_that_never_run() {
+    let mut d = driver();
+    let (conn, actor, start) = setup(&mut d);
+    let (h, _rq) = d.open_accepted(conn, actor, "/ws", true);
+    d.sleep_actor(conn, &start.checkpoint, 1);
+    let mut seen = d.client_send(h, text("never delivered"));
+    seen.extend(client_close(&mut d, h));
+    let mut starts = start_commands(&seen).len();
+    assert_eq!(starts, 1);
+    let timeout = d.gw.config().actor_start_timeout;
+    for retry in 1..=crate::tunnel::MAX_INTERRUPTED_ALLOCATIONS {
+        // The runner never reports Running.
+        let out = d.advance(timeout);
+        starts += start_commands(&out).len();
+        assert_eq!(starts, 1 + usize::from(retry), "retry {retry}: {out:?}");
+        assert_eq!(d.gw.client_count(), 1);
+    }
+    let out = d.advance(timeout);
+    assert_eq!(d.gw.metrics().ws_left_frames_given_up, 1);
+    assert_eq!(d.gw.client_count(), 0);
+    assert_eq!(d.gw.held_bytes(), 0);
+    let mut later = out;
+    later.extend(d.advance(timeout * 4));
+    assert_eq!(start_commands(&later), vec![], "no more starts for it");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -87,14 +87,25 @@ pub(crate) struct Ws {
 pub(crate) struct Closing {
     /// The close the client sent, forwarded last.
     pub(crate) close: ToClientWebSocketClose,
-    /// Allocations of its actor that ended before this socket was open: each retries the open
-    /// at the next start, up to [`MAX_INTERRUPTED_OPENS`].
-    pub(crate) interrupted_opens: u8,
+    /// Allocations of its actor that ended before this socket's frames were delivered (before
+    /// its open was answered, or before the start restoring it ran): each is retried at the
+    /// next start, up to [`MAX_INTERRUPTED_ALLOCATIONS`].
+    pub(crate) interrupted_allocations: u8,
 }
 
-/// How many allocations in a row may end before a left client's socket is open before its
-/// frames are given up: an actor that crashes on every open must not be restarted forever.
-pub(crate) const MAX_INTERRUPTED_OPENS: u8 = 3;
+impl Closing {
+    /// One more allocation of the actor ended before this socket's frames were delivered:
+    /// whether they are still worth another start (false once the retries are used up).
+    pub(crate) fn allocation_interrupted(&mut self) -> bool {
+        self.interrupted_allocations = self.interrupted_allocations.saturating_add(1);
+        self.interrupted_allocations <= MAX_INTERRUPTED_ALLOCATIONS
+    }
+}
+
+/// How many allocations in a row may end before a left client's socket is open (or restored)
+/// before its frames are given up: an actor that crashes on every start must not be restarted
+/// forever. This, not the wake deadline, bounds a left client's socket: nobody waits on it.
+pub(crate) const MAX_INTERRUPTED_ALLOCATIONS: u8 = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum HttpPhase {
