@@ -268,14 +268,8 @@ impl Gateway {
     /// The runner connection dropped: no ack can arrive, so ack timers stop (RUNNER-PROTOCOL
     /// §17 #3, #9); the socket hibernates if the runner is lost, or resumes if it returns.
     pub(crate) fn pause_ack_timers(&mut self, runner: RunnerIdx) {
-        let Some(instance) = self.runners.instances.get(&runner) else {
-            return;
-        };
-        for actor in &instance.actors {
-            if let Some(a) = self.actors.map.get(actor) {
-                stop_ack_clocks(&a.clients, &mut self.clients, &mut self.cx);
-            }
-        }
+        let clients = self.clients_on_runner(runner);
+        stop_ack_clocks(&clients, &mut self.clients, &mut self.cx);
     }
 
     /// The actor is stopping: its sockets' ack timers stop (guarantee 5: they run only against
@@ -292,16 +286,7 @@ impl Gateway {
     /// with their original indices and bytes, before anything new. The runner drops the
     /// indices it already has, so each arrives exactly once.
     pub(crate) fn resend_unacked(&mut self, runner: RunnerIdx) {
-        let Some(instance) = self.runners.instances.get(&runner) else {
-            return;
-        };
-        let clients: Vec<ClientId> = instance
-            .actors
-            .iter()
-            .filter_map(|a| self.actors.map.get(a))
-            .flat_map(|a| a.clients.iter().copied())
-            .collect();
-        for client in clients {
+        for client in self.clients_on_runner(runner) {
             let Some(ws) = ws_of(self, client) else {
                 continue;
             };

@@ -255,6 +255,19 @@ impl Gateway {
         }
     }
 
+    /// The attached clients of every actor allocated to `runner`.
+    pub(super) fn clients_on_runner(&self, runner: RunnerIdx) -> Vec<ClientId> {
+        let Some(instance) = self.runners.instances.get(&runner) else {
+            return Vec::new();
+        };
+        instance
+            .actors
+            .iter()
+            .filter_map(|a| self.actors.map.get(a))
+            .flat_map(|a| a.clients.iter().copied())
+            .collect()
+    }
+
     /// A socket whose open was in flight when its actor's allocation ended, and whose client
     /// already left with frames to deliver: nobody can be told, so it waits for the next start
     /// (which it triggers) and opens there under a fresh request id (the runner may still
@@ -360,15 +373,7 @@ impl Gateway {
     /// runner hears an abort or close when it reconnects (held in its outbox). Hibernatable
     /// open sockets stay: their un-acked messages are resent on the reconnect.
     pub(crate) fn fail_in_flight(&mut self, runner: RunnerIdx) {
-        let Some(instance) = self.runners.instances.get(&runner) else {
-            return;
-        };
-        let clients: Vec<ClientId> = instance
-            .actors
-            .iter()
-            .filter_map(|a| self.actors.map.get(a))
-            .flat_map(|a| a.clients.iter().copied())
-            .collect();
+        let clients = self.clients_on_runner(runner);
         let reason = REASON_RUNNER_DISCONNECTED;
         for client in clients {
             let Some(c) = self.clients.map.get(&client) else {
