@@ -9,6 +9,8 @@ mod hibernation;
 mod http;
 mod index;
 #[cfg(any(test, feature = "testkit"))]
+mod inspect;
+#[cfg(any(test, feature = "testkit"))]
 mod invariants;
 mod kv;
 mod route;

@@ -3,23 +3,20 @@
 use crate::gateway::Gateway;
 use crate::ids::ClientId;
 use crate::time::Instant;
-use crate::tunnel::ClientKind;
 
 /// Why a paused client should not be paused, if it should not: a socket is paused only while
 /// its window (messages or bytes, queued plus un-acked) or the global budget is full, and
 /// resumed as soon as neither is (guarantee 2).
 pub(crate) fn paused_without_cause(gw: &Gateway, client: ClientId) -> Option<String> {
     let cfg = gw.config();
-    let Some(ClientKind::WebSocket(ws)) = gw.clients.map.get(&client).map(|c| &c.kind) else {
-        return None;
-    };
+    let ws = gw.inspect().socket(client)?;
     let limit = if ws.can_hibernate {
         cfg.socket_window_bytes
     } else {
         cfg.opening_buffer_bytes
     };
-    let bytes = ws.queued_bytes + ws.pending.bytes();
-    let messages = ws.queued.len() + ws.pending.len();
+    let bytes = ws.queued_bytes + ws.unacked_bytes;
+    let messages = ws.queued_messages + ws.unacked_messages;
     let window_full = bytes > limit || messages > cfg.socket_window_messages;
     let budget_full = gw.held_bytes() > cfg.pending_budget_bytes;
     (!window_full && !budget_full).then(|| {
@@ -47,7 +44,8 @@ pub(crate) fn memory_bounds(
             return Err(format!("a deadline at {at:?} lies before now {now:?}"));
         }
     }
-    let sockets = gw.clients.map.len();
+    let view = gw.inspect();
+    let sockets = view.clients().count();
     let slack = sockets * (message_bytes + 16 * cfg.socket_window_messages);
     if gw.held_bytes() > cfg.pending_budget_bytes + slack {
         return Err(format!(
@@ -56,27 +54,26 @@ pub(crate) fn memory_bounds(
             cfg.pending_budget_bytes
         ));
     }
-    for (id, c) in &gw.clients.map {
-        if let ClientKind::WebSocket(ws) = &c.kind {
-            let messages = ws.queued.len() + ws.pending.len();
+    for id in view.clients() {
+        if let Some(ws) = view.socket(id) {
+            let messages = ws.queued_messages + ws.unacked_messages;
             if messages > cfg.socket_window_messages + 1 {
                 return Err(format!(
                     "{id}: {messages} messages held ({} queued), window {}",
-                    ws.queued.len(),
-                    cfg.socket_window_messages
+                    ws.queued_messages, cfg.socket_window_messages
                 ));
             }
-            if ws.pending.len() > 1 && ws.pending.bytes() > cfg.socket_window_bytes {
+            if ws.unacked_messages > 1 && ws.unacked_bytes > cfg.socket_window_bytes {
                 return Err(format!(
                     "{id}: {} un-acked bytes exceed the window",
-                    ws.pending.bytes()
+                    ws.unacked_bytes
                 ));
             }
         }
     }
-    for (idx, i) in &gw.runners.instances {
-        if i.outbox.len() > 10_000 {
-            return Err(format!("{idx:?} holds {} frames", i.outbox.len()));
+    for (idx, held) in view.runner_outboxes() {
+        if held > 10_000 {
+            return Err(format!("{idx:?} holds {held} frames"));
         }
     }
     Ok(())

@@ -47,7 +47,7 @@ use crate::config::Config;
 use crate::ids::{ActorId, ClientId, RunnerConnId};
 use crate::protocol::{GatewayId, RequestId};
 use crate::time::Instant;
-use crate::tunnel::{ClientKind, WsPhase};
+use crate::tunnel::WsPhase;
 
 /// One simulated world.
 pub struct Sim {
@@ -390,7 +390,7 @@ impl Sim {
             h.dead = true;
         }
         self.observe(startup);
-        self.actors = self.d.gw.actors.map.keys().copied().collect();
+        self.actors = self.d.gw.inspect().actors().collect();
         for actor in self.actors.clone() {
             self.open_clients(actor, 2);
         }
@@ -403,15 +403,12 @@ impl Sim {
 
     /// The gateway's phase of `actor`, if it knows it.
     fn actor_phase(&self, actor: ActorId) -> Option<Phase> {
-        self.d.gw.actors.map.get(&actor).map(|a| a.phase)
+        self.d.gw.inspect().actor_phase(actor)
     }
 
     /// The gateway's phase of a WebSocket client, if it still holds it.
     fn ws_phase(&self, client: ClientId) -> Option<WsPhase> {
-        match self.d.gw.clients.map.get(&client).map(|c| &c.kind) {
-            Some(ClientKind::WebSocket(ws)) => Some(ws.phase),
-            _ => None,
-        }
+        self.d.gw.inspect().socket(client).map(|ws| ws.phase)
     }
 
     fn note(&mut self, violation: String) {

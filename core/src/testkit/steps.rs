@@ -506,7 +506,7 @@ impl World {
                     path: "/ws".into(),
                     headers: Default::default(),
                 });
-                if let Some(rq) = self.d.gw.clients.map.get(&client).map(|c| c.request_id) {
+                if let Some(rq) = self.d.gw.inspect().request_of(client) {
                     self.oracle.client_request.insert(client, rq);
                     self.oracle.request_client.insert(rq, client);
                 }
@@ -788,7 +788,7 @@ mod tests {
             path: "/ws".into(),
             headers: Default::default(),
         });
-        let rq = w.d.gw.clients.map[&client].request_id;
+        let rq = w.d.gw.inspect().request_of(client).unwrap();
         w.oracle.client_request.insert(client, rq);
         w.oracle.request_client.insert(rq, client);
         w.learn(out);

@@ -9,7 +9,7 @@ use crate::ids::{ActorId, ClientId, RunnerConnId};
 use crate::io::{ClientFrame, CloseFrame, Input, Output};
 use crate::protocol::{RequestId, ToClient, ToClientTunnelMessageKind as In};
 use crate::time::Instant;
-use crate::tunnel::{ClientKind, WsPhase};
+use crate::tunnel::WsPhase;
 
 /// A client WebSocket.
 #[derive(Debug)]
@@ -93,7 +93,7 @@ impl Sim {
     pub(super) fn open_clients(&mut self, actor: ActorId, n: usize) {
         for _ in 0..n {
             let (client, out) = self.d.open_websocket(actor, "/ws");
-            let request = self.d.gw.clients.map.get(&client).map(|c| c.request_id);
+            let request = self.d.gw.inspect().request_of(client);
             if let Some(rq) = request {
                 self.by_request.insert(rq, client);
             }
@@ -202,15 +202,15 @@ impl Sim {
         if self.config.wake_on_close && hibernating && asleep {
             self.owed_starts.insert(actor);
         }
-        let state = match self.d.gw.clients.map.get(&client).map(|c| &c.kind) {
-            Some(ClientKind::WebSocket(ws)) => format!(
+        let state = match self.d.gw.inspect().socket(client) {
+            Some(ws) => format!(
                 "{:?}, {} queued, {} un-acked, actor {:?}",
                 ws.phase,
-                ws.queued.len(),
-                ws.pending.len(),
+                ws.queued_messages,
+                ws.unacked_messages,
                 self.actor_phase(actor).map(Phase::name)
             ),
-            _ => "gone".into(),
+            None => "gone".into(),
         };
         if let Some(c) = self.ws.get_mut(&client) {
             c.state_at_close = state;
@@ -290,10 +290,11 @@ impl Sim {
     }
 
     fn pending_len(&self, client: ClientId) -> usize {
-        match self.d.gw.clients.map.get(&client).map(|c| &c.kind) {
-            Some(ClientKind::WebSocket(ws)) => ws.pending.len(),
-            _ => 0,
-        }
+        self.d
+            .gw
+            .inspect()
+            .socket(client)
+            .map_or(0, |ws| ws.unacked_messages)
     }
 
     /// Fault: the adapter reports a client that does not read.
@@ -340,7 +341,7 @@ impl Sim {
             headers: Default::default(),
             body,
         });
-        let request = self.d.gw.clients.map.get(&client).map(|c| c.request_id);
+        let request = self.d.gw.inspect().request_of(client);
         if let Some(rq) = request {
             self.by_request.insert(rq, client);
         }
@@ -500,7 +501,7 @@ impl Sim {
     /// open its actor's allocation ended under, retried with a fresh id. Its client's
     /// messages are owed under the new id from now on.
     fn follow_reopen(&mut self, rq: RequestId) {
-        let Some(&client) = self.d.gw.clients.requests.get(&rq) else {
+        let Some(client) = self.d.gw.inspect().client_of(rq) else {
             return;
         };
         let Some(c) = self.ws.get_mut(&client) else {

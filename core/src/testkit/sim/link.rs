@@ -348,7 +348,7 @@ impl Sim {
         let held: Vec<RunnerConnId> = self
             .undetected
             .iter()
-            .filter(|c| self.d.gw.runners.conns.contains_key(c))
+            .filter(|c| self.d.gw.inspect().conn_is_open(**c))
             .copied()
             .collect();
         let (conn, out) = self.d.connect_runner(&key, "default", 8);
@@ -368,10 +368,7 @@ impl Sim {
         self.known_conns.insert(conn);
         self.bound_at.insert(conn, self.d.now);
         self.observe(out);
-        if held
-            .iter()
-            .any(|c| !self.d.gw.runners.conns.contains_key(c))
-        {
+        if held.iter().any(|c| !self.d.gw.inspect().conn_is_open(*c)) {
             self.stats.sessions_replaced += 1;
         }
     }

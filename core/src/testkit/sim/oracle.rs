@@ -12,7 +12,6 @@ use crate::io::ClientFrame;
 use crate::protocol::{
     Command, RequestId, ToClient, ToServerTunnelMessage, ToServerTunnelMessageKind as Out,
 };
-use crate::tunnel::ClientKind;
 
 /// Liveness bound: half-second rounds after the faults heal. Long enough for every deadline a
 /// fault may have left armed (a slow stop of up to 40 s, then a start).
@@ -33,20 +32,21 @@ impl Sim {
         if t.message_id.gateway_id != self.gateway_id {
             return None;
         }
-        let gw = &self.d.gw;
-        let client = *gw.clients.requests.get(&t.message_id.request_id)?;
-        let c = gw.clients.map.get(&client)?;
-        let actor = gw.actors.map.get(&c.actor)?;
-        let runner = actor.phase.runner();
-        let hosted = runner.is_some() && runner == gw.runners.instance_of(conn);
-        let current = sender.is_none_or(|(_, g)| g == actor.record.generation);
+        let gw = self.d.gw.inspect();
+        let client = gw.client_of(t.message_id.request_id)?;
+        let actor = gw.actor_of(client)?;
+        let runner = gw.actor_phase(actor)?.runner();
+        let generation = gw.actor_record(actor)?.generation;
+        let hosted = runner.is_some() && runner == gw.runner_of_conn(conn);
+        let current = sender.is_none_or(|(_, g)| g == generation);
         // A client that closed is gone, even while the gateway still delivers what it sent.
         let gone = self.ws.get(&client).is_some_and(|w| w.closed_by_client);
         if !hosted || !current || gone {
             return None;
         }
-        let opening = matches!(&c.kind,
-            ClientKind::WebSocket(ws) if ws.phase == crate::tunnel::WsPhase::Opening);
+        let opening = gw
+            .socket(client)
+            .is_some_and(|ws| ws.phase == crate::tunnel::WsPhase::Opening);
         match &t.message_kind {
             Out::WebSocketOpen(open) => {
                 if opening {
@@ -121,7 +121,7 @@ impl Sim {
                 self.owed_starts.remove(&actor);
             }
             for h in &start.hibernating_requests {
-                let client = self.d.gw.clients.requests.get(&h.request_id).copied();
+                let client = self.d.gw.inspect().client_of(h.request_id);
                 let why = if h.gateway_id != self.gateway_id {
                     Some("of an earlier incarnation".to_owned())
                 } else {
@@ -150,7 +150,7 @@ impl Sim {
             .durable
             .get(&rq)
             .is_some_and(|d| d.gateway == self.gateway_id);
-        if current && self.d.gw.clients.requests.contains_key(&rq) {
+        if current && self.d.gw.inspect().client_of(rq).is_some() {
             self.note(format!(
                 "a start of {actor} omitted {rq:?}, a socket the gateway still holds"
             ));
@@ -198,7 +198,7 @@ impl Sim {
         if self.policy_closed.contains(&rq) {
             return; // the gateway closed it by a policy after the client left
         }
-        let held_as = self.d.gw.clients.map.get(&client).map(|c| c.request_id);
+        let held_as = self.d.gw.inspect().request_of(client);
         if held_as.is_some_and(|held| held != rq) {
             return; // an open the gateway gave up on: it retries it under a new request id
         }
@@ -240,7 +240,7 @@ impl Sim {
         let gone: Vec<RunnerConnId> = self
             .known_conns
             .iter()
-            .filter(|c| !self.d.gw.runners.conns.contains_key(c))
+            .filter(|c| !self.d.gw.inspect().conn_is_open(**c))
             .copied()
             .collect();
         for conn in gone {
@@ -317,7 +317,7 @@ impl Sim {
         let running = matches!(phase, Some(Phase::Running { .. }));
         let conn = phase
             .and_then(Phase::runner)
-            .and_then(|r| self.d.gw.runners.conn_of(r));
+            .and_then(|r| self.d.gw.inspect().conn_of_runner(r));
         let connected = conn.is_some();
         let since = [
             Some(c.last_send),
@@ -462,18 +462,17 @@ impl Sim {
     /// of this incarnation the gateway forgot (unless the close or abort telling it was lost on
     /// a dead link): no ghost (guarantee 6, expected behaviour 5).
     fn check_ghosts(&self) -> Result<(), String> {
-        let gw = &self.d.gw;
+        let gw = self.d.gw.inspect();
         for r in self.procs.values() {
             let (Some(conn), true) = (r.conn, r.ready) else {
                 continue;
             };
-            let Some(idx) = gw.runners.instance_of(conn) else {
+            let Some(idx) = gw.runner_of_conn(conn) else {
                 continue;
             };
             for (actor, i) in &r.instances {
-                let current = gw.actors.map.get(actor).is_some_and(|a| {
-                    a.phase == Phase::Running { runner: idx } && a.record.generation == i.generation
-                });
+                let current = gw.actor_phase(*actor) == Some(Phase::Running { runner: idx })
+                    && gw.actor_record(*actor).map(|r| r.generation) == Some(i.generation);
                 if !current {
                     continue;
                 }
@@ -481,7 +480,7 @@ impl Sim {
                 let requests = i.http.iter().map(|(rq, j)| (*rq, j.gateway));
                 for (rq, gateway) in sockets.chain(requests) {
                     let ghost = gateway == self.gateway_id
-                        && !gw.clients.requests.contains_key(&rq)
+                        && gw.client_of(rq).is_none()
                         && !self.lost_control.contains(&rq);
                     if ghost {
                         return Err(format!(
@@ -700,7 +699,7 @@ impl Sim {
                     ));
                     continue;
                 }
-                if self.d.gw.clients.requests.contains_key(&rq) {
+                if self.d.gw.inspect().client_of(rq).is_some() {
                     gaps.push(format!(
                         "{client} closed, but the gateway still holds its socket; {}",
                         self.socket_state(*client, rq)
@@ -741,22 +740,17 @@ impl Sim {
 
     /// Bytes each socket holds at the gateway (queued + un-acked), for failure messages.
     fn held_by_socket(&self) -> String {
-        let mut parts: Vec<String> = self
-            .d
-            .gw
-            .clients
-            .map
-            .iter()
-            .filter_map(|(id, c)| match &c.kind {
-                ClientKind::WebSocket(ws) if ws.queued_bytes + ws.pending.bytes() > 0 => {
-                    Some(format!(
-                        "{id} {:?} {}+{} (actor {:?})",
-                        ws.phase,
-                        ws.queued_bytes,
-                        ws.pending.bytes(),
-                        self.actor_phase(c.actor).map(|p| p.name())
-                    ))
-                }
+        let gw = self.d.gw.inspect();
+        let mut parts: Vec<String> = gw
+            .clients()
+            .filter_map(|id| match gw.socket(id) {
+                Some(ws) if ws.queued_bytes + ws.unacked_bytes > 0 => Some(format!(
+                    "{id} {:?} {}+{} (actor {:?})",
+                    ws.phase,
+                    ws.queued_bytes,
+                    ws.unacked_bytes,
+                    self.actor_phase(ws.actor).map(|p| p.name())
+                )),
                 _ => None,
             })
             .collect();
@@ -766,17 +760,18 @@ impl Sim {
 
     /// The gateway's and the runner's view of one socket, for failure messages.
     fn socket_state(&self, client: ClientId, rq: RequestId) -> String {
-        let gw = self.d.gw.clients.map.get(&client).map(|c| match &c.kind {
-            ClientKind::WebSocket(ws) => format!(
+        let view = self.d.gw.inspect();
+        let gw = view.actor_of(client).map(|_| match view.socket(client) {
+            Some(ws) => format!(
                 "{:?} queued {} pending {} paused {} next index {}; actor {:?}",
                 ws.phase,
-                ws.queued.len(),
-                ws.pending.len(),
+                ws.queued_messages,
+                ws.unacked_messages,
                 ws.paused,
-                c.next_index,
-                self.actor_phase(c.actor)
+                ws.next_index,
+                self.actor_phase(ws.actor)
             ),
-            ClientKind::Http(_) => "http".into(),
+            None => "http".into(),
         });
         let runner = self.procs.iter().find_map(|(p, r)| {
             r.instances.iter().find_map(|(actor, i)| {
@@ -802,22 +797,22 @@ impl Sim {
     /// After the runners' command acks: every actor instance on a connected runner is one the
     /// gateway allocated there (or is stopping as asked).
     pub(super) fn check_strays(&self) -> Result<(), String> {
-        let gw = &self.d.gw;
+        let gw = self.d.gw.inspect();
         for r in self.procs.values() {
-            let Some(idx) = r.conn.and_then(|c| gw.runners.instance_of(c)) else {
+            let Some(idx) = r.conn.and_then(|c| gw.runner_of_conn(c)) else {
                 continue;
             };
             for (actor, i) in &r.instances {
-                let owned = gw.actors.map.get(actor).is_some_and(|a| {
-                    a.phase.runner() == Some(idx) && a.record.generation == i.generation
-                });
+                let generation = gw.actor_record(*actor).map(|r| r.generation);
+                let owned = gw.actor_phase(*actor).and_then(Phase::runner) == Some(idx)
+                    && generation == Some(i.generation);
                 if !owned && i.stop_due.is_none() {
                     return Err(format!(
                         "{actor} generation {} still runs on {} after its command acks; the gateway has it {:?} generation {:?}",
                         i.generation,
                         r.key,
                         self.actor_phase(*actor),
-                        gw.actors.map.get(actor).map(|a| a.record.generation)
+                        generation
                     ));
                 }
             }

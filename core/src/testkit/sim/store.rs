@@ -256,34 +256,37 @@ impl Sim {
         // (at most `store_retry_max` away).
         for _ in 0..30 {
             self.complete_store(false);
-            if self.d.gw.ops.is_empty() {
+            if self.d.gw.inspect().store_ops_in_flight() == 0 {
                 break;
             }
             self.advance(std::time::Duration::from_secs(1));
             self.deliver(None);
         }
-        if !self.d.gw.ops.is_empty() {
+        if self.d.gw.inspect().store_ops_in_flight() != 0 {
             return Err(format!(
                 "{} store operations never completed: {:?}",
-                self.d.gw.ops.len(),
+                self.d.gw.inspect().store_ops_in_flight(),
                 self.pending_store
                     .iter()
                     .map(|p| &p.request)
                     .collect::<Vec<_>>()
             ));
         }
-        for (id, a) in &self.d.gw.actors.map {
-            let held = self.store.actors.get(id);
-            if held != Some(&a.record) && !self.store.registry_failed.contains(id) {
+        let view = self.d.gw.inspect();
+        for id in view.actors() {
+            let held = self.store.actors.get(&id);
+            let record = view.actor_record(id);
+            if held != record && !self.store.registry_failed.contains(&id) {
                 return Err(format!(
-                    "{id}: the store holds {held:?}, the gateway {:?}",
-                    a.record
+                    "{id}: the store holds {held:?}, the gateway {record:?}"
                 ));
             }
         }
-        if let Some(id) = self.store.actors.keys().find(|id| {
-            !self.d.gw.actors.map.contains_key(id) && !self.store.registry_failed.contains(id)
-        }) {
+        if let Some(id) =
+            self.store.actors.keys().find(|id| {
+                view.actor_phase(**id).is_none() && !self.store.registry_failed.contains(id)
+            })
+        {
             return Err(format!("{id} is in the store but not in the gateway"));
         }
         let live: Vec<(RequestId, ActorId)> = self
