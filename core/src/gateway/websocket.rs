@@ -1,6 +1,6 @@
 //! Client WebSockets through the tunnel: open, frames, windows and budget, acks, closes.
 
-use crate::actor::{Actors, Phase};
+use crate::actor::Phase;
 use crate::cx::Cx;
 use crate::gateway::Gateway;
 use crate::hibernation::{KEEP_CAPACITY, Pending};
@@ -10,11 +10,11 @@ use crate::protocol::{
     Headers, ToClientTunnelMessageKind, ToClientWebSocketClose, ToClientWebSocketMessage,
     ToClientWebSocketOpen, ToServerWebSocketClose, ToServerWebSocketMessage,
 };
-use crate::runner::Runners;
+use crate::runner::{RunnerIdx, Runners};
 use crate::time::Instant;
 use crate::timer::TimerKey;
 use crate::tunnel::{
-    Client, ClientKind, Closing, Ws, WsPhase, ready, send_or_hold_bytes, tunnel_frame,
+    Client, ClientKind, Closing, Ws, WsPhase, ready_runner, send_or_hold_bytes, tunnel_frame,
 };
 use std::collections::VecDeque;
 
@@ -109,16 +109,19 @@ impl Gateway {
                     cfg.socket_window_messages,
                 ));
         let actor = c.actor;
-        if fast && ready(&self.actors, &self.runners, actor) {
+        let runner = fast
+            .then(|| ready_runner(&self.actors, &self.runners, actor))
+            .flatten();
+        if let Some(runner) = runner {
             // The per-frame path: nothing queued, room in the window, the actor is there; one
-            // client lookup in all.
+            // client lookup and one actor lookup in all.
             self.cx.metrics.ws_messages_to_runner += 1;
             send_frame(
                 now,
                 client,
                 c,
                 frame,
-                &self.actors,
+                runner,
                 &mut self.runners,
                 &mut self.cx,
             );
@@ -194,13 +197,20 @@ impl Gateway {
         self.remove_client(client);
     }
 
-    /// Sends the oldest queued frame if the socket is open and its window admits it.
+    /// Sends the oldest queued frame if the socket is open, its actor ready and its window
+    /// admits it.
     fn send_next_queued(&mut self, now: Instant, client: ClientId) -> bool {
         let (window_bytes, window_messages) = (
             self.cx.config.socket_window_bytes,
             self.cx.config.socket_window_messages,
         );
-        let Some(ws) = ws_of(self, client) else {
+        let Some(c) = self.clients.map.get_mut(&client) else {
+            return false;
+        };
+        let Some(runner) = ready_runner(&self.actors, &self.runners, c.actor) else {
+            return false;
+        };
+        let ClientKind::WebSocket(ws) = &mut c.kind else {
             return false;
         };
         if ws.phase != WsPhase::Open {
@@ -224,17 +234,15 @@ impl Gateway {
         ws.queued_bytes -= len;
         self.cx.held_bytes -= len;
         self.cx.metrics.ws_messages_to_runner += 1;
-        if let Some(c) = self.clients.map.get_mut(&client) {
-            send_frame(
-                now,
-                client,
-                c,
-                frame,
-                &self.actors,
-                &mut self.runners,
-                &mut self.cx,
-            );
-        }
+        send_frame(
+            now,
+            client,
+            c,
+            frame,
+            runner,
+            &mut self.runners,
+            &mut self.cx,
+        );
         true
     }
     /// Pauses reads while the socket (or all sockets together) hold more than allowed, and
@@ -536,13 +544,10 @@ fn send_frame(
     client: ClientId,
     c: &mut Client,
     frame: ClientFrame,
-    actors: &Actors,
+    runner: RunnerIdx,
     runners: &mut Runners,
     cx: &mut Cx,
 ) {
-    let Some(runner) = actors.map.get(&c.actor).and_then(|a| a.phase.runner()) else {
-        return;
-    };
     let kind = ToClientTunnelMessageKind::WebSocketMessage(client_message(frame));
     let (index, bytes) = tunnel_frame(c, cx.gateway_id, kind);
     if let ClientKind::WebSocket(ws) = &mut c.kind {

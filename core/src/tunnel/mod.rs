@@ -1,7 +1,6 @@
 //! Client requests tunnelled to actors: WebSockets and HTTP, keyed by request id.
 
 use std::collections::VecDeque;
-use std::hash::{BuildHasherDefault, DefaultHasher};
 
 use bytes::Bytes;
 
@@ -199,9 +198,18 @@ pub(crate) fn tunnel_frame(
 
 /// [`Gateway::actor_ready`] over split borrows.
 pub(crate) fn ready(actors: &Actors, runners: &Runners, actor: ActorId) -> bool {
+    ready_runner(actors, runners, actor).is_some()
+}
+
+/// The runner the actor runs on, if that runner is connected (requests can go now).
+pub(crate) fn ready_runner(
+    actors: &Actors,
+    runners: &Runners,
+    actor: ActorId,
+) -> Option<RunnerIdx> {
     match actors.map.get(&actor).map(|a| a.phase) {
-        Some(Phase::Running { runner }) => runners.conn_of(runner).is_some(),
-        _ => false,
+        Some(Phase::Running { runner }) => runners.conn_of(runner).map(|_| runner),
+        _ => None,
     }
 }
 
@@ -238,11 +246,13 @@ pub(crate) enum Delivery {
     Dropped,
 }
 
-/// A lookup-only map for the per-frame hot path. Hashing with a fixed-key hasher keeps it
-/// deterministic, and nothing iterates it to produce outputs (those iterate ordered sets such
-/// as `Actor::clients`), so output order never depends on hashing.
+/// A lookup-only map for the per-frame hot path. The keys are the core's own small ids (client
+/// ids, request ids), not attacker-chosen, so the Fx hash (a multiply per word, against
+/// SipHash's rounds) is safe here; it has no random state, so the map stays deterministic, and
+/// nothing iterates it to produce outputs (those iterate ordered sets such as
+/// `Actor::clients`), so output order never depends on hashing.
 #[allow(clippy::disallowed_types)]
-pub(crate) type IdMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
+pub(crate) type IdMap<K, V> = std::collections::HashMap<K, V, rustc_hash::FxBuildHasher>;
 
 #[derive(Default)]
 pub(crate) struct Clients {
