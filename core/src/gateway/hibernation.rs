@@ -139,7 +139,7 @@ impl Gateway {
             if ws.phase != WsPhase::Hibernating {
                 continue;
             }
-            ws.phase = WsPhase::Open;
+            ws.attach();
             let resend: Vec<Bytes> = ws.pending.frames().collect();
             let idle = ws.queued.is_empty() && !ws.paused;
             self.cx.metrics.ws_resumed += 1;

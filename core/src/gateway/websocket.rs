@@ -329,7 +329,7 @@ impl Gateway {
         let Some(ws) = ws_of(self, client) else {
             return;
         };
-        ws.phase = WsPhase::Open;
+        ws.attach();
         ws.can_hibernate = can_hibernate;
         if can_hibernate {
             if let Some(a) = self.actors.map.get_mut(&actor) {

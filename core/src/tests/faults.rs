@@ -483,6 +483,50 @@ fn an_open_interrupted_by_every_start_is_given_up_after_the_retries() {
     assert_eq!(d.gw.held_bytes(), 0);
 }
 
+/// The retries count allocations *in a row* that end before the socket gets anywhere: one that
+/// opens it starts the count again (found by the sim_seed fuzzer: a socket whose open had been
+/// retried three times, then opened and sent its frame, was given up at the next interrupted
+/// start).
+#[test]
+fn an_open_that_succeeds_after_retries_starts_the_count_again() {
+    let mut d = driver();
+    let (conn, actor, mut start) = setup(&mut d);
+    let (h, out) = d.open_websocket(actor, "/ws");
+    let mut rq = tunnel_to(&out, conn)[0].message_id;
+    d.client_send(h, text("late"));
+    client_close(&mut d, h);
+    for _ in 1..=crate::tunnel::MAX_INTERRUPTED_ALLOCATIONS {
+        let out = d.report_state(conn, &start.checkpoint, 1, stopped(StopCode::Error));
+        start = only_start(&out).1;
+        let out = d.report_running(conn, &start);
+        rq = tunnel_to(&out, conn)[0].message_id;
+    }
+    // The last retry opens: the frame goes out and is not acked yet.
+    let out = d.accept_websocket(conn, rq, true);
+    assert_eq!(for_request(&out, rq), vec![(conn, 1, message("late"))]);
+    // A crash detaches it; the wake's start never runs (start timeout).
+    let out = d.report_state(conn, &start.checkpoint, 1, stopped(StopCode::Error));
+    let (_, _, list) = only_start(&out);
+    assert_eq!(list, vec![listed(rq)]);
+    let out = d.advance(d.gw.config().actor_start_timeout);
+    assert_eq!(d.gw.metrics().ws_left_frames_given_up, 0);
+    assert_eq!(
+        d.gw.client_count(),
+        1,
+        "one interrupted start since it opened"
+    );
+    let (_, start, list) = only_start(&out);
+    assert_eq!(list, vec![listed(rq)]);
+    // The next start runs: the frame is resent with its index, acked, then the close follows.
+    let mut seen = d.report_running(conn, &start);
+    seen.extend(d.ws_ack(conn, rq, 1));
+    assert_eq!(
+        for_request(&seen, rq),
+        vec![(conn, 1, message("late")), (conn, 2, bye())]
+    );
+    assert_eq!(d.gw.client_count(), 0);
+}
+
 /// The same crash with the client still connected: it is told (1001), and the runner too.
 #[test]
 fn a_crash_while_the_open_is_in_progress_closes_a_connected_client_and_the_runner_side() {

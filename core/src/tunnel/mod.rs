@@ -131,6 +131,15 @@ impl Ws {
         !self.queued.is_empty() || (self.can_hibernate && !self.pending.is_empty())
     }
 
+    /// The socket is open on a running actor (its open answered, or its restore done): a left
+    /// client's interrupted allocations count from zero again, since this one got it there.
+    pub(crate) fn attach(&mut self) {
+        self.phase = WsPhase::Open;
+        if let Some(closing) = self.closing.as_mut() {
+            closing.interrupted_allocations = 0;
+        }
+    }
+
     /// A message kept for acks went to the runner at `now`: the ack timeout runs from here. Only
     /// arms the timer if none is armed, so a frame costs no timer update (see [`Ws::ack_due`]).
     pub(crate) fn ack_clock_sent(&mut self, client: ClientId, now: Instant, cx: &mut Cx) {
