@@ -489,11 +489,8 @@ impl Gateway {
         let ClientKind::WebSocket(ws) = &mut c.kind else {
             return;
         };
-        if ws.phase != WsPhase::Open || !running {
-            ws.ack_armed = false; // fired as it stopped; it starts again with the next send
-            return;
-        }
-        if ws.ack_due(client, now, &mut self.cx) {
+        let attached = ws.phase == WsPhase::Open && running;
+        if ws.ack_due(client, now, attached, &mut self.cx) {
             self.cx.metrics.ws_ack_timeouts += 1;
             self.close_websocket_both_ways(client, CloseFrame::new(1011, "torpor.ack_timeout"));
         }

@@ -166,12 +166,19 @@ impl Ws {
         }
     }
 
-    /// The ack timer fired at `now`: whether the oldest un-acked message has waited the whole
-    /// timeout since the last send, else re-arms the timer for when it will have.
-    pub(crate) fn ack_due(&mut self, client: ClientId, now: Instant, cx: &mut Cx) -> bool {
+    /// The ack timer fired at `now`: whether the socket, still attached to a running actor
+    /// (`attached`), has had messages un-acked for the whole timeout since its last send; if
+    /// the timeout has not passed yet, the timer moves to when it will.
+    pub(crate) fn ack_due(
+        &mut self,
+        client: ClientId,
+        now: Instant,
+        attached: bool,
+        cx: &mut Cx,
+    ) -> bool {
         self.ack_armed = false;
-        if self.pending.is_empty() {
-            return false; // everything was acked since; the next send arms it again
+        if !attached || self.pending.is_empty() {
+            return false; // the next send (or re-attach) arms it again
         }
         let due = self.last_send.saturating_add(cx.config.ack_timeout);
         if due > now {
