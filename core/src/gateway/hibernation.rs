@@ -245,22 +245,22 @@ impl Gateway {
         }
     }
 
-    /// Attached hibernatable sockets with un-acked messages on `runner`'s actors.
+    /// Attached hibernatable sockets with un-acked messages on `runner`'s running actors.
     fn awaiting_acks(&self, runner: RunnerIdx) -> Vec<ClientId> {
-        let Some(instance) = self.runners.instances.get(&runner) else {
-            return Vec::new();
-        };
-        instance
-            .actors
-            .iter()
-            .filter_map(|a| self.actors.map.get(a))
-            .filter(|a| matches!(a.phase, Phase::Running { .. }))
-            .flat_map(|a| a.clients.iter().copied())
-            .filter(|c| {
-                matches!(
-                    self.clients.map.get(c).map(|c| &c.kind),
-                    Some(ClientKind::WebSocket(ws)) if ws.phase == WsPhase::Open && !ws.pending.is_empty()
-                )
+        self.clients_on_runner(runner)
+            .into_iter()
+            .filter(|id| {
+                let Some(c) = self.clients.map.get(id) else {
+                    return false;
+                };
+                let running = self
+                    .actors
+                    .map
+                    .get(&c.actor)
+                    .is_some_and(|a| matches!(a.phase, Phase::Running { .. }));
+                running
+                    && matches!(&c.kind, ClientKind::WebSocket(ws)
+                        if ws.phase == WsPhase::Open && !ws.pending.is_empty())
             })
             .collect()
     }
