@@ -541,3 +541,45 @@ fn a_client_already_paused_by_its_window_wakes_no_sleeping_actor_for_the_budget(
     assert_eq!(d.gw.metrics().wakes_for_budget, 0);
     assert_eq!(d.gw.hibernating_socket_count(), 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// gateway/actor_events.rs
+// ---------------------------------------------------------------------------------------------
+
+/// `handle_ack_commands` / `stop_stray_instance`: a runner acking a start for an actor instance
+/// the gateway does not own there (an unknown actor, or an older generation) is told to stop
+/// exactly that instance, one checkpoint index further; an ack for the current instance is
+/// left alone.
+#[test]
+fn an_acked_start_of_an_instance_the_gateway_does_not_own_is_stopped() {
+    let mut d = driver();
+    let (conn, _actor, start) = setup(&mut d);
+    let stray = ActorCheckpoint {
+        actor_id: "9b2f8a44-8f4e-4a39-9a57-1d2f3c4b5a69".into(),
+        generation: 3,
+        index: 4,
+    };
+    let stale = ActorCheckpoint {
+        generation: start.checkpoint.generation + 1,
+        ..start.checkpoint.clone()
+    };
+    let ack = ToServer::AckCommands(ToServerAckCommands {
+        last_command_checkpoints: vec![start.checkpoint.clone(), stray.clone(), stale.clone()],
+    });
+    let out = d.runner_send(conn, &ack);
+    let stop = |c: &ActorCheckpoint| CommandWrapper {
+        checkpoint: ActorCheckpoint {
+            index: c.index + 1,
+            ..c.clone()
+        },
+        inner: Command::StopActor,
+    };
+    assert_eq!(
+        out,
+        vec![
+            to_runner(conn, ToClient::Commands(vec![stop(&stray)])),
+            to_runner(conn, ToClient::Commands(vec![stop(&stale)])),
+        ]
+    );
+    assert_eq!(d.gw.metrics().stray_actors_stopped, 2);
+}
