@@ -704,3 +704,35 @@ fn timestamps_come_from_the_wall_clock_given_with_the_input() {
     assert_eq!(info.sleep_ts, Some(WALL_EPOCH + 3_600_000));
     assert_eq!(d.gw.wall_clock(), UnixMillis(WALL_EPOCH + 3_600_000));
 }
+
+/// A destroy while the actor is already stopping to sleep takes over: the stop ends in a
+/// destroy, not a sleep (and a later sleep request would not undo it). Kills the `==` → `!=`
+/// mutant of `stop_actor` and the `actor_stops` counter mutant the actor/ mutation run found.
+#[test]
+fn a_destroy_while_the_actor_stops_to_sleep_destroys_it() {
+    let mut d = driver();
+    let (conn, _) = d.connect_runner("k", "default", 1);
+    let (actor, start) = d.running_actor(conn, "chat");
+    d.runner_send(
+        conn,
+        &ToServer::Events(vec![intent(&start.checkpoint, 1, ActorIntent::Sleep)]),
+    );
+    let (_, out) = d.admin(AdminCommand::Destroy(actor));
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::SendRunner { .. })),
+        "the stop under way is not sent again: {out:?}"
+    );
+    let out = d.report_state(conn, &start.checkpoint, 2, stopped(StopCode::Ok));
+    assert!(
+        out.iter().any(|o| matches!(
+            o,
+            Output::Store { request: StoreRequest::DeleteActor(a), .. } if *a == actor
+        )),
+        "destroyed, not asleep: {out:?}"
+    );
+    assert_eq!(d.gw.metrics().actor_stops, 1);
+    assert_eq!(
+        d.admin_now(AdminCommand::Get(actor)),
+        Err(AdminError::NotFound(format!("actor {actor} not found")))
+    );
+}
