@@ -8,7 +8,7 @@ use smol::channel::Sender;
 use torpor_core::{
     AdminCommand, AdminError, AdminReply, ClientId, CloseFrame, Input, RunnerConnId, RunnerParams,
 };
-use torpor_protocol::v7::Headers;
+use torpor_protocol::shared::Headers;
 use torpor_sqlite::Completion;
 
 use crate::outbox::Outbox;

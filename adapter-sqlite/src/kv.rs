@@ -4,7 +4,7 @@
 
 use rusqlite::{Connection, params};
 use torpor_core::kv_policy;
-use torpor_protocol::v7::{
+use torpor_protocol::shared::{
     KvGetResponse, KvListQuery, KvListRequest, KvListResponse, KvMetadata, KvRequestData,
     KvResponseData,
 };

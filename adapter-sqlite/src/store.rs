@@ -8,7 +8,7 @@ use torpor_core::{
     ActorId, ActorRecord, CrashPolicy, NamespaceRecord, OpId, Snapshot, StoreFailure, StoreReply,
     StoreRequest,
 };
-use torpor_protocol::v7::{GatewayId, Headers, RequestId};
+use torpor_protocol::shared::{GatewayId, Headers, RequestId};
 
 use crate::error::{OpenError, classify};
 use crate::{kv, schema};

@@ -1,7 +1,7 @@
 //! Invalid KV requests get the runner-facing messages the reference sends, and write nothing.
 
 use torpor_core::{ActorId, OpId, StoreReply, StoreRequest};
-use torpor_protocol::v7::{
+use torpor_protocol::shared::{
     KvDeleteRangeRequest, KvDeleteRequest, KvErrorResponse, KvGetRequest, KvListPrefixQuery,
     KvListQuery, KvListRangeQuery, KvListRequest, KvPutRequest, KvRequestData, KvResponseData,
 };

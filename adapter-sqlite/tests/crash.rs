@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use torpor_core::{ActorId, OpId, StoreReply, StoreRequest};
-use torpor_protocol::v7::{KvGetRequest, KvPutRequest, KvRequestData, KvResponseData};
+use torpor_protocol::shared::{KvGetRequest, KvPutRequest, KvRequestData, KvResponseData};
 use torpor_sqlite::Store;
 
 fn actor() -> ActorId {

@@ -9,7 +9,7 @@ use torpor_core::kv_policy::DEFAULT_LIST_LIMIT;
 use torpor_core::{
     ActorId, ActorRecord, CrashPolicy, IndexKey, NamespaceRecord, OpId, StoreReply, StoreRequest,
 };
-use torpor_protocol::v7::{
+use torpor_protocol::shared::{
     GatewayId, Headers, KvDeleteRangeRequest, KvDeleteRequest, KvGetRequest, KvListPrefixQuery,
     KvListQuery, KvListRangeQuery, KvListRequest, KvPutRequest, KvRequestData, KvResponseData,
     RequestId,
@@ -130,7 +130,7 @@ impl Model {
                 );
                 match get_response(found) {
                     KvResponseData::Get(g) => {
-                        KvResponseData::List(torpor_protocol::v7::KvListResponse {
+                        KvResponseData::List(torpor_protocol::shared::KvListResponse {
                             keys: g.keys,
                             values: g.values,
                             metadata: g.metadata,
@@ -171,13 +171,13 @@ impl Model {
 }
 
 fn err(message: &str) -> KvResponseData {
-    KvResponseData::Error(torpor_protocol::v7::KvErrorResponse {
+    KvResponseData::Error(torpor_protocol::shared::KvErrorResponse {
         message: message.into(),
     })
 }
 
 fn get_response(found: Vec<(Vec<u8>, Vec<u8>, i64)>) -> KvResponseData {
-    let mut out = torpor_protocol::v7::KvGetResponse {
+    let mut out = torpor_protocol::shared::KvGetResponse {
         keys: vec![],
         values: vec![],
         metadata: vec![],
@@ -185,7 +185,7 @@ fn get_response(found: Vec<(Vec<u8>, Vec<u8>, i64)>) -> KvResponseData {
     for (k, v, ts) in found {
         out.keys.push(k);
         out.values.push(v);
-        out.metadata.push(torpor_protocol::v7::KvMetadata {
+        out.metadata.push(torpor_protocol::shared::KvMetadata {
             version: concat!("torpor-", env!("CARGO_PKG_VERSION"))
                 .as_bytes()
                 .to_vec(),

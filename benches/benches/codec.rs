@@ -6,10 +6,10 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use torpor_protocol::shared::{GatewayId, MessageId, RequestId};
 use torpor_protocol::v7::{
-    GatewayId, MessageId, RequestId, ToClient, ToClientTunnelMessage, ToClientTunnelMessageKind,
-    ToClientWebSocketMessage, ToServer, ToServerTunnelMessage, ToServerTunnelMessageKind,
-    ToServerWebSocketMessage,
+    ToClient, ToClientTunnelMessage, ToClientTunnelMessageKind, ToClientWebSocketMessage, ToServer,
+    ToServerTunnelMessage, ToServerTunnelMessageKind, ToServerWebSocketMessage,
 };
 
 const PAYLOAD: [u8; 32] = *b"0123456789abcdef0123456789abcdef";

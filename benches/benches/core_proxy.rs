@@ -9,9 +9,10 @@ use std::hint::black_box;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use torpor_core::testkit::driver::{Driver, tunnel_to};
 use torpor_core::{ClientFrame, ClientId, Config, Input, RunnerConnId};
+use torpor_protocol::shared::MessageId;
 use torpor_protocol::v7::{
-    MessageId, ToServer, ToServerTunnelMessage, ToServerTunnelMessageKind,
-    ToServerWebSocketMessage, ToServerWebSocketMessageAck, ToServerWebSocketOpen,
+    ToServer, ToServerTunnelMessage, ToServerTunnelMessageKind, ToServerWebSocketMessage,
+    ToServerWebSocketMessageAck, ToServerWebSocketOpen,
 };
 
 const ACTORS: usize = 100;

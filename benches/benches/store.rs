@@ -8,7 +8,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use torpor_core::HibernationRow;
 use torpor_core::{ActorId, OpId, StoreRequest};
-use torpor_protocol::v7::{
+use torpor_protocol::shared::{
     GatewayId, Headers, KvGetRequest, KvPutRequest, KvRequestData, RequestId,
 };
 use torpor_sqlite::Store;

@@ -50,7 +50,7 @@ pub struct Config {
     /// Longest delay between store retries.
     pub store_retry_max: Duration,
     /// Decode limits for runner frames.
-    pub decode_limits: crate::protocol::Limits,
+    pub decode_limits: torpor_protocol::Limits,
     /// An attached hibernatable socket closes (1011 `torpor.ack_timeout`) when its oldest
     /// un-acked message has waited this long since the last (re)send. Paused while detached.
     pub ack_timeout: Duration,
@@ -97,7 +97,7 @@ impl Default for Config {
             max_clients: 1_000_000,
             store_retry_base: Duration::from_millis(100),
             store_retry_max: Duration::from_secs(10),
-            decode_limits: crate::protocol::Limits::DEFAULT,
+            decode_limits: torpor_protocol::Limits::DEFAULT,
             ack_timeout: Duration::from_secs(30),
             wake_deadline: Duration::from_secs(90),
             hibernation_eligible_threshold: Duration::from_secs(90),

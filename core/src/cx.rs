@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use crate::config::Config;
 use crate::ids::{ActorId, ClientId, OpId, RunnerConnId};
 use crate::io::{CloseFrame, Output};
+use crate::link::{self, ToRunner};
 use crate::metrics::{Histograms, Metrics};
-use crate::protocol::{GatewayId, RequestId, ToClient};
 use crate::time::{Instant, UnixMillis};
 use crate::timer::Timers;
+use torpor_protocol::shared::{GatewayId, RequestId};
 
 pub(crate) struct Cx {
     pub(crate) config: Config,
@@ -71,10 +72,10 @@ impl Cx {
     }
 
     /// Encodes `msg` and queues it for the runner connection.
-    pub(crate) fn send_runner(&mut self, conn: RunnerConnId, msg: &ToClient) {
+    pub(crate) fn send_runner(&mut self, conn: RunnerConnId, msg: ToRunner) {
         self.push(Output::SendRunner {
             conn,
-            bytes: msg.to_bytes().into(),
+            bytes: link::encode(msg),
         });
     }
 

@@ -4,8 +4,8 @@ use bytes::Bytes;
 
 use crate::admin::{AdminCommand, AdminError, AdminReply};
 use crate::ids::{AdminReqId, ClientId, OpId, RunnerConnId};
-use crate::protocol::Headers;
 use crate::store::{StoreFailure, StoreReply, StoreRequest};
+use torpor_protocol::shared::Headers;
 
 /// A client WebSocket data frame. Pings and pongs never reach the core: the adapter answers them.
 #[derive(Debug, Clone, PartialEq, Eq)]

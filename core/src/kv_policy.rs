@@ -5,7 +5,7 @@
 //! ([`KvErrorResponse`]) with the exact messages the reference sends, which runner code may show
 //! or match. Unlike the reference, empty values are stored and returned (§17 #24).
 
-use torpor_protocol::v7::{KvErrorResponse, KvListQuery, KvRequestData};
+use torpor_protocol::shared::{KvErrorResponse, KvListQuery, KvRequestData};
 
 /// Most keys in one get, delete or put.
 pub const MAX_KEYS: usize = 128;
@@ -116,7 +116,7 @@ pub fn prefix_successor(p: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use torpor_protocol::v7::{KvGetRequest, KvPutRequest};
+    use torpor_protocol::shared::{KvGetRequest, KvPutRequest};
 
     #[test]
     fn prefix_successor_drops_trailing_ff_and_increments() {

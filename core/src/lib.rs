@@ -2,7 +2,8 @@
 //!
 //! The crate has no clock, no sockets, no threads and no ambient randomness: adapters feed it
 //! bytes and time and execute what it asks for. It holds one state machine, [`Gateway`]; the
-//! runner protocol's codec is `torpor-protocol`'s.
+//! runner protocol's codec is `torpor-protocol`'s, mapped onto the core's own vocabulary in
+//! `link`.
 //!
 //! # Driving the gateway
 //!
@@ -47,9 +48,17 @@ mod hibernation;
 mod ids;
 mod io;
 pub mod kv_policy;
-/// The runner protocol the core speaks (crate-internal shorthand for `torpor_protocol::v7`).
-use torpor_protocol::v7 as protocol;
+mod link;
 mod metrics;
+/// The simulator's runner model and the tests play a v7 runner: its messages with their shared
+/// types, under one crate-private name. The core itself sees only `link`'s vocabulary.
+#[cfg(any(test, feature = "testkit"))]
+mod protocol {
+    #[cfg(test)]
+    pub(crate) use torpor_protocol::StrMap;
+    pub(crate) use torpor_protocol::shared::*;
+    pub(crate) use torpor_protocol::v7::*;
+}
 mod runner;
 mod store;
 mod store_ops;

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::ids::ActorId;
-use crate::protocol::{GatewayId, Headers, KvRequestData, KvResponseData, RequestId};
+use torpor_protocol::shared::{GatewayId, Headers, KvRequestData, KvResponseData, RequestId};
 
 /// The durable part of an actor (the registry row).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
-use torpor_protocol::v7::{DecodeErrorKind, Limits, ToServer};
+use torpor_protocol::v7::ToServer;
+use torpor_protocol::{DecodeErrorKind, Limits};
 
 struct Counting;
 

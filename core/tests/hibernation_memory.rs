@@ -82,7 +82,12 @@ fn a_hibernating_socket_costs_at_most_512_heap_bytes() {
             conn,
             &ToServer::Events(vec![intent(cp, 1, ActorIntent::Sleep)]),
         ));
-        drop(d.report_state(conn, cp, 2, stopped(torpor_protocol::v7::StopCode::Error)));
+        drop(d.report_state(
+            conn,
+            cp,
+            2,
+            stopped(torpor_protocol::shared::StopCode::Error),
+        ));
     }
     let n = actor_count * PER_ACTOR;
     assert_eq!(d.gw.hibernating_socket_count(), n);

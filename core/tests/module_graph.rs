@@ -1,6 +1,7 @@
 //! The core's layering, checked over its sources: the sub-machine modules (runner, actor,
 //! tunnel, hibernation, store operations, …) import each other without cycles and never name
-//! `Gateway`; only `gateway/` sees the whole gateway and routes between them.
+//! `Gateway`; only `gateway/` sees the whole gateway and routes between them. Only `link/`'s
+//! mapping modules name a protocol version's messages.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -11,7 +12,7 @@ use std::path::Path;
 fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (module, text) in sources(&src) {
+    for Source { module, text, .. } in sources(&src) {
         let deps = graph.entry(module.clone()).or_default();
         for (at, _) in text.match_indices("crate::") {
             let name: String = text[at + "crate::".len()..]
@@ -26,8 +27,17 @@ fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
     graph
 }
 
-/// (top-level module, source text without its `#[cfg(test)] mod tests`) for every file.
-fn sources(src: &Path) -> Vec<(String, String)> {
+/// One source file of the core (outside its tests and the testkit).
+struct Source {
+    /// The top-level module it belongs to.
+    module: String,
+    /// Its path under `src/`, with `/` separators.
+    path: String,
+    /// Its text without its `#[cfg(test)] mod tests`.
+    text: String,
+}
+
+fn sources(src: &Path) -> Vec<Source> {
     let mut out = Vec::new();
     let mut dirs = vec![src.to_path_buf()];
     while let Some(dir) = dirs.pop() {
@@ -48,7 +58,8 @@ fn sources(src: &Path) -> Vec<(String, String)> {
                 Some(at) => text[..at].to_owned(),
                 None => text,
             };
-            out.push((module, text));
+            let path = rel.to_string_lossy().replace('\\', "/");
+            out.push(Source { module, path, text });
         }
     }
     out
@@ -98,15 +109,36 @@ fn only_the_gateway_layer_names_the_gateway() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let offenders: BTreeSet<String> = sources(&src)
         .into_iter()
-        .filter(|(module, text)| {
-            module != "gateway" && (text.contains("impl Gateway") || text.contains("Gateway;"))
+        .filter(|s| {
+            s.module != "gateway"
+                && (s.text.contains("impl Gateway") || s.text.contains("Gateway;"))
         })
-        .map(|(module, _)| module)
+        .map(|s| s.module)
         .collect();
     assert!(
         offenders.is_empty(),
         "modules naming Gateway: {offenders:?}"
     );
+}
+
+/// A second protocol is a codec plus a mapping: the rest of the core speaks the link's
+/// vocabulary and the shared payload types, never a version's messages.
+#[test]
+fn only_link_mappings_name_a_protocol_version() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let sources = sources(&src);
+    let named: BTreeMap<String, &str> = sources
+        .iter()
+        .filter_map(|s| {
+            let version = ["torpor_protocol::v7", "torpor_protocol::v8"]
+                .into_iter()
+                .find(|v| s.text.contains(v))?;
+            Some((s.path.clone(), version))
+        })
+        .collect();
+    let expected: BTreeMap<String, &str> =
+        [("link/v7.rs".to_owned(), "torpor_protocol::v7")].into();
+    assert_eq!(named, expected);
 }
 
 #[test]

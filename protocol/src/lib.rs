@@ -1,7 +1,21 @@
 //! The runner protocols Torpor speaks, one module per version: [`v7`] today (Rivet's runner
-//! protocol, `@rivetkit/engine-runner@2.2.x`). Each module is a codec only — types, a strict
-//! encoder and decoder, and their tests against golden vectors from the npm package — with no
-//! behaviour: the core maps decoded messages onto its own events, so a second protocol (envoy
-//! v8) is another module here plus a mapping in the core.
+//! protocol, `@rivetkit/engine-runner@2.2.x`). Each module is a codec only — its messages, a
+//! strict encoder and decoder, and their tests against golden vectors from the npm package — with
+//! no behaviour: the core maps decoded messages onto its own vocabulary, so a second protocol
+//! (envoy v8) is another module here plus a mapping in the core.
+//!
+//! What every version shares sits at the top: the BARE primitives, the strict decoder's errors
+//! and limits, string maps, and [`shared`], the types both versions encode alike.
+#![warn(clippy::unwrap_used, clippy::indexing_slicing)]
 
+#[cfg(test)]
+mod describe;
+mod error;
+mod map;
+pub mod shared;
 pub mod v7;
+pub(crate) mod wire;
+
+pub use error::{DecodeError, DecodeErrorKind};
+pub use map::StrMap;
+pub use wire::Limits;

@@ -35,7 +35,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use torpor_protocol::v7::{GatewayId, PROTOCOL_VERSION, RequestId};
+use torpor_protocol::shared::{GatewayId, RequestId};
+use torpor_protocol::v7::PROTOCOL_VERSION;
 
 pub use conn::{DetachedRunner, TestRunner};
 pub use gateway::GatewayProcess;

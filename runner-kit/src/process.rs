@@ -12,11 +12,13 @@ use std::time::Instant;
 
 use async_tungstenite::tungstenite::Message;
 use smol::channel::Sender;
+use torpor_protocol::StrMap;
+use torpor_protocol::shared::{ActorCheckpoint, GatewayId, RequestId, StopCode};
 use torpor_protocol::v7::{
-    ActorCheckpoint, ActorIntent, ActorState, ActorStateStopped, Command, CommandStartActor, Event,
-    EventActorIntent, EventActorStateUpdate, EventWrapper, GatewayId, ProtocolMetadata, RequestId,
-    StopCode, StrMap, ToClient, ToServer, ToServerAckCommands, ToServerInit, ToServerPong,
-    ToServerTunnelMessageKind as Out, ToServerWebSocketClose, ToServerWebSocketMessageAck,
+    ActorIntent, ActorState, ActorStateStopped, Command, CommandStartActor, Event,
+    EventActorIntent, EventActorStateUpdate, EventWrapper, ProtocolMetadata, ToClient, ToServer,
+    ToServerAckCommands, ToServerInit, ToServerPong, ToServerTunnelMessageKind as Out,
+    ToServerWebSocketClose, ToServerWebSocketMessageAck,
 };
 
 use super::{ActorStorage, RunnerConfig, RunnerEvent};

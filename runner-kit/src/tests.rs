@@ -4,15 +4,18 @@ use std::time::Instant;
 
 use async_tungstenite::tungstenite::Message;
 use smol::channel::Receiver;
+use torpor_protocol::shared::{
+    ActorCheckpoint, ActorConfig, GatewayId, Headers, HibernatingRequest, MessageId, RequestId,
+    StopCode,
+};
 use torpor_protocol::v7::{
-    ActorCheckpoint, ActorConfig, ActorIntent, ActorState, ActorStateStopped, Command,
-    CommandStartActor, CommandWrapper, Event, EventActorIntent, EventActorStateUpdate,
-    EventWrapper, GatewayId, Headers, HibernatingRequest, MessageId, ProtocolMetadata, RequestId,
-    StopCode, ToClient, ToClientAckEvents, ToClientInit, ToClientPing, ToClientRequestChunk,
-    ToClientRequestStart, ToClientTunnelMessage, ToClientTunnelMessageKind as In,
-    ToClientWebSocketClose, ToClientWebSocketMessage, ToClientWebSocketOpen, ToServer,
-    ToServerAckCommands, ToServerPong, ToServerTunnelMessageKind as Out, ToServerWebSocketClose,
-    ToServerWebSocketMessage, ToServerWebSocketMessageAck, ToServerWebSocketOpen,
+    ActorIntent, ActorState, ActorStateStopped, Command, CommandStartActor, CommandWrapper, Event,
+    EventActorIntent, EventActorStateUpdate, EventWrapper, ProtocolMetadata, ToClient,
+    ToClientAckEvents, ToClientInit, ToClientPing, ToClientRequestChunk, ToClientRequestStart,
+    ToClientTunnelMessage, ToClientTunnelMessageKind as In, ToClientWebSocketClose,
+    ToClientWebSocketMessage, ToClientWebSocketOpen, ToServer, ToServerAckCommands, ToServerPong,
+    ToServerTunnelMessageKind as Out, ToServerWebSocketClose, ToServerWebSocketMessage,
+    ToServerWebSocketMessageAck, ToServerWebSocketOpen,
 };
 
 use super::process::Process;

@@ -1,12 +1,12 @@
 //! The tunnel side of the process: client HTTP requests and WebSockets, the index rule and
 //! the persist-then-ack contract.
 
+use torpor_protocol::shared::{Headers, MessageId, RequestId};
 use torpor_protocol::v7::{
-    Headers, MessageId, RequestId, ToClientRequestStart, ToClientTunnelMessage,
-    ToClientTunnelMessageKind as In, ToClientWebSocketMessage, ToServer, ToServerResponseChunk,
-    ToServerResponseStart, ToServerTunnelMessage, ToServerTunnelMessageKind as Out,
-    ToServerWebSocketClose, ToServerWebSocketMessage, ToServerWebSocketMessageAck,
-    ToServerWebSocketOpen,
+    ToClientRequestStart, ToClientTunnelMessage, ToClientTunnelMessageKind as In,
+    ToClientWebSocketMessage, ToServer, ToServerResponseChunk, ToServerResponseStart,
+    ToServerTunnelMessage, ToServerTunnelMessageKind as Out, ToServerWebSocketClose,
+    ToServerWebSocketMessage, ToServerWebSocketMessageAck, ToServerWebSocketOpen,
 };
 
 use super::process::{Process, Request, RequestKey, RequestKind};

@@ -2,7 +2,7 @@
 //! actor sees, and the headers it gets.
 
 use hyper::header::{self, HeaderMap};
-use torpor_protocol::v7::Headers;
+use torpor_protocol::shared::Headers;
 
 use crate::api_error::ApiError;
 use crate::auth::{TOKEN_HEADER, TOKEN_PROTOCOL};

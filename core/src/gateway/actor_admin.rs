@@ -5,11 +5,11 @@ use crate::admin::{ActorFilter, AdminCommand, AdminError, AdminReply, CreateActo
 use crate::gateway::Gateway;
 use crate::ids::{ActorId, AdminReqId};
 use crate::io::Output;
-use crate::protocol::{KvGetRequest, KvRequestData};
 use crate::store::{ActorRecord, NamespaceRecord, StoreRequest};
 use crate::store_ops::Purpose;
 use crate::time::Instant;
 use std::collections::BTreeMap;
+use torpor_protocol::shared::{KvGetRequest, KvRequestData};
 
 impl Gateway {
     pub(crate) fn handle_admin(&mut self, now: Instant, req: AdminReqId, command: AdminCommand) {

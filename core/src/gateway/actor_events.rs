@@ -3,14 +3,12 @@
 use crate::actor::{Phase, StopIntent};
 use crate::gateway::Gateway;
 use crate::ids::{ActorId, RunnerConnId};
-use crate::protocol::{
-    ActorCheckpoint, ActorIntent, ActorState, Command, CommandWrapper, Event, EventWrapper,
-    ToClient, ToClientAckEvents, ToServerAckCommands,
-};
+use crate::link::{ActorCommand, ActorCommandKind, ActorEvent, ActorEventKind, ToRunner};
 use crate::runner::RunnerIdx;
 use crate::time::Instant;
 use crate::timer::TimerKey;
 use std::collections::BTreeMap;
+use torpor_protocol::shared::ActorCheckpoint;
 
 impl Gateway {
     /// Applies a batch of events, then acknowledges the last processed index of every actor in
@@ -20,16 +18,13 @@ impl Gateway {
         now: Instant,
         conn: RunnerConnId,
         runner: RunnerIdx,
-        events: Vec<EventWrapper>,
+        events: Vec<ActorEvent>,
     ) {
         let mut acks: BTreeMap<String, ActorCheckpoint> = BTreeMap::new();
-        for EventWrapper { checkpoint, inner } in events {
+        for ActorEvent { checkpoint, kind } in events {
             let Some(id) = self.current_instance(runner, &checkpoint) else {
                 self.cx.metrics.events_stale += 1;
-                if matches!(
-                    inner,
-                    Event::ActorStateUpdate(ref u) if u.state == ActorState::Running
-                ) {
+                if kind == ActorEventKind::Running {
                     self.stop_stray_instance(conn, &checkpoint);
                 }
                 continue;
@@ -41,15 +36,13 @@ impl Gateway {
                 self.cx.metrics.events_duplicate += 1;
             } else {
                 actor.last_event_index = checkpoint.index;
-                self.apply_event(now, id, inner);
+                self.apply_event(now, id, kind);
             }
             acks.insert(checkpoint.actor_id.clone(), checkpoint);
         }
         if !acks.is_empty() {
-            let ack = ToClientAckEvents {
-                last_event_checkpoints: acks.into_values().collect(),
-            };
-            self.cx.send_runner(conn, &ToClient::AckEvents(ack));
+            let seen = ToRunner::EventsSeen(acks.into_values().collect());
+            self.cx.send_runner(conn, seen);
         }
     }
 
@@ -62,22 +55,15 @@ impl Gateway {
         current.then_some(id)
     }
 
-    fn apply_event(&mut self, now: Instant, id: ActorId, event: Event) {
+    fn apply_event(&mut self, now: Instant, id: ActorId, event: ActorEventKind) {
         match event {
-            Event::ActorStateUpdate(update) => match update.state {
-                ActorState::Running => self.on_actor_running(now, id),
-                ActorState::Stopped(stopped) => self.on_actor_stopped(now, id, stopped.code),
-            },
-            Event::ActorIntent(intent) => {
-                let intent = match intent.intent {
-                    ActorIntent::Sleep => StopIntent::Sleep,
-                    ActorIntent::Stop => StopIntent::Stop,
-                };
-                self.stop_actor(now, id, intent);
-            }
-            Event::ActorSetAlarm(alarm) => {
+            ActorEventKind::Running => self.on_actor_running(now, id),
+            ActorEventKind::Stopped { ok } => self.on_actor_stopped(now, id, ok),
+            ActorEventKind::WantsSleep => self.stop_actor(now, id, StopIntent::Sleep),
+            ActorEventKind::WantsStop => self.stop_actor(now, id, StopIntent::Stop),
+            ActorEventKind::SetAlarm(alarm_ts) => {
                 if let Some(actor) = self.actors.map.get_mut(&id) {
-                    actor.record.alarm_ts = alarm.alarm_ts;
+                    actor.record.alarm_ts = alarm_ts;
                     self.persist_actor(id);
                 }
             }
@@ -109,9 +95,9 @@ impl Gateway {
         &mut self,
         conn: RunnerConnId,
         runner: RunnerIdx,
-        ack: ToServerAckCommands,
+        seen: Vec<ActorCheckpoint>,
     ) {
-        for checkpoint in ack.last_command_checkpoints {
+        for checkpoint in seen {
             if self.current_instance(runner, &checkpoint).is_none() {
                 self.stop_stray_instance(conn, &checkpoint);
             }
@@ -122,15 +108,14 @@ impl Gateway {
     /// stops by (actor, generation), so this cannot touch a current instance.
     fn stop_stray_instance(&mut self, conn: RunnerConnId, checkpoint: &ActorCheckpoint) {
         self.cx.metrics.stray_actors_stopped += 1;
-        let wrapper = CommandWrapper {
+        let stop = ActorCommand {
             checkpoint: ActorCheckpoint {
                 actor_id: checkpoint.actor_id.clone(),
                 generation: checkpoint.generation,
                 index: checkpoint.index.saturating_add(1),
             },
-            inner: Command::StopActor,
+            kind: ActorCommandKind::Stop,
         };
-        self.cx
-            .send_runner(conn, &ToClient::Commands(vec![wrapper]));
+        self.cx.send_runner(conn, ToRunner::Commands(vec![stop]));
     }
 }

@@ -4,14 +4,13 @@ use crate::actor::{Actor, Phase, stop_placing};
 use crate::actor::{MAX_CLOSE_WAKE_START_TIMEOUTS, StopCause, StopIntent};
 use crate::gateway::Gateway;
 use crate::ids::ActorId;
-use crate::protocol::{
-    ActorCheckpoint, ActorConfig, Command, CommandStartActor, CommandWrapper, StopCode, ToClient,
-};
+use crate::link::{ActorCommand, ActorCommandKind, ToRunner};
 use crate::runner::RunnerIdx;
 use crate::store::{ActorRecord, CrashPolicy, StoreRequest};
 use crate::store_ops::Purpose;
 use crate::time::Instant;
 use crate::timer::TimerKey;
+use torpor_protocol::shared::{ActorCheckpoint, ActorConfig};
 
 impl Gateway {
     /// Something needs the actor running (a request, an alarm): start it if it is asleep, or
@@ -109,37 +108,36 @@ impl Gateway {
             return;
         };
         let r = &actor.record;
-        let command = Command::StartActor(CommandStartActor {
+        let command = ActorCommandKind::Start {
             config: ActorConfig {
                 name: r.name.clone(),
                 key: r.key.clone(),
                 create_ts: r.create_ts,
                 input: r.input.clone(),
             },
-            hibernating_requests: self.hibernating_requests(id),
-        });
+            hibernating: self.hibernating_requests(id),
+        };
         self.send_command(id, index, command);
     }
 
     /// Sends one command for the actor's current generation to its runner, if connected. A
     /// disconnected runner gets it on reconnect, if its effect is still unobserved.
-    fn send_command(&mut self, id: ActorId, index: i64, inner: Command) {
+    fn send_command(&mut self, id: ActorId, index: i64, kind: ActorCommandKind) {
         let Some(actor) = self.actors.map.get(&id) else {
             return;
         };
         let Some(conn) = actor.phase.runner().and_then(|r| self.runners.conn_of(r)) else {
             return;
         };
-        let wrapper = CommandWrapper {
+        let command = ActorCommand {
             checkpoint: ActorCheckpoint {
                 actor_id: id.to_string(),
                 generation: actor.record.generation,
                 index,
             },
-            inner,
+            kind,
         };
-        self.cx
-            .send_runner(conn, &ToClient::Commands(vec![wrapper]));
+        self.cx.send_runner(conn, ToRunner::Commands(vec![command]));
     }
 
     /// Asks the actor to stop. `intent` decides what its `Stopped` will mean.
@@ -160,7 +158,7 @@ impl Gateway {
                 let at = now.saturating_add(self.cx.config.actor_stop_timeout);
                 self.cx.timers.set(TimerKey::ActorStop(id), at);
                 self.pause_actor_ack_timers(id);
-                self.send_command(id, index, Command::StopActor);
+                self.send_command(id, index, ActorCommandKind::Stop);
             }
             Phase::Stopping { .. } => {
                 // A destroy overrides a sleep already under way; a sleep never downgrades a destroy.
@@ -182,7 +180,8 @@ impl Gateway {
     }
 
     /// `Stopped` arrived for the current generation.
-    pub(crate) fn on_actor_stopped(&mut self, now: Instant, id: ActorId, code: StopCode) {
+    /// The actor stopped; `ok` is the runner's `Ok` stop code (a sleep reports not ok).
+    pub(crate) fn on_actor_stopped(&mut self, now: Instant, id: ActorId, ok: bool) {
         let Some(actor) = self.actors.map.get(&id) else {
             return;
         };
@@ -194,9 +193,9 @@ impl Gateway {
             }
         };
         let destroyed = matches!(
-            (cause, code),
+            (cause, ok),
             (StopCause::Intent(StopIntent::Destroy), _)
-                | (StopCause::Intent(StopIntent::Stop), StopCode::Ok)
+                | (StopCause::Intent(StopIntent::Stop), true)
         );
         self.cx.metrics.actor_stops += 1;
         let crash_policy = (cause == StopCause::Crash).then_some(actor.record.crash_policy);
@@ -387,7 +386,7 @@ impl Gateway {
             if let Some(actor) = self.actors.map.get_mut(&id) {
                 actor.last_command_index += 1;
                 let index = actor.last_command_index;
-                self.send_command(id, index, Command::StopActor);
+                self.send_command(id, index, ActorCommandKind::Stop);
             }
         }
         self.fail_waiting_requests(id, StopCause::StartTimeout);
@@ -432,7 +431,7 @@ impl Gateway {
                 }
                 Some(Phase::Stopping { command_index, .. }) => {
                     self.cx.metrics.commands_replayed += 1;
-                    self.send_command(id, command_index, Command::StopActor);
+                    self.send_command(id, command_index, ActorCommandKind::Stop);
                 }
                 _ => {}
             }

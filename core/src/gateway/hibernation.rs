@@ -7,7 +7,7 @@ use crate::gateway::Gateway;
 use crate::hibernation::CloseAfterRunning;
 use crate::ids::{ActorId, ClientId};
 use crate::io::{CloseFrame, Output};
-use crate::protocol::{ToClientTunnelMessageKind, ToClientWebSocketClose};
+use crate::link::{TunnelToActor, WebSocketClose};
 use crate::runner::RunnerIdx;
 use crate::time::Instant;
 use crate::timer::TimerKey;
@@ -163,7 +163,7 @@ impl Gateway {
         &mut self,
         now: Instant,
         client: ClientId,
-        msg: ToClientWebSocketClose,
+        msg: WebSocketClose,
     ) {
         self.cx.metrics.ws_closed_while_hibernating += 1;
         let Some(actor) = self.clients.map.get(&client).map(|c| c.actor) else {
@@ -189,11 +189,7 @@ impl Gateway {
 
     /// If a start listing this hibernating socket is on its way, the runner will restore it:
     /// queue `msg` for delivery once the actor runs, so no ghost socket survives on its side.
-    pub(crate) fn tell_runner_after_running(
-        &mut self,
-        client: ClientId,
-        msg: ToClientWebSocketClose,
-    ) {
+    pub(crate) fn tell_runner_after_running(&mut self, client: ClientId, msg: WebSocketClose) {
         let Some(c) = self.clients.map.get_mut(&client) else {
             return;
         };
@@ -204,7 +200,7 @@ impl Gateway {
         ) {
             return;
         }
-        let kind = ToClientTunnelMessageKind::WebSocketClose(msg);
+        let kind = TunnelToActor::WebSocketClose(msg);
         let (_, frame) = tunnel_frame(c, self.cx.gateway_id, kind);
         if let Some(a) = self.actors.map.get_mut(&actor) {
             a.close_after_running.push(CloseAfterRunning { frame });
@@ -230,7 +226,7 @@ impl Gateway {
                 .is_some_and(|ws| ws.phase == WsPhase::Hibernating && ws.closing.is_none());
             if waited_on {
                 self.cx.metrics.ws_wake_timeouts += 1;
-                let msg = ToClientWebSocketClose {
+                let msg = WebSocketClose {
                     code: Some(1011),
                     reason: Some(reason.to_owned()),
                 };

@@ -4,13 +4,11 @@ use crate::engine_error::EngineError;
 use crate::gateway::Gateway;
 use crate::ids::ClientId;
 use crate::io::Output;
-use crate::protocol::{
-    Headers, ToClientRequestStart, ToClientTunnelMessageKind, ToServerResponseChunk,
-    ToServerResponseStart,
-};
+use crate::link::{BodyChunk, RequestStart, ResponseStart, TunnelToActor};
 use crate::time::Instant;
 use crate::timer::TimerKey;
 use crate::tunnel::{ClientKind, Http, HttpPhase};
+use torpor_protocol::shared::Headers;
 
 impl Gateway {
     #[allow(clippy::too_many_arguments)] // mirrors the Input variant it unpacks
@@ -53,7 +51,7 @@ impl Gateway {
         };
         http.phase = HttpPhase::Sent;
         let body = std::mem::take(&mut http.body);
-        let start = ToClientRequestStart {
+        let start = RequestStart {
             actor_id: c.actor.to_string(),
             method: std::mem::take(&mut http.method),
             // Kept: `GET /actors/{id}/sockets` shows what each request is for.
@@ -64,10 +62,10 @@ impl Gateway {
         };
         let at = now.saturating_add(self.cx.config.http_response_timeout);
         self.cx.timers.set(TimerKey::HttpResponse(client), at);
-        self.send_tunnel(client, ToClientTunnelMessageKind::RequestStart(start));
+        self.send_tunnel(client, TunnelToActor::RequestStart(start));
     }
 
-    pub(super) fn on_response_start(&mut self, client: ClientId, start: ToServerResponseStart) {
+    pub(super) fn on_response_start(&mut self, client: ClientId, start: ResponseStart) {
         self.cx.metrics.http_responses += 1;
         self.cx.timers.cancel(TimerKey::HttpResponse(client));
         if start.stream {
@@ -88,7 +86,7 @@ impl Gateway {
         });
     }
 
-    pub(super) fn on_response_chunk(&mut self, client: ClientId, chunk: ToServerResponseChunk) {
+    pub(super) fn on_response_chunk(&mut self, client: ClientId, chunk: BodyChunk) {
         if chunk.finish {
             self.remove_client(client);
         }
@@ -118,7 +116,7 @@ impl Gateway {
             return;
         };
         if matches!(&c.kind, ClientKind::Http(h) if h.phase != HttpPhase::Waiting) {
-            self.send_tunnel(client, ToClientTunnelMessageKind::RequestAbort);
+            self.send_tunnel(client, TunnelToActor::RequestAbort);
         }
         self.remove_client(client);
     }
@@ -135,14 +133,14 @@ impl Gateway {
     /// the runner told to stop the request.
     pub(crate) fn abort_slow_http_client(&mut self, client: ClientId) {
         self.cx.metrics.http_client_too_slow += 1;
-        self.send_tunnel(client, ToClientTunnelMessageKind::RequestAbort);
+        self.send_tunnel(client, TunnelToActor::RequestAbort);
         self.remove_client(client);
         self.cx.push(Output::HttpAbort { client });
     }
 
     pub(crate) fn on_http_response_timeout(&mut self, client: ClientId) {
         self.cx.metrics.http_response_timeouts += 1;
-        self.send_tunnel(client, ToClientTunnelMessageKind::RequestAbort);
+        self.send_tunnel(client, TunnelToActor::RequestAbort);
         self.remove_client(client);
         self.http_error(
             client,

@@ -6,10 +6,10 @@
 use super::Gateway;
 use crate::actor::Phase;
 use crate::ids::{ActorId, ClientId, RunnerConnId};
-use crate::protocol::RequestId;
 use crate::runner::RunnerIdx;
 use crate::store::ActorRecord;
 use crate::tunnel::{ClientKind, WsPhase};
+use torpor_protocol::shared::RequestId;
 
 /// The view; see [`Gateway::inspect`].
 #[derive(Clone, Copy)]

@@ -2,15 +2,16 @@
 
 use crate::gateway::Gateway;
 use crate::ids::ActorId;
-use crate::protocol::{KvErrorResponse, KvResponseData, ToServerKvRequest};
+use crate::link::KvCall;
 use crate::runner::RunnerIdx;
 use crate::store::StoreRequest;
 use crate::store_ops::Purpose;
+use torpor_protocol::shared::{KvErrorResponse, KvResponseData};
 
 impl Gateway {
     /// A runner may only touch the KV data of actors allocated to it. The error messages are
     /// the reference's, which runner code may match on.
-    pub(crate) fn handle_kv_request(&mut self, runner: RunnerIdx, req: ToServerKvRequest) {
+    pub(crate) fn handle_kv_request(&mut self, runner: RunnerIdx, req: KvCall) {
         let owner = ActorId::parse(&req.actor_id)
             .and_then(|id| self.actors.map.get(&id).map(|a| (id, a.phase.runner())));
         let actor = match owner {

@@ -29,13 +29,13 @@ use crate::hibernation::IndexSchedule;
 use crate::ids::OpId;
 use crate::io::{Input, Output};
 use crate::metrics::{Histograms, Metrics};
-use crate::protocol::GatewayId;
 use crate::runner::Runners;
 use crate::store::{NamespaceRecord, Snapshot};
 use crate::store_ops::PendingOp;
 use crate::time::{Instant, UnixMillis};
 use crate::timer::TimerKey;
 use crate::tunnel::Clients;
+use torpor_protocol::shared::GatewayId;
 
 /// The Torpor gateway core. See the crate docs for the driving contract.
 pub struct Gateway {

@@ -2,10 +2,11 @@
 
 use crate::gateway::Gateway;
 use crate::ids::ClientId;
-use crate::protocol::{ToServerTunnelMessage, ToServerTunnelMessageKind as Kind};
+use crate::link::TunnelToClient as Kind;
 use crate::runner::RunnerIdx;
 use crate::time::Instant;
 use crate::tunnel::{ClientKind, HttpPhase, WsPhase};
+use torpor_protocol::shared::MessageId;
 
 impl Gateway {
     /// Routes by (gateway id, request id). A message is accepted only if the request's actor is
@@ -15,9 +16,10 @@ impl Gateway {
         &mut self,
         now: Instant,
         runner: RunnerIdx,
-        msg: ToServerTunnelMessage,
+        id: MessageId,
+        msg: Kind,
     ) {
-        let Some(client) = self.route(&msg) else {
+        let Some(client) = self.route(id) else {
             self.cx.metrics.tunnel_dropped_unknown += 1;
             return;
         };
@@ -34,9 +36,9 @@ impl Gateway {
             ClientKind::WebSocket(ws) => (Some(ws.phase), None),
             ClientKind::Http(http) => (None, Some(http.phase)),
         };
-        match (msg.message_kind, ws, http) {
-            (Kind::WebSocketOpen(open), Some(WsPhase::Opening), _) => {
-                self.on_websocket_open(now, client, open.can_hibernate);
+        match (msg, ws, http) {
+            (Kind::WebSocketOpen { can_hibernate }, Some(WsPhase::Opening), _) => {
+                self.on_websocket_open(now, client, can_hibernate);
             }
             (Kind::WebSocketMessage(_), Some(WsPhase::Open), _) if gone => {
                 self.cx.metrics.ws_messages_to_closed_client += 1;
@@ -44,8 +46,8 @@ impl Gateway {
             (Kind::WebSocketMessage(m), Some(WsPhase::Open), _) => {
                 self.on_websocket_message(client, m);
             }
-            (Kind::WebSocketMessageAck(ack), Some(WsPhase::Open), _) => {
-                self.on_websocket_ack(now, client, ack.index);
+            (Kind::WebSocketAck { index }, Some(WsPhase::Open), _) => {
+                self.on_websocket_ack(now, client, index);
             }
             (Kind::WebSocketClose(close), Some(WsPhase::Opening | WsPhase::Open), _) => {
                 self.on_websocket_close(client, close);
@@ -63,8 +65,7 @@ impl Gateway {
         }
     }
 
-    fn route(&self, msg: &ToServerTunnelMessage) -> Option<ClientId> {
-        let id = &msg.message_id;
+    fn route(&self, id: MessageId) -> Option<ClientId> {
         if id.gateway_id != self.cx.gateway_id {
             return None;
         }

@@ -4,10 +4,7 @@
 use crate::gateway::Gateway;
 use crate::ids::{ActorId, RunnerConnId};
 use crate::io::{Output, RunnerParams};
-use crate::protocol::{
-    PROTOCOL_VERSION, ProtocolMetadata, ToClient, ToClientInit, ToClientPing, ToServer,
-    ToServerInit,
-};
+use crate::link::{self, FromRunner, RunnerHello, ToRunner, Welcome};
 use crate::runner::{RunnerConn, RunnerIdx, RunnerInstance};
 use crate::time::{Instant, millis_i64};
 use crate::timer::TimerKey;
@@ -50,7 +47,10 @@ impl Gateway {
     }
 
     fn admit_runner(&self, params: &RunnerParams) -> Result<(), (u16, String)> {
-        if params.protocol_version != Some(PROTOCOL_VERSION) {
+        if !params
+            .protocol_version
+            .is_some_and(|v| link::SUPPORTED_VERSIONS.contains(&v))
+        {
             let got = params
                 .protocol_version
                 .map_or_else(|| "none".to_owned(), |v| v.to_string());
@@ -92,7 +92,7 @@ impl Gateway {
             return; // closed a moment ago: a race, not misuse
         };
         let bound = runner.instance;
-        let frame = match ToServer::decode_with(bytes, self.cx.config.decode_limits) {
+        let frame = match link::decode(bytes, self.cx.config.decode_limits) {
             Ok(frame) => frame,
             Err(err) => {
                 self.cx.metrics.runner_decode_errors += 1;
@@ -103,21 +103,21 @@ impl Gateway {
         };
         let Some(idx) = bound else {
             match frame {
-                ToServer::Init(init) => self.handle_runner_init(now, conn, init),
+                FromRunner::Hello(hello) => self.handle_runner_init(now, conn, hello),
                 _ => self.drop_runner_conn(now, conn, 1002, "ws.invalid_initial_packet"),
             }
             return;
         };
         match frame {
-            ToServer::Init(_) => {} // later inits on a connection are ignored (reference too)
-            ToServer::Events(events) => self.handle_events(now, conn, idx, events),
-            ToServer::AckCommands(ack) => self.handle_ack_commands(conn, idx, ack),
-            ToServer::Stopping => self.handle_runner_stopping(now, idx),
-            ToServer::Pong(pong) => {
+            FromRunner::Hello(_) => {} // later inits on a connection are ignored (reference too)
+            FromRunner::ActorEvents(events) => self.handle_events(now, conn, idx, events),
+            FromRunner::CommandsSeen(seen) => self.handle_ack_commands(conn, idx, seen),
+            FromRunner::Stopping => self.handle_runner_stopping(now, idx),
+            FromRunner::Pong { ts } => {
                 let mut past_barrier = false;
                 if let Some(r) = self.runners.conns.get_mut(&conn) {
                     r.last_pong = now;
-                    past_barrier = r.barrier.is_some_and(|ts| pong.ts >= ts);
+                    past_barrier = r.barrier.is_some_and(|barrier| ts >= barrier);
                     if past_barrier {
                         r.barrier = None;
                     }
@@ -128,12 +128,12 @@ impl Gateway {
                 let due = now.saturating_add(self.cx.config.runner_pong_timeout);
                 self.cx.timers.set(TimerKey::RunnerPongDue(conn), due);
             }
-            ToServer::KvRequest(req) => self.handle_kv_request(idx, req),
-            ToServer::TunnelMessage(msg) => self.handle_tunnel_message(now, idx, msg),
+            FromRunner::Kv(call) => self.handle_kv_request(idx, call),
+            FromRunner::Tunnel(id, msg) => self.handle_tunnel_message(now, idx, id, msg),
         }
     }
 
-    fn handle_runner_init(&mut self, now: Instant, conn: RunnerConnId, init: ToServerInit) {
+    fn handle_runner_init(&mut self, now: Instant, conn: RunnerConnId, hello: RunnerHello) {
         let Some(params) = self.runners.conns.get(&conn).map(|c| c.params.clone()) else {
             return;
         };
@@ -170,31 +170,22 @@ impl Gateway {
         let Some(instance) = self.runners.instances.get_mut(&idx) else {
             return;
         };
-        instance.name = init.name;
-        instance.total_slots = init.total_slots;
-        if let Some(names) = init.prepopulate_actor_names {
-            instance.actor_names = names
-                .iter()
-                .map(|(name, n)| (name.to_owned(), n.metadata.clone()))
-                .collect();
+        instance.name = hello.name;
+        instance.total_slots = hello.total_slots;
+        if let Some(names) = hello.actor_names {
+            instance.actor_names = names.into_iter().collect();
         }
         let runner_id = instance.runner_id.clone();
         if let Some(c) = self.runners.conns.get_mut(&conn) {
             c.instance = Some(idx);
             c.last_pong = now;
         }
-        let metadata = ProtocolMetadata {
-            runner_lost_threshold: millis_i64(self.cx.config.runner_lost_threshold),
-            actor_stop_threshold: millis_i64(self.cx.config.actor_stop_timeout),
-            serverless_drain_grace_period: None,
+        let welcome = Welcome {
+            runner_id,
+            runner_lost_threshold_ms: millis_i64(self.cx.config.runner_lost_threshold),
+            actor_stop_threshold_ms: millis_i64(self.cx.config.actor_stop_timeout),
         };
-        self.cx.send_runner(
-            conn,
-            &ToClient::Init(ToClientInit {
-                runner_id,
-                metadata,
-            }),
-        );
+        self.cx.send_runner(conn, ToRunner::Welcome(welcome));
         let at = now.saturating_add(self.cx.config.runner_ping_interval);
         self.cx.timers.set(TimerKey::RunnerPing(conn), at);
         let due = now.saturating_add(self.cx.config.runner_pong_timeout);
@@ -204,8 +195,7 @@ impl Gateway {
         self.flush_runner_outbox(idx, conn);
         if resumed && self.has_unstarted_stops(idx) {
             let ts = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
-            self.cx
-                .send_runner(conn, &ToClient::Ping(ToClientPing { ts }));
+            self.cx.send_runner(conn, ToRunner::Ping { ts });
             if let Some(c) = self.runners.conns.get_mut(&conn) {
                 c.barrier = Some(ts);
             }
@@ -304,8 +294,7 @@ impl Gateway {
         }
         // The runner echoes `ts` verbatim; the monotonic clock keeps RTTs immune to wall jumps.
         let ts = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
-        self.cx
-            .send_runner(conn, &ToClient::Ping(ToClientPing { ts }));
+        self.cx.send_runner(conn, ToRunner::Ping { ts });
         // Up to 127 ms of jitter, as the reference, so many runners' pings do not align.
         let jitter = std::time::Duration::from_millis(self.cx.rng.u64(0..128));
         let at = now.saturating_add(self.cx.config.runner_ping_interval + jitter);

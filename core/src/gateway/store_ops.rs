@@ -4,13 +4,14 @@ use crate::admin::{AdminError, AdminReply};
 use crate::gateway::Gateway;
 use crate::ids::OpId;
 use crate::io::Output;
-use crate::protocol::{KvErrorResponse, KvResponseData, ToClient, ToClientKvResponse};
+use crate::link::ToRunner;
 use crate::runner::RunnerIdx;
 use crate::store::{StoreFailure, StoreReply, StoreRequest};
 use crate::store_ops::{PendingOp, Purpose};
 use crate::time::Instant;
 use crate::timer::TimerKey;
 use std::time::Duration;
+use torpor_protocol::shared::{KvErrorResponse, KvResponseData};
 
 impl Gateway {
     pub(crate) fn issue_store(&mut self, request: StoreRequest, purpose: Purpose) {
@@ -248,7 +249,6 @@ impl Gateway {
         request_id: u32,
         data: KvResponseData,
     ) {
-        let msg = ToClient::KvResponse(ToClientKvResponse { request_id, data });
-        self.send_or_hold(runner, &msg);
+        self.send_or_hold(runner, ToRunner::Kv { request_id, data });
     }
 }

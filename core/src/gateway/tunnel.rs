@@ -5,9 +5,7 @@ use crate::actor::StopCause;
 use crate::gateway::Gateway;
 use crate::ids::{ActorId, ClientId};
 use crate::io::{CloseFrame, Output};
-use crate::protocol::{
-    HibernatingRequest, RequestId, ToClient, ToClientTunnelMessageKind, ToClientWebSocketClose,
-};
+use crate::link::{ToRunner, TunnelToActor, WebSocketClose};
 use crate::runner::RunnerIdx;
 use crate::time::Instant;
 use crate::timer::TimerKey;
@@ -16,6 +14,7 @@ use crate::tunnel::{
     send_or_hold_bytes, tunnel_frame,
 };
 use bytes::Bytes;
+use torpor_protocol::shared::{HibernatingRequest, RequestId};
 
 impl Gateway {
     /// Admission shared by WebSockets and HTTP: the actor must exist and have room.
@@ -108,11 +107,7 @@ impl Gateway {
 
     /// Sends a tunnel message for the client with its next index to its actor's runner, or
     /// holds it in the runner's outbox while the runner is reconnecting.
-    pub(crate) fn send_tunnel(
-        &mut self,
-        client: ClientId,
-        kind: ToClientTunnelMessageKind,
-    ) -> Delivery {
+    pub(crate) fn send_tunnel(&mut self, client: ClientId, kind: TunnelToActor) -> Delivery {
         let Some(c) = self.clients.map.get_mut(&client) else {
             return Delivery::Dropped;
         };
@@ -124,8 +119,8 @@ impl Gateway {
     }
 
     /// Sends to the runner instance's connection, or holds the bytes until it reconnects.
-    pub(crate) fn send_or_hold(&mut self, runner: RunnerIdx, msg: &ToClient) -> Delivery {
-        self.send_or_hold_bytes(runner, msg.to_bytes().into())
+    pub(crate) fn send_or_hold(&mut self, runner: RunnerIdx, msg: ToRunner) -> Delivery {
+        self.send_or_hold_bytes(runner, crate::link::encode(msg))
     }
 
     /// As [`Gateway::send_or_hold`], for an encoded frame.
@@ -228,12 +223,12 @@ impl Gateway {
                 // The runner may have taken the open (a replaced instance answering late):
                 // it must not keep a socket the gateway no longer has under this id.
                 if let Some(runner) = runner {
-                    let close = ToClientWebSocketClose {
+                    let close = WebSocketClose {
                         code: Some(1001),
                         reason: Some(cause.reason().to_owned()),
                     };
                     if let Some(c) = self.clients.map.get_mut(&client) {
-                        let kind = ToClientTunnelMessageKind::WebSocketClose(close);
+                        let kind = TunnelToActor::WebSocketClose(close);
                         let (_, bytes) = tunnel_frame(c, self.cx.gateway_id, kind);
                         self.send_or_hold_bytes(runner, bytes);
                     }
@@ -383,7 +378,7 @@ impl Gateway {
                 ClientKind::Http(http) => {
                     let phase = http.phase;
                     self.cx.metrics.requests_failed_runner_disconnected += 1;
-                    self.send_tunnel(client, ToClientTunnelMessageKind::RequestAbort);
+                    self.send_tunnel(client, TunnelToActor::RequestAbort);
                     self.remove_client(client);
                     if phase == HttpPhase::Streaming {
                         self.cx.push(Output::HttpAbort { client });
@@ -399,11 +394,11 @@ impl Gateway {
                 {
                     // Its client left with frames to deliver: the runner hears a close for the
                     // old id when it is back, and the open is retried under a fresh one.
-                    let close = ToClientWebSocketClose {
+                    let close = WebSocketClose {
                         code: Some(1011),
                         reason: Some(reason.to_owned()),
                     };
-                    self.send_tunnel(client, ToClientTunnelMessageKind::WebSocketClose(close));
+                    self.send_tunnel(client, TunnelToActor::WebSocketClose(close));
                     if !self.retry_open(client) {
                         self.cx.metrics.requests_failed_runner_disconnected += 1;
                         self.remove_client(client);

@@ -6,10 +6,7 @@ use crate::gateway::Gateway;
 use crate::hibernation::{KEEP_CAPACITY, Pending};
 use crate::ids::ClientId;
 use crate::io::{ClientFrame, CloseFrame, Output};
-use crate::protocol::{
-    Headers, ToClientTunnelMessageKind, ToClientWebSocketClose, ToClientWebSocketMessage,
-    ToClientWebSocketOpen, ToServerWebSocketClose, ToServerWebSocketMessage,
-};
+use crate::link::{TunnelToActor, WebSocketClose, WebSocketData, WebSocketOpen};
 use crate::runner::{RunnerIdx, Runners};
 use crate::time::Instant;
 use crate::timer::TimerKey;
@@ -17,6 +14,7 @@ use crate::tunnel::{
     Client, ClientKind, Closing, Ws, WsPhase, ready_runner, send_or_hold_bytes, tunnel_frame,
 };
 use std::collections::VecDeque;
+use torpor_protocol::shared::Headers;
 
 impl Gateway {
     pub(crate) fn handle_client_websocket(
@@ -66,14 +64,14 @@ impl Gateway {
             return;
         };
         ws.phase = WsPhase::Opening;
-        let open = ToClientWebSocketOpen {
+        let open = WebSocketOpen {
             actor_id: c.actor.to_string(),
             path: ws.path.clone(),
             headers: ws.headers.clone(),
         };
         let at = now.saturating_add(self.cx.config.websocket_open_timeout);
         self.cx.timers.set(TimerKey::WebSocketOpen(client), at);
-        self.send_tunnel(client, ToClientTunnelMessageKind::WebSocketOpen(open));
+        self.send_tunnel(client, TunnelToActor::WebSocketOpen(open));
     }
 
     pub(crate) fn handle_client_message(
@@ -104,7 +102,7 @@ impl Gateway {
             && ws.queued.is_empty()
             && (!ws.can_hibernate
                 || ws.pending.admits(
-                    ToClientWebSocketMessage::frame_len(len),
+                    crate::link::websocket_message_len(len),
                     cfg.socket_window_bytes,
                     cfg.socket_window_messages,
                 ));
@@ -190,10 +188,7 @@ impl Gateway {
         let Some(close) = ws.closing.take() else {
             return;
         };
-        self.send_tunnel(
-            client,
-            ToClientTunnelMessageKind::WebSocketClose(close.close),
-        );
+        self.send_tunnel(client, TunnelToActor::WebSocketClose(close.close));
         self.remove_client(client);
     }
 
@@ -219,7 +214,7 @@ impl Gateway {
         let Some(len) = ws.queued.front().map(ClientFrame::len) else {
             return false;
         };
-        let frame_len = ToClientWebSocketMessage::frame_len(len);
+        let frame_len = crate::link::websocket_message_len(len);
         if ws.can_hibernate && !ws.pending.admits(frame_len, window_bytes, window_messages) {
             return false;
         }
@@ -343,7 +338,7 @@ impl Gateway {
 
     /// An actor frame for a client still there (`handle_tunnel_message` drops those for a
     /// client that closed).
-    pub(super) fn on_websocket_message(&mut self, client: ClientId, msg: ToServerWebSocketMessage) {
+    pub(super) fn on_websocket_message(&mut self, client: ClientId, msg: WebSocketData) {
         self.cx.metrics.ws_messages_to_client += 1;
         let frame = if msg.binary {
             ClientFrame::Binary(msg.data)
@@ -386,7 +381,7 @@ impl Gateway {
     }
 
     /// The actor closed the socket (or refused it before opening).
-    pub(super) fn on_websocket_close(&mut self, client: ClientId, close: ToServerWebSocketClose) {
+    pub(super) fn on_websocket_close(&mut self, client: ClientId, close: WebSocketClose) {
         self.cx.metrics.ws_closed_by_runner += 1;
         let Some(c) = self.remove_client(client) else {
             return;
@@ -419,11 +414,11 @@ impl Gateway {
         self.cx.metrics.ws_closed_by_client += 1;
         // A stream that ended without a close frame is reported as a normal close.
         let msg = match close {
-            Some(f) => ToClientWebSocketClose {
+            Some(f) => WebSocketClose {
                 code: Some(f.code),
                 reason: Some(f.reason),
             },
-            None => ToClientWebSocketClose {
+            None => WebSocketClose {
                 code: Some(1000),
                 reason: None,
             },
@@ -450,7 +445,7 @@ impl Gateway {
                 self.remove_client(client);
             }
             WsPhase::Opening => {
-                self.send_tunnel(client, ToClientTunnelMessageKind::WebSocketClose(msg));
+                self.send_tunnel(client, TunnelToActor::WebSocketClose(msg));
                 self.remove_client(client);
             }
             WsPhase::Hibernating => {
@@ -460,7 +455,7 @@ impl Gateway {
         }
     }
 
-    fn start_closing(&mut self, client: ClientId, msg: ToClientWebSocketClose) {
+    fn start_closing(&mut self, client: ClientId, msg: WebSocketClose) {
         if let Some(ws) = ws_of(self, client) {
             ws.closing = Some(Box::new(Closing {
                 close: msg,
@@ -515,13 +510,13 @@ impl Gateway {
         let Some(ws) = ws_of(self, client) else {
             return;
         };
-        let msg = ToClientWebSocketClose {
+        let msg = WebSocketClose {
             code: Some(close.code),
             reason: Some(close.reason.clone()),
         };
         match ws.phase {
             WsPhase::Opening | WsPhase::Open => {
-                self.send_tunnel(client, ToClientTunnelMessageKind::WebSocketClose(msg));
+                self.send_tunnel(client, TunnelToActor::WebSocketClose(msg));
             }
             WsPhase::Hibernating => self.tell_runner_after_running(client, msg),
             WsPhase::Waiting => {}
@@ -545,7 +540,7 @@ fn send_frame(
     runners: &mut Runners,
     cx: &mut Cx,
 ) {
-    let kind = ToClientTunnelMessageKind::WebSocketMessage(client_message(frame));
+    let kind = TunnelToActor::WebSocketMessage(client_message(frame));
     let (index, bytes) = tunnel_frame(c, cx.gateway_id, kind);
     if let ClientKind::WebSocket(ws) = &mut c.kind {
         if ws.can_hibernate {
@@ -563,12 +558,12 @@ pub(crate) fn ws_of(gw: &mut Gateway, client: ClientId) -> Option<&mut Ws> {
 }
 
 /// A client frame as a tunnel message: the payload moves, it is not copied.
-fn client_message(frame: ClientFrame) -> ToClientWebSocketMessage {
+fn client_message(frame: ClientFrame) -> WebSocketData {
     match frame {
-        ClientFrame::Text(text) => ToClientWebSocketMessage {
+        ClientFrame::Text(text) => WebSocketData {
             data: text.into_bytes(),
             binary: false,
         },
-        ClientFrame::Binary(data) => ToClientWebSocketMessage { data, binary: true },
+        ClientFrame::Binary(data) => WebSocketData { data, binary: true },
     }
 }

@@ -10,13 +10,11 @@ use crate::cx::Cx;
 use crate::hibernation::Pending;
 use crate::ids::{ActorId, ClientId};
 use crate::io::{ClientFrame, Output};
-use crate::protocol::{
-    GatewayId, Headers, MessageId, RequestId, ToClient, ToClientTunnelMessage,
-    ToClientTunnelMessageKind, ToClientWebSocketClose,
-};
+use crate::link::{self, TunnelToActor, WebSocketClose};
 use crate::runner::{RunnerIdx, Runners};
 use crate::time::Instant;
 use crate::timer::TimerKey;
+use torpor_protocol::shared::{GatewayId, Headers, MessageId, RequestId};
 
 impl Client {
     /// Whether reads of this client are paused.
@@ -85,7 +83,7 @@ pub(crate) struct Ws {
 /// A socket whose client has left, living on to deliver what the client sent before its close.
 pub(crate) struct Closing {
     /// The close the client sent, forwarded last.
-    pub(crate) close: ToClientWebSocketClose,
+    pub(crate) close: WebSocketClose,
     /// Allocations of its actor that ended before this socket's frames were delivered (before
     /// its open was answered, or before the start restoring it ran): each is retried at the
     /// next start, up to [`MAX_INTERRUPTED_ALLOCATIONS`].
@@ -197,19 +195,16 @@ pub(crate) const REASON_RUNNER_DISCONNECTED: &str = "torpor.runner_disconnected"
 pub(crate) fn tunnel_frame(
     c: &mut Client,
     gateway_id: GatewayId,
-    kind: ToClientTunnelMessageKind,
+    kind: TunnelToActor,
 ) -> (u16, Bytes) {
     let index = c.next_index;
     c.next_index = index.wrapping_add(1);
-    let msg = ToClient::TunnelMessage(ToClientTunnelMessage {
-        message_id: MessageId {
-            gateway_id,
-            request_id: c.request_id,
-            message_index: index,
-        },
-        message_kind: kind,
-    });
-    (index, msg.to_bytes().into())
+    let id = MessageId {
+        gateway_id,
+        request_id: c.request_id,
+        message_index: index,
+    };
+    (index, link::encode_tunnel(id, kind))
 }
 
 /// [`Gateway::actor_ready`] over split borrows.

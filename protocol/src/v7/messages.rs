@@ -1,13 +1,11 @@
 //! The two top-level frames: `ToServer` (runner → server) and `ToClient` (server → runner).
 
-use super::error::DecodeError;
-use super::map::StrMap;
 use super::tunnel::{ToClientTunnelMessage, ToServerTunnelMessage};
-use super::types::{
-    ActorCheckpoint, ActorName, CommandWrapper, EventWrapper, KvRequestData, KvResponseData,
-    ProtocolMetadata,
-};
-use super::wire::{Limits, Reader, Wire, wire_struct, wire_union};
+use super::types::{ActorName, CommandWrapper, EventWrapper, ProtocolMetadata};
+use crate::error::DecodeError;
+use crate::map::StrMap;
+use crate::shared::{ActorCheckpoint, KvRequestData, KvResponseData};
+use crate::wire::{Limits, Reader, Wire, wire_struct, wire_union};
 
 wire_struct! {
     /// The runner's first frame.

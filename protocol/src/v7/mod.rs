@@ -2,17 +2,13 @@
 //! `@rivetkit/engine-runner-protocol@2.2.1`.
 //!
 //! One WebSocket binary frame carries one top-level value with no prefix: [`ToServer`] from the
-//! runner, [`ToClient`] to it. Decoding is strict because the runner's own decoder is: anything
-//! it would reject (trailing bytes, unknown tags, non-canonical varints, bad bools or UTF-8,
-//! duplicate map keys) crashes the runner process, so the gateway must never emit it and refuses
-//! to accept it. Encoding is total: every value of these types encodes to bytes the runner
-//! accepts ([`StrMap`] cannot hold a duplicate key).
-#![warn(clippy::unwrap_used, clippy::indexing_slicing)]
+//! runner, [`ToClient`] to it; ids, KV and headers are [`crate::shared`]'s. Decoding is strict
+//! because the runner's own decoder is: anything it would reject (trailing bytes, unknown tags,
+//! non-canonical varints, bad bools or UTF-8, duplicate map keys) crashes the runner process, so
+//! the gateway must never emit it and refuses to accept it. Encoding is total: every value of
+//! these types encodes to bytes the runner accepts ([`crate::StrMap`] cannot hold a duplicate
+//! key).
 
-#[cfg(test)]
-mod describe;
-mod error;
-mod map;
 mod messages;
 #[cfg(any(test, feature = "fuzz"))]
 pub mod roundtrip;
@@ -20,10 +16,7 @@ pub mod roundtrip;
 mod tests;
 mod tunnel;
 mod types;
-pub(crate) mod wire;
 
-pub use error::{DecodeError, DecodeErrorKind};
-pub use map::StrMap;
 pub use messages::{
     ToClient, ToClientAckEvents, ToClientInit, ToClientKvResponse, ToClientPing, ToServer,
     ToServerAckCommands, ToServerInit, ToServerKvRequest, ToServerPong,
@@ -36,14 +29,10 @@ pub use tunnel::{
     ToServerWebSocketOpen,
 };
 pub use types::{
-    ActorCheckpoint, ActorConfig, ActorIntent, ActorName, ActorState, ActorStateStopped, Command,
-    CommandStartActor, CommandWrapper, Event, EventActorIntent, EventActorSetAlarm,
-    EventActorStateUpdate, EventWrapper, GatewayId, Headers, HibernatingRequest,
-    KvDeleteRangeRequest, KvDeleteRequest, KvErrorResponse, KvGetRequest, KvGetResponse,
-    KvListPrefixQuery, KvListQuery, KvListRangeQuery, KvListRequest, KvListResponse, KvMetadata,
-    KvPutRequest, KvRequestData, KvResponseData, MessageId, ProtocolMetadata, RequestId, StopCode,
+    ActorIntent, ActorName, ActorState, ActorStateStopped, Command, CommandStartActor,
+    CommandWrapper, Event, EventActorIntent, EventActorSetAlarm, EventActorStateUpdate,
+    EventWrapper, ProtocolMetadata,
 };
-pub use wire::Limits;
 
 /// The only protocol version Torpor speaks (`protocol_version` query parameter).
 pub const PROTOCOL_VERSION: u16 = 7;

@@ -3,8 +3,8 @@
 //! Direction trap: `ToClient*` travels to the runner and so carries *client → actor* data;
 //! `ToServer*` carries *actor → client* data.
 
-use super::types::{Headers, MessageId};
-use super::wire::{wire_struct, wire_union};
+use crate::shared::{Headers, MessageId};
+use crate::wire::{wire_struct, wire_union};
 
 wire_struct! {
     /// Starts an HTTP request to an actor (message index 0).
@@ -191,6 +191,6 @@ impl ToClientWebSocketMessage {
     /// tag, message id (10), kind tag, length varint, payload, binary flag. Lets flow control
     /// budget a frame before encoding it.
     pub const fn frame_len(payload_len: usize) -> usize {
-        13 + super::wire::varint_len(payload_len as u64) + payload_len
+        13 + crate::wire::varint_len(payload_len as u64) + payload_len
     }
 }

@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 
-use super::super::describe::{Describe, hex};
 use super::super::{ToClient, ToServer};
+use crate::describe::{Describe, hex};
 
 const VECTORS: &str = include_str!("../../../tests/golden/runner-v7.json");
 

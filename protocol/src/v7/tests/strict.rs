@@ -2,6 +2,8 @@
 //! the worked byte examples of RUNNER-PROTOCOL.md §4 built from Rust values.
 
 use super::super::*;
+use crate::shared::*;
+use crate::{DecodeError, DecodeErrorKind, Limits};
 use DecodeErrorKind as K;
 
 const GW: [u8; 4] = [1, 2, 3, 4];

@@ -1,7 +1,7 @@
 //! `map<str><V>` with unique keys, in insertion order.
 
-use super::error::{DecodeError, DecodeErrorKind};
-use super::wire::{Reader, Wire, put_varint};
+use crate::error::{DecodeError, DecodeErrorKind};
+use crate::wire::{Reader, Wire, put_varint};
 
 /// A BARE `map<str><V>` (HTTP headers, prepopulated actor names).
 ///
@@ -121,14 +121,14 @@ impl<V: Wire> Wire for StrMap<V> {
             .iter()
             .map(|(k, v)| k.encoded_len() + v.encoded_len())
             .sum();
-        super::wire::varint_len(self.entries.len() as u64) + entries
+        crate::wire::varint_len(self.entries.len() as u64) + entries
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::v7::Limits;
+    use crate::Limits;
 
     fn decode(bytes: &[u8]) -> Result<StrMap<String>, DecodeError> {
         let mut r = Reader::new(bytes, Limits::DEFAULT);

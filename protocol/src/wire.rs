@@ -1,10 +1,11 @@
 //! BARE primitives as implemented by `@rivetkit/bare-ts` 0.6.2, strict on decode.
 //!
-//! Every v7 type implements [`Wire`]. Decoding never trusts a length prefix: a length or count is
-//! checked against the bytes left (using each element type's minimum encoded size) and against
-//! [`Limits`] before anything is allocated, so memory stays a small multiple of the input length.
+//! Every protocol type implements [`Wire`]. Decoding never trusts a length prefix: a length or
+//! count is checked against the bytes left (using each element type's minimum encoded size) and
+//! against [`Limits`] before anything is allocated, so memory stays a small multiple of the input
+//! length.
 
-use super::error::{DecodeError, DecodeErrorKind};
+use crate::error::{DecodeError, DecodeErrorKind};
 
 /// Bounds applied while decoding, on top of "must fit in the input".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -327,30 +328,30 @@ macro_rules! wire_struct {
             $( $(#[$fmeta])* pub $field: $ty, )*
         }
 
-        impl $crate::v7::wire::Wire for $name {
-            const MIN_LEN: usize = 0 $( + <$ty as $crate::v7::wire::Wire>::MIN_LEN )*;
+        impl $crate::wire::Wire for $name {
+            const MIN_LEN: usize = 0 $( + <$ty as $crate::wire::Wire>::MIN_LEN )*;
             fn decode(
-                r: &mut $crate::v7::wire::Reader<'_>,
-            ) -> Result<Self, $crate::v7::DecodeError> {
-                Ok(Self { $( $field: $crate::v7::wire::Wire::decode(r)?, )* })
+                r: &mut $crate::wire::Reader<'_>,
+            ) -> Result<Self, $crate::DecodeError> {
+                Ok(Self { $( $field: $crate::wire::Wire::decode(r)?, )* })
             }
             fn encode(&self, out: &mut Vec<u8>) {
-                $( $crate::v7::wire::Wire::encode(&self.$field, out); )*
+                $( $crate::wire::Wire::encode(&self.$field, out); )*
             }
             fn encoded_len(&self) -> usize {
-                0 $( + $crate::v7::wire::Wire::encoded_len(&self.$field) )*
+                0 $( + $crate::wire::Wire::encoded_len(&self.$field) )*
             }
         }
 
-        impl $crate::v7::wire::ListElement for $name {}
+        impl $crate::wire::ListElement for $name {}
 
         #[cfg(test)]
-        impl $crate::v7::describe::Describe for $name {
+        impl $crate::describe::Describe for $name {
             fn describe(&self) -> serde_json::Value {
                 let mut fields = serde_json::Map::new();
                 $( fields.insert(
-                    $crate::v7::describe::camel_case(stringify!($field)),
-                    $crate::v7::describe::Describe::describe(&self.$field),
+                    $crate::describe::camel_case(stringify!($field)),
+                    $crate::describe::Describe::describe(&self.$field),
                 ); )*
                 serde_json::Value::Object(fields)
             }
@@ -384,18 +385,18 @@ macro_rules! wire_union {
             }
         }
 
-        impl $crate::v7::wire::Wire for $name {
+        impl $crate::wire::Wire for $name {
             const MIN_LEN: usize = 1;
             fn decode(
-                r: &mut $crate::v7::wire::Reader<'_>,
-            ) -> Result<Self, $crate::v7::DecodeError> {
+                r: &mut $crate::wire::Reader<'_>,
+            ) -> Result<Self, $crate::DecodeError> {
                 let (tag, at) = r.tag()?;
                 match tag {
                     $( $tag => Ok(Self::$variant $( (
-                        <$ty as $crate::v7::wire::Wire>::decode(r)?
+                        <$ty as $crate::wire::Wire>::decode(r)?
                     ) )?), )*
                     tag => Err(r.err(
-                        $crate::v7::DecodeErrorKind::UnknownTag {
+                        $crate::DecodeErrorKind::UnknownTag {
                             union: stringify!($name),
                             tag,
                         },
@@ -408,7 +409,7 @@ macro_rules! wire_union {
                     $( Self::$variant $( (wire_union!(@bind $ty, body)) )? => {
                         // Every v7 union has fewer than 128 variants: the tag is one byte.
                         out.push($tag);
-                        $( $crate::v7::wire::Wire::encode(
+                        $( $crate::wire::Wire::encode(
                             wire_union!(@bind $ty, body), out); )?
                     } )*
                 }
@@ -416,23 +417,23 @@ macro_rules! wire_union {
             fn encoded_len(&self) -> usize {
                 match self {
                     $( Self::$variant $( (wire_union!(@bind $ty, body)) )? => {
-                        1 $( + $crate::v7::wire::Wire::encoded_len(
+                        1 $( + $crate::wire::Wire::encoded_len(
                             wire_union!(@bind $ty, body)) )?
                     } )*
                 }
             }
         }
 
-        impl $crate::v7::wire::ListElement for $name {}
+        impl $crate::wire::ListElement for $name {}
 
         #[cfg(test)]
-        impl $crate::v7::describe::Describe for $name {
+        impl $crate::describe::Describe for $name {
             fn describe(&self) -> serde_json::Value {
                 #[allow(unused_mut, unused_assignments)]
                 let mut val = serde_json::Value::Null;
                 match self {
                     $( Self::$variant $( (wire_union!(@bind $ty, body)) )? => {
-                        $( val = $crate::v7::describe::Describe::describe(
+                        $( val = $crate::describe::Describe::describe(
                             wire_union!(@bind $ty, body)); )?
                     } )*
                 }

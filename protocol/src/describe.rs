@@ -7,8 +7,8 @@
 
 use serde_json::{Value, json};
 
-use super::map::StrMap;
-use super::types::{GatewayId, RequestId, StopCode};
+use crate::map::StrMap;
+use crate::shared::{GatewayId, RequestId, StopCode};
 
 pub(crate) trait Describe {
     fn describe(&self) -> Value;
@@ -96,7 +96,7 @@ impl<T: Describe> Describe for Option<T> {
         self.as_ref().map_or(Value::Null, Describe::describe)
     }
 }
-impl<T: Describe + super::wire::ListElement> Describe for Vec<T> {
+impl<T: Describe + crate::wire::ListElement> Describe for Vec<T> {
     fn describe(&self) -> Value {
         Value::Array(self.iter().map(Describe::describe).collect())
     }
