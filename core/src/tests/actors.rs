@@ -3,22 +3,15 @@
 
 use std::time::Duration;
 
-use crate::admin::{AdminCommand, AdminError, AdminReply};
+use crate::admin::{AdminCommand, AdminError};
 use crate::config::Config;
-use crate::ids::{ActorId, RunnerConnId};
+use crate::ids::RunnerConnId;
 use crate::io::{CloseFrame, Input, Output};
 use crate::protocol::*;
 use crate::store::StoreRequest;
 use crate::testkit::driver::*;
 
-use super::driver;
-
-fn state_of(d: &mut Driver, actor: ActorId) -> &'static str {
-    match d.admin_now(AdminCommand::Get(actor)) {
-        Ok(AdminReply::Actor { actor, .. }) => actor.state,
-        other => panic!("{other:?}"),
-    }
-}
+use super::{driver, state_of};
 
 /// The one start command in `out`.
 fn only_start(out: &[Output]) -> (RunnerConnId, CommandWrapper) {

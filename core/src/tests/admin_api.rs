@@ -479,6 +479,57 @@ fn crash_policy_destroy_destroys_an_actor_that_crashes() {
     assert_eq!(d.gw.metrics().actors_destroyed_by_crash_policy, 1);
 }
 
+/// A runner lost under a running actor is a crash of that actor: its crash policy applies.
+#[test]
+fn crash_policy_destroy_destroys_an_actor_whose_runner_is_lost() {
+    let mut d = super::driver(); // answers pings through the long waits
+    let (conn, id, _) = running_with_policy(&mut d, CrashPolicy::Destroy);
+    d.step(Input::RunnerClosed { conn });
+    let out = d.advance(Config::default().runner_lost_threshold);
+    assert_eq!(d.gw.metrics().runners_lost, 1);
+    assert!(
+        store_requests(&out)
+            .iter()
+            .any(|(_, r)| *r == StoreRequest::DeleteActor(id)),
+        "{out:?}"
+    );
+    assert_eq!(d.gw.metrics().actors_destroyed_by_crash_policy, 1);
+}
+
+/// A start no runner took up in time is not a crash: the actor sleeps whatever its policy, and
+/// a runner lost under an actor stopping to sleep ends in a sleep too.
+#[test]
+fn crash_policy_destroy_spares_a_start_timeout_and_a_loss_during_a_sleep() {
+    let mut d = super::driver(); // answers pings through the long waits
+    d.connect_runner("k", "default", 4);
+    let (_, out) = d.admin(AdminCommand::Create(CreateActor {
+        crash_policy: CrashPolicy::Destroy,
+        ..create("svc", None)
+    }));
+    let id = actor_of(&start_commands(&out)[0].1);
+    let out = d.advance(Config::default().actor_start_timeout);
+    assert!(
+        !store_requests(&out)
+            .iter()
+            .any(|(_, r)| *r == StoreRequest::DeleteActor(id)),
+        "{out:?}"
+    );
+    assert_eq!(super::state_of(&mut d, id), "sleeping");
+    assert_eq!(d.gw.metrics().actors_destroyed_by_crash_policy, 0);
+
+    let mut d = super::driver(); // answers pings through the long waits
+    let (conn, id, start) = running_with_policy(&mut d, CrashPolicy::Destroy);
+    d.runner_send(
+        conn,
+        &ToServer::Events(vec![intent(&start.checkpoint, 1, ActorIntent::Sleep)]),
+    );
+    d.step(Input::RunnerClosed { conn });
+    d.advance(Config::default().runner_lost_threshold);
+    assert_eq!(d.gw.metrics().runners_lost, 1);
+    assert_eq!(super::state_of(&mut d, id), "sleeping");
+    assert_eq!(d.gw.metrics().actors_destroyed_by_crash_policy, 0);
+}
+
 #[test]
 fn crash_policy_restart_starts_a_crashed_actor_again_and_sleep_does_not() {
     let mut d = driver();

@@ -18,10 +18,19 @@ mod restore;
 mod runner;
 mod websocket;
 
+use crate::admin::{AdminCommand, AdminReply};
 use crate::config::Config;
 use crate::ids::{ActorId, RunnerConnId};
 use crate::protocol::CommandWrapper;
 use crate::testkit::driver::Driver;
+
+/// The actor's state as the admin API reports it (`running`, `sleeping`, …).
+pub(super) fn state_of(d: &mut Driver, actor: ActorId) -> &'static str {
+    match d.admin_now(AdminCommand::Get(actor)) {
+        Ok(AdminReply::Actor { actor, .. }) => actor.state,
+        other => panic!("{other:?}"),
+    }
+}
 
 /// A driver whose runners answer pings, so long clock jumps keep them connected.
 pub(super) fn driver_with(config: Config) -> Driver {

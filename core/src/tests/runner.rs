@@ -4,11 +4,12 @@
 use crate::ids::RunnerConnId;
 use std::time::Duration;
 
-use crate::admin::{AdminCommand, AdminReply};
 use crate::config::Config;
 use crate::io::{CloseFrame, Input, Output, RunnerParams};
 use crate::protocol::*;
 use crate::testkit::driver::*;
+
+use super::state_of;
 
 fn driver() -> Driver {
     Driver::new(Config::default())
@@ -27,13 +28,6 @@ fn connect(d: &mut Driver, params: RunnerParams) -> (RunnerConnId, Vec<Output>) 
     let conn = RunnerConnId::new(d.fresh());
     let out = d.step(Input::RunnerConnect { conn, params });
     (conn, out)
-}
-
-fn state_of(d: &mut Driver, actor: crate::ids::ActorId) -> &'static str {
-    match d.admin_now(AdminCommand::Get(actor)) {
-        Ok(AdminReply::Actor { actor, .. }) => actor.state,
-        other => panic!("{other:?}"),
-    }
 }
 
 #[test]
