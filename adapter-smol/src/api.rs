@@ -469,7 +469,7 @@ async fn actor_in(shared: &Shared, id: &str, q: &Query) -> Result<ActorInfo, Api
     let id = ActorId::parse(id)
         .ok_or_else(|| ApiError::bad_request(&format!("invalid actor id {id:?}")))?;
     match admin(shared, AdminCommand::Get(id)).await {
-        Ok(AdminReply::Actor { actor, .. }) if actor.namespace == namespace => Ok(actor),
+        Ok(AdminReply::Actor { actor, .. }) if actor.namespace == namespace => Ok(*actor),
         Ok(AdminReply::Actor { .. }) | Err(_) => Err(ApiError::from_admin(&AdminError::NotFound(
             "The actor does not exist or was destroyed.".to_owned(),
         ))),

@@ -216,7 +216,7 @@ fn apply(tx: &Connection, request: StoreRequest, now_ms: i64) -> rusqlite::Resul
             Ok(StoreReply::Done)
         }
         StoreRequest::Kv { actor, request } => {
-            kv::execute(tx, &actor.to_string(), request, now_ms).map(StoreReply::Kv)
+            kv::execute(tx, &actor.to_string(), *request, now_ms).map(StoreReply::Kv)
         }
         StoreRequest::PutHibernation(row) => put_row(tx, &row, now_ms),
         StoreRequest::RenewLease { gateway_id } => {

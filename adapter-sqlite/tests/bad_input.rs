@@ -17,7 +17,7 @@ fn run(store: &mut Store, request: KvRequestData) -> KvResponseData {
             OpId::new(1),
             StoreRequest::Kv {
                 actor: actor(),
-                request,
+                request: Box::new(request),
             },
         )],
         5,

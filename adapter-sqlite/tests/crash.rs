@@ -45,7 +45,7 @@ fn crash_child_writer() {
                     OpId::new(next),
                     StoreRequest::Kv {
                         actor: actor(),
-                        request,
+                        request: Box::new(request),
                     },
                 )
             })
@@ -119,7 +119,7 @@ fn crash_test_kills_a_writer_20_times() {
                     OpId::new(0),
                     StoreRequest::Kv {
                         actor: actor(),
-                        request: get,
+                        request: Box::new(get),
                     },
                 )],
                 2,

@@ -241,13 +241,13 @@ fn random_request(rng: &mut fastrand::Rng, actors: &[ActorId]) -> StoreRequest {
             display_name: format!("Namespace {}", rng.u8(0..3)),
             create_ts: rng.i64(0..1000),
         }),
-        2 => StoreRequest::PutHibernation(HibernationRow {
+        2 => StoreRequest::PutHibernation(Box::new(HibernationRow {
             actor,
             gateway_id: gw,
             request_id: rq,
             path: "/ws".into(),
             headers: Headers::new(),
-        }),
+        })),
         3 => StoreRequest::RenewLease { gateway_id: gw },
         4 => StoreRequest::DeleteHibernation {
             gateway_id: gw,
@@ -262,7 +262,7 @@ fn random_request(rng: &mut fastrand::Rng, actors: &[ActorId]) -> StoreRequest {
         },
         7 | 8 => StoreRequest::Kv {
             actor,
-            request: KvRequestData::Put(if rng.u8(0..20) == 0 {
+            request: Box::new(KvRequestData::Put(if rng.u8(0..20) == 0 {
                 KvPutRequest {
                     keys: vec![key(rng)],
                     values: vec![],
@@ -273,17 +273,17 @@ fn random_request(rng: &mut fastrand::Rng, actors: &[ActorId]) -> StoreRequest {
                     keys: (0..n).map(|_| key(rng)).collect(),
                     values: (0..n).map(|_| value(rng)).collect(),
                 }
-            }),
+            })),
         },
         9 => StoreRequest::Kv {
             actor,
-            request: KvRequestData::Get(KvGetRequest {
+            request: Box::new(KvRequestData::Get(KvGetRequest {
                 keys: (0..rng.usize(0..4)).map(|_| key(rng)).collect(),
-            }),
+            })),
         },
         10 | 11 => StoreRequest::Kv {
             actor,
-            request: KvRequestData::List(KvListRequest {
+            request: Box::new(KvRequestData::List(KvListRequest {
                 query: match rng.u8(0..3) {
                     0 => KvListQuery::All,
                     1 => KvListQuery::Range(KvListRangeQuery {
@@ -295,32 +295,32 @@ fn random_request(rng: &mut fastrand::Rng, actors: &[ActorId]) -> StoreRequest {
                 },
                 reverse: [None, Some(false), Some(true)][rng.usize(0..3)],
                 limit: rng.bool().then(|| rng.u64(0..5)),
-            }),
+            })),
         },
         12 => StoreRequest::Kv {
             actor,
-            request: KvRequestData::Delete(KvDeleteRequest {
+            request: Box::new(KvRequestData::Delete(KvDeleteRequest {
                 keys: (0..rng.usize(0..3)).map(|_| key(rng)).collect(),
-            }),
+            })),
         },
         13 => StoreRequest::Kv {
             actor,
-            request: KvRequestData::DeleteRange(KvDeleteRangeRequest {
+            request: Box::new(KvRequestData::DeleteRange(KvDeleteRangeRequest {
                 start: key(rng),
                 end: key(rng),
-            }),
+            })),
         },
         14 => StoreRequest::Kv {
             actor,
-            request: KvRequestData::Drop,
+            request: Box::new(KvRequestData::Drop),
         },
         _ => StoreRequest::Kv {
             actor,
-            request: KvRequestData::List(KvListRequest {
+            request: Box::new(KvRequestData::List(KvListRequest {
                 query: KvListQuery::All,
                 reverse: None,
                 limit: None,
-            }),
+            })),
         },
     }
 }

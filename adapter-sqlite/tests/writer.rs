@@ -21,7 +21,13 @@ fn every_op_completes_once_in_order() {
             keys: vec![i.to_be_bytes().to_vec()],
             values: vec![vec![1]],
         });
-        assert!(writer.submit(OpId::new(i), StoreRequest::Kv { actor, request }));
+        assert!(writer.submit(
+            OpId::new(i),
+            StoreRequest::Kv {
+                actor,
+                request: Box::new(request),
+            }
+        ));
     }
     let get = KvRequestData::Get(KvGetRequest {
         keys: vec![0u64.to_be_bytes().to_vec(), 1999u64.to_be_bytes().to_vec()],
@@ -30,7 +36,7 @@ fn every_op_completes_once_in_order() {
         OpId::new(2_000),
         StoreRequest::Kv {
             actor,
-            request: get,
+            request: Box::new(get),
         },
     );
     let mut seen = Vec::new();

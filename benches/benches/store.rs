@@ -43,7 +43,7 @@ fn store(c: &mut Criterion) {
                     path: "/ws".into(),
                     headers: Headers::new(),
                 };
-                (OpId::new(op), StoreRequest::PutHibernation(row))
+                (OpId::new(op), StoreRequest::PutHibernation(Box::new(row)))
             })
             .collect();
         s.execute(batch, 1);
@@ -82,7 +82,7 @@ fn store(c: &mut Criterion) {
             now += 1;
             let request = StoreRequest::Kv {
                 actor: actor(1),
-                request: put.clone(),
+                request: Box::new(put.clone()),
             };
             black_box(s.execute(vec![(OpId::new(0), request)], now))
         })
@@ -91,7 +91,7 @@ fn store(c: &mut Criterion) {
         b.iter(|| {
             let request = StoreRequest::Kv {
                 actor: actor(1),
-                request: get.clone(),
+                request: Box::new(get.clone()),
             };
             black_box(s.execute(vec![(OpId::new(0), request)], now))
         })

@@ -108,8 +108,9 @@ pub enum AdminCommand {
 pub enum AdminReply {
     /// One actor; `created` tells get-or-create which happened.
     Actor {
-        /// The actor.
-        actor: ActorInfo,
+        /// The actor (boxed: it would make every [`crate::Output`] four times its size, and
+        /// every frame's output moves through the outbox).
+        actor: Box<ActorInfo>,
         /// Whether this request created it.
         created: bool,
     },

@@ -11,6 +11,9 @@ use crate::time::{Instant, UnixMillis};
 use crate::timer::Timers;
 use torpor_protocol::shared::{GatewayId, RequestId};
 
+/// Output slots the queue keeps once drained: enough for one input's outputs in steady traffic.
+const OUTPUTS_KEPT: usize = 64;
+
 pub(crate) struct Cx {
     pub(crate) config: Config,
     pub(crate) out: VecDeque<Output>,
@@ -71,6 +74,19 @@ impl Cx {
         self.out.push_back(output);
     }
 
+    /// The next output for the adapter. Once drained, the queue starts again at the front of
+    /// its buffer and gives back what a burst (a restore, a runner's return) grew it past
+    /// [`OUTPUTS_KEPT`]: a ring once grown large would otherwise walk every following output
+    /// through memory the cache no longer holds.
+    pub(crate) fn pop_output(&mut self) -> Option<Output> {
+        let output = self.out.pop_front();
+        if self.out.is_empty() {
+            self.out.clear();
+            self.out.shrink_to(OUTPUTS_KEPT);
+        }
+        output
+    }
+
     /// Encodes `msg` and queues it for the runner connection.
     pub(crate) fn send_runner(&mut self, conn: RunnerConnId, msg: ToRunner) {
         self.push(Output::SendRunner {
@@ -117,5 +133,35 @@ impl Cx {
         let ahead = wall_ms.saturating_sub(self.wall_now());
         let ahead = u64::try_from(ahead).unwrap_or(0);
         now.saturating_add(std::time::Duration::from_millis(ahead))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::ClientId;
+
+    #[test]
+    fn a_drained_output_queue_gives_back_what_a_burst_grew() {
+        let mut cx = Cx::new(Config::default(), 1, UnixMillis(0));
+        for n in 0..10_000 {
+            cx.push(Output::AcceptClient {
+                client: ClientId::new(n),
+            });
+        }
+        assert!(cx.out.capacity() >= 10_000);
+        let mut drained = 0;
+        while cx.pop_output().is_some() {
+            drained += 1;
+        }
+        assert_eq!(drained, 10_000);
+        assert!(cx.out.capacity() <= OUTPUTS_KEPT, "{}", cx.out.capacity());
+        // A short queue keeps its buffer: nothing is reallocated per input.
+        cx.push(Output::AcceptClient {
+            client: ClientId::new(1),
+        });
+        let kept = cx.out.capacity();
+        cx.pop_output();
+        assert_eq!(cx.out.capacity(), kept);
     }
 }

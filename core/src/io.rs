@@ -278,3 +278,15 @@ pub enum Output {
         reply: Result<AdminReply, AdminError>,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every frame's output is moved into the output queue and out of it again: a large rare
+    /// variant (an admin reply, a store request) would make each of those copies pay for it.
+    #[test]
+    fn outputs_stay_small() {
+        assert!(size_of::<Output>() <= 72, "{} bytes", size_of::<Output>());
+    }
+}

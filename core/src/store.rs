@@ -80,12 +80,12 @@ pub enum StoreRequest {
     Kv {
         /// The actor whose keys these are.
         actor: ActorId,
-        /// The request, exactly as the runner sent it.
-        request: KvRequestData,
+        /// The request, exactly as the runner sent it (boxed, like the rows: outputs stay small).
+        request: Box<KvRequestData>,
     },
     /// Insert or replace a hibernation index row (written once per socket: it stays alive
     /// through its gateway's lease).
-    PutHibernation(HibernationRow),
+    PutHibernation(Box<HibernationRow>),
     /// Renew this gateway incarnation's lease to the store's wall clock: its rows are live
     /// while the lease is fresh. One write per renewal period, whatever the number of rows.
     RenewLease {

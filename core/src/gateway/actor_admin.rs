@@ -21,7 +21,7 @@ impl Gateway {
                 .map
                 .get(&id)
                 .map(|a| AdminReply::Actor {
-                    actor: a.info(),
+                    actor: Box::new(a.info()),
                     created: false,
                 })
                 .ok_or_else(|| not_found(id))
@@ -89,7 +89,7 @@ impl Gateway {
         }
         let request = StoreRequest::Kv {
             actor,
-            request: KvRequestData::Get(KvGetRequest { keys: vec![key] }),
+            request: Box::new(KvRequestData::Get(KvGetRequest { keys: vec![key] })),
         };
         self.issue_store(request, Purpose::AdminKvGet(req));
         Ok(None)
@@ -142,7 +142,7 @@ impl Gateway {
                 return info
                     .map(|actor| {
                         Some(AdminReply::Actor {
-                            actor,
+                            actor: Box::new(actor),
                             created: false,
                         })
                     })

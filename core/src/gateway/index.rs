@@ -24,13 +24,13 @@ impl Gateway {
         let ClientKind::WebSocket(ws) = &c.kind else {
             return None;
         };
-        Some(StoreRequest::PutHibernation(HibernationRow {
+        Some(StoreRequest::PutHibernation(Box::new(HibernationRow {
             actor: c.actor,
             gateway_id: self.cx.gateway_id,
             request_id: c.request_id,
             path: ws.path.clone(),
             headers: ws.headers.clone(),
-        }))
+        })))
     }
 
     fn issue_index(&mut self, request: StoreRequest) {

@@ -31,7 +31,7 @@ impl Gateway {
                 self.cx.metrics.kv_requests += 1;
                 let request = StoreRequest::Kv {
                     actor,
-                    request: req.data,
+                    request: Box::new(req.data),
                 };
                 let purpose = Purpose::Kv {
                     runner,

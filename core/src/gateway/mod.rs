@@ -179,7 +179,7 @@ impl Gateway {
     /// The next queued output.
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.cx.out.pop_front()
+        self.cx.pop_output()
     }
 
     /// When [`Gateway::handle_timeout`] should next be called.

@@ -66,7 +66,7 @@ impl Gateway {
             Purpose::CreateActor { actor, req } => {
                 let reply = match self.actors.map.get(&actor) {
                     Some(a) => Ok(AdminReply::Actor {
-                        actor: a.info(),
+                        actor: Box::new(a.info()),
                         created: true,
                     }),
                     None => Err(AdminError::NotFound(format!(

@@ -108,7 +108,7 @@ fn create_replies_only_once_the_registry_row_is_durable() {
         vec![reply(
             req,
             Ok(AdminReply::Actor {
-                actor: info(id, "chat", Some("room-1"), "starting"),
+                actor: Box::new(info(id, "chat", Some("room-1"), "starting")),
                 created: true,
             })
         )]
@@ -148,7 +148,7 @@ fn get_or_create_returns_the_existing_actor() {
         vec![reply(
             req,
             Ok(AdminReply::Actor {
-                actor: info(id, "chat", Some("room-1"), "starting"),
+                actor: Box::new(info(id, "chat", Some("room-1"), "starting")),
                 created: false,
             })
         )],
@@ -281,7 +281,7 @@ fn sleep_of_a_running_actor_sends_stop_and_replies_at_once() {
     assert_eq!(
         d.admin_now(AdminCommand::Get(actor)),
         Ok(AdminReply::Actor {
-            actor: ActorInfo {
+            actor: Box::new(ActorInfo {
                 actor_id: actor,
                 namespace: "default".into(),
                 name: "chat".into(),
@@ -295,7 +295,7 @@ fn sleep_of_a_running_actor_sends_stop_and_replies_at_once() {
                 connectable_ts: None,
                 sleep_ts: Some(WALL_EPOCH),
                 pending_allocation_ts: None,
-            },
+            }),
             created: false,
         })
     );
@@ -357,7 +357,7 @@ fn failed_registry_write_is_retried_after_a_backoff_with_a_new_op() {
         vec![reply(
             req,
             Ok(AdminReply::Actor {
-                actor: info(record.id, "chat", None, "starting"),
+                actor: Box::new(info(record.id, "chat", None, "starting")),
                 created: true,
             })
         )]
@@ -614,9 +614,9 @@ fn kv_get_reads_one_key_through_the_store_and_names_a_missing_key() {
         *request,
         StoreRequest::Kv {
             actor: id,
-            request: KvRequestData::Get(KvGetRequest {
+            request: Box::new(KvRequestData::Get(KvGetRequest {
                 keys: vec![b"k".to_vec()]
-            }),
+            })),
         }
     );
     let found = KvResponseData::Get(KvGetResponse {

@@ -55,13 +55,13 @@ fn the_row_is_written_before_the_first_message_is_forwarded() {
     );
     assert_eq!(
         *request,
-        StoreRequest::PutHibernation(HibernationRow {
+        StoreRequest::PutHibernation(Box::new(HibernationRow {
             actor,
             gateway_id: d.gw.gateway_id(),
             request_id: rq.request_id,
             path: "/ws?room=7".into(),
             headers,
-        })
+        }))
     );
     assert_eq!(
         rest,

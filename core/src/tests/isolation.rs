@@ -216,9 +216,9 @@ fn kv_request_goes_to_the_store_and_the_reply_to_the_runner() {
         *request,
         StoreRequest::Kv {
             actor: actor_b,
-            request: KvRequestData::Get(KvGetRequest {
+            request: Box::new(KvRequestData::Get(KvGetRequest {
                 keys: vec![b"k".to_vec()],
-            }),
+            })),
         }
     );
     let data = KvResponseData::Get(KvGetResponse {
