@@ -46,7 +46,7 @@ impl Gateway {
         self.keep_lease(now);
         self.cx.metrics.index_writes += 1;
         self.issue_store(row, Purpose::IndexPut(client));
-        self.index.rows += 1;
+        self.index.row_written();
     }
 
     /// Keeps renewals going while there are rows. With the renewal timer armed, nothing to do;
@@ -57,9 +57,9 @@ impl Gateway {
             return;
         }
         let half = self.cx.config.hibernation_eligible_threshold / 2;
-        let renewed = match self.index.lease_renewed {
-            Some(at) if now.saturating_since(at) < half => at,
-            _ => {
+        let renewed = match self.index.fresh_renewal(now, half) {
+            Some(at) => at,
+            None => {
                 self.renew_lease(now);
                 now
             }
@@ -69,7 +69,7 @@ impl Gateway {
     }
 
     fn renew_lease(&mut self, now: Instant) {
-        self.index.lease_renewed = Some(now);
+        self.index.renewed(now);
         self.cx.metrics.index_lease_renewals += 1;
         let request = StoreRequest::RenewLease {
             gateway_id: self.cx.gateway_id,
@@ -79,7 +79,7 @@ impl Gateway {
 
     /// The socket ended: delete its row (every close path goes through `remove_client`).
     pub(crate) fn index_remove(&mut self, key: IndexKey) {
-        self.index.rows -= 1;
+        self.index.row_deleted();
         self.cx.metrics.index_deletes += 1;
         let request = StoreRequest::DeleteHibernation {
             gateway_id: self.cx.gateway_id,
@@ -91,12 +91,12 @@ impl Gateway {
     /// The renewal timer: renew while there are rows (else let the lease lapse: nothing of
     /// this incarnation depends on it), and collect stale rows on their cadence.
     pub(crate) fn on_lease_renewal(&mut self, now: Instant) {
-        if self.index.rows > 0 {
+        if self.index.len() > 0 {
             self.renew_lease(now);
             let at = now.saturating_add(self.lease_period());
             self.cx.timers.set(TimerKey::LeaseRenewal, at);
         }
-        if now >= self.index.next_gc {
+        if self.index.gc_due(now) {
             self.collect_stale_rows(now);
         }
     }
@@ -111,7 +111,7 @@ impl Gateway {
 
     fn collect_stale_rows(&mut self, now: Instant) {
         let older_than = self.cx.config.hibernation_eligible_threshold;
-        self.index.next_gc = now.saturating_add(older_than);
+        self.index.collected(now, older_than);
         self.issue_index(StoreRequest::GcHibernation { older_than });
     }
 }
