@@ -36,6 +36,8 @@
 //!
 //! Same seed and same inputs give byte-identical outputs.
 #![warn(missing_docs)]
+// Peer data must never panic the core: no unwrap or expect outside tests and the testkit.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod actor;
 mod admin;
@@ -88,4 +90,5 @@ pub use time::{Instant, UnixMillis};
 pub use timer::TimerKey;
 
 #[cfg(any(test, feature = "testkit"))]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod testkit;
