@@ -74,14 +74,11 @@ impl Cx {
         self.out.push_back(output);
     }
 
-    /// The next output for the adapter. Once drained, the queue starts again at the front of
-    /// its buffer and gives back what a burst (a restore, a runner's return) grew it past
-    /// [`OUTPUTS_KEPT`]: a ring once grown large would otherwise walk every following output
-    /// through memory the cache no longer holds.
+    /// The next output for the adapter. Once drained, the queue gives back what a burst (a
+    /// restore, a runner's return) grew it past [`OUTPUTS_KEPT`].
     pub(crate) fn pop_output(&mut self) -> Option<Output> {
         let output = self.out.pop_front();
         if self.out.is_empty() {
-            self.out.clear();
             self.out.shrink_to(OUTPUTS_KEPT);
         }
         output

@@ -179,8 +179,8 @@ impl Gateway {
         }
     }
 
-    /// `Stopped` arrived for the current generation.
-    /// The actor stopped; `ok` is the runner's `Ok` stop code (a sleep reports not ok).
+    /// `Stopped` arrived for the current generation; `ok` is the runner's `Ok` stop code (a
+    /// sleep reports not ok).
     pub(crate) fn on_actor_stopped(&mut self, now: Instant, id: ActorId, ok: bool) {
         let Some(actor) = self.actors.map.get(&id) else {
             return;

@@ -58,7 +58,6 @@ impl Gateway {
             path: http.path.clone(),
             headers: std::mem::take(&mut http.headers),
             body: (!body.is_empty()).then_some(body),
-            stream: false,
         };
         let at = now.saturating_add(self.cx.config.http_response_timeout);
         self.cx.timers.set(TimerKey::HttpResponse(client), at);

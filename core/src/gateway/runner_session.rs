@@ -173,7 +173,7 @@ impl Gateway {
         instance.name = hello.name;
         instance.total_slots = hello.total_slots;
         if let Some(names) = hello.actor_names {
-            instance.actor_names = names.into_iter().collect();
+            instance.actor_names = names;
         }
         let runner_id = instance.runner_id.clone();
         if let Some(c) = self.runners.conns.get_mut(&conn) {

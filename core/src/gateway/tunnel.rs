@@ -5,7 +5,7 @@ use crate::actor::StopCause;
 use crate::gateway::Gateway;
 use crate::ids::{ActorId, ClientId};
 use crate::io::{CloseFrame, Output};
-use crate::link::{ToRunner, TunnelToActor, WebSocketClose};
+use crate::link::{self, ToRunner, TunnelToActor, WebSocketClose};
 use crate::runner::RunnerIdx;
 use crate::time::Instant;
 use crate::timer::TimerKey;
@@ -120,7 +120,7 @@ impl Gateway {
 
     /// Sends to the runner instance's connection, or holds the bytes until it reconnects.
     pub(crate) fn send_or_hold(&mut self, runner: RunnerIdx, msg: ToRunner) -> Delivery {
-        self.send_or_hold_bytes(runner, crate::link::encode(msg))
+        self.send_or_hold_bytes(runner, link::encode(msg))
     }
 
     /// As [`Gateway::send_or_hold`], for an encoded frame.

@@ -6,7 +6,7 @@ use crate::gateway::Gateway;
 use crate::hibernation::{KEEP_CAPACITY, Pending};
 use crate::ids::ClientId;
 use crate::io::{ClientFrame, CloseFrame, Output};
-use crate::link::{TunnelToActor, WebSocketClose, WebSocketData, WebSocketOpen};
+use crate::link::{self, TunnelToActor, WebSocketClose, WebSocketData, WebSocketOpen};
 use crate::runner::{RunnerIdx, Runners};
 use crate::time::Instant;
 use crate::timer::TimerKey;
@@ -102,7 +102,7 @@ impl Gateway {
             && ws.queued.is_empty()
             && (!ws.can_hibernate
                 || ws.pending.admits(
-                    crate::link::websocket_message_len(len),
+                    link::websocket_message_len(len),
                     cfg.socket_window_bytes,
                     cfg.socket_window_messages,
                 ));
@@ -214,7 +214,7 @@ impl Gateway {
         let Some(len) = ws.queued.front().map(ClientFrame::len) else {
             return false;
         };
-        let frame_len = crate::link::websocket_message_len(len);
+        let frame_len = link::websocket_message_len(len);
         if ws.can_hibernate && !ws.pending.admits(frame_len, window_bytes, window_messages) {
             return false;
         }

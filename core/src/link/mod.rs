@@ -12,6 +12,8 @@
 
 mod v7;
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use torpor_protocol::shared::{
     ActorCheckpoint, ActorConfig, Headers, HibernatingRequest, KvRequestData, KvResponseData,
@@ -73,7 +75,7 @@ pub(crate) struct RunnerHello {
     /// How many actors it hosts at most.
     pub(crate) total_slots: u32,
     /// Actor names it can host, with their JSON metadata, if it lists them.
-    pub(crate) actor_names: Option<Vec<(String, String)>>,
+    pub(crate) actor_names: Option<BTreeMap<String, String>>,
 }
 
 /// One actor event with its checkpoint (actor, generation, event index).
@@ -222,10 +224,8 @@ pub(crate) struct RequestStart {
     pub(crate) path: String,
     /// Request headers.
     pub(crate) headers: Headers,
-    /// Whole body, when not streamed.
+    /// The whole body (the gateway buffers request bodies), if any.
     pub(crate) body: Option<Vec<u8>>,
-    /// Whether the body follows in chunks.
-    pub(crate) stream: bool,
 }
 
 /// Head of a tunnelled HTTP response.

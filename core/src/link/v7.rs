@@ -143,7 +143,7 @@ pub(super) fn encode_tunnel(message_id: MessageId, msg: TunnelToActor) -> Bytes 
                 path: start.path,
                 headers: start.headers,
                 body: start.body,
-                stream: start.stream,
+                stream: false,
             })
         }
         TunnelToActor::RequestAbort => ToClientTunnelMessageKind::RequestAbort,
