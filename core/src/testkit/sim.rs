@@ -94,6 +94,13 @@ pub struct Sim {
     /// Actors that owe a start because a client closed a hibernating socket of theirs while
     /// they slept or stopped (`wake_on_close`).
     owed_starts: BTreeSet<ActorId>,
+    /// How many starts the gateway wrote for each actor (to check a left client's give-up).
+    starts_written: BTreeMap<ActorId, u32>,
+    /// Left clients with frames still owed to their actor that the gateway held at the last
+    /// observed batch (a give-up shows as one of them gone).
+    left_held: BTreeSet<ClientId>,
+    /// `ws_left_frames_given_up` at the last observed batch.
+    given_up_seen: u64,
     /// When each actor last reported `Running` to the gateway (the ack clock restarts).
     running_since: BTreeMap<ActorId, Instant>,
     /// When each runner connection was bound (the ack clock of the sockets of the actors on
@@ -176,6 +183,9 @@ impl Sim {
             closed_at_runner: BTreeSet::new(),
             closed_clients: BTreeSet::new(),
             owed_starts: BTreeSet::new(),
+            starts_written: BTreeMap::new(),
+            left_held: BTreeSet::new(),
+            given_up_seen: 0,
             running_since: BTreeMap::new(),
             bound_at: BTreeMap::new(),
             actors: Vec::new(),

@@ -47,6 +47,11 @@ pub(super) struct WsClient {
     pub(super) nudges: u32,
     /// The gateway's view of the socket when the client closed it (for failure messages).
     pub(super) state_at_close: String,
+    /// Starts of its actor the gateway had written when the client closed it.
+    pub(super) starts_at_close: u32,
+    /// The gateway gave up the frames it still owed the actor after the client left (counted
+    /// in `ws_left_frames_given_up`), after enough interrupted allocations.
+    pub(super) frames_given_up: bool,
 }
 
 impl WsClient {
@@ -118,6 +123,8 @@ impl Sim {
                     final_reply_received: false,
                     nudges: 0,
                     state_at_close: String::new(),
+                    starts_at_close: 0,
+                    frames_given_up: false,
                 },
             );
             self.observe(out);
@@ -212,8 +219,10 @@ impl Sim {
             ),
             None => "gone".into(),
         };
+        let starts = self.starts_written.get(&actor).copied().unwrap_or(0);
         if let Some(c) = self.ws.get_mut(&client) {
             c.state_at_close = state;
+            c.starts_at_close = starts;
         }
         let close = self.rng.bool().then(|| CloseFrame::new(4000, "client.bye"));
         if self.trace {
@@ -466,6 +475,7 @@ impl Sim {
             }
         }
         self.note_detections();
+        self.note_given_up();
     }
 
     /// Remembers which connection a request's latest frame took, when each socket last had a

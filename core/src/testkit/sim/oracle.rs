@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::Sim;
-use super::clients::HttpPart;
+use super::clients::{HttpPart, WsClient};
 use crate::actor::Phase;
 use crate::ids::{ActorId, ClientId, RunnerConnId};
 use crate::io::ClientFrame;
@@ -119,6 +119,7 @@ impl Sim {
             };
             if let Some(actor) = ActorId::parse(&c.checkpoint.actor_id) {
                 self.owed_starts.remove(&actor);
+                *self.starts_written.entry(actor).or_default() += 1;
             }
             for h in &start.hibernating_requests {
                 let client = self.d.gw.inspect().client_of(h.request_id);
@@ -247,6 +248,60 @@ impl Sim {
             self.known_conns.remove(&conn);
             self.check_disconnect(conn);
         }
+    }
+
+    /// After every observed batch: a left client's socket the gateway dropped while its actor
+    /// still lacked frames is a give-up only if the gateway counted it and the actor had
+    /// [`MAX_INTERRUPTED_ALLOCATIONS`] starts since the close; it is then exempt from the
+    /// progress check. Any other such drop stays a loss for the progress check to report.
+    ///
+    /// [`MAX_INTERRUPTED_ALLOCATIONS`]: crate::tunnel::MAX_INTERRUPTED_ALLOCATIONS
+    pub(super) fn note_given_up(&mut self) {
+        let counted = self.d.gw.metrics().ws_left_frames_given_up;
+        let new_give_ups = counted.saturating_sub(self.given_up_seen);
+        self.given_up_seen = counted;
+        let owed = |sim: &Self, client: ClientId, c: &WsClient| {
+            let Some(rq) = c.request else { return false };
+            c.closed_by_client
+                && c.closed_by_gateway.is_none()
+                && !c.dead
+                && !c.frames_given_up
+                && sim.durable.get(&rq).map_or(0, |d| d.log.len())
+                    != sim.expected_log_len(rq, client)
+        };
+        let gone: Vec<ClientId> = self
+            .left_held
+            .iter()
+            .copied()
+            .filter(|client| self.d.gw.inspect().socket(*client).is_none())
+            .filter(|client| self.ws.get(client).is_some_and(|c| owed(self, *client, c)))
+            .collect();
+        if new_give_ups > 0 && gone.len() as u64 <= new_give_ups {
+            for client in &gone {
+                let Some(c) = self.ws.get(client) else {
+                    continue;
+                };
+                let starts = self.starts_written.get(&c.actor).copied().unwrap_or(0);
+                let since_close = starts.saturating_sub(c.starts_at_close);
+                if since_close < u32::from(crate::tunnel::MAX_INTERRUPTED_ALLOCATIONS) {
+                    let v = format!(
+                        "{client}: its frames were given up after {since_close} starts of its actor since it left"
+                    );
+                    self.note(v);
+                }
+                if let Some(c) = self.ws.get_mut(client) {
+                    c.frames_given_up = true;
+                }
+            }
+        }
+        self.left_held = self
+            .ws
+            .iter()
+            .filter(|(client, c)| {
+                owed(self, **client, c) && self.d.gw.inspect().socket(**client).is_some()
+            })
+            .map(|(client, _)| *client)
+            .collect();
     }
 
     /// The gateway just learnt that `conn` is gone (reported closed, replaced by a new session
@@ -678,7 +733,11 @@ impl Sim {
                     ));
                     continue;
                 }
-            } else if c.closed_by_client && c.closed_by_gateway.is_none() && !c.dead {
+            } else if c.closed_by_client
+                && c.closed_by_gateway.is_none()
+                && !c.dead
+                && !c.frames_given_up
+            {
                 let Some(d) = self
                     .durable
                     .get(&rq)
