@@ -94,7 +94,7 @@ pub struct Sim {
     /// Actors that owe a start because a client closed a hibernating socket of theirs while
     /// they slept or stopped (`wake_on_close`).
     owed_starts: BTreeSet<ActorId>,
-    /// How many starts the gateway wrote for each actor (to check a left client's give-up).
+    /// How many starts the gateway wrote for each actor (a left client's give-up needs a few).
     starts_written: BTreeMap<ActorId, u32>,
     /// Left clients with frames still owed to their actor that the gateway held at the last
     /// observed batch (a give-up shows as one of them gone).

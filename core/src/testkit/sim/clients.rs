@@ -47,8 +47,11 @@ pub(super) struct WsClient {
     pub(super) nudges: u32,
     /// The gateway's view of the socket when the client closed it (for failure messages).
     pub(super) state_at_close: String,
-    /// Starts of its actor the gateway had written when the client closed it.
-    pub(super) starts_at_close: u32,
+    /// Opens the gateway wrote for it (under any of its request ids).
+    pub(super) opens_written: u32,
+    /// Delivery attempts (starts of its actor plus its own opens) the gateway had written when
+    /// the client closed it.
+    pub(super) attempts_at_close: u32,
     /// The gateway gave up the frames it still owed the actor after the client left (counted
     /// in `ws_left_frames_given_up`), after enough interrupted allocations.
     pub(super) frames_given_up: bool,
@@ -123,7 +126,8 @@ impl Sim {
                     final_reply_received: false,
                     nudges: 0,
                     state_at_close: String::new(),
-                    starts_at_close: 0,
+                    opens_written: 0,
+                    attempts_at_close: 0,
                     frames_given_up: false,
                 },
             );
@@ -219,10 +223,10 @@ impl Sim {
             ),
             None => "gone".into(),
         };
-        let starts = self.starts_written.get(&actor).copied().unwrap_or(0);
+        let attempts = self.delivery_attempts(client);
         if let Some(c) = self.ws.get_mut(&client) {
             c.state_at_close = state;
-            c.starts_at_close = starts;
+            c.attempts_at_close = attempts;
         }
         let close = self.rng.bool().then(|| CloseFrame::new(4000, "client.bye"));
         if self.trace {
@@ -490,7 +494,14 @@ impl Sim {
         let rq = t.message_id.request_id;
         self.request_conn.insert(rq, conn);
         match &t.message_kind {
-            In::WebSocketOpen(_) if !self.by_request.contains_key(&rq) => self.follow_reopen(rq),
+            In::WebSocketOpen(_) => {
+                if !self.by_request.contains_key(&rq) {
+                    self.follow_reopen(rq);
+                }
+                if let Some(c) = self.by_request.get(&rq).and_then(|c| self.ws.get_mut(c)) {
+                    c.opens_written += 1;
+                }
+            }
             In::WebSocketClose(c) if !is_client_close(c.code, c.reason.as_deref()) => {
                 self.policy_closed.insert(rq);
             }

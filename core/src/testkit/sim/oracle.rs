@@ -251,9 +251,11 @@ impl Sim {
     }
 
     /// After every observed batch: a left client's socket the gateway dropped while its actor
-    /// still lacked frames is a give-up only if the gateway counted it and the actor had
-    /// [`MAX_INTERRUPTED_ALLOCATIONS`] starts since the close; it is then exempt from the
-    /// progress check. Any other such drop stays a loss for the progress check to report.
+    /// still lacked frames is a give-up only if the gateway counted it and made at least
+    /// [`MAX_INTERRUPTED_ALLOCATIONS`] delivery attempts since the close (a start of its actor
+    /// or an open of the socket: each interrupted allocation or dropped open follows one); it
+    /// is then exempt from the progress check. Any other such drop stays a loss for the
+    /// progress check to report.
     ///
     /// [`MAX_INTERRUPTED_ALLOCATIONS`]: crate::tunnel::MAX_INTERRUPTED_ALLOCATIONS
     pub(super) fn note_given_up(&mut self) {
@@ -281,11 +283,12 @@ impl Sim {
                 let Some(c) = self.ws.get(client) else {
                     continue;
                 };
-                let starts = self.starts_written.get(&c.actor).copied().unwrap_or(0);
-                let since_close = starts.saturating_sub(c.starts_at_close);
+                let since_close = self
+                    .delivery_attempts(*client)
+                    .saturating_sub(c.attempts_at_close);
                 if since_close < u32::from(crate::tunnel::MAX_INTERRUPTED_ALLOCATIONS) {
                     let v = format!(
-                        "{client}: its frames were given up after {since_close} starts of its actor since it left"
+                        "{client}: its frames were given up after {since_close} delivery attempts since it left"
                     );
                     self.note(v);
                 }
@@ -302,6 +305,13 @@ impl Sim {
             })
             .map(|(client, _)| *client)
             .collect();
+    }
+
+    /// Starts of `client`'s actor plus opens of its socket, written by the gateway so far.
+    pub(super) fn delivery_attempts(&self, client: ClientId) -> u32 {
+        self.ws.get(&client).map_or(0, |c| {
+            c.opens_written + self.starts_written.get(&c.actor).copied().unwrap_or(0)
+        })
     }
 
     /// The gateway just learnt that `conn` is gone (reported closed, replaced by a new session
