@@ -1,12 +1,16 @@
-//! Established WebSockets: one reader task and one writer task per socket.
+//! Established WebSockets: one task per client socket (its reader, with its writer polled
+//! beside it), a reader task and a writer task per runner connection.
 //!
 //! The reader turns frames into core events (and stops reading while the core has paused the
 //! socket); the writer drains the socket's queue, coalescing everything queued into one flush.
 
 use std::collections::VecDeque;
+use std::future::{Future, Ready};
 use std::net::Shutdown;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::Duration;
 
 use async_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
@@ -14,6 +18,7 @@ use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame as WsCloseFrame, WebSocketConfig};
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
+use futures_util::future::Either;
 use futures_util::{SinkExt as _, StreamExt as _};
 use smol::channel::{Sender, TrySendError};
 use smol::future;
@@ -112,21 +117,70 @@ fn read_error_close(e: &WsError, metrics: &AdapterMetrics, client: bool) -> Opti
 }
 
 /// Runs a client WebSocket until it ends; reports every frame and the end to the core task.
-pub(crate) async fn run_client(
-    ex: &Executor<'static>,
+/// Reading and writing share this one task (the writer is polled beside the reader), so an
+/// idle socket costs one task, not two.
+pub(crate) fn run_client(
     socket: Socket,
     client: ClientId,
     outbox: Arc<Outbox>,
     events: Sender<Event>,
     metrics: Arc<AdapterMetrics>,
-) {
-    let Socket { tx, mut rx, tcp } = socket;
-    let writer = ex.spawn(write_loop(tx, Arc::clone(&outbox), tcp.clone()));
-    let mut read_failed = false;
-    let close = loop {
+) -> impl Future<Output = ()> + Send {
+    // Not an `async fn`: one stores its arguments twice (as given, and moved into locals). The
+    // block below captures each once and uses the socket's parts in place.
+    let mut socket = socket;
+    async move {
+        let mut writer = pin!(write_loop(&mut socket.tx, &outbox, &socket.tcp));
+        let mut writing = true;
+        let read_failed = {
+            let reading = pin!(read_client(
+                &mut socket.rx,
+                client,
+                &outbox,
+                &events,
+                &metrics
+            ));
+            beside_writer(reading, writer.as_mut(), &mut writing).await
+        };
+        let writer = writing.then_some(writer);
+        // Boxed: it runs once, and inline it would enlarge every socket's task.
+        Box::pin(finish(&outbox, writer, &socket.tcp, read_failed)).await;
+    }
+}
+
+/// Reads client frames until the socket ends, handing each to the core task, then reports the
+/// end (and answers the peer's close); whether the read failed on bad input (a close was
+/// queued for the peer).
+async fn read_client(
+    rx: &mut WebSocketReceiver<TcpStream>,
+    client: ClientId,
+    outbox: &Outbox,
+    events: &Sender<Event>,
+    metrics: &AdapterMetrics,
+) -> bool {
+    let (close, read_failed) = read_frames(rx, client, outbox, events, metrics).await;
+    let peer_closed = close.is_some() && !read_failed;
+    hand(events, Event::Input(Input::ClientClosed { client, close })).await;
+    // Boxed: it runs once, and inline it would enlarge every socket's task.
+    if peer_closed {
+        Box::pin(answer_close(rx)).await;
+    }
+    read_failed
+}
+
+/// Reads client frames until the socket ends, handing each to the core task; the close to
+/// report, and whether the read failed on bad input (a close was queued for the peer).
+async fn read_frames(
+    rx: &mut WebSocketReceiver<TcpStream>,
+    client: ClientId,
+    outbox: &Outbox,
+    events: &Sender<Event>,
+    metrics: &AdapterMetrics,
+) -> (Option<CloseFrame>, bool) {
+    loop {
         // The core let go: it closed the socket (the writer sends the close) or shut down.
         if outbox.is_detached() {
-            break None;
+            return (None, false);
         }
         let paused = outbox.is_paused();
         if paused {
@@ -135,66 +189,79 @@ pub(crate) async fn run_client(
         }
         // The frame first: while frames are waiting, the pause watch is never polled, so it
         // costs nothing per message (a pause is seen at the top of the next turn).
-        let next = future::or(async { Some(rx.next().await) }, async {
-            outbox.control_changed(false).await;
-            None
-        })
-        .await;
+        let next = {
+            let mut changed = pin!(outbox.control_changed(false));
+            future::poll_fn(|cx| match rx.poll_next_unpin(cx) {
+                Poll::Ready(msg) => Poll::Ready(Some(msg)),
+                Poll::Pending => changed.as_mut().poll(cx).map(|()| None),
+            })
+            .await
+        };
         let Some(msg) = next else { continue };
         let frame = match msg {
             Some(Ok(Message::Text(t))) => ClientFrame::Text(t.as_str().to_owned()),
             Some(Ok(Message::Binary(b))) => ClientFrame::Binary(b.into()),
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
             Some(Ok(Message::Close(frame))) => {
-                break Some(frame.map_or_else(
+                let close = frame.map_or_else(
                     || CloseFrame::new(1005, ""),
                     |f| CloseFrame::new(f.code.into(), f.reason.as_str()),
-                ));
+                );
+                return (Some(close), false);
             }
             Some(Err(e)) => {
-                let close = read_error_close(&e, &metrics, true);
+                let close = read_error_close(&e, metrics, true);
                 debug!(%client, error = %e, "client read ended");
+                let failed = close.is_some();
                 if let Some(close) = &close {
-                    read_failed = true;
                     outbox.push(WsOut::Close(close.clone()));
                 }
-                break close;
+                return (close, failed);
             }
-            None => break None,
+            None => return (None, false),
         };
         // Counted before the core task can take it, so its `taken` never runs ahead.
         let unread = outbox.handed(frame.len());
-        if !hand(
-            &events,
-            Event::Input(Input::ClientMessage { client, frame }),
-        )
-        .await
-        {
-            break None;
+        if !hand(events, Event::Input(Input::ClientMessage { client, frame })).await {
+            return (None, false);
         }
         if unread >= crate::outbox::READ_AHEAD {
             outbox.read_ahead_room().await;
         }
-    };
-    let peer_closed = close.is_some() && !read_failed;
-    hand(&events, Event::Input(Input::ClientClosed { client, close })).await;
-    // The ends are boxed: they run once, and inline they would enlarge every socket's task.
-    if peer_closed {
-        Box::pin(answer_close(&mut rx)).await;
     }
-    Box::pin(finish(&outbox, rx, writer, &tcp, read_failed)).await;
 }
 
-/// Hands an event to the core task; `false` once the core task is gone. The wait for room in
-/// a full queue is boxed: it holds the event, and inline it would make every socket's task
-/// that much bigger for a wait that is rare.
-async fn hand(events: &Sender<Event>, event: Event) -> bool {
+/// Runs `main` to its end while also polling the socket's writer (until the writer ends; then
+/// `writing` turns false). Both are pinned by the caller: passed by value, each would be
+/// stored again in this future.
+fn beside_writer<'a, T>(
+    mut main: Pin<&'a mut impl Future<Output = T>>,
+    mut writer: Pin<&'a mut impl Future<Output = ()>>,
+    writing: &'a mut bool,
+) -> impl Future<Output = T> + 'a {
+    future::poll_fn(move |cx| {
+        if *writing && writer.as_mut().poll(cx).is_ready() {
+            *writing = false;
+        }
+        main.as_mut().poll(cx)
+    })
+}
+
+/// Hands an event to the core task; `false` once the core task is gone. Not an `async fn`:
+/// one would hold the event across its await, enlarging every socket's task by an event for a
+/// wait (a full queue) that is rare; that wait is boxed instead.
+fn hand(events: &Sender<Event>, event: Event) -> Either<Ready<bool>, HandWait<'_>> {
     match events.try_send(event) {
-        Ok(()) => true,
-        Err(TrySendError::Full(event)) => Box::pin(events.send(event)).await.is_ok(),
-        Err(TrySendError::Closed(_)) => false,
+        Ok(()) => Either::Left(future::ready(true)),
+        Err(TrySendError::Full(event)) => {
+            Either::Right(Box::pin(async move { events.send(event).await.is_ok() }))
+        }
+        Err(TrySendError::Closed(_)) => Either::Left(future::ready(false)),
     }
 }
+
+/// [`hand`]'s wait for room in the core task's queue.
+type HandWait<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
 
 /// The peer sent a close: tungstenite queued the reply, and the next read sends it (then
 /// reports the connection closed). Bounded, for a peer that stops reading.
@@ -214,17 +281,17 @@ async fn answer_close(rx: &mut WebSocketReceiver<TcpStream>) {
 /// the connection before the peer has read our close frame.
 async fn finish(
     outbox: &Outbox,
-    rx: WebSocketReceiver<TcpStream>,
-    writer: smol::Task<()>,
+    writer: Option<impl Future<Output = ()>>,
     tcp: &TcpStream,
     linger: bool,
 ) {
     outbox.producer_done();
-    drop(rx);
-    future::or(writer, async {
-        Timer::after(CLOSE_GRACE * 2).await;
-    })
-    .await;
+    if let Some(writer) = writer {
+        future::or(writer, async {
+            Timer::after(CLOSE_GRACE * 2).await;
+        })
+        .await;
+    }
     if linger {
         let mut tcp = tcp.clone();
         future::or(
@@ -252,7 +319,12 @@ pub(crate) async fn run_runner(
     metrics: Arc<AdapterMetrics>,
 ) {
     let Socket { tx, mut rx, tcp } = socket;
-    let writer = ex.spawn(write_loop(tx, Arc::clone(&outbox), tcp.clone()));
+    // A task of its own: a runner link carries every actor's traffic, and its writes should
+    // not wait for its reads to be handed over.
+    let writer = ex.spawn({
+        let (mut tx, outbox, tcp) = (tx, Arc::clone(&outbox), tcp.clone());
+        async move { write_loop(&mut tx, &outbox, &tcp).await }
+    });
     let mut read_failed = false;
     while let Some(msg) = rx.next().await {
         let event = match msg {
@@ -280,13 +352,14 @@ pub(crate) async fn run_runner(
         }
     }
     hand(&events, Event::Input(Input::RunnerClosed { conn })).await;
-    Box::pin(finish(&outbox, rx, writer, &tcp, read_failed)).await;
+    drop(rx);
+    Box::pin(finish(&outbox, Some(writer), &tcp, read_failed)).await;
 }
 
 /// Writes queued frames; everything queued at a wake goes out with one flush. Ends after a
 /// close frame (cutting the connection if the peer does not finish the close handshake in
 /// time) or when nothing more can be queued.
-async fn write_loop(mut tx: WebSocketSender<TcpStream>, outbox: Arc<Outbox>, tcp: TcpStream) {
+async fn write_loop(tx: &mut WebSocketSender<TcpStream>, outbox: &Outbox, tcp: &TcpStream) {
     let mut items = VecDeque::new();
     while outbox.ready().await {
         outbox.take(&mut items);
@@ -319,39 +392,45 @@ async fn write_loop(mut tx: WebSocketSender<TcpStream>, outbox: Arc<Outbox>, tcp
         }
         outbox.sent(batch);
         if let Some(c) = close {
-            let frame = WsCloseFrame {
-                code: CloseCode::from(c.code),
-                reason: c.reason.into(),
-            };
-            // Bounded: a peer that stopped reading cannot hold the close (or this task) open.
-            let sent = future::or(
-                async { tx.send(Message::Close(Some(frame))).await.is_ok() },
-                async {
-                    Timer::after(CLOSE_GRACE).await;
-                    false
-                },
-            )
-            .await;
-            if sent {
-                // The reader ends when the peer answers the close; a peer that never answers
-                // is cut off after the grace period.
-                future::or(
-                    async {
-                        while outbox.ready().await {
-                            items.clear();
-                            outbox.take(&mut items);
-                        }
-                    },
-                    async {
-                        Timer::after(CLOSE_GRACE).await;
-                    },
-                )
-                .await;
-            }
+            // Boxed: it runs once, and inline it would enlarge every socket's task.
+            Box::pin(send_close(tx, outbox, c)).await;
             // Half-close: the peer sees the end after our close frame; the reader side
             // closes the socket once it is done.
             let _ = tcp.shutdown(Shutdown::Write);
             return;
         }
+    }
+}
+
+/// Sends our close frame, then drops whatever is queued after it until the peer answers (the
+/// reader ends then) or the grace period ends. Bounded: a peer that stopped reading cannot
+/// hold the close (or the socket) open.
+async fn send_close(tx: &mut WebSocketSender<TcpStream>, outbox: &Outbox, close: CloseFrame) {
+    let frame = WsCloseFrame {
+        code: CloseCode::from(close.code),
+        reason: close.reason.into(),
+    };
+    let sent = future::or(
+        async { tx.send(Message::Close(Some(frame))).await.is_ok() },
+        async {
+            Timer::after(CLOSE_GRACE).await;
+            false
+        },
+    )
+    .await;
+    if sent {
+        let mut items = VecDeque::new();
+        future::or(
+            async {
+                while outbox.ready().await {
+                    items.clear();
+                    outbox.take(&mut items);
+                }
+            },
+            async {
+                Timer::after(CLOSE_GRACE).await;
+            },
+        )
+        .await;
     }
 }

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use async_tungstenite::tungstenite::protocol::Role;
+use futures_util::FutureExt as _;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -192,13 +193,10 @@ where
             )
             .await;
             // A task of its own, sized for the socket's life: this one's upgrade states would
-            // otherwise stay part of every open socket's memory.
+            // otherwise stay part of every open socket's memory. The guard rides on a `map`,
+            // not an async block, which would store the socket's future twice.
             let socket = Socket::new(ws, tcp);
-            ex.spawn(async move {
-                let _live = live;
-                run(socket).await;
-            })
-            .detach();
+            ex.spawn(run(socket).map(move |()| drop(live))).detach();
         })
         .detach();
     Ok(())
@@ -335,14 +333,8 @@ pub(super) async fn client_upgrade(
         link,
         verdict: verdict_tx,
     };
-    let (ex, events, metrics) = (
-        Arc::clone(&shared.ex),
-        shared.events.clone(),
-        Arc::clone(&shared.metrics),
-    );
-    let run = move |socket| async move {
-        run_client(&ex, socket, client, outbox, events, metrics).await;
-    };
+    let (events, metrics) = (shared.events.clone(), Arc::clone(&shared.metrics));
+    let run = move |socket| run_client(socket, client, outbox, events, metrics);
     let end = move || {
         Event::Input(Input::ClientClosed {
             client,
