@@ -161,8 +161,12 @@ impl Server {
                         Ok((tcp, _)) => {
                             // Small frames (acks, pings) must not wait for Nagle.
                             let _ = tcp.set_nodelay(true);
-                            ex.spawn(serve_connection(Arc::clone(&shared), tcp))
-                                .detach();
+                            // Boxed: a finished task's allocation lives on while anything
+                            // still holds one of its wakers (an upgraded connection's socket
+                            // can, for its whole life), and boxed it is a header and a
+                            // pointer instead of hyper's whole connection state.
+                            let conn = Box::pin(serve_connection(Arc::clone(&shared), tcp));
+                            ex.spawn(conn).detach();
                         }
                         Err(e) => {
                             // Out of descriptors and the like: back off instead of spinning.
