@@ -29,7 +29,7 @@ impl Gateway {
             gateway_id: self.cx.gateway_id,
             request_id: c.request_id,
             path: ws.path.clone(),
-            headers: ws.headers.clone(),
+            headers: ws.headers.unpack(),
         })))
     }
 

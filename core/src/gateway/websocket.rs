@@ -11,7 +11,8 @@ use crate::runner::{RunnerIdx, Runners};
 use crate::time::Instant;
 use crate::timer::TimerKey;
 use crate::tunnel::{
-    Client, ClientKind, Closing, Ws, WsPhase, ready_runner, send_or_hold_bytes, tunnel_frame,
+    Client, ClientKind, Closing, PackedHeaders, Ws, WsPhase, ready_runner, send_or_hold_bytes,
+    tunnel_frame,
 };
 use std::collections::VecDeque;
 use torpor_protocol::shared::Headers;
@@ -40,7 +41,7 @@ impl Gateway {
         let ws = Ws {
             phase: WsPhase::Waiting,
             path,
-            headers,
+            headers: PackedHeaders::pack(&headers),
             can_hibernate: false,
             queued: VecDeque::new(),
             queued_bytes: 0,
@@ -67,7 +68,7 @@ impl Gateway {
         let open = WebSocketOpen {
             actor_id: c.actor.to_string(),
             path: ws.path.clone(),
-            headers: ws.headers.clone(),
+            headers: ws.headers.unpack(),
         };
         let at = now.saturating_add(self.cx.config.websocket_open_timeout);
         self.cx.timers.set(TimerKey::WebSocketOpen(client), at);

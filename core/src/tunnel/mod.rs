@@ -1,5 +1,9 @@
 //! Client requests tunnelled to actors: WebSockets and HTTP, keyed by request id.
 
+mod packed;
+
+pub(crate) use packed::PackedHeaders;
+
 use std::collections::VecDeque;
 
 use bytes::Bytes;
@@ -58,7 +62,7 @@ pub(crate) enum WsPhase {
 pub(crate) struct Ws {
     pub(crate) phase: WsPhase,
     pub(crate) path: String,
-    pub(crate) headers: Headers,
+    pub(crate) headers: PackedHeaders,
     pub(crate) can_hibernate: bool,
     /// Client frames accepted but not sent yet (no index assigned), in order.
     pub(crate) queued: VecDeque<ClientFrame>,
