@@ -2,14 +2,17 @@
 //! queues frames and pauses reads), the socket's reader and its writer.
 //!
 //! Two channels would do the same job, but an idle socket would then carry two channel
-//! allocations (~1.5 KiB); this is one small allocation. Waiters listen from the stack, so a
-//! wait allocates nothing.
+//! allocations (~1.5 KiB); this is one small allocation. One task waits on an outbox (a client
+//! socket's task, which reads and writes; a runner link's writer), so one waker slot serves
+//! every wait and nothing is allocated to wait.
 
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::Poll;
 
-use event_listener::{Event, listener};
+use futures_util::task::AtomicWaker;
 
 use crate::links::WsOut;
 
@@ -29,10 +32,9 @@ pub(crate) struct Outbox {
     paused: AtomicBool,
     /// The core task let go of the socket (it closed it, or shut down).
     detached: AtomicBool,
-    /// Something was queued, or the last producer left.
-    queued: Event,
-    /// `paused` or `detached` changed, or the core task took client bytes.
-    control: Event,
+    /// The waiting task: woken when something is queued, the last producer leaves, `paused`
+    /// or `detached` changes, or the core task takes client bytes.
+    waiter: AtomicWaker,
 }
 
 impl Outbox {
@@ -52,7 +54,7 @@ impl Outbox {
         if let Ok(mut items) = self.items.lock() {
             items.push_back(item);
         }
-        self.queued.notify(1);
+        self.waiter.wake();
         unsent
     }
 
@@ -84,37 +86,41 @@ impl Outbox {
 
     /// Waits until something is queued (`true`) or nothing ever will be (`false`).
     pub(crate) async fn ready(&self) -> bool {
-        loop {
-            if self.has_items() {
-                return true;
+        self.wait_until(|o| {
+            (o.has_items() || o.producers.load(Ordering::Acquire) == 0).then(|| o.has_items())
+        })
+        .await
+    }
+
+    /// Waits until `done` gives a value, re-checking after every wake. The waker is registered
+    /// before the check, so a change between the two is never missed.
+    async fn wait_until<T>(&self, done: impl Fn(&Self) -> Option<T>) -> T {
+        poll_fn(|cx| {
+            if let Some(v) = done(self) {
+                return Poll::Ready(v);
             }
-            if self.producers.load(Ordering::Acquire) == 0 {
-                return self.has_items();
-            }
-            listener!(self.queued => listener);
-            if self.has_items() || self.producers.load(Ordering::Acquire) == 0 {
-                continue;
-            }
-            listener.await;
-        }
+            self.waiter.register(cx.waker());
+            done(self).map_or(Poll::Pending, Poll::Ready)
+        })
+        .await
     }
 
     /// A producer leaves (the core task's link dropped, or the reader ended).
     pub(crate) fn producer_done(&self) {
         self.producers.fetch_sub(1, Ordering::AcqRel);
-        self.queued.notify(usize::MAX);
+        self.waiter.wake();
     }
 
     /// The core task pauses (`true`) or resumes reads.
     pub(crate) fn set_paused(&self, paused: bool) {
         self.paused.store(paused, Ordering::Release);
-        self.control.notify(usize::MAX);
+        self.waiter.wake();
     }
 
     /// The core task let go of this socket.
     pub(crate) fn detach(&self) {
         self.detached.store(true, Ordering::Release);
-        self.control.notify(usize::MAX);
+        self.waiter.wake();
         self.producer_done();
     }
 
@@ -127,7 +133,7 @@ impl Outbox {
     pub(crate) fn taken(&self, n: usize) {
         let before = self.unread.fetch_sub(n, Ordering::AcqRel);
         if before >= READ_AHEAD && before - n < READ_AHEAD {
-            self.control.notify(usize::MAX);
+            self.waiter.wake();
         }
     }
 
@@ -135,16 +141,10 @@ impl Outbox {
     /// takes effect within that much of the window (the event queue is shared by all
     /// sockets and must not hold one socket's backlog).
     pub(crate) async fn read_ahead_room(&self) {
-        loop {
-            if self.is_detached() || self.unread.load(Ordering::Acquire) < READ_AHEAD {
-                return;
-            }
-            listener!(self.control => listener);
-            if self.is_detached() || self.unread.load(Ordering::Acquire) < READ_AHEAD {
-                return;
-            }
-            listener.await;
-        }
+        self.wait_until(|o| {
+            (o.is_detached() || o.unread.load(Ordering::Acquire) < READ_AHEAD).then_some(())
+        })
+        .await;
     }
 
     pub(crate) fn is_paused(&self) -> bool {
@@ -157,15 +157,7 @@ impl Outbox {
 
     /// Waits until the pause state differs from `paused`, or the socket is detached.
     pub(crate) async fn control_changed(&self, paused: bool) {
-        loop {
-            if self.is_detached() || self.is_paused() != paused {
-                return;
-            }
-            listener!(self.control => listener);
-            if self.is_detached() || self.is_paused() != paused {
-                return;
-            }
-            listener.await;
-        }
+        self.wait_until(|o| (o.is_detached() || o.is_paused() != paused).then_some(()))
+            .await;
     }
 }

@@ -24,7 +24,7 @@ use smol::channel::{Sender, TrySendError};
 use smol::future;
 use smol::io::AsyncReadExt as _;
 use smol::net::TcpStream;
-use smol::{Executor, Timer};
+use smol::{Async, Executor, Timer};
 use torpor_core::{ClientFrame, ClientId, CloseFrame, Input, RunnerConnId};
 use tracing::debug;
 
@@ -58,13 +58,22 @@ pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(5);
 pub(crate) struct Socket {
     pub(crate) tx: WebSocketSender<TcpStream>,
     pub(crate) rx: WebSocketReceiver<TcpStream>,
-    pub(crate) tcp: TcpStream,
+    /// The connection itself, for shutting it down: a bare handle, since a `TcpStream` is
+    /// 120 bytes (it carries two readiness futures) kept in every socket's task.
+    pub(crate) tcp: TcpHandle,
 }
+
+/// A shared handle on a TCP connection.
+pub(crate) type TcpHandle = Arc<Async<std::net::TcpStream>>;
 
 impl Socket {
     pub(crate) fn new(ws: WebSocketStream<TcpStream>, tcp: TcpStream) -> Self {
         let (tx, rx) = ws.split();
-        Self { tx, rx, tcp }
+        Self {
+            tx,
+            rx,
+            tcp: tcp.into(),
+        }
     }
 }
 
@@ -158,29 +167,10 @@ async fn read_client(
     events: &Sender<Event>,
     metrics: &AdapterMetrics,
 ) -> bool {
-    let (close, read_failed) = read_frames(rx, client, outbox, events, metrics).await;
-    let peer_closed = close.is_some() && !read_failed;
-    hand(events, Event::Input(Input::ClientClosed { client, close })).await;
-    // Boxed: it runs once, and inline it would enlarge every socket's task.
-    if peer_closed {
-        Box::pin(answer_close(rx)).await;
-    }
-    read_failed
-}
-
-/// Reads client frames until the socket ends, handing each to the core task; the close to
-/// report, and whether the read failed on bad input (a close was queued for the peer).
-async fn read_frames(
-    rx: &mut WebSocketReceiver<TcpStream>,
-    client: ClientId,
-    outbox: &Outbox,
-    events: &Sender<Event>,
-    metrics: &AdapterMetrics,
-) -> (Option<CloseFrame>, bool) {
-    loop {
+    let (close, read_failed) = loop {
         // The core let go: it closed the socket (the writer sends the close) or shut down.
         if outbox.is_detached() {
-            return (None, false);
+            break (None, false);
         }
         let paused = outbox.is_paused();
         if paused {
@@ -207,7 +197,7 @@ async fn read_frames(
                     || CloseFrame::new(1005, ""),
                     |f| CloseFrame::new(f.code.into(), f.reason.as_str()),
                 );
-                return (Some(close), false);
+                break (Some(close), false);
             }
             Some(Err(e)) => {
                 let close = read_error_close(&e, metrics, true);
@@ -216,19 +206,26 @@ async fn read_frames(
                 if let Some(close) = &close {
                     outbox.push(WsOut::Close(close.clone()));
                 }
-                return (close, failed);
+                break (close, failed);
             }
-            None => return (None, false),
+            None => break (None, false),
         };
         // Counted before the core task can take it, so its `taken` never runs ahead.
         let unread = outbox.handed(frame.len());
         if !hand(events, Event::Input(Input::ClientMessage { client, frame })).await {
-            return (None, false);
+            break (None, false);
         }
         if unread >= crate::outbox::READ_AHEAD {
             outbox.read_ahead_room().await;
         }
+    };
+    let peer_closed = close.is_some() && !read_failed;
+    hand(events, Event::Input(Input::ClientClosed { client, close })).await;
+    // Boxed: it runs once, and inline it would enlarge every socket's task.
+    if peer_closed {
+        Box::pin(answer_close(rx)).await;
     }
+    read_failed
 }
 
 /// Runs `main` to its end while also polling the socket's writer (until the writer ends; then
@@ -282,7 +279,7 @@ async fn answer_close(rx: &mut WebSocketReceiver<TcpStream>) {
 async fn finish(
     outbox: &Outbox,
     writer: Option<impl Future<Output = ()>>,
-    tcp: &TcpStream,
+    tcp: &TcpHandle,
     linger: bool,
 ) {
     outbox.producer_done();
@@ -293,12 +290,12 @@ async fn finish(
         .await;
     }
     if linger {
-        let mut tcp = tcp.clone();
+        let mut reader: &Async<std::net::TcpStream> = tcp;
         future::or(
             async {
                 // On the heap: a buffer here would make every socket's task this much bigger.
                 let mut sink = vec![0u8; 4096];
-                while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
+                while matches!(reader.read(&mut sink).await, Ok(n) if n > 0) {}
             },
             async {
                 Timer::after(CLOSE_GRACE).await;
@@ -306,7 +303,7 @@ async fn finish(
         )
         .await;
     }
-    let _ = tcp.shutdown(Shutdown::Both);
+    let _ = tcp.get_ref().shutdown(Shutdown::Both);
 }
 
 /// Runs a runner WebSocket until it ends.
@@ -359,7 +356,7 @@ pub(crate) async fn run_runner(
 /// Writes queued frames; everything queued at a wake goes out with one flush. Ends after a
 /// close frame (cutting the connection if the peer does not finish the close handshake in
 /// time) or when nothing more can be queued.
-async fn write_loop(tx: &mut WebSocketSender<TcpStream>, outbox: &Outbox, tcp: &TcpStream) {
+async fn write_loop(tx: &mut WebSocketSender<TcpStream>, outbox: &Outbox, tcp: &TcpHandle) {
     let mut items = VecDeque::new();
     while outbox.ready().await {
         outbox.take(&mut items);
@@ -396,7 +393,7 @@ async fn write_loop(tx: &mut WebSocketSender<TcpStream>, outbox: &Outbox, tcp: &
             Box::pin(send_close(tx, outbox, c)).await;
             // Half-close: the peer sees the end after our close frame; the reader side
             // closes the socket once it is done.
-            let _ = tcp.shutdown(Shutdown::Write);
+            let _ = tcp.get_ref().shutdown(Shutdown::Write);
             return;
         }
     }
