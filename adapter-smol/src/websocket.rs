@@ -36,9 +36,12 @@ use crate::outbox::Outbox;
 pub(crate) const MAX_MESSAGE: usize = 32 << 20;
 
 /// Idle client sockets are the common case: a small read buffer keeps them cheap
-/// (tungstenite's default is 128 KiB per socket). A frame larger than this still arrives whole
-/// (the buffer grows to the frame), in reads of this size.
-pub(crate) const CLIENT_READ_BUFFER: usize = 1024;
+/// (tungstenite's default is 128 KiB per socket, allocated up front). A frame larger than this
+/// still arrives whole (the buffer grows to the frame), in reads of this size: against 1 KiB,
+/// an idle socket costs 500 B less and an 8 KiB frame about 10 % more server CPU
+/// (BENCHMARKS.md, 2026-12-07 fourth session); frames of a few hundred bytes, the usual
+/// actor traffic, cost the same.
+pub(crate) const CLIENT_READ_BUFFER: usize = 512;
 
 /// Runner connections are few and carry every actor's traffic: one read takes a whole burst
 /// of frames instead of a kilobyte of it.
