@@ -35,10 +35,9 @@ impl Gateway {
             return;
         }
         if let Some(ws) = self.clients.ws_mut(client) {
-            if ws.phase == WsPhase::Hibernating {
+            if !ws.hibernate() {
                 return;
             }
-            ws.phase = WsPhase::Hibernating;
             ws.ack_clock_stop(client, &mut self.cx); // it only runs while attached
             self.cx.metrics.ws_hibernated += 1;
         }

@@ -282,7 +282,7 @@ impl Gateway {
             return false;
         };
         if let ClientKind::WebSocket(ws) = &mut c.kind {
-            ws.phase = WsPhase::Waiting;
+            ws.wait_again();
         }
         self.cx.timers.cancel(TimerKey::WebSocketOpen(client));
         self.clients.requests.remove(&c.request_id);

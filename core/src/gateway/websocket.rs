@@ -3,7 +3,7 @@
 use crate::actor::Phase;
 use crate::cx::Cx;
 use crate::gateway::Gateway;
-use crate::hibernation::{KEEP_CAPACITY, Pending};
+use crate::hibernation::Pending;
 use crate::ids::ClientId;
 use crate::io::{ClientFrame, CloseFrame, Output};
 use crate::link::{self, TunnelToActor, WebSocketClose, WebSocketData, WebSocketOpen};
@@ -11,8 +11,7 @@ use crate::runner::{RunnerIdx, Runners};
 use crate::time::Instant;
 use crate::timer::TimerKey;
 use crate::tunnel::{
-    Client, ClientKind, Closing, PackedHeaders, Ws, WsPhase, ready_runner, send_or_hold_bytes,
-    tunnel_frame,
+    Client, ClientKind, PackedHeaders, Ws, WsPhase, ready_runner, send_or_hold_bytes, tunnel_frame,
 };
 use std::collections::VecDeque;
 use torpor_protocol::shared::Headers;
@@ -64,7 +63,7 @@ impl Gateway {
         let ClientKind::WebSocket(ws) = &mut c.kind else {
             return;
         };
-        ws.phase = WsPhase::Opening;
+        ws.begin_open();
         let open = WebSocketOpen {
             actor_id: c.actor.to_string(),
             path: ws.path.clone(),
@@ -131,9 +130,7 @@ impl Gateway {
             return;
         }
         if let Some(ws) = ws_of(self, client) {
-            ws.queued_bytes += len;
-            ws.queued.push_back(frame);
-            self.cx.held_bytes += len;
+            self.cx.held_bytes += ws.enqueue(frame);
         }
         if ws_of(self, client).is_some_and(|ws| ws.phase == WsPhase::Hibernating) {
             // The first data frame on a hibernating socket wakes its actor.
@@ -219,15 +216,9 @@ impl Gateway {
         if ws.can_hibernate && !ws.pending.admits(frame_len, window_bytes, window_messages) {
             return false;
         }
-        let Some(frame) = ws.queued.pop_front() else {
+        let Some(frame) = ws.dequeue() else {
             return false;
         };
-        if ws.queued.is_empty() && ws.queued.capacity() > KEEP_CAPACITY {
-            // A burst queued behind a full window or a sleeping actor: its slots go back once
-            // it is sent.
-            ws.queued.shrink_to(KEEP_CAPACITY);
-        }
-        ws.queued_bytes -= len;
         self.cx.held_bytes -= len;
         self.cx.metrics.ws_messages_to_runner += 1;
         send_frame(
@@ -256,7 +247,7 @@ impl Gateway {
         };
         if ws.closing.is_some() {
             // No client to pause any more; its frames are all in already.
-            ws.paused = false;
+            ws.set_paused(false);
             self.cx.budget_paused.remove(&client);
             return;
         }
@@ -268,17 +259,13 @@ impl Gateway {
         let over = ws.queued_bytes + ws.pending.bytes() > limit
             || ws.queued.len() + ws.pending.len() > window_messages
             || global_over;
-        match (over, ws.paused) {
-            (true, false) => {
-                ws.paused = true;
+        if ws.set_paused(over) {
+            if over {
                 self.cx.metrics.reads_paused += 1;
                 self.cx.push(Output::PauseClientReads { client });
-            }
-            (false, true) => {
-                ws.paused = false;
+            } else {
                 self.cx.push(Output::ResumeClientReads { client });
             }
-            _ => {}
         }
         // Paused while the budget is exhausted, whatever paused it first: only a budget
         // recheck can see this socket's turn come once its own window has room again.
@@ -325,8 +312,7 @@ impl Gateway {
         let Some(ws) = ws_of(self, client) else {
             return;
         };
-        ws.attach();
-        ws.can_hibernate = can_hibernate;
+        ws.opened(can_hibernate);
         if can_hibernate {
             if let Some(a) = self.actors.map.get_mut(&actor) {
                 a.hibernatable += 1;
@@ -458,10 +444,7 @@ impl Gateway {
 
     fn start_closing(&mut self, client: ClientId, msg: WebSocketClose) {
         if let Some(ws) = ws_of(self, client) {
-            ws.closing = Some(Box::new(Closing {
-                close: msg,
-                interrupted_allocations: 0,
-            }));
+            ws.leave(msg);
         }
         self.update_pause(client);
     }

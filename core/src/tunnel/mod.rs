@@ -11,7 +11,7 @@ use bytes::Bytes;
 use crate::actor::{Actors, Phase};
 use crate::admin::SocketInfo;
 use crate::cx::Cx;
-use crate::hibernation::Pending;
+use crate::hibernation::{KEEP_CAPACITY, Pending};
 use crate::ids::{ActorId, ClientId};
 use crate::io::{ClientFrame, Output};
 use crate::link::{self, TunnelToActor, WebSocketClose};
@@ -88,14 +88,22 @@ pub(crate) struct Ws {
 pub(crate) struct Closing {
     /// The close the client sent, forwarded last.
     pub(crate) close: WebSocketClose,
-    /// Allocations of its actor that ended before this socket's frames were delivered (before
-    /// its open was answered, or before the start restoring it ran): each is retried at the
+    /// Delivery attempts that failed before this socket's frames were delivered: an
+    /// allocation of its actor that ended before its open was answered or before the start
+    /// restoring it ran, or the runner link dropping under its open. Each is retried at the
     /// next start, up to [`MAX_INTERRUPTED_ALLOCATIONS`].
     pub(crate) interrupted_allocations: u8,
 }
 
 impl Closing {
-    /// One more allocation of the actor ended before this socket's frames were delivered:
+    fn new(close: WebSocketClose) -> Self {
+        Self {
+            close,
+            interrupted_allocations: 0,
+        }
+    }
+
+    /// One more delivery attempt failed before this socket's frames were delivered:
     /// whether they are still worth another start (false once the retries are used up).
     pub(crate) fn allocation_interrupted(&mut self) -> bool {
         self.interrupted_allocations = self.interrupted_allocations.saturating_add(1);
@@ -131,6 +139,60 @@ impl Ws {
     /// (hibernatable sockets) sent ones not acked yet.
     pub(crate) fn undelivered(&self) -> bool {
         !self.queued.is_empty() || (self.can_hibernate && !self.pending.is_empty())
+    }
+
+    /// Queues a client frame that cannot go yet; its payload length.
+    pub(crate) fn enqueue(&mut self, frame: ClientFrame) -> usize {
+        let len = frame.len();
+        self.queued_bytes += len;
+        self.queued.push_back(frame);
+        len
+    }
+
+    /// Takes the oldest queued frame; a drained queue gives back what a burst grew.
+    pub(crate) fn dequeue(&mut self) -> Option<ClientFrame> {
+        let frame = self.queued.pop_front()?;
+        self.queued_bytes -= frame.len();
+        if self.queued.is_empty() && self.queued.capacity() > KEEP_CAPACITY {
+            self.queued.shrink_to(KEEP_CAPACITY);
+        }
+        Some(frame)
+    }
+
+    /// Its open goes to the runner now.
+    pub(crate) fn begin_open(&mut self) {
+        self.phase = WsPhase::Opening;
+    }
+
+    /// Its open is retried at the actor's next start.
+    pub(crate) fn wait_again(&mut self) {
+        self.phase = WsPhase::Waiting;
+    }
+
+    /// Its actor's allocation ended: the socket hibernates. False if it already was.
+    pub(crate) fn hibernate(&mut self) -> bool {
+        let changed = self.phase != WsPhase::Hibernating;
+        self.phase = WsPhase::Hibernating;
+        changed
+    }
+
+    /// The runner answered its open: it is attached, and hibernatable or not as the runner
+    /// said.
+    pub(crate) fn opened(&mut self, can_hibernate: bool) {
+        self.attach();
+        self.can_hibernate = can_hibernate;
+    }
+
+    /// Its client left with frames still to deliver; `close` is forwarded after them.
+    pub(crate) fn leave(&mut self, close: WebSocketClose) {
+        self.closing = Some(Box::new(Closing::new(close)));
+    }
+
+    /// Records the pause the core put in force (`true`) or lifted; whether it changed.
+    pub(crate) fn set_paused(&mut self, paused: bool) -> bool {
+        let changed = self.paused != paused;
+        self.paused = paused;
+        changed
     }
 
     /// The socket is open on a running actor (its open answered, or its restore done): a left
