@@ -132,6 +132,81 @@ impl Actor {
         }
     }
 
+    /// A new allocation on `runner` begins: the next generation (after the first), fresh
+    /// command and event indices, no stop intent, and an alarm already due dropped (a starting
+    /// actor checks its own due alarms; kept, it would wake the actor again right after every
+    /// sleep). The caller persists the record.
+    pub(crate) fn starting(&mut self, runner: RunnerIdx, wall_ms: i64) {
+        if self.allocated_once {
+            self.record.generation = self.record.generation.wrapping_add(1);
+        }
+        self.allocated_once = true;
+        if self.record.alarm_ts.is_some_and(|ts| ts <= wall_ms) {
+            self.record.alarm_ts = None;
+        }
+        self.last_command_index = 0;
+        self.last_event_index = -1;
+        self.running_seen = false;
+        self.intent = None;
+        self.wake_after_stop = false;
+        self.times.waiting_since = None;
+        self.phase = Phase::Starting {
+            runner,
+            command_index: 0,
+        };
+    }
+
+    /// Its runner reported `Running`: an owed close wake is paid. Whether this ends its start
+    /// (false for a repeated report, or one arriving while it stops).
+    pub(crate) fn running(&mut self, wall_ms: i64) -> bool {
+        self.running_seen = true;
+        self.close_wake_owed = false;
+        self.close_wake_start_timeouts = 0;
+        self.times.running_since = Some(wall_ms);
+        self.times.first_running.get_or_insert(wall_ms);
+        let Phase::Starting { runner, .. } = self.phase else {
+            return false;
+        };
+        self.phase = Phase::Running { runner };
+        true
+    }
+
+    /// A stop command goes to `runner` for `intent`; the command's index.
+    pub(crate) fn stopping(&mut self, runner: RunnerIdx, intent: StopIntent) -> i64 {
+        self.last_command_index += 1;
+        let index = self.last_command_index;
+        self.intent = Some(intent);
+        self.phase = Phase::Stopping {
+            runner,
+            command_index: index,
+        };
+        index
+    }
+
+    /// Its allocation ended (stopped, lost, timed out) for `cause`: it sleeps. Closes that
+    /// waited for `Running` have no audience (a start that never ran restores nothing). A
+    /// close wake stays owed until the actor runs: a start lost with its runner is made again,
+    /// and so is one that no runner took up in time, a few times (then it is given up: the
+    /// close is observed at the next start anyway, and an actor no runner can take is not
+    /// retried forever).
+    pub(crate) fn allocation_ended(&mut self, cause: StopCause) {
+        self.phase = Phase::Sleeping;
+        self.times.running_since = None;
+        self.times.waiting_since = None;
+        self.close_after_running.clear();
+        if self.close_wake_owed {
+            if cause == StopCause::StartTimeout {
+                self.close_wake_start_timeouts += 1;
+            }
+            if self.close_wake_start_timeouts <= MAX_CLOSE_WAKE_START_TIMEOUTS {
+                self.wake_after_stop = true;
+            } else {
+                self.close_wake_owed = false;
+                self.close_wake_start_timeouts = 0;
+            }
+        }
+    }
+
     pub(crate) fn info(&self) -> ActorInfo {
         let r = &self.record;
         ActorInfo {

@@ -1,6 +1,6 @@
 //! Actor events from the runner: state changes, intents and alarms, applied in checkpoint order.
 
-use crate::actor::{Phase, StopIntent};
+use crate::actor::StopIntent;
 use crate::gateway::Gateway;
 use crate::ids::{ActorId, RunnerConnId};
 use crate::link::{ActorCommand, ActorCommandKind, ActorEvent, ActorEventKind, ToRunner};
@@ -74,14 +74,7 @@ impl Gateway {
         let Some(actor) = self.actors.map.get_mut(&id) else {
             return;
         };
-        actor.running_seen = true;
-        actor.close_wake_owed = false;
-        actor.close_wake_start_timeouts = 0;
-        let wall = self.cx.wall_now();
-        actor.times.running_since = Some(wall);
-        actor.times.first_running.get_or_insert(wall);
-        if let Phase::Starting { runner, .. } = actor.phase {
-            actor.phase = Phase::Running { runner };
+        if actor.running(self.cx.wall_now()) {
             self.cx.timers.cancel(TimerKey::ActorStart(id));
             self.cx.metrics.actor_running += 1;
             self.resume_hibernating(now, id);

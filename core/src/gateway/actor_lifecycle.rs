@@ -1,7 +1,7 @@
 //! Actor lifecycle: placement, start, stop, crash policies, loss, destruction and wakes.
 
 use crate::actor::{Actor, Phase, stop_placing};
-use crate::actor::{MAX_CLOSE_WAKE_START_TIMEOUTS, StopCause, StopIntent};
+use crate::actor::{StopCause, StopIntent};
 use crate::gateway::Gateway;
 use crate::ids::ActorId;
 use crate::link::{ActorCommand, ActorCommandKind, ToRunner};
@@ -71,27 +71,8 @@ impl Gateway {
             }
             return;
         }
-        if actor.allocated_once {
-            actor.record.generation = actor.record.generation.wrapping_add(1);
-        }
-        actor.allocated_once = true;
-        // A starting actor checks its own due alarms; keeping a past one would wake it again
-        // right after every sleep.
-        let wall = self.cx.wall_now();
-        if actor.record.alarm_ts.is_some_and(|ts| ts <= wall) {
-            actor.record.alarm_ts = None; // persisted below with the new generation
-        }
-        actor.last_command_index = 0;
-        actor.last_event_index = -1;
-        actor.running_seen = false;
-        actor.intent = None;
-        actor.wake_after_stop = false;
         stop_placing(&mut self.actors.placing, actor);
-        actor.times.waiting_since = None;
-        actor.phase = Phase::Starting {
-            runner,
-            command_index: 0,
-        };
+        actor.starting(runner, self.cx.wall_now()); // persisted below with the new generation
         if let Some(instance) = self.runners.instances.get_mut(&runner) {
             instance.actors.insert(id);
         }
@@ -147,13 +128,7 @@ impl Gateway {
         };
         match actor.phase {
             Phase::Starting { runner, .. } | Phase::Running { runner } => {
-                actor.last_command_index += 1;
-                let index = actor.last_command_index;
-                actor.intent = Some(intent);
-                actor.phase = Phase::Stopping {
-                    runner,
-                    command_index: index,
-                };
+                let index = actor.stopping(runner, intent);
                 self.cx.timers.cancel(TimerKey::ActorStart(id));
                 let at = now.saturating_add(self.cx.config.actor_stop_timeout);
                 self.cx.timers.set(TimerKey::ActorStop(id), at);
@@ -266,27 +241,8 @@ impl Gateway {
                 instance.actors.remove(&id);
             }
         }
-        actor.phase = Phase::Sleeping;
         stop_placing(&mut self.actors.placing, actor);
-        actor.times.running_since = None;
-        actor.times.waiting_since = None;
-        // A start that never ran restores nothing, so its pending closes have no audience.
-        actor.close_after_running.clear();
-        // A close wake stays owed until the actor runs: a start lost with its runner is made
-        // again, and so is one that no runner took up in time, a few times (then it is given
-        // up: the close is observed at the next start anyway, and an actor no runner can take
-        // is not retried forever).
-        if actor.close_wake_owed {
-            if cause == StopCause::StartTimeout {
-                actor.close_wake_start_timeouts += 1;
-            }
-            if actor.close_wake_start_timeouts <= MAX_CLOSE_WAKE_START_TIMEOUTS {
-                actor.wake_after_stop = true;
-            } else {
-                actor.close_wake_owed = false;
-                actor.close_wake_start_timeouts = 0;
-            }
-        }
+        actor.allocation_ended(cause);
         self.cx.timers.cancel(TimerKey::ActorStart(id));
         self.cx.timers.cancel(TimerKey::ActorStop(id));
         self.close_actor_clients(id, cause, runner);
