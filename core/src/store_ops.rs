@@ -48,3 +48,13 @@ pub(crate) struct PendingOp {
     /// Failed attempts so far.
     pub(crate) attempts: u32,
 }
+
+impl PendingOp {
+    /// The same operation after one more failed attempt.
+    pub(crate) fn failed_once_more(self) -> Self {
+        Self {
+            purpose: self.purpose,
+            attempts: self.attempts + 1,
+        }
+    }
+}

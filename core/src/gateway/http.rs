@@ -4,7 +4,7 @@ use crate::engine_error::EngineError;
 use crate::gateway::Gateway;
 use crate::ids::ClientId;
 use crate::io::Output;
-use crate::link::{BodyChunk, RequestStart, ResponseStart, TunnelToActor};
+use crate::link::{BodyChunk, ResponseStart, TunnelToActor};
 use crate::time::Instant;
 use crate::timer::TimerKey;
 use crate::tunnel::{ClientKind, Http, HttpPhase};
@@ -49,16 +49,7 @@ impl Gateway {
         let ClientKind::Http(http) = &mut c.kind else {
             return;
         };
-        http.phase = HttpPhase::Sent;
-        let body = std::mem::take(&mut http.body);
-        let start = RequestStart {
-            actor_id: c.actor.to_string(),
-            method: std::mem::take(&mut http.method),
-            // Kept: `GET /actors/{id}/sockets` shows what each request is for.
-            path: http.path.clone(),
-            headers: std::mem::take(&mut http.headers),
-            body: (!body.is_empty()).then_some(body),
-        };
+        let start = http.send(c.actor.to_string());
         let at = now.saturating_add(self.cx.config.http_response_timeout);
         self.cx.timers.set(TimerKey::HttpResponse(client), at);
         self.send_tunnel(client, TunnelToActor::RequestStart(start));
@@ -71,7 +62,7 @@ impl Gateway {
             if let Some(ClientKind::Http(http)) =
                 self.clients.map.get_mut(&client).map(|c| &mut c.kind)
             {
-                http.phase = HttpPhase::Streaming;
+                http.streaming();
             }
         } else {
             self.remove_client(client);

@@ -132,13 +132,7 @@ impl Gateway {
         }
         self.cx.metrics.store_retries += 1;
         let delay = self.retry_delay(pending.attempts);
-        self.ops.insert(
-            op,
-            PendingOp {
-                purpose: pending.purpose,
-                attempts: pending.attempts + 1,
-            },
-        );
+        self.ops.insert(op, pending.failed_once_more());
         self.cx
             .timers
             .set(TimerKey::StoreRetry(op), now.saturating_add(delay));

@@ -14,7 +14,7 @@ use crate::cx::Cx;
 use crate::hibernation::{KEEP_CAPACITY, Pending};
 use crate::ids::{ActorId, ClientId};
 use crate::io::{ClientFrame, Output};
-use crate::link::{self, TunnelToActor, WebSocketClose};
+use crate::link::{self, RequestStart, TunnelToActor, WebSocketClose};
 use crate::runner::{RunnerIdx, Runners};
 use crate::time::Instant;
 use crate::timer::TimerKey;
@@ -132,6 +132,27 @@ pub(crate) struct Http {
     pub(crate) path: String,
     pub(crate) headers: Headers,
     pub(crate) body: Vec<u8>,
+}
+
+impl Http {
+    /// The request goes to the runner now: its method, headers and body move into the start
+    /// message (the path stays, for `GET /actors/{id}/sockets`).
+    pub(crate) fn send(&mut self, actor_id: String) -> RequestStart {
+        self.phase = HttpPhase::Sent;
+        let body = std::mem::take(&mut self.body);
+        RequestStart {
+            actor_id,
+            method: std::mem::take(&mut self.method),
+            path: self.path.clone(),
+            headers: std::mem::take(&mut self.headers),
+            body: (!body.is_empty()).then_some(body),
+        }
+    }
+
+    /// The runner started a streamed response.
+    pub(crate) fn streaming(&mut self) {
+        self.phase = HttpPhase::Streaming;
+    }
 }
 
 impl Ws {
