@@ -207,6 +207,92 @@ impl Actor {
         }
     }
 
+    /// Something needs it while it sleeps: it waits for a runner from `wall_ms`.
+    pub(crate) fn waking(&mut self, wall_ms: i64) {
+        self.times.asleep_since = None;
+        self.times.waiting_since = Some(wall_ms);
+    }
+
+    /// Something needs it while it stops: it starts again once stopped.
+    pub(crate) fn wake_when_stopped(&mut self) {
+        self.wake_after_stop = true;
+    }
+
+    /// A stop asked for while it stops: a destroy overrides a sleep already under way; a sleep
+    /// never downgrades a destroy.
+    pub(crate) fn stop_again(&mut self, intent: StopIntent) {
+        if intent == StopIntent::Destroy {
+            self.intent = Some(intent);
+        }
+    }
+
+    /// A stop asked for while it waits for a runner: it goes back to sleep.
+    pub(crate) fn placing_cancelled(&mut self) {
+        self.phase = Phase::Sleeping;
+        self.times.waiting_since = None;
+    }
+
+    /// It is asleep from `wall_ms`; whether it must start again at once (something needed it
+    /// while it stopped, or requests wait for it).
+    pub(crate) fn asleep(&mut self, wall_ms: i64) -> bool {
+        self.intent = None;
+        self.times.asleep_since = Some(wall_ms);
+        std::mem::take(&mut self.wake_after_stop) || !self.waiting.is_empty()
+    }
+
+    /// A registry row with `generation` is durable; whether that makes its current generation
+    /// durable (a placement waiting for it may go on).
+    pub(crate) fn generation_stored(&mut self, generation: u32) -> bool {
+        self.durable_generation = self.durable_generation.max(generation);
+        let current = self.durable_generation == self.record.generation;
+        if current {
+            // Whichever write made it durable (another one of the same row may have failed).
+            self.generation_write_pending = false;
+        }
+        current
+    }
+
+    /// The index of a further command to the current allocation.
+    pub(crate) fn next_command_index(&mut self) -> i64 {
+        self.last_command_index += 1;
+        self.last_command_index
+    }
+
+    /// An event with `index` arrived for the current generation; false if it was seen before.
+    pub(crate) fn event_seen(&mut self, index: i64) -> bool {
+        if index <= self.last_event_index {
+            return false;
+        }
+        self.last_event_index = index;
+        true
+    }
+
+    /// The write of its current generation failed: a placement waiting for it asks for another.
+    pub(crate) fn generation_write_failed(&mut self) {
+        self.generation_write_pending = false;
+    }
+
+    /// A client request ended: it is no longer tied to this actor (`listed`: it was one of its
+    /// hibernatable sockets).
+    pub(crate) fn client_gone(&mut self, client: ClientId, listed: bool) {
+        self.clients.remove(&client);
+        self.waiting.retain(|w| *w != client);
+        if listed {
+            self.hibernatable -= 1;
+        }
+    }
+
+    /// One of its sockets turned out hibernatable (listed in its starts from now on).
+    pub(crate) fn socket_listed(&mut self) {
+        self.hibernatable += 1;
+    }
+
+    /// A client closed a hibernating socket while it slept or stopped: it owes a start for the
+    /// actor to observe the close (`wake_on_close`).
+    pub(crate) fn owe_close_wake(&mut self) {
+        self.close_wake_owed = true;
+    }
+
     pub(crate) fn info(&self) -> ActorInfo {
         let r = &self.record;
         ActorInfo {

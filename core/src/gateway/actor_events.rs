@@ -32,11 +32,10 @@ impl Gateway {
             let Some(actor) = self.actors.map.get_mut(&id) else {
                 continue;
             };
-            if checkpoint.index <= actor.last_event_index {
-                self.cx.metrics.events_duplicate += 1;
-            } else {
-                actor.last_event_index = checkpoint.index;
+            if actor.event_seen(checkpoint.index) {
                 self.apply_event(now, id, kind);
+            } else {
+                self.cx.metrics.events_duplicate += 1;
             }
             acks.insert(checkpoint.actor_id.clone(), checkpoint);
         }

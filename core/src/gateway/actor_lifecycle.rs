@@ -21,15 +21,14 @@ impl Gateway {
         };
         match actor.phase {
             Phase::Sleeping => {
-                actor.times.asleep_since = None;
-                actor.times.waiting_since = Some(self.cx.wall_now());
+                actor.waking(self.cx.wall_now());
                 self.actors.start_placing(id, now);
                 let at = now.saturating_add(self.cx.config.actor_start_timeout);
                 self.cx.timers.set(TimerKey::ActorStart(id), at);
                 self.cx.timers.cancel(TimerKey::ActorAlarm(id));
                 self.place_actor(now, id);
             }
-            Phase::Stopping { .. } => actor.wake_after_stop = true,
+            Phase::Stopping { .. } => actor.wake_when_stopped(),
             Phase::Placing | Phase::Starting { .. } | Phase::Running { .. } => {}
         }
     }
@@ -135,17 +134,11 @@ impl Gateway {
                 self.pause_actor_ack_timers(id);
                 self.send_command(id, index, ActorCommandKind::Stop);
             }
-            Phase::Stopping { .. } => {
-                // A destroy overrides a sleep already under way; a sleep never downgrades a destroy.
-                if intent == StopIntent::Destroy {
-                    actor.intent = Some(intent);
-                }
-            }
+            Phase::Stopping { .. } => actor.stop_again(intent),
             Phase::Placing => {
                 self.cx.timers.cancel(TimerKey::ActorStart(id));
-                actor.phase = Phase::Sleeping;
                 stop_placing(&mut self.actors.placing, actor);
-                actor.times.waiting_since = None;
+                actor.placing_cancelled();
                 let cause = StopCause::Intent(intent);
                 self.fail_waiting_requests(id, cause);
                 self.after_stop(now, id);
@@ -201,7 +194,7 @@ impl Gateway {
             Some(CrashPolicy::Restart) if ran => {
                 if let Some(actor) = self.actors.map.get_mut(&id) {
                     self.cx.metrics.actors_restarted_by_crash_policy += 1;
-                    actor.wake_after_stop = true;
+                    actor.wake_when_stopped();
                 }
                 self.after_stop(now, id);
             }
@@ -254,11 +247,9 @@ impl Gateway {
         let Some(actor) = self.actors.map.get_mut(&id) else {
             return;
         };
-        actor.intent = None;
-        actor.times.asleep_since = Some(self.cx.wall_now());
         // Requests waiting, or client frames queued on hibernating sockets, need the actor back
         // now; un-acked messages alone never do (they are resent on the next real wake).
-        let wake = std::mem::take(&mut actor.wake_after_stop) || !actor.waiting.is_empty();
+        let wake = actor.asleep(self.cx.wall_now());
         let alarm = actor.record.alarm_ts;
         if self.has_undelivered_hibernating(id) {
             self.wake_for_hibernating(now, id); // also arms the wake deadline
@@ -317,13 +308,8 @@ impl Gateway {
         let Some(actor) = self.actors.map.get_mut(&id) else {
             return;
         };
-        actor.durable_generation = actor.durable_generation.max(generation);
-        if actor.durable_generation == actor.record.generation {
-            // Whichever write made it durable (another one of the same row may have failed).
-            actor.generation_write_pending = false;
-            if actor.phase == Phase::Placing {
-                self.place_actor(now, id);
-            }
+        if actor.generation_stored(generation) && actor.phase == Phase::Placing {
+            self.place_actor(now, id);
         }
     }
 
@@ -340,8 +326,7 @@ impl Gateway {
         if let Phase::Starting { .. } = phase {
             // The runner may still start it later; make sure that instance does not linger.
             if let Some(actor) = self.actors.map.get_mut(&id) {
-                actor.last_command_index += 1;
-                let index = actor.last_command_index;
+                let index = actor.next_command_index();
                 self.send_command(id, index, ActorCommandKind::Stop);
             }
         }

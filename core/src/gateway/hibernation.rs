@@ -28,7 +28,7 @@ impl Gateway {
                     if let Some(a) = self.actors.map.get_mut(&c.actor) {
                         self.cx.metrics.wakes_for_close += 1;
                         a.wake_after_stop = true; // `after_stop` follows every allocation end
-                        a.close_wake_owed = true;
+                        a.owe_close_wake();
                     }
                 }
             }
@@ -178,7 +178,7 @@ impl Gateway {
         };
         let idle = matches!(a.phase, Phase::Sleeping | Phase::Stopping { .. });
         if self.cx.config.wake_on_close {
-            a.close_wake_owed = true;
+            a.owe_close_wake();
         }
         if self.cx.config.wake_on_close && idle {
             self.cx.metrics.wakes_for_close += 1;

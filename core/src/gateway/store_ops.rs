@@ -179,7 +179,7 @@ impl Gateway {
             Purpose::PutActor { actor, .. } => {
                 // A placement waiting for this write asks for another on its next try.
                 if let Some(a) = self.actors.map.get_mut(&actor) {
-                    a.generation_write_pending = false;
+                    a.generation_write_failed();
                 }
             }
             Purpose::IndexPut(_)

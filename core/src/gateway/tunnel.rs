@@ -170,11 +170,7 @@ impl Gateway {
             false
         };
         if let Some(a) = self.actors.map.get_mut(&c.actor) {
-            a.clients.remove(&client);
-            a.waiting.retain(|w| *w != client);
-            if listed {
-                a.hibernatable -= 1;
-            }
+            a.client_gone(client, listed);
         }
         if listed {
             self.index_remove(crate::store::IndexKey {

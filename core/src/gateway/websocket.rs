@@ -315,7 +315,7 @@ impl Gateway {
         ws.opened(can_hibernate);
         if can_hibernate {
             if let Some(a) = self.actors.map.get_mut(&actor) {
-                a.hibernatable += 1;
+                a.socket_listed();
             }
             // The row is written before any data message is forwarded.
             self.index_insert(now, client);
