@@ -94,6 +94,11 @@ impl<'a> Inspect<'a> {
         self.gw.actors.map.get(&actor).map(|a| a.phase)
     }
 
+    /// Whether requests can go to the actor now (it runs on a connected runner).
+    pub(crate) fn actor_ready(&self, actor: ActorId) -> bool {
+        crate::tunnel::ready(&self.gw.actors, &self.gw.runners, actor)
+    }
+
     /// An actor's registry record, as the gateway last wrote it.
     pub(crate) fn actor_record(&self, actor: ActorId) -> Option<&'a ActorRecord> {
         self.gw.actors.map.get(&actor).map(|a| &a.record)

@@ -375,7 +375,7 @@ impl Sim {
                 let actor = self.ws[c].actor;
                 self.ws[c].opened == Some(true)
                     && self.ws_phase(*c) == Some(WsPhase::Open)
-                    && crate::tunnel::ready(&self.d.gw.actors, &self.d.gw.runners, actor)
+                    && self.d.gw.inspect().actor_ready(actor)
             })
             .collect();
         if attached.is_empty() {
