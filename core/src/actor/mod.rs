@@ -282,6 +282,17 @@ impl Actor {
         }
     }
 
+    /// Requests waiting for it to run stop waiting (they fail), except those `keep` names;
+    /// the ones that stopped, in arrival order.
+    pub(crate) fn stop_waiting(&mut self, keep: impl Fn(&ClientId) -> bool) -> Vec<ClientId> {
+        let (kept, stopped): (VecDeque<ClientId>, VecDeque<ClientId>) =
+            std::mem::take(&mut self.waiting)
+                .into_iter()
+                .partition(|c| keep(c));
+        self.waiting = kept;
+        stopped.into()
+    }
+
     /// One of its sockets turned out hibernatable (listed in its starts from now on).
     pub(crate) fn socket_listed(&mut self) {
         self.hibernatable += 1;

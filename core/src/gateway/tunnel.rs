@@ -305,21 +305,15 @@ impl Gateway {
 
     /// Requests still waiting for the actor fail.
     pub(crate) fn fail_waiting_requests(&mut self, actor: ActorId, cause: StopCause) {
+        let clients = &self.clients;
         let Some(a) = self.actors.map.get_mut(&actor) else {
             return;
         };
-        let mut waiting = std::mem::take(&mut a.waiting);
-        if cause == StopCause::RunnerLost {
-            // A socket whose client left with frames to deliver waits for the actor's next
-            // start (which it triggers) instead: nobody could be told of its failure.
-            let (keep, fail) = waiting
-                .into_iter()
-                .partition(|c| self.clients.map.get(c).is_some_and(Client::gone));
-            if let Some(a) = self.actors.map.get_mut(&actor) {
-                a.waiting = keep;
-            }
-            waiting = fail;
-        }
+        // After a runner loss, a socket whose client left with frames to deliver waits for the
+        // actor's next start (which it triggers) instead: nobody could be told of its failure.
+        let waiting = a.stop_waiting(|c| {
+            cause == StopCause::RunnerLost && clients.map.get(c).is_some_and(Client::gone)
+        });
         let code = if cause == StopCause::StartTimeout {
             1011
         } else {
