@@ -87,6 +87,8 @@ pub struct Sim {
     /// their clients sent after the last ack may be lost, whether the close reached the runner
     /// or not.
     policy_closed: BTreeSet<RequestId>,
+    /// Requests whose client's close the gateway forwarded to a runner.
+    client_close_sent: BTreeSet<RequestId>,
     /// Requests whose close reached the runner: nothing more may follow for them.
     closed_at_runner: BTreeSet<(GatewayId, RequestId)>,
     /// Clients the gateway closed: nothing more may be sent to them.
@@ -180,6 +182,7 @@ impl Sim {
             lost_payloads: BTreeMap::new(),
             lost_control: BTreeSet::new(),
             policy_closed: BTreeSet::new(),
+            client_close_sent: BTreeSet::new(),
             closed_at_runner: BTreeSet::new(),
             closed_clients: BTreeSet::new(),
             owed_starts: BTreeSet::new(),

@@ -505,6 +505,9 @@ impl Sim {
             In::WebSocketClose(c) if !is_client_close(c.code, c.reason.as_deref()) => {
                 self.policy_closed.insert(rq);
             }
+            In::WebSocketClose(_) => {
+                self.client_close_sent.insert(rq);
+            }
             _ => {}
         }
         if let In::WebSocketMessage(_) = t.message_kind {
