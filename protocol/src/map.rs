@@ -1,7 +1,7 @@
 //! `map<str><V>` with unique keys, in insertion order.
 
 use crate::error::{DecodeError, DecodeErrorKind};
-use crate::wire::{Reader, Wire, put_varint};
+use crate::wire::{Limits, Reader, Wire, put_varint};
 
 /// A BARE `map<str><V>` (HTTP headers, prepopulated actor names).
 ///
@@ -63,6 +63,24 @@ impl<K: Into<String>, V> FromIterator<(K, V)> for StrMap<V> {
             map.insert(k, v);
         }
         map
+    }
+}
+
+impl StrMap<String> {
+    /// The map in its BARE encoding (`map<str><str>`, as both protocol versions carry headers):
+    /// a compact form to keep headers in.
+    pub fn to_bare(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.encoded_len());
+        self.encode(&mut out);
+        out
+    }
+
+    /// A map from its BARE encoding, strictly: the whole input, within `limits`.
+    pub fn from_bare(bytes: &[u8], limits: Limits) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes, limits);
+        let map = Self::decode(&mut r)?;
+        r.finish()?;
+        Ok(map)
     }
 }
 
@@ -143,6 +161,20 @@ mod tests {
             v.to_string().encode(&mut out);
         }
         out
+    }
+
+    #[test]
+    fn a_string_map_round_trips_through_its_bare_form_and_refuses_a_trailing_byte() {
+        let m: StrMap<String> = [("host", "example.com"), ("x", "")]
+            .into_iter()
+            .map(|(k, v)| (k, v.to_owned()))
+            .collect();
+        let bare = m.to_bare();
+        assert_eq!(bare, encoded(&[("host", "example.com"), ("x", "")]));
+        assert_eq!(StrMap::from_bare(&bare, Limits::DEFAULT), Ok(m));
+        let mut trailing = bare;
+        trailing.push(0);
+        assert!(StrMap::from_bare(&trailing, Limits::DEFAULT).is_err());
     }
 
     #[test]

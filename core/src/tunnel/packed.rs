@@ -2,49 +2,32 @@
 //!
 //! A hibernating socket keeps its headers for its whole life (its index row and any reopen
 //! need them) but reads them rarely. As a map they are a vector plus two strings per header,
-//! which for an idle socket was more than its whole tunnel state; packed, they are one boxed
-//! slice, unpacked on the rare read.
+//! which for an idle socket was more than its whole tunnel state; packed in their BARE form
+//! (the protocol's own encoding of a header map), they are one boxed slice, unpacked on the
+//! rare read.
 
+use torpor_protocol::Limits;
 use torpor_protocol::shared::Headers;
 
-/// Headers as length-prefixed key/value byte strings, in order.
+/// Headers in their BARE encoding.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct PackedHeaders(Box<[u8]>);
 
+/// No bound on what was packed here: the adapter already limited the request.
+const OWN_BYTES: Limits = Limits {
+    data_len_max: usize::MAX,
+    str_len_max: usize::MAX,
+    list_len_max: usize::MAX,
+};
+
 impl PackedHeaders {
     pub(crate) fn pack(headers: &Headers) -> Self {
-        let len = headers
-            .iter()
-            .map(|(k, v)| 8 + k.len() + v.len())
-            .sum::<usize>();
-        let mut out = Vec::with_capacity(len);
-        for (k, v) in headers.iter() {
-            for part in [k, v.as_str()] {
-                // A header longer than 4 GiB never reaches the core (the adapter's request
-                // limits are far below), so the length always fits.
-                let n = u32::try_from(part.len()).unwrap_or(u32::MAX);
-                out.extend_from_slice(&n.to_le_bytes());
-                out.extend_from_slice(&part.as_bytes()[..n as usize]);
-            }
-        }
-        Self(out.into_boxed_slice())
+        Self(headers.to_bare().into_boxed_slice())
     }
 
     pub(crate) fn unpack(&self) -> Headers {
-        let mut rest: &[u8] = &self.0;
-        let mut next = || {
-            let (len, tail) = rest.split_first_chunk::<4>()?;
-            let n = u32::from_le_bytes(*len) as usize;
-            let (part, tail) = tail.split_at_checked(n)?;
-            rest = tail;
-            // Packed from `&str`, so always UTF-8.
-            Some(String::from_utf8_lossy(part).into_owned())
-        };
-        let mut headers = Headers::new();
-        while let (Some(k), Some(v)) = (next(), next()) {
-            headers.insert(k, v);
-        }
-        headers
+        // Decoding what `pack` encoded from a map (unique keys, UTF-8, no limit) cannot fail.
+        Headers::from_bare(&self.0, OWN_BYTES).unwrap_or_default()
     }
 }
 
@@ -60,7 +43,8 @@ mod tests {
         h.insert("sec-websocket-protocol", "rivet, ünïcode".to_owned());
         let packed = PackedHeaders::pack(&h);
         assert_eq!(packed.unpack(), h);
-        let order: Vec<&str> = h.iter().map(|(k, _)| k).collect();
+        let unpacked = packed.unpack();
+        let order: Vec<&str> = unpacked.iter().map(|(k, _)| k).collect();
         assert_eq!(order, ["host", "x-empty", "sec-websocket-protocol"]);
         assert_eq!(
             PackedHeaders::pack(&Headers::new()).unpack(),
@@ -73,6 +57,14 @@ mod tests {
         let mut h = Headers::new();
         h.insert("a", "bc".to_owned());
         h.insert("de", "f".to_owned());
-        assert_eq!(PackedHeaders::pack(&h).0.len(), 4 * 4 + 6);
+        // A count, then a length before each string.
+        assert_eq!(PackedHeaders::pack(&h).0.len(), 1 + 4 + 6);
+    }
+
+    #[test]
+    fn a_header_value_past_the_wire_limit_still_unpacks() {
+        let mut h = Headers::new();
+        h.insert("x-big", "v".repeat(Limits::DEFAULT.str_len_max + 1));
+        assert_eq!(PackedHeaders::pack(&h).unpack(), h);
     }
 }
