@@ -98,8 +98,8 @@ pub struct Sim {
     owed_starts: BTreeSet<ActorId>,
     /// How many starts the gateway wrote for each actor (a left client's give-up needs a few).
     starts_written: BTreeMap<ActorId, u32>,
-    /// Left clients with frames still owed to their actor that the gateway held at the last
-    /// observed batch (a give-up shows as one of them gone).
+    /// Left clients whose sockets the gateway held at the last observed batch with frames
+    /// queued or not seen acked (a give-up shows as one of them gone).
     left_held: BTreeSet<ClientId>,
     /// `ws_left_frames_given_up` at the last observed batch.
     given_up_seen: u64,

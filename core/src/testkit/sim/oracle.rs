@@ -250,8 +250,9 @@ impl Sim {
         }
     }
 
-    /// After every observed batch: a left client's socket the gateway dropped while its actor
-    /// still lacked frames is a give-up only if the gateway counted it and made at least
+    /// After every observed batch: a left client's socket the gateway dropped while it held
+    /// frames queued or not seen acked, without forwarding the client's close, is a give-up
+    /// only if the gateway counted it and made at least
     /// [`MAX_INTERRUPTED_ALLOCATIONS`] delivery attempts since the close (a start of its actor
     /// or an open of the socket: each interrupted allocation or dropped open follows one); it
     /// is then exempt from the progress check. Any other such drop stays a loss for the
