@@ -5,7 +5,7 @@ mod stop;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::admin::ActorInfo;
-use crate::ids::{ActorId, AdminReqId, ClientId};
+use crate::ids::{ActorId, AdminReqId, ClientId, IdMap};
 use crate::runner::RunnerIdx;
 use crate::store::ActorRecord;
 use crate::time::Instant;
@@ -326,7 +326,7 @@ impl Actor {
 
 #[derive(Default)]
 pub(crate) struct Actors {
-    pub(crate) map: BTreeMap<ActorId, Actor>,
+    pub(crate) map: IdMap<ActorId, Actor>,
     /// (namespace, name, key) → id, for actors with a key.
     pub(crate) by_key: BTreeMap<(String, String, String), ActorId>,
     /// Actors waiting for a runner (`Phase::Placing`): placement looks at these, never at

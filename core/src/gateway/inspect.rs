@@ -84,9 +84,11 @@ impl<'a> Inspect<'a> {
         })
     }
 
-    /// Every actor in the registry.
-    pub(crate) fn actors(&self) -> impl Iterator<Item = ActorId> + 'a {
-        self.gw.actors.map.keys().copied()
+    /// Every actor in the registry, in id order.
+    pub(crate) fn actors(&self) -> Vec<ActorId> {
+        let mut ids: Vec<ActorId> = self.gw.actors.map.keys().copied().collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// An actor's allocation phase.

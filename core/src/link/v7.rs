@@ -136,6 +136,10 @@ fn command(ActorCommand { checkpoint, kind }: ActorCommand) -> CommandWrapper {
 
 pub(super) fn encode_tunnel(message_id: MessageId, msg: TunnelToActor) -> Bytes {
     let message_kind = match msg {
+        // The per-frame path: written straight from the payload.
+        TunnelToActor::WebSocketMessage(m) => {
+            return ToClientWebSocketMessage::encode_frame(message_id, &m.data, m.binary).into();
+        }
         TunnelToActor::RequestStart(start) => {
             ToClientTunnelMessageKind::RequestStart(ToClientRequestStart {
                 actor_id: start.actor_id,
@@ -152,12 +156,6 @@ pub(super) fn encode_tunnel(message_id: MessageId, msg: TunnelToActor) -> Bytes 
                 actor_id: open.actor_id,
                 path: open.path,
                 headers: open.headers,
-            })
-        }
-        TunnelToActor::WebSocketMessage(m) => {
-            ToClientTunnelMessageKind::WebSocketMessage(ToClientWebSocketMessage {
-                data: m.data,
-                binary: m.binary,
             })
         }
         TunnelToActor::WebSocketClose(close) => {

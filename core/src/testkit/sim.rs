@@ -403,7 +403,7 @@ impl Sim {
             h.dead = true;
         }
         self.observe(startup);
-        self.actors = self.d.gw.inspect().actors().collect();
+        self.actors = self.d.gw.inspect().actors();
         for actor in self.actors.clone() {
             self.open_clients(actor, 2);
         }

@@ -12,7 +12,7 @@ use crate::actor::{Actors, Phase};
 use crate::admin::SocketInfo;
 use crate::cx::Cx;
 use crate::hibernation::{KEEP_CAPACITY, Pending};
-use crate::ids::{ActorId, ClientId};
+use crate::ids::{ActorId, ClientId, IdMap};
 use crate::io::{ClientFrame, Output};
 use crate::link::{self, RequestStart, TunnelToActor, WebSocketClose};
 use crate::runner::{RunnerIdx, Runners};
@@ -343,14 +343,6 @@ pub(crate) enum Delivery {
     /// The runner instance is gone.
     Dropped,
 }
-
-/// A lookup-only map for the per-frame hot path. The keys are the core's own small ids (client
-/// ids, request ids), not attacker-chosen, so the Fx hash (a multiply per word, against
-/// SipHash's rounds) is safe here; it has no random state, so the map stays deterministic, and
-/// nothing iterates it to produce outputs (those iterate ordered sets such as
-/// `Actor::clients`), so output order never depends on hashing.
-#[allow(clippy::disallowed_types)]
-pub(crate) type IdMap<K, V> = std::collections::HashMap<K, V, rustc_hash::FxBuildHasher>;
 
 #[derive(Default)]
 pub(crate) struct Clients {

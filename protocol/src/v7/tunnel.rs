@@ -193,4 +193,45 @@ impl ToClientWebSocketMessage {
     pub const fn frame_len(payload_len: usize) -> usize {
         13 + crate::wire::varint_len(payload_len as u64) + payload_len
     }
+
+    /// The whole `ToClient` tunnel frame carrying a client → actor WebSocket message, written
+    /// straight from the payload: the bytes `ToClient::TunnelMessage(..).to_bytes()` gives for
+    /// the same message (a test checks every length class), without building the message.
+    /// This is the per-frame path of every proxied WebSocket message, where building the
+    /// message tree and walking it twice (length, then bytes) cost more than the copy itself.
+    pub fn encode_frame(message_id: MessageId, data: &[u8], binary: bool) -> Vec<u8> {
+        let MessageId {
+            gateway_id,
+            request_id,
+            message_index,
+        } = message_id;
+        let [g0, g1, g2, g3] = gateway_id.to_bytes();
+        let [r0, r1, r2, r3] = request_id.to_bytes();
+        let [i0, i1] = message_index.to_le_bytes();
+        let head = [
+            TO_CLIENT_TUNNEL_MESSAGE_TAG,
+            g0,
+            g1,
+            g2,
+            g3,
+            r0,
+            r1,
+            r2,
+            r3,
+            i0,
+            i1,
+            WEBSOCKET_MESSAGE_TAG,
+        ];
+        let mut out = Vec::with_capacity(Self::frame_len(data.len()));
+        out.extend_from_slice(&head);
+        crate::wire::put_varint(&mut out, data.len() as u64);
+        out.extend_from_slice(data);
+        out.push(u8::from(binary));
+        out
+    }
 }
+
+/// `ToClient::TunnelMessage`'s union tag, for [`ToClientWebSocketMessage::encode_frame`].
+const TO_CLIENT_TUNNEL_MESSAGE_TAG: u8 = 4;
+/// `ToClientTunnelMessageKind::WebSocketMessage`'s union tag, likewise.
+const WEBSOCKET_MESSAGE_TAG: u8 = 4;

@@ -358,6 +358,33 @@ fn websocket_message_frame_len_is_exact() {
 }
 
 #[test]
+fn the_direct_websocket_frame_is_the_generic_encoding() {
+    for len in [0, 1, 127, 128, 16_383, 16_384, 70_000] {
+        for binary in [false, true] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let id = MessageId {
+                gateway_id: GatewayId::from_bytes(GW),
+                request_id: RequestId::from_bytes(RQ),
+                message_index: 0xfe01_u16.wrapping_add(len as u16),
+            };
+            let generic = ToClient::TunnelMessage(ToClientTunnelMessage {
+                message_id: id,
+                message_kind: ToClientTunnelMessageKind::WebSocketMessage(
+                    ToClientWebSocketMessage {
+                        data: data.clone(),
+                        binary,
+                    },
+                ),
+            })
+            .to_bytes();
+            let direct = ToClientWebSocketMessage::encode_frame(id, &data, binary);
+            assert_eq!(direct, generic, "{len} bytes, binary {binary}");
+            assert_eq!(direct.capacity(), direct.len(), "one exact allocation");
+        }
+    }
+}
+
+#[test]
 fn encode_appends_to_a_reused_buffer() {
     let mut buf = vec![0xee];
     ToClient::Ping(ToClientPing { ts: TS }).encode(&mut buf);
