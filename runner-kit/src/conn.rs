@@ -28,10 +28,44 @@ const POLL: Duration = Duration::from_millis(5);
 /// Frames up to this size are accepted from the gateway (the protocol allows 32 MiB values).
 const MAX_FRAME: usize = 64 * 1024 * 1024;
 
-type Shared = Arc<Mutex<Process>>;
+/// The process and its current connection's writer, behind one lock: every step of the
+/// process hands the frames it queued to the writer before the lock is released, so the order
+/// in which the state changed is the order on the wire.
+struct Link {
+    process: Process,
+    /// The writer task's queue while a connection is attached.
+    writer: Option<Sender<Message>>,
+}
 
-fn lock(shared: &Shared) -> MutexGuard<'_, Process> {
+impl Link {
+    /// Hands the frames the process queued to the writer. The writer's queue goes when the
+    /// process detached (the writer then closes the connection) or the writer is gone.
+    fn flush(&mut self) {
+        for bytes in self.process.take_output() {
+            if let Some(tx) = &self.writer {
+                if tx.try_send(Message::binary(bytes)).is_err() {
+                    self.writer = None;
+                }
+            }
+        }
+        if !self.process.is_connected() {
+            self.writer = None;
+        }
+    }
+}
+
+type Shared = Arc<Mutex<Link>>;
+
+fn lock(shared: &Shared) -> MutexGuard<'_, Link> {
     shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs one step of the process and hands what it sent to the writer.
+fn step<R>(shared: &Shared, f: impl FnOnce(&mut Process) -> R) -> R {
+    let mut link = lock(shared);
+    let result = f(&mut link.process);
+    link.flush();
+    result
 }
 
 /// How the current connection ended, written by its reader task.
@@ -61,23 +95,24 @@ pub struct DetachedRunner {
 impl DetachedRunner {
     /// Everything the runner observed so far.
     pub fn events(&self) -> Vec<RunnerEvent> {
-        lock(&self.shared).log.clone()
+        lock(&self.shared).process.log.clone()
     }
 
     /// The process's actor storage.
     pub fn storage(&self) -> ActorStorage {
-        lock(&self.shared).storage.clone()
+        lock(&self.shared).process.storage.clone()
     }
 
     /// Actors still hosted, with generation.
     pub fn running(&self) -> Vec<(String, u32)> {
-        lock(&self.shared).running()
+        lock(&self.shared).process.running()
     }
 }
 
 impl fmt::Debug for TestRunner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let p = lock(&self.shared);
+        let link = lock(&self.shared);
+        let p = &link.process;
         f.debug_struct("TestRunner")
             .field("runner_key", &p.config.runner_key)
             .field("runner_id", &p.runner_id)
@@ -88,7 +123,8 @@ impl fmt::Debug for TestRunner {
 
 impl fmt::Debug for DetachedRunner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let p = lock(&self.shared);
+        let link = lock(&self.shared);
+        let p = &link.process;
         f.debug_struct("DetachedRunner")
             .field("runner_key", &p.config.runner_key)
             .field("running", &p.running())
@@ -109,7 +145,11 @@ impl TestRunner {
         config: RunnerConfig,
         storage: ActorStorage,
     ) -> Result<Self, RunnerError> {
-        Self::open(Arc::new(Mutex::new(Process::new(config, storage)))).await
+        let link = Link {
+            process: Process::new(config, storage),
+            writer: None,
+        };
+        Self::open(Arc::new(Mutex::new(link))).await
     }
 
     /// The same runner process reconnecting after [`disconnect`](Self::disconnect): same key,
@@ -123,7 +163,8 @@ impl TestRunner {
 
     async fn open(shared: Shared) -> Result<Self, RunnerError> {
         let (url, token) = {
-            let p = lock(&shared);
+            let link = lock(&shared);
+            let p = &link.process;
             (p.config.connect_url(), p.config.token.clone())
         };
         let mut request = url
@@ -168,7 +209,13 @@ impl TestRunner {
         let (tx, rx) = smol::channel::unbounded();
         let (done_tx, done) = smol::channel::bounded::<()>(1);
         let end = Arc::new(Mutex::new(ConnEnd::default()));
-        let seq = lock(&shared).attach(tx, Instant::now());
+        let seq = {
+            let mut link = lock(&shared);
+            link.writer = Some(tx);
+            let seq = link.process.attach(Instant::now());
+            link.flush();
+            seq
+        };
         let writer = smol::spawn(write_loop(sink, rx));
         let reader = smol::spawn(read_loop(
             stream,
@@ -194,7 +241,8 @@ impl TestRunner {
         let start = Instant::now();
         loop {
             {
-                let p = lock(&self.shared);
+                let link = lock(&self.shared);
+                let p = &link.process;
                 if p.inited && p.conn_seq == seq {
                     return Ok(());
                 }
@@ -204,7 +252,7 @@ impl TestRunner {
                 end.ended.then(|| end.close.clone())
             };
             if let Some(close) = ended {
-                let errors = lock(&self.shared).errors.clone();
+                let errors = lock(&self.shared).process.errors.clone();
                 return Err(RunnerError(format!(
                     "connection ended before ToClientInit (close frame: {close:?}; errors: {errors:?})"
                 )));
@@ -221,27 +269,27 @@ impl TestRunner {
     /// The process's actor storage (hand it to [`connect_with`](Self::connect_with) to let a
     /// new process take over).
     pub fn storage(&self) -> ActorStorage {
-        lock(&self.shared).storage.clone()
+        lock(&self.shared).process.storage.clone()
     }
 
     /// Everything observed so far, in order.
     pub fn events(&self) -> Vec<RunnerEvent> {
-        lock(&self.shared).log.clone()
+        lock(&self.shared).process.log.clone()
     }
 
     /// Protocol violations seen so far (undecodable or text frames, message index gaps).
     pub fn errors(&self) -> Vec<String> {
-        lock(&self.shared).errors.clone()
+        lock(&self.shared).process.errors.clone()
     }
 
     /// The runner id from the last `ToClientInit`.
     pub fn runner_id(&self) -> Option<String> {
-        lock(&self.shared).runner_id.clone()
+        lock(&self.shared).process.runner_id.clone()
     }
 
     /// The runner key this process connects with.
     pub fn runner_key(&self) -> String {
-        lock(&self.shared).config.runner_key.clone()
+        lock(&self.shared).process.config.runner_key.clone()
     }
 
     /// Waits up to `timeout` until `pred` holds over the events; returns them then, or an
@@ -268,14 +316,14 @@ impl TestRunner {
 
     /// Actors currently running on this runner, with generation.
     pub fn running(&self) -> Vec<(String, u32)> {
-        lock(&self.shared).running()
+        lock(&self.shared).process.running()
     }
 
     /// The actor asks to sleep (`ActorIntent::Sleep`); it stops when the gateway sends
     /// `CommandStopActor`, reporting `Stopped{ERROR}`. Its hibernatable sockets stay open.
     /// Nothing happens if the actor is not running here.
     pub async fn sleep_actor(&self, actor_id: &str) {
-        if !lock(&self.shared).sleep(actor_id) {
+        if !step(&self.shared, |p| p.sleep(actor_id)) {
             tracing::warn!(
                 actor = actor_id,
                 "test runner: sleep for an actor not running here"
@@ -290,8 +338,7 @@ impl TestRunner {
         let _ = self.tcp.shutdown(std::net::Shutdown::Both);
         self.reader.cancel().await;
         self.writer.cancel().await;
-        let seq = lock(&self.shared).conn_seq;
-        lock(&self.shared).detach(seq, Instant::now());
+        step(&self.shared, |p| p.detach(p.conn_seq, Instant::now()));
         DetachedRunner {
             shared: self.shared,
         }
@@ -299,7 +346,7 @@ impl TestRunner {
 
     /// Sends one raw binary frame (e.g. malformed bytes).
     pub async fn send_raw(&self, bytes: Vec<u8>) {
-        lock(&self.shared).send_raw(bytes);
+        step(&self.shared, |p| p.send_raw(bytes));
     }
 
     /// Resolves when this connection ended; returns the close code and reason if the gateway
@@ -317,7 +364,7 @@ impl TestRunner {
     /// Sends a message from the actor to a client socket (through the gateway). Logged and
     /// ignored if the socket is not open on this runner.
     pub async fn send_to_client(&self, request_id: [u8; 4], data: Vec<u8>, binary: bool) {
-        if !lock(&self.shared).send_to_client(request_id, data, binary) {
+        if !step(&self.shared, |p| p.send_to_client(request_id, data, binary)) {
             tracing::warn!(
                 ?request_id,
                 "test runner: no open socket for send_to_client"
@@ -344,7 +391,7 @@ fn handshake_error(e: WsError) -> RunnerError {
     }
 }
 
-/// Writes queued frames until the process drops the sender or a write fails. Everything
+/// Writes queued frames until the link drops the sender or a write fails. Everything
 /// queued at a wake goes out with one flush, as a production runner would batch: one
 /// syscall per frame would make the runner, not the gateway, the cost under load.
 async fn write_loop(mut sink: WebSocketSender<TcpStream>, rx: Receiver<Message>) {
@@ -376,10 +423,11 @@ async fn read_loop(
     while let Some(message) = stream.next().await {
         match message {
             Ok(Message::Binary(bytes)) => match ToClient::decode(&bytes) {
-                Ok(frame) => lock(&shared).handle(frame),
+                Ok(frame) => step(&shared, |p| p.handle(frame)),
                 Err(e) => {
                     // The npm runner's process dies here; this one records it and hangs up.
                     lock(&shared)
+                        .process
                         .errors
                         .push(format!("undecodable frame from the gateway: {e}"));
                     let _ = tcp.shutdown(std::net::Shutdown::Both);
@@ -388,6 +436,7 @@ async fn read_loop(
             },
             Ok(Message::Text(text)) => {
                 lock(&shared)
+                    .process
                     .errors
                     .push(format!("text frame from the gateway: {:?}", text.as_str()));
                 let _ = tcp.shutdown(std::net::Shutdown::Both);
@@ -408,6 +457,6 @@ async fn read_loop(
         end.ended = true;
         end.close = close;
     }
-    lock(&shared).detach(seq, Instant::now());
+    step(&shared, |p| p.detach(seq, Instant::now()));
     drop(done);
 }

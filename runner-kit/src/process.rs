@@ -4,14 +4,16 @@
 //! It mirrors `@rivetkit/engine-runner@2.2.1` as the core's simulated runner does
 //! (`core/src/testkit/sim.rs`), with a loss-free actor on top (RUNNER-PROTOCOL.md §11.2): every
 //! delivered client message is persisted in [`ActorStorage`] before it is acked, and a restored
-//! socket is re-acked at its persisted index. Frames go out while the lock is held, so the order
-//! in which the state changed is the order on the wire.
+//! socket is re-acked at its persisted index.
+//!
+//! Sans-IO: frames in through [`Process::handle`], the clock as an argument, frames out queued
+//! in order and taken with [`Process::take_output`]. The connection (`conn.rs`) hands them to
+//! its writer under the same lock as the step that queued them, so the order in which the
+//! state changed is the order on the wire.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use async_tungstenite::tungstenite::Message;
-use smol::channel::Sender;
 use torpor_protocol::StrMap;
 use torpor_protocol::shared::{ActorCheckpoint, GatewayId, RequestId, StopCode};
 use torpor_protocol::v7::{
@@ -74,8 +76,11 @@ pub(super) struct Process {
     pub(super) requests: BTreeMap<RequestKey, Request>,
     pub(super) runner_id: Option<String>,
     metadata: Option<ProtocolMetadata>,
-    /// The current connection's writer, if connected.
-    out: Option<Sender<Message>>,
+    /// A connection is attached: frames are queued for it (otherwise dropped; events stay in
+    /// the history and are re-sent after the next `ToClientInit`).
+    connected: bool,
+    /// Encoded frames for the current connection, in order, until taken.
+    outbox: Vec<Vec<u8>>,
     /// Number of the current (or last) connection.
     pub(super) conn_seq: u64,
     /// `ToClientInit` arrived on the current connection.
@@ -96,7 +101,8 @@ impl Process {
             requests: BTreeMap::new(),
             runner_id: None,
             metadata: None,
-            out: None,
+            connected: false,
+            outbox: Vec::new(),
             conn_seq: 0,
             inited: false,
             disconnected_at: None,
@@ -113,11 +119,11 @@ impl Process {
 
     // ------------------------------------------------------------ connection
 
-    /// Binds a new connection and sends `ToServerInit` on it; returns the connection number.
+    /// A new connection: `ToServerInit` is queued for it; returns the connection number.
     ///
     /// If the process stayed away longer than the server's `runnerLostThreshold`, its
     /// runner-lost timer has fired meanwhile: every actor is force-stopped first (§5.5).
-    pub(super) fn attach(&mut self, tx: Sender<Message>, now: Instant) -> u64 {
+    pub(super) fn attach(&mut self, now: Instant) -> u64 {
         if let (Some(at), Some(meta)) = (self.disconnected_at, &self.metadata) {
             let threshold = u64::try_from(meta.runner_lost_threshold).unwrap_or(0);
             if threshold > 0 && now.duration_since(at).as_millis() >= u128::from(threshold) {
@@ -128,7 +134,8 @@ impl Process {
         self.conn_seq += 1;
         self.inited = false;
         self.disconnected_at = None;
-        self.out = Some(tx);
+        self.connected = true;
+        self.outbox.clear();
         let init = ToServerInit {
             name: self.config.runner_name.clone(),
             version: RUNNER_VERSION,
@@ -141,26 +148,37 @@ impl Process {
         self.conn_seq
     }
 
-    /// The connection `seq` ended (closed by either side, or failed).
+    /// The connection `seq` ended (closed by either side, or failed): frames not taken yet
+    /// go with it.
     pub(super) fn detach(&mut self, seq: u64, now: Instant) {
-        if seq == self.conn_seq && self.out.is_some() {
-            self.out = None;
+        if seq == self.conn_seq && self.connected {
+            self.connected = false;
+            self.outbox.clear();
             self.disconnected_at = Some(now);
         }
     }
 
-    /// Queues one frame on the current connection; dropped when disconnected (events stay in
+    /// Queues one frame for the current connection; dropped when disconnected (events stay in
     /// the history and are re-sent after the next `ToClientInit`).
     pub(super) fn send(&mut self, frame: &ToServer) {
         self.send_raw(frame.to_bytes());
     }
 
+    /// Queues bytes as they are (tests send malformed frames through this).
     pub(super) fn send_raw(&mut self, bytes: Vec<u8>) {
-        if let Some(tx) = &self.out {
-            if tx.try_send(Message::binary(bytes)).is_err() {
-                self.out = None;
-            }
+        if self.connected {
+            self.outbox.push(bytes);
         }
+    }
+
+    /// A connection is attached.
+    pub(super) fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// The frames queued since the last call, in order.
+    pub(super) fn take_output(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.outbox)
     }
 
     // ------------------------------------------------------------ frames from the server

@@ -2,8 +2,6 @@
 
 use std::time::Instant;
 
-use async_tungstenite::tungstenite::Message;
-use smol::channel::Receiver;
 use torpor_protocol::shared::{
     ActorCheckpoint, ActorConfig, GatewayId, Headers, HibernatingRequest, MessageId, RequestId,
     StopCode,
@@ -30,7 +28,6 @@ fn rq(n: u8) -> RequestId {
 
 struct Harness {
     p: Process,
-    rx: Receiver<Message>,
 }
 
 impl Harness {
@@ -38,9 +35,8 @@ impl Harness {
         let mut config = RunnerConfig::new("ws://127.0.0.1:1");
         config.can_hibernate = can_hibernate;
         let mut p = Process::new(config, storage);
-        let (tx, rx) = smol::channel::unbounded();
-        p.attach(tx, Instant::now());
-        let mut h = Self { p, rx };
+        p.attach(Instant::now());
+        let mut h = Self { p };
         assert!(matches!(h.out().as_slice(), [ToServer::Init(i)] if i.total_slots == 100_000));
         h.p.handle(init("runner-1"));
         assert!(h.out().is_empty());
@@ -49,22 +45,17 @@ impl Harness {
 
     /// Frames sent since the last call.
     fn out(&mut self) -> Vec<ToServer> {
-        let mut frames = Vec::new();
-        while let Ok(m) = self.rx.try_recv() {
-            let Message::Binary(bytes) = m else {
-                panic!("non-binary frame {m:?}");
-            };
-            frames.push(ToServer::decode(&bytes).expect("the runner sent undecodable bytes"));
-        }
-        frames
+        self.p
+            .take_output()
+            .iter()
+            .map(|bytes| ToServer::decode(bytes).expect("the runner sent undecodable bytes"))
+            .collect()
     }
 
     fn reattach(&mut self) {
         let seq = self.p.conn_seq;
         self.p.detach(seq, Instant::now());
-        let (tx, rx) = smol::channel::unbounded();
-        self.rx = rx;
-        self.p.attach(tx, Instant::now());
+        self.p.attach(Instant::now());
         assert!(matches!(self.out().as_slice(), [ToServer::Init(_)]));
     }
 
