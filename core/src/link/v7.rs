@@ -8,7 +8,7 @@ use torpor_protocol::v7::{
     PROTOCOL_VERSION, ProtocolMetadata, ToClient, ToClientAckEvents, ToClientInit,
     ToClientKvResponse, ToClientPing, ToClientRequestStart, ToClientTunnelMessage,
     ToClientTunnelMessageKind, ToClientWebSocketClose, ToClientWebSocketMessage,
-    ToClientWebSocketOpen, ToServer, ToServerTunnelMessageKind,
+    ToClientWebSocketOpen, ToServer, ToServerTunnelMessageKind, ToServerWebSocketMessage,
 };
 use torpor_protocol::{DecodeError, Limits, shared::StopCode};
 
@@ -21,6 +21,16 @@ use super::{
 pub(super) const VERSION: u16 = PROTOCOL_VERSION;
 
 pub(super) fn decode(bytes: &[u8], limits: Limits) -> Result<FromRunner, DecodeError> {
+    // The per-frame path: an actor's WebSocket message read in place, its payload copied once.
+    if let Some((id, data, binary)) = ToServerWebSocketMessage::decode_frame(bytes, limits) {
+        return Ok(FromRunner::Tunnel(
+            id,
+            TunnelToClient::WebSocketMessage(WebSocketData {
+                data: data.to_vec(),
+                binary,
+            }),
+        ));
+    }
     Ok(match ToServer::decode_with(bytes, limits)? {
         ToServer::Init(init) => FromRunner::Hello(RunnerHello {
             name: init.name,

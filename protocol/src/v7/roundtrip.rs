@@ -1,15 +1,35 @@
 //! The codec's round-trip property, as the fuzz targets check it (feature `fuzz`): decoding
 //! never panics, and a frame that decodes re-encodes to exactly the same bytes (the decoder is
-//! strict, so each value has one encoding). Each function panics exactly when it finds a bug.
+//! strict, so each value has one encoding); and the WebSocket-message fast path reads exactly
+//! what the full decoder reads. Each function panics exactly when it finds a bug.
 
-use super::{ToClient, ToServer};
+use super::{
+    ToClient, ToServer, ToServerTunnelMessage, ToServerTunnelMessageKind, ToServerWebSocketMessage,
+};
+use crate::Limits;
 
 /// Runner → gateway frames.
 pub fn to_server(data: &[u8]) {
-    if let Ok(frame) = ToServer::decode(data) {
+    let decoded = ToServer::decode(data);
+    if let Ok(frame) = &decoded {
         assert_eq!(frame.encoded_len(), data.len(), "encoded_len is exact");
         let again = frame.to_bytes();
         assert_eq!(again, data, "encode(decode(x)) != x for {frame:?}");
+    }
+    let fast = ToServerWebSocketMessage::decode_frame(data, Limits::DEFAULT);
+    match decoded {
+        Ok(ToServer::TunnelMessage(ToServerTunnelMessage {
+            message_id,
+            message_kind: ToServerTunnelMessageKind::WebSocketMessage(m),
+        })) => assert_eq!(
+            fast,
+            Some((message_id, &m.data[..], m.binary)),
+            "the fast path reads a WebSocket message differently"
+        ),
+        other => assert_eq!(
+            fast, None,
+            "the fast path accepted what decodes as {other:?}"
+        ),
     }
 }
 

@@ -3,8 +3,9 @@
 //! Direction trap: `ToClient*` travels to the runner and so carries *client → actor* data;
 //! `ToServer*` carries *actor → client* data.
 
+use crate::Limits;
 use crate::shared::{Headers, MessageId};
-use crate::wire::{wire_struct, wire_union};
+use crate::wire::{Reader, Wire, wire_struct, wire_union};
 
 wire_struct! {
     /// Starts an HTTP request to an actor (message index 0).
@@ -230,6 +231,34 @@ impl ToClientWebSocketMessage {
         out
     }
 }
+
+impl ToServerWebSocketMessage {
+    /// Reads a whole `ToServer` frame carrying an actor → client WebSocket message, borrowing
+    /// the payload instead of building the message: the per-frame path of the runner link.
+    /// `None` for any other frame and for anything the full decoder refuses, which then decides
+    /// and names the error. It reads with the full decoder's own primitives and limits, so it
+    /// accepts exactly the WebSocket-message frames `ToServer::decode_with` accepts, with the
+    /// same values (the round-trip oracle of the fuzz target checks both, on every input).
+    pub fn decode_frame(bytes: &[u8], limits: Limits) -> Option<(MessageId, &[u8], bool)> {
+        let mut r = Reader::new(bytes, limits);
+        if r.tag().ok()?.0 != TO_SERVER_TUNNEL_MESSAGE_TAG {
+            return None;
+        }
+        let message_id = MessageId::decode(&mut r).ok()?;
+        if r.tag().ok()?.0 != TO_SERVER_WEBSOCKET_MESSAGE_TAG {
+            return None;
+        }
+        let data = r.data().ok()?;
+        let binary = bool::decode(&mut r).ok()?;
+        r.finish().ok()?;
+        Some((message_id, data, binary))
+    }
+}
+
+/// `ToServer::TunnelMessage`'s union tag, for [`ToServerWebSocketMessage::decode_frame`].
+const TO_SERVER_TUNNEL_MESSAGE_TAG: u64 = 6;
+/// `ToServerTunnelMessageKind::WebSocketMessage`'s union tag, likewise.
+const TO_SERVER_WEBSOCKET_MESSAGE_TAG: u64 = 4;
 
 /// `ToClient::TunnelMessage`'s union tag, for [`ToClientWebSocketMessage::encode_frame`].
 const TO_CLIENT_TUNNEL_MESSAGE_TAG: u8 = 4;
