@@ -458,26 +458,49 @@ async fn latency(bin: &std::path::Path, messages: usize, rounds: usize) -> Resul
     );
     let s = setup(bin, 1, true).await?;
     let base = Baselines::start()?;
-    let mut sides = base.sides::<Latencies>(&s);
+    let mut sides = base.sides::<LatencyRun>(&s);
     // Starts the actor, so no round pays for it.
     one_round_trip(&mut connect(&(sides[0].url)(0)).await?, 32)
         .await
         .ok_or("no echo through the gateway")?;
     for round in 1..=rounds {
         for side in &mut sides {
+            let before: Vec<Duration> = side.pids.iter().map(|&p| cpu(p)).collect();
             let mut lat = ping_pong(connect(&(side.url)(0)).await?, messages, 32).await;
-            println!("round {round}: {}: {}", side.name, lat.summary());
-            side.runs.push(lat);
+            let cpu_per_trip: Vec<f64> = side
+                .pids
+                .iter()
+                .zip(before)
+                .map(|(&p, b)| micros(cpu(p).saturating_sub(b)) / messages as f64)
+                .collect();
+            println!(
+                "round {round}: {}: {}; CPU per round trip {:.1} µs ({} µs by process)",
+                side.name,
+                lat.summary(),
+                cpu_per_trip.iter().sum::<f64>(),
+                rounded(&cpu_per_trip, 1)
+            );
+            side.runs.push(LatencyRun { lat, cpu_per_trip });
         }
     }
     for side in &sides {
         let mut all = Latencies::default();
         for r in &side.runs {
-            all.extend(r.clone());
+            all.extend(r.lat.clone());
         }
-        println!("{}: all rounds: {}", side.name, all.summary());
+        let cpu = median(
+            side.runs
+                .iter()
+                .map(|r| r.cpu_per_trip.iter().sum())
+                .collect(),
+        );
+        println!(
+            "{}: all rounds: {}; CPU per round trip: median {cpu:.1} µs",
+            side.name,
+            all.summary()
+        );
     }
-    let p50 = |l: &Latencies| micros(l.clone().quantile(0.5));
+    let p50 = |r: &LatencyRun| micros(r.lat.clone().quantile(0.5));
     let [gw, direct, relay] = &sides;
     let (added, each) = per_round(gw, direct, |g, d| p50(g) - p50(d));
     println!(
@@ -495,6 +518,14 @@ async fn latency(bin: &std::path::Path, messages: usize, rounds: usize) -> Resul
         rounded(&each, 0)
     );
     Ok(())
+}
+
+/// One latency round of one side: its round trips, and the CPU time each of the side's
+/// processes (gateway and runner; relay and echo server; echo server) spent per round trip.
+/// Pinned to one core, a side's latency is mostly that CPU time plus the switches between them.
+struct LatencyRun {
+    lat: Latencies,
+    cpu_per_trip: Vec<f64>,
 }
 
 async fn stops(runner: &TestRunner, actor: &str) -> usize {
