@@ -10,10 +10,10 @@ use torpor_core::testkit::driver::{Driver, event, intent, stopped, tunnel_to};
 use torpor_core::{
     ActorId, ClientFrame, ClientId, Config, Input, Output, RunnerConnId, StoreReply,
 };
-use torpor_protocol::shared::{ActorCheckpoint, MessageId, StopCode};
+use torpor_protocol::shared::{ActorCheckpoint, ActorIntent, ActorState, MessageId, StopCode};
 use torpor_protocol::v7::{
-    ActorIntent, ActorState, ToServer, ToServerTunnelMessage, ToServerTunnelMessageKind,
-    ToServerWebSocketMessageAck, ToServerWebSocketOpen,
+    ToServer, ToServerTunnelMessage, ToServerTunnelMessageKind, ToServerWebSocketMessageAck,
+    ToServerWebSocketOpen,
 };
 
 /// Opens `n` hibernatable sockets on `actor`; returns each client with its request.

@@ -10,9 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
 use torpor_core::testkit::driver::{Driver, intent, stopped, tunnel_to};
 use torpor_core::{ClientId, Config};
-use torpor_protocol::v7::{
-    ActorIntent, ToServer, ToServerTunnelMessageKind, ToServerWebSocketOpen,
-};
+use torpor_protocol::shared::ActorIntent;
+use torpor_protocol::v7::{ToServer, ToServerTunnelMessageKind, ToServerWebSocketOpen};
 
 struct Counting;
 

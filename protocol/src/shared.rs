@@ -1,5 +1,6 @@
 //! Types every Rivet protocol version encodes alike (runner protocol v7, envoy protocol v8): ids,
-//! checkpoints, actor config, hibernating requests, stop codes, KV requests and responses, headers.
+//! checkpoints, actor config, hibernating requests, stop codes, actor names, events (intents,
+//! state updates, alarms), KV requests and responses, headers.
 //! The version modules build their messages from these, so the core's vocabulary can carry them
 //! whichever protocol a runner speaks.
 //!
@@ -145,6 +146,92 @@ impl Wire for StopCode {
     }
     fn encoded_len(&self) -> usize {
         1
+    }
+}
+
+// ---------------------------------------------------------------- actor names and events (runner → server)
+
+wire_struct! {
+    /// An actor name the runner can host, with JSON metadata.
+    pub struct ActorName {
+        /// JSON text.
+        pub metadata: String,
+    }
+}
+
+wire_union! {
+    /// What the actor asks the server to do with it.
+    pub enum ActorIntent: "ActorIntent", "" {
+        /// `sleepActor`.
+        0 => Sleep,
+        /// `stopActor` / `destroyActor`.
+        1 => Stop,
+    }
+}
+
+wire_struct! {
+    /// Body of `ActorState::Stopped`.
+    pub struct ActorStateStopped {
+        /// Stop code (a sleep reports `Error`).
+        pub code: StopCode,
+        /// Optional message.
+        pub message: Option<String>,
+    }
+}
+
+wire_union! {
+    /// Actor state reported by the runner.
+    pub enum ActorState: "ActorState", "" {
+        /// The actor is running (sent before `onActorStart` completes).
+        0 => Running,
+        /// The actor stopped.
+        1 => Stopped(ActorStateStopped),
+    }
+}
+
+wire_struct! {
+    /// Body of `Event::ActorIntent`.
+    pub struct EventActorIntent {
+        /// The intent.
+        pub intent: ActorIntent,
+    }
+}
+
+wire_struct! {
+    /// Body of `Event::ActorStateUpdate`.
+    pub struct EventActorStateUpdate {
+        /// The new state.
+        pub state: ActorState,
+    }
+}
+
+wire_struct! {
+    /// Body of `Event::ActorSetAlarm`.
+    pub struct EventActorSetAlarm {
+        /// Alarm time in epoch milliseconds, or `None` to clear.
+        pub alarm_ts: Option<i64>,
+    }
+}
+
+wire_union! {
+    /// A runner event about one actor.
+    pub enum Event: "Event", "" {
+        /// Sleep or stop intent.
+        0 => ActorIntent(EventActorIntent),
+        /// Running or stopped.
+        1 => ActorStateUpdate(EventActorStateUpdate),
+        /// Alarm set or cleared.
+        2 => ActorSetAlarm(EventActorSetAlarm),
+    }
+}
+
+wire_struct! {
+    /// An event with its checkpoint (for dedupe and acks).
+    pub struct EventWrapper {
+        /// Actor, generation and event index.
+        pub checkpoint: ActorCheckpoint,
+        /// The event.
+        pub inner: Event,
     }
 }
 

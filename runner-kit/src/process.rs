@@ -15,12 +15,14 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use torpor_protocol::StrMap;
-use torpor_protocol::shared::{ActorCheckpoint, GatewayId, RequestId, StopCode};
+use torpor_protocol::shared::{
+    ActorCheckpoint, ActorIntent, ActorState, ActorStateStopped, Event, EventActorIntent,
+    EventActorStateUpdate, EventWrapper, GatewayId, RequestId, StopCode,
+};
 use torpor_protocol::v7::{
-    ActorIntent, ActorState, ActorStateStopped, Command, CommandStartActor, Event,
-    EventActorIntent, EventActorStateUpdate, EventWrapper, ProtocolMetadata, ToClient, ToServer,
-    ToServerAckCommands, ToServerInit, ToServerPong, ToServerTunnelMessageKind as Out,
-    ToServerWebSocketClose, ToServerWebSocketMessageAck,
+    Command, CommandStartActor, ProtocolMetadata, ToClient, ToServer, ToServerAckCommands,
+    ToServerInit, ToServerPong, ToServerTunnelMessageKind as Out, ToServerWebSocketClose,
+    ToServerWebSocketMessageAck,
 };
 
 use super::{ActorStorage, RunnerConfig, RunnerEvent};

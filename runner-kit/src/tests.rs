@@ -3,15 +3,15 @@
 use std::time::Instant;
 
 use torpor_protocol::shared::{
-    ActorCheckpoint, ActorConfig, GatewayId, Headers, HibernatingRequest, MessageId, RequestId,
-    StopCode,
+    ActorCheckpoint, ActorConfig, ActorIntent, ActorState, ActorStateStopped, Event,
+    EventActorIntent, EventActorStateUpdate, EventWrapper, GatewayId, Headers, HibernatingRequest,
+    MessageId, RequestId, StopCode,
 };
 use torpor_protocol::v7::{
-    ActorIntent, ActorState, ActorStateStopped, Command, CommandStartActor, CommandWrapper, Event,
-    EventActorIntent, EventActorStateUpdate, EventWrapper, ProtocolMetadata, ToClient,
-    ToClientAckEvents, ToClientInit, ToClientPing, ToClientRequestChunk, ToClientRequestStart,
-    ToClientTunnelMessage, ToClientTunnelMessageKind as In, ToClientWebSocketClose,
-    ToClientWebSocketMessage, ToClientWebSocketOpen, ToServer, ToServerAckCommands, ToServerPong,
+    Command, CommandStartActor, CommandWrapper, ProtocolMetadata, ToClient, ToClientAckEvents,
+    ToClientInit, ToClientPing, ToClientRequestChunk, ToClientRequestStart, ToClientTunnelMessage,
+    ToClientTunnelMessageKind as In, ToClientWebSocketClose, ToClientWebSocketMessage,
+    ToClientWebSocketOpen, ToServer, ToServerAckCommands, ToServerPong,
     ToServerTunnelMessageKind as Out, ToServerWebSocketClose, ToServerWebSocketMessage,
     ToServerWebSocketMessageAck, ToServerWebSocketOpen,
 };

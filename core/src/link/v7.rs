@@ -2,13 +2,14 @@
 //! names a v7 message.
 
 use bytes::Bytes;
-use torpor_protocol::shared::MessageId;
+
+use torpor_protocol::shared::{ActorIntent, ActorState, Event, EventWrapper, MessageId};
 use torpor_protocol::v7::{
-    ActorIntent, ActorState, Command, CommandStartActor, CommandWrapper, Event, EventWrapper,
-    PROTOCOL_VERSION, ProtocolMetadata, ToClient, ToClientAckEvents, ToClientInit,
-    ToClientKvResponse, ToClientPing, ToClientRequestStart, ToClientTunnelMessage,
-    ToClientTunnelMessageKind, ToClientWebSocketClose, ToClientWebSocketMessage,
-    ToClientWebSocketOpen, ToServer, ToServerTunnelMessageKind, ToServerWebSocketMessage,
+    Command, CommandStartActor, CommandWrapper, PROTOCOL_VERSION, ProtocolMetadata, ToClient,
+    ToClientAckEvents, ToClientInit, ToClientKvResponse, ToClientPing, ToClientRequestStart,
+    ToClientTunnelMessage, ToClientTunnelMessageKind, ToClientWebSocketClose,
+    ToClientWebSocketMessage, ToClientWebSocketOpen, ToServer, ToServerTunnelMessageKind,
+    ToServerWebSocketMessage,
 };
 use torpor_protocol::{DecodeError, Limits, shared::StopCode};
 

@@ -1,10 +1,10 @@
 //! The two top-level frames: `ToServer` (runner → server) and `ToClient` (server → runner).
 
 use super::tunnel::{ToClientTunnelMessage, ToServerTunnelMessage};
-use super::types::{ActorName, CommandWrapper, EventWrapper, ProtocolMetadata};
+use super::types::{CommandWrapper, ProtocolMetadata};
 use crate::error::DecodeError;
 use crate::map::StrMap;
-use crate::shared::{ActorCheckpoint, KvRequestData, KvResponseData};
+use crate::shared::{ActorCheckpoint, ActorName, EventWrapper, KvRequestData, KvResponseData};
 use crate::wire::{Limits, Reader, Wire, wire_struct, wire_union};
 
 wire_struct! {

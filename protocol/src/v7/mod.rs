@@ -28,11 +28,7 @@ pub use tunnel::{
     ToServerWebSocketClose, ToServerWebSocketMessage, ToServerWebSocketMessageAck,
     ToServerWebSocketOpen,
 };
-pub use types::{
-    ActorIntent, ActorName, ActorState, ActorStateStopped, Command, CommandStartActor,
-    CommandWrapper, Event, EventActorIntent, EventActorSetAlarm, EventActorStateUpdate,
-    EventWrapper, ProtocolMetadata,
-};
+pub use types::{Command, CommandStartActor, CommandWrapper, ProtocolMetadata};
 
 /// The only protocol version Torpor speaks (`protocol_version` query parameter).
 pub const PROTOCOL_VERSION: u16 = 7;

@@ -1,17 +1,9 @@
-//! v7's own types: actor names, protocol metadata, events and commands.
+//! v7's own types: protocol metadata and commands.
 //!
 //! Field names are the schema's in snake case; field order is the schema's and defines the bytes.
 
-use crate::shared::{ActorCheckpoint, ActorConfig, HibernatingRequest, StopCode};
+use crate::shared::{ActorCheckpoint, ActorConfig, HibernatingRequest};
 use crate::wire::{wire_struct, wire_union};
-
-wire_struct! {
-    /// An actor name the runner can host, with JSON metadata.
-    pub struct ActorName {
-        /// JSON text.
-        pub metadata: String,
-    }
-}
 
 wire_struct! {
     /// Values the runner gets in `ToClientInit` (all milliseconds).
@@ -22,84 +14,6 @@ wire_struct! {
         pub actor_stop_threshold: i64,
         /// Serverless runners only.
         pub serverless_drain_grace_period: Option<i64>,
-    }
-}
-
-// ---------------------------------------------------------------- events (runner → server)
-
-wire_union! {
-    /// What the actor asks the server to do with it.
-    pub enum ActorIntent: "ActorIntent", "" {
-        /// `sleepActor`.
-        0 => Sleep,
-        /// `stopActor` / `destroyActor`.
-        1 => Stop,
-    }
-}
-
-wire_struct! {
-    /// Body of `ActorState::Stopped`.
-    pub struct ActorStateStopped {
-        /// Stop code (a sleep reports `Error`).
-        pub code: StopCode,
-        /// Optional message.
-        pub message: Option<String>,
-    }
-}
-
-wire_union! {
-    /// Actor state reported by the runner.
-    pub enum ActorState: "ActorState", "" {
-        /// The actor is running (sent before `onActorStart` completes).
-        0 => Running,
-        /// The actor stopped.
-        1 => Stopped(ActorStateStopped),
-    }
-}
-
-wire_struct! {
-    /// Body of `Event::ActorIntent`.
-    pub struct EventActorIntent {
-        /// The intent.
-        pub intent: ActorIntent,
-    }
-}
-
-wire_struct! {
-    /// Body of `Event::ActorStateUpdate`.
-    pub struct EventActorStateUpdate {
-        /// The new state.
-        pub state: ActorState,
-    }
-}
-
-wire_struct! {
-    /// Body of `Event::ActorSetAlarm`.
-    pub struct EventActorSetAlarm {
-        /// Alarm time in epoch milliseconds, or `None` to clear.
-        pub alarm_ts: Option<i64>,
-    }
-}
-
-wire_union! {
-    /// A runner event about one actor.
-    pub enum Event: "Event", "" {
-        /// Sleep or stop intent.
-        0 => ActorIntent(EventActorIntent),
-        /// Running or stopped.
-        1 => ActorStateUpdate(EventActorStateUpdate),
-        /// Alarm set or cleared.
-        2 => ActorSetAlarm(EventActorSetAlarm),
-    }
-}
-
-wire_struct! {
-    /// An event with its checkpoint (for dedupe and acks).
-    pub struct EventWrapper {
-        /// Actor, generation and event index.
-        pub checkpoint: ActorCheckpoint,
-        /// The event.
-        pub inner: Event,
     }
 }
 
