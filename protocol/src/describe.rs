@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 
 use crate::map::StrMap;
-use crate::shared::{GatewayId, RequestId, StopCode};
+use crate::shared::{GatewayId, RequestId};
 
 pub(crate) trait Describe {
     fn describe(&self) -> Value;
@@ -81,14 +81,6 @@ impl Describe for GatewayId {
 impl Describe for RequestId {
     fn describe(&self) -> Value {
         bytes(&self.to_bytes())
-    }
-}
-impl Describe for StopCode {
-    fn describe(&self) -> Value {
-        json!(match self {
-            Self::Ok => "Ok",
-            Self::Error => "Error",
-        })
     }
 }
 impl<T: Describe> Describe for Option<T> {

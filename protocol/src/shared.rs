@@ -8,9 +8,9 @@
 
 use std::fmt;
 
-use crate::error::{DecodeError, DecodeErrorKind};
+use crate::error::DecodeError;
 use crate::map::StrMap;
-use crate::wire::{ListElement, Reader, Wire, wire_struct, wire_union};
+use crate::wire::{ListElement, Reader, Wire, wire_enum, wire_struct, wire_union};
 
 macro_rules! id4 {
     ($(#[$meta:meta])* $name:ident, $prefix:literal) => {
@@ -114,38 +114,13 @@ wire_struct! {
     }
 }
 
-/// `StopCode`: how an actor stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum StopCode {
-    /// Destroyed, or stopped while the runner drains.
-    Ok,
-    /// Everything else, including an ordinary sleep.
-    Error,
-}
-
-impl Wire for StopCode {
-    const MIN_LEN: usize = 1;
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        match r.tag()? {
-            (0, _) => Ok(Self::Ok),
-            (1, _) => Ok(Self::Error),
-            (value, at) => Err(r.err(
-                DecodeErrorKind::UnknownEnumValue {
-                    enumeration: "StopCode",
-                    value,
-                },
-                at,
-            )),
-        }
-    }
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.push(match self {
-            Self::Ok => 0,
-            Self::Error => 1,
-        });
-    }
-    fn encoded_len(&self) -> usize {
-        1
+wire_enum! {
+    /// `StopCode`: how an actor stopped.
+    pub enum StopCode {
+        /// Destroyed, or stopped while the runner drains.
+        0 => Ok,
+        /// Everything else, including an ordinary sleep.
+        1 => Error,
     }
 }
 

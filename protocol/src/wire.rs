@@ -444,7 +444,105 @@ macro_rules! wire_union {
     (@bind $ty:ty, $id:ident) => { $id };
 }
 
-pub(crate) use {wire_struct, wire_union};
+/// A BARE enum (a varint of fixed values, no payloads): the Rust enum and its [`Wire`] impl.
+/// Golden vectors describe a value by its variant name, as the npm codec's string enums do.
+macro_rules! wire_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $tag:literal => $variant:ident ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )*
+        }
+
+        impl $crate::wire::Wire for $name {
+            const MIN_LEN: usize = 1;
+            fn decode(
+                r: &mut $crate::wire::Reader<'_>,
+            ) -> Result<Self, $crate::DecodeError> {
+                match r.tag()? {
+                    $( ($tag, _) => Ok(Self::$variant), )*
+                    (value, at) => Err(r.err(
+                        $crate::DecodeErrorKind::UnknownEnumValue {
+                            enumeration: stringify!($name),
+                            value,
+                        },
+                        at,
+                    )),
+                }
+            }
+            fn encode(&self, out: &mut Vec<u8>) {
+                // Every enum of these schemas has fewer than 128 values: one byte.
+                out.push(match self {
+                    $( Self::$variant => $tag, )*
+                });
+            }
+            fn encoded_len(&self) -> usize {
+                1
+            }
+        }
+
+        #[cfg(test)]
+        impl $crate::describe::Describe for $name {
+            fn describe(&self) -> serde_json::Value {
+                serde_json::json!(match self {
+                    $( Self::$variant => stringify!($variant), )*
+                })
+            }
+        }
+    };
+}
+
+/// The whole-frame API of a top-level message type: strict decode (trailing bytes are an
+/// error), encode into a reused or an exact new buffer.
+macro_rules! frame_codec {
+    ($($name:ident),*) => {$(
+        impl $name {
+            /// Decodes one whole frame with the default [`Limits`]; trailing bytes are an error.
+            ///
+            /// [`Limits`]: $crate::Limits
+            pub fn decode(bytes: &[u8]) -> Result<Self, $crate::DecodeError> {
+                Self::decode_with(bytes, $crate::Limits::DEFAULT)
+            }
+
+            /// Decodes one whole frame with explicit limits.
+            pub fn decode_with(
+                bytes: &[u8],
+                limits: $crate::Limits,
+            ) -> Result<Self, $crate::DecodeError> {
+                let mut r = $crate::wire::Reader::new(bytes, limits);
+                let frame = <Self as $crate::wire::Wire>::decode(&mut r)?;
+                r.finish()?;
+                Ok(frame)
+            }
+
+            /// Appends the frame's bytes to `out` (reuse one buffer on hot paths).
+            pub fn encode(&self, out: &mut Vec<u8>) {
+                out.reserve(<Self as $crate::wire::Wire>::encoded_len(self));
+                <Self as $crate::wire::Wire>::encode(self, out);
+            }
+
+            /// The frame's bytes in a new buffer of exactly the right size.
+            pub fn to_bytes(&self) -> Vec<u8> {
+                let mut out =
+                    Vec::with_capacity(<Self as $crate::wire::Wire>::encoded_len(self));
+                <Self as $crate::wire::Wire>::encode(self, &mut out);
+                out
+            }
+
+            /// Exact size of the encoded frame.
+            pub fn encoded_len(&self) -> usize {
+                <Self as $crate::wire::Wire>::encoded_len(self)
+            }
+        }
+    )*};
+}
+
+pub(crate) use {frame_codec, wire_enum, wire_struct, wire_union};
 
 #[cfg(test)]
 mod tests {

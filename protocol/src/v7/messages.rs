@@ -2,10 +2,9 @@
 
 use super::tunnel::{ToClientTunnelMessage, ToServerTunnelMessage};
 use super::types::{CommandWrapper, ProtocolMetadata};
-use crate::error::DecodeError;
 use crate::map::StrMap;
 use crate::shared::{ActorCheckpoint, ActorName, EventWrapper, KvRequestData, KvResponseData};
-use crate::wire::{Limits, Reader, Wire, wire_struct, wire_union};
+use crate::wire::{wire_struct, wire_union};
 
 wire_struct! {
     /// The runner's first frame.
@@ -125,40 +124,4 @@ wire_union! {
     }
 }
 
-macro_rules! frame_codec {
-    ($($name:ident),*) => {$(
-        impl $name {
-            /// Decodes one whole frame with the default [`Limits`]; trailing bytes are an error.
-            pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-                Self::decode_with(bytes, Limits::DEFAULT)
-            }
-
-            /// Decodes one whole frame with explicit limits.
-            pub fn decode_with(bytes: &[u8], limits: Limits) -> Result<Self, DecodeError> {
-                let mut r = Reader::new(bytes, limits);
-                let frame = <Self as Wire>::decode(&mut r)?;
-                r.finish()?;
-                Ok(frame)
-            }
-
-            /// Appends the frame's bytes to `out` (reuse one buffer on hot paths).
-            pub fn encode(&self, out: &mut Vec<u8>) {
-                out.reserve(<Self as Wire>::encoded_len(self));
-                <Self as Wire>::encode(self, out);
-            }
-
-            /// The frame's bytes in a new buffer of exactly the right size.
-            pub fn to_bytes(&self) -> Vec<u8> {
-                let mut out = Vec::with_capacity(<Self as Wire>::encoded_len(self));
-                <Self as Wire>::encode(self, &mut out);
-                out
-            }
-
-            /// Exact size of the encoded frame.
-            pub fn encoded_len(&self) -> usize {
-                <Self as Wire>::encoded_len(self)
-            }
-        }
-    )*};
-}
-frame_codec!(ToServer, ToClient);
+crate::wire::frame_codec!(ToServer, ToClient);
