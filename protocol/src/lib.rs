@@ -14,6 +14,7 @@ mod error;
 mod map;
 pub mod shared;
 pub mod v7;
+pub mod v8;
 pub(crate) mod wire;
 
 pub use error::{DecodeError, DecodeErrorKind};

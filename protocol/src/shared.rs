@@ -63,6 +63,8 @@ id4!(
 );
 
 impl ListElement for Vec<u8> {}
+impl ListElement for u32 {}
+impl ListElement for String {}
 
 wire_struct! {
     /// Addresses one tunnel message (10 bytes on the wire).
