@@ -71,6 +71,10 @@ export function toJsonValue(v, path = "$") {
 		default:
 			throw new Error(`${path}: unsupported type ${typeof v}`);
 	}
+	// `list<u32>` decodes to a Uint32Array (v8's segment page numbers): a list of numbers.
+	if (v instanceof Uint32Array) {
+		return Array.from(v);
+	}
 	if (v instanceof ArrayBuffer || ArrayBuffer.isView(v)) {
 		return { $bytes: toHex(v) };
 	}

@@ -73,6 +73,11 @@ impl Describe for Vec<u8> {
         bytes(self)
     }
 }
+impl Describe for [u8; 8] {
+    fn describe(&self) -> Value {
+        bytes(self)
+    }
+}
 impl Describe for GatewayId {
     fn describe(&self) -> Value {
         bytes(&self.to_bytes())

@@ -11,6 +11,8 @@
 #[cfg(test)]
 mod describe;
 mod error;
+#[cfg(test)]
+mod golden;
 mod map;
 pub mod shared;
 pub mod v7;

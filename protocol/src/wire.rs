@@ -218,6 +218,20 @@ macro_rules! fixed_int {
 }
 fixed_int!(u16, u32, u64, i64);
 
+/// `data<8>`: eight bytes with no length (v8's SQLite float values).
+impl Wire for [u8; 8] {
+    const MIN_LEN: usize = 8;
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.array()
+    }
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self);
+    }
+    fn encoded_len(&self) -> usize {
+        8
+    }
+}
+
 impl Wire for bool {
     const MIN_LEN: usize = 1;
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {

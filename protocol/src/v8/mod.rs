@@ -10,6 +10,8 @@
 
 mod messages;
 mod sqlite;
+#[cfg(test)]
+mod tests;
 mod tunnel;
 mod types;
 

@@ -216,10 +216,10 @@ wire_struct! {
 }
 
 wire_struct! {
-    /// A float value, as its 8 bytes.
+    /// A float value, as the eight bytes of an `f64` (fixed length on the wire).
     pub struct SqliteValueFloat {
         /// The bytes.
-        pub value: Vec<u8>,
+        pub value: [u8; 8],
     }
 }
 

@@ -5,38 +5,13 @@
 use serde_json::Value;
 
 use super::super::{ToClient, ToServer};
-use crate::describe::{Describe, hex};
+use crate::describe::Describe;
+use crate::golden::{Vector, assert_byte_exact, assert_covered, load};
 
 const VECTORS: &str = include_str!("../../../tests/golden/runner-v7.json");
 
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-struct Vector {
-    name: String,
-    direction: String,
-    bytes: Vec<u8>,
-    value: Value,
-}
-
 fn vectors() -> Vec<Vector> {
-    let doc: Value = serde_json::from_str(VECTORS).unwrap();
-    assert_eq!(doc["package"], "@rivetkit/engine-runner-protocol@2.2.1");
-    doc["vectors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| Vector {
-            name: v["name"].as_str().unwrap().to_owned(),
-            direction: v["direction"].as_str().unwrap().to_owned(),
-            bytes: unhex(v["hex"].as_str().unwrap()),
-            value: v["value"].clone(),
-        })
-        .collect()
+    load(VECTORS, "@rivetkit/engine-runner-protocol@2.2.1")
 }
 
 /// Decodes with our codec, compares the value, re-encodes, compares the bytes.
@@ -72,42 +47,14 @@ fn check(v: &Vector) -> (Value, Vec<u8>) {
 fn every_vector_is_byte_exact_both_ways() {
     let vectors = vectors();
     assert!(vectors.len() >= 60, "only {} vectors", vectors.len());
-    for v in &vectors {
-        let (value, bytes) = check(v);
-        assert_eq!(
-            value, v.value,
-            "{}: decoded value differs from npm's",
-            v.name
-        );
-        assert_eq!(
-            hex(&bytes),
-            hex(&v.bytes),
-            "{}: our encoding differs from npm's",
-            v.name
-        );
-    }
+    assert_byte_exact(&vectors, check);
 }
 
 /// Acceptance: at least one vector per variant of each union, collected from the decoded
 /// values themselves (so a vector file that silently lost a variant fails here).
 #[test]
 fn vectors_cover_every_union_variant() {
-    fn walk(v: &Value, seen: &mut std::collections::BTreeSet<String>) {
-        match v {
-            Value::Object(m) => {
-                if let (Some(Value::String(tag)), true) = (m.get("tag"), m.contains_key("val")) {
-                    seen.insert(tag.clone());
-                }
-                m.values().for_each(|x| walk(x, seen));
-            }
-            Value::Array(a) => a.iter().for_each(|x| walk(x, seen)),
-            _ => {}
-        }
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    for v in vectors() {
-        walk(&check(&v).0, &mut seen);
-    }
+    let seen = assert_byte_exact(&vectors(), check);
     let expected = [
         // ToServer
         "ToServerInit",
@@ -168,6 +115,5 @@ fn vectors_cover_every_union_variant() {
         "ActorStateRunning",
         "ActorStateStopped",
     ];
-    let missing: Vec<_> = expected.iter().filter(|t| !seen.contains(**t)).collect();
-    assert!(missing.is_empty(), "no vector for {missing:?}");
+    assert_covered(&seen, &expected);
 }

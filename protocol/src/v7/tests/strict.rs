@@ -2,6 +2,7 @@
 //! the worked byte examples of RUNNER-PROTOCOL.md §4 built from Rust values.
 
 use super::super::*;
+use crate::golden::unhex;
 use crate::shared::*;
 use crate::{DecodeError, DecodeErrorKind, Limits};
 use DecodeErrorKind as K;
@@ -168,14 +169,6 @@ fn close_codes_name_the_class_of_error() {
         tag.to_string(),
         "unknown tag 9 for union ToServer at byte 0"
     );
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    let s: String = s.split_whitespace().collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 const TS: i64 = 1_700_000_000_000;

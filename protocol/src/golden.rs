@@ -1,0 +1,89 @@
+//! Test-only: golden vectors written by the npm codecs (`interop/gen-vectors*.mjs`), read the
+//! same way for every protocol version. Each version's test decodes every vector with our codec,
+//! compares the value with the one npm decoded and our encoding with npm's bytes, and checks
+//! that every union variant appears.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::describe::hex;
+
+/// Bytes of a hex string; whitespace between bytes is allowed (worked examples group them).
+pub(crate) fn unhex(s: &str) -> Vec<u8> {
+    let digits: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// One vector: npm's bytes and the value npm decoded from them.
+pub(crate) struct Vector {
+    pub(crate) name: String,
+    pub(crate) direction: String,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) value: Value,
+}
+
+/// The vectors of a file generated from `package` (name@version, checked).
+pub(crate) fn load(json: &str, package: &str) -> Vec<Vector> {
+    let doc: Value = serde_json::from_str(json).unwrap();
+    assert_eq!(doc["package"], package);
+    doc["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| Vector {
+            name: v["name"].as_str().unwrap().to_owned(),
+            direction: v["direction"].as_str().unwrap().to_owned(),
+            bytes: unhex(v["hex"].as_str().unwrap()),
+            value: v["value"].clone(),
+        })
+        .collect()
+}
+
+/// Decodes every vector with `check` (our value and our re-encoding), compares both with npm's
+/// and returns the union variants the values contain.
+pub(crate) fn assert_byte_exact(
+    vectors: &[Vector],
+    check: impl Fn(&Vector) -> (Value, Vec<u8>),
+) -> BTreeSet<String> {
+    let mut tags = BTreeSet::new();
+    for v in vectors {
+        let (value, bytes) = check(v);
+        assert_eq!(
+            value, v.value,
+            "{}: decoded value differs from npm's",
+            v.name
+        );
+        assert_eq!(
+            hex(&bytes),
+            hex(&v.bytes),
+            "{}: our encoding differs from npm's",
+            v.name
+        );
+        union_tags(&value, &mut tags);
+    }
+    tags
+}
+
+/// Every `{tag, val}` union value inside `v`.
+fn union_tags(v: &Value, seen: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            if let (Some(Value::String(tag)), true) = (m.get("tag"), m.contains_key("val")) {
+                seen.insert(tag.clone());
+            }
+            m.values().for_each(|x| union_tags(x, seen));
+        }
+        Value::Array(a) => a.iter().for_each(|x| union_tags(x, seen)),
+        _ => {}
+    }
+}
+
+/// Fails naming every expected union variant no vector contains.
+pub(crate) fn assert_covered(seen: &BTreeSet<String>, expected: &[&str]) {
+    let missing: Vec<_> = expected.iter().filter(|t| !seen.contains(**t)).collect();
+    assert!(missing.is_empty(), "no vector for {missing:?}");
+}

@@ -1,0 +1,3 @@
+//! Codec tests: golden vectors from the npm codec.
+
+mod golden;
