@@ -87,3 +87,18 @@ pub(crate) fn assert_covered(seen: &BTreeSet<String>, expected: &[&str]) {
     let missing: Vec<_> = expected.iter().filter(|t| !seen.contains(**t)).collect();
     assert!(missing.is_empty(), "no vector for {missing:?}");
 }
+
+/// A frame, each of its truncations, and each of its single-byte corruptions (three flips per
+/// byte): inputs near valid frames, where a codec's edge cases live.
+pub(crate) fn near_misses(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut variants = vec![bytes.to_vec()];
+    variants.extend((0..bytes.len()).map(|n| bytes[..n].to_vec()));
+    for i in 0..bytes.len() {
+        for flip in [0x01, 0x80, 0xff] {
+            let mut b = bytes.to_vec();
+            b[i] ^= flip;
+            variants.push(b);
+        }
+    }
+    variants
+}

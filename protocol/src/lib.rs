@@ -1,8 +1,8 @@
-//! The runner protocols Torpor speaks, one module per version: [`v7`] today (Rivet's runner
-//! protocol, `@rivetkit/engine-runner@2.2.x`). Each module is a codec only — its messages, a
-//! strict encoder and decoder, and their tests against golden vectors from the npm package — with
-//! no behaviour: the core maps decoded messages onto its own vocabulary, so a second protocol
-//! (envoy v8) is another module here plus a mapping in the core.
+//! The runner protocols, one module per version: [`v7`] (Rivet's runner protocol,
+//! `@rivetkit/engine-runner@2.2.x`) and [`v8`] (Rivet's envoy protocol, RivetKit 2.3's native
+//! envoy). Each module is a codec only — its messages, a strict encoder and decoder, and their
+//! tests against golden vectors from the npm package — with no behaviour: the core maps decoded
+//! messages onto its own vocabulary (v7 today; v8's mapping is the next step).
 //!
 //! What every version shares sits at the top: the BARE primitives, the strict decoder's errors
 //! and limits, string maps, and [`shared`], the types both versions encode alike.

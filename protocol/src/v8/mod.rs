@@ -9,6 +9,8 @@
 //! families (page store and statements). Decoding is as strict as v7's.
 
 mod messages;
+#[cfg(any(test, feature = "fuzz"))]
+pub mod roundtrip;
 mod sqlite;
 #[cfg(test)]
 mod tests;

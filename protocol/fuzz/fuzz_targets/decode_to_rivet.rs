@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| torpor_protocol::v8::roundtrip::to_rivet(data));
