@@ -27,7 +27,7 @@ use crate::links::Event;
 const MAX_BODY: usize = 4 << 20;
 
 /// The one datacenter Torpor is.
-const DATACENTER: &str = "default";
+pub(crate) const DATACENTER: &str = "default";
 
 /// `GET /actors` by ids: at most this many, as on the engine.
 const MAX_ACTOR_IDS: usize = 32;
@@ -478,7 +478,7 @@ async fn actor_in(shared: &Shared, id: &str, q: &Query) -> Result<ActorInfo, Api
 }
 
 /// Sends an admin command to the core and waits for its answer.
-async fn admin(shared: &Shared, command: AdminCommand) -> Result<AdminReply, ApiError> {
+pub(crate) async fn admin(shared: &Shared, command: AdminCommand) -> Result<AdminReply, ApiError> {
     let (tx, rx) = smol::channel::bounded(1);
     if shared
         .events
@@ -495,7 +495,7 @@ async fn admin(shared: &Shared, command: AdminCommand) -> Result<AdminReply, Api
     }
 }
 
-fn unexpected(reply: &AdminReply) -> ApiError {
+pub(crate) fn unexpected(reply: &AdminReply) -> ApiError {
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "core",

@@ -735,3 +735,50 @@ fn namespaces_created_at_run_time_hold_their_own_actors_and_runners() {
         assert_eq!(list["namespaces"][0]["display_name"], "Team A");
     });
 }
+
+/// The query form creates actors, so its token is checked first: a refused request creates
+/// nothing. `rvt-token` carries the token as the `@token` path form does.
+#[test]
+fn query_form_gateway_checks_the_token_before_creating_anything() {
+    let gw = start_with(config("query-token", |args, _| {
+        args.admin_token = Some("adm".to_owned());
+        args.client_token = Some("cli".to_owned());
+    }));
+    let addr = gw.addr();
+    smol::block_on(async {
+        let _runner = runner(addr).await;
+        let query = "rvt-namespace=default&rvt-method=getOrCreate&rvt-runner=default&rvt-key=k";
+        let refused = http(addr, "POST", &format!("/gateway/chat/e?{query}"), &[], "x").await;
+        assert_eq!(refused.status, 403, "{}", refused.body);
+        assert_eq!(error_name(&refused), "api.forbidden");
+        let auth = [("authorization", "Bearer adm")];
+        let listed = http(
+            addr,
+            "GET",
+            "/actors?namespace=default&name=chat",
+            &auth,
+            "",
+        )
+        .await;
+        assert_eq!(
+            listed.json()["actors"],
+            serde_json::json!([]),
+            "{}",
+            listed.body
+        );
+
+        let path = format!("/gateway/chat/e?{query}&rvt-token=cli");
+        let ok = http(addr, "POST", &path, &[], "x").await;
+        assert_eq!(ok.status, 200, "{}", ok.body);
+        assert_eq!(ok.body, "POST /e\nx");
+        let listed = http(
+            addr,
+            "GET",
+            "/actors?namespace=default&name=chat",
+            &auth,
+            "",
+        )
+        .await;
+        assert_eq!(listed.json()["actors"].as_array().map(Vec::len), Some(1));
+    });
+}

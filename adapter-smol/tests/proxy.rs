@@ -486,3 +486,102 @@ fn a_streamed_response_to_a_client_that_never_reads_is_aborted() {
         assert_eq!(metric(addr, "http_client_too_slow").await, 1);
     });
 }
+
+/// RivetKit 2.3's query-form gateway path: the actor is named and keyed in `rvt-*` parameters,
+/// found or created, and reached with those parameters stripped; the same name and key always
+/// reach the same actor, also as a WebSocket.
+#[test]
+fn query_form_gateway_finds_or_creates_the_actor_by_name_and_key() {
+    let gw = start("query-form");
+    let addr = gw.addr();
+    smol::block_on(async {
+        let runner = runner(addr).await;
+        let get_or_create = "rvt-namespace=default&rvt-method=getOrCreate&rvt-runner=default\
+                             &rvt-key=room,a%2Fb&rvt-crash-policy=sleep&rvt-input=oWF4AQ";
+        let path = format!("/gateway/counter/api/echo?q=1&{get_or_create}&z=2");
+        let first = http(addr, "POST", &path, &[], "ping").await;
+        assert_eq!(first.status, 200, "{}", first.body);
+        assert_eq!(first.body, "POST /api/echo?q=1&z=2\nping");
+
+        // Stored under the engine's key form: parts joined by `/`, a `/` inside a part escaped.
+        let listed = http(
+            addr,
+            "GET",
+            "/actors?namespace=default&name=counter&key=room%2Fa%5C%2Fb",
+            &[],
+            "",
+        )
+        .await;
+        let actors = listed.json()["actors"].as_array().expect("list").clone();
+        assert_eq!(actors.len(), 1, "{}", listed.body);
+        let actor = actors[0]["actor_id"].as_str().expect("id").to_owned();
+        assert_eq!(actors[0]["key"], "room/a\\/b");
+        assert_eq!(actors[0]["crash_policy"], "sleep");
+
+        // Again, and with `get`: the same actor, started once.
+        let again = http(addr, "POST", &path, &[], "again").await;
+        assert_eq!(again.body, "POST /api/echo?q=1&z=2\nagain");
+        let get = "rvt-namespace=default&rvt-method=get&rvt-key=room,a%2Fb";
+        let got = http(addr, "GET", &format!("/gateway/counter/x?{get}"), &[], "").await;
+        assert_eq!(got.body, "GET /x\n");
+        assert_eq!(count_starts(&runner.events(), &actor), 1);
+        let all = http(
+            addr,
+            "GET",
+            "/actors?namespace=default&name=counter",
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(all.json()["actors"].as_array().map(Vec::len), Some(1));
+
+        // A WebSocket by name and key reaches the same actor, the path without `rvt-*`.
+        let mut ws = client(addr, "counter", &format!("/ws?{get}&room=1"))
+            .await
+            .expect("client connects");
+        ws.send(Message::text("hi")).await.expect("send");
+        assert_eq!(next(&mut ws, WAIT).await, Some(Message::text("hi")));
+        let events = runner.events();
+        assert!(events.contains(&RunnerEvent::WebSocketOpened {
+            actor_id: actor.clone(),
+            request_id: opened_request(&events, &actor),
+            path: "/ws?room=1".to_owned(),
+        }));
+
+        // `get` of a key nobody holds: 404 over HTTP; a WebSocket is accepted and closed with
+        // the reason, as every refused gateway WebSocket is. Bad parameters: the engine's 400s.
+        let missing = "rvt-namespace=default&rvt-method=get&rvt-key=nobody";
+        let reply = http(
+            addr,
+            "GET",
+            &format!("/gateway/counter/x?{missing}"),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(reply.status, 404, "{}", reply.body);
+        assert_eq!(
+            (
+                reply.json()["group"].as_str(),
+                reply.json()["code"].as_str()
+            ),
+            (Some("actor"), Some("not_found"))
+        );
+        let mut refused = client(addr, "counter", &format!("/ws?{missing}"))
+            .await
+            .expect("accepted");
+        let Some(Message::Close(Some(close))) = next(&mut refused, WAIT).await else {
+            panic!("no close frame");
+        };
+        assert_eq!(u16::from(close.code), 1011);
+        assert!(
+            close.reason.as_str().starts_with("actor.not_found#"),
+            "{close:?}"
+        );
+        let bad = "rvt-namespace=default&rvt-method=get&rvt-runner=default";
+        let reply = http(addr, "GET", &format!("/gateway/counter/x?{bad}"), &[], "").await;
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        assert_eq!(reply.json()["code"], "query_get_disallowed_params");
+        assert_eq!(count_starts(&runner.events(), &actor), 1);
+    });
+}

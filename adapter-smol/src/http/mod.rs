@@ -7,6 +7,7 @@
 //! only error paths build one.
 #![allow(clippy::result_large_err)]
 
+mod actor_query;
 mod gateway_path;
 mod proxy;
 mod upgrade;
@@ -33,7 +34,7 @@ use tracing::debug;
 use self::gateway_path::gateway_target;
 pub(crate) use self::gateway_path::percent_decoded;
 use self::proxy::proxy_http;
-use self::upgrade::{client_upgrade, is_upgrade, runner_upgrade};
+use self::upgrade::{client_upgrade, is_upgrade, refuse_upgrade, runner_upgrade};
 use crate::api;
 use crate::api_error::ApiError;
 use crate::auth::{Audience, Tokens};
@@ -108,11 +109,18 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     } else if path == "/runners/connect" {
         runner_upgrade(&shared, req).await
     } else if let Some(rest) = path.strip_prefix("/gateway/") {
-        match gateway_target(rest, req.uri().query()) {
+        let query = req.uri().query();
+        let target = if actor_query::is_query_form(query) {
+            actor_query::target(&shared, rest, query.unwrap_or(""), req.headers()).await
+        } else {
+            gateway_target(rest, query)
+        };
+        match target {
             Ok(target) if is_upgrade(req.headers()) => {
                 client_upgrade(&shared, req, target, &ray).await
             }
             Ok(target) => proxy_http(&shared, req, target).await,
+            Err(e) if is_upgrade(req.headers()) => refuse_upgrade(&shared, req, &e, &ray),
             Err(e) => e.response(),
         }
     } else if path == "/metrics" {

@@ -80,7 +80,7 @@ fn handshake(req: &Request<Incoming>) -> Result<HeaderValue, Response<Body>> {
 }
 
 /// Offered subprotocols, in order.
-fn subprotocols(headers: &HeaderMap) -> Vec<String> {
+pub(super) fn subprotocols(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
@@ -293,6 +293,35 @@ pub(super) async fn runner_upgrade(
     switching(accept, protocol)
 }
 
+/// The subprotocol the gateway answers. The actor side does not negotiate subprotocols:
+/// `rivet` when offered (RivetKit clients), else the client's first choice, so clients that
+/// insist on one still connect.
+fn chosen_protocol(protocols: &[String]) -> Option<&str> {
+    protocols
+        .iter()
+        .find(|p| *p == "rivet")
+        .or(protocols.first())
+        .map(String::as_str)
+}
+
+/// A gateway WebSocket refused before it reached an actor (a bad query-form path, an actor
+/// that cannot be found, a wrong token): accepted, then closed with `group.code#ray`, as every
+/// refused gateway WebSocket is, since RivetKit reads the reason from the close.
+pub(super) fn refuse_upgrade(
+    shared: &Arc<Shared>,
+    mut req: Request<Incoming>,
+    e: &ApiError,
+    ray: &str,
+) -> Response<Body> {
+    let accept = match handshake(&req) {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    let protocols = subprotocols(req.headers());
+    close_after_accept(shared, &mut req, format!("{}#{ray}", e.name()));
+    switching(accept, chosen_protocol(&protocols))
+}
+
 pub(super) async fn client_upgrade(
     shared: &Arc<Shared>,
     mut req: Request<Incoming>,
@@ -304,13 +333,7 @@ pub(super) async fn client_upgrade(
         Err(resp) => return resp,
     };
     let protocols = subprotocols(req.headers());
-    // The actor side does not negotiate subprotocols: answer `rivet` when offered (RivetKit
-    // clients), else the client's first choice, so clients that insist on one still connect.
-    let protocol = protocols
-        .iter()
-        .find(|p| *p == "rivet")
-        .or(protocols.first())
-        .map(String::as_str);
+    let protocol = chosen_protocol(&protocols);
     let GatewayTarget { actor, token, path } = target;
     let refusals = &shared.metrics.gateway_unauthorized;
     if let Err(e) =
@@ -318,7 +341,6 @@ pub(super) async fn client_upgrade(
             .tokens
             .check_gateway(token.as_deref(), req.headers(), &protocols, refusals)
     {
-        // Refused as every gateway WebSocket is: accepted, then closed with the reason.
         close_after_accept(shared, &mut req, format!("{}#{ray}", e.name()));
         return switching(accept, protocol);
     }
