@@ -260,18 +260,32 @@ fn serialized_key(parts: &[&str]) -> String {
     escaped.join("/")
 }
 
-/// `rvt-input`: unpadded base64url (the CBOR bytes are the actor's, passed on as they are).
+/// `rvt-input`: one CBOR value in unpadded base64url. It is checked here, as the engine checks
+/// it, so a malformed input is the client's 400 and never an actor that cannot start; the
+/// bytes themselves are the actor's and go on unchanged.
 fn decode_input(value: &str) -> Result<Vec<u8>, ApiError> {
     let alphabet = value
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    match URL_SAFE_NO_PAD.decode(value.as_bytes()) {
-        Ok(bytes) if alphabet => Ok(bytes),
-        _ => Err(query_error(
-            "query_invalid_base64_input",
-            "invalid base64url in query gateway input",
-        )),
-    }
+    let bytes = match URL_SAFE_NO_PAD.decode(value.as_bytes()) {
+        Ok(bytes) if alphabet => bytes,
+        _ => {
+            return Err(query_error(
+                "query_invalid_base64_input",
+                "invalid base64url in query gateway input",
+            ));
+        }
+    };
+    let mut rest = bytes.as_slice();
+    let detail = match ciborium::from_reader::<ciborium::Value, _>(&mut rest) {
+        Ok(_) if rest.is_empty() => return Ok(bytes),
+        Ok(_) => format!("{} trailing byte(s) after the value", rest.len()),
+        Err(e) => e.to_string(),
+    };
+    Err(query_error(
+        "query_invalid_cbor_input",
+        &format!("invalid query gateway input cbor: {detail}"),
+    ))
 }
 
 fn query_error(code: &str, message: &str) -> ApiError {
@@ -466,6 +480,17 @@ mod tests {
                 "w",
                 &format!("{base}&rvt-input=oA=="),
                 "guard.query_invalid_base64_input",
+            ),
+            // A map announced with one entry and none given; a whole value, then a stray byte.
+            (
+                "w",
+                &format!("{base}&rvt-input=oQ"),
+                "guard.query_invalid_cbor_input",
+            ),
+            (
+                "w",
+                &format!("{base}&rvt-input=oAA"),
+                "guard.query_invalid_cbor_input",
             ),
             (
                 "w",
