@@ -24,6 +24,14 @@ fn error_name(reply: &Reply) -> String {
     name
 }
 
+/// A gateway with the admin token `adm` and the client token `cli`.
+fn start_with_tokens(tag: &str) -> torpor_smol::runtime::Background {
+    start_with(config(tag, |args, _| {
+        args.admin_token = Some("adm".to_owned());
+        args.client_token = Some("cli".to_owned());
+    }))
+}
+
 fn create_body(name: &str, key: Option<&str>) -> String {
     let mut body = json!({
         "name": name,
@@ -362,10 +370,7 @@ fn admin_token_is_required_when_set() {
 
 #[test]
 fn client_token_guards_the_gateway_and_the_client_actor_routes() {
-    let gw = start_with(config("client-token", |args, _| {
-        args.admin_token = Some("adm".to_owned());
-        args.client_token = Some("cli".to_owned());
-    }));
+    let gw = start_with_tokens("client-token");
     let addr = gw.addr();
     smol::block_on(async {
         let _runner = runner(addr).await;
@@ -740,10 +745,7 @@ fn namespaces_created_at_run_time_hold_their_own_actors_and_runners() {
 /// nothing. `rvt-token` carries the token as the `@token` path form does.
 #[test]
 fn query_form_gateway_checks_the_token_before_creating_anything() {
-    let gw = start_with(config("query-token", |args, _| {
-        args.admin_token = Some("adm".to_owned());
-        args.client_token = Some("cli".to_owned());
-    }));
+    let gw = start_with_tokens("query-token");
     let addr = gw.addr();
     smol::block_on(async {
         let _runner = runner(addr).await;

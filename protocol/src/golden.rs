@@ -82,6 +82,34 @@ fn union_tags(v: &Value, seen: &mut BTreeSet<String>) {
     }
 }
 
+/// The variants of the unions every protocol version shares ([`crate::shared`]): KV requests,
+/// answers and list queries, events, intents and states. Each version's vectors must hold them
+/// all, besides the variants of its own unions.
+pub(crate) const SHARED_UNION_VARIANTS: &[&str] = &[
+    "KvGetRequest",
+    "KvListRequest",
+    "KvPutRequest",
+    "KvDeleteRequest",
+    "KvDeleteRangeRequest",
+    "KvDropRequest",
+    "KvErrorResponse",
+    "KvGetResponse",
+    "KvListResponse",
+    "KvPutResponse",
+    "KvDeleteResponse",
+    "KvDropResponse",
+    "KvListAllQuery",
+    "KvListRangeQuery",
+    "KvListPrefixQuery",
+    "EventActorIntent",
+    "EventActorStateUpdate",
+    "EventActorSetAlarm",
+    "ActorIntentSleep",
+    "ActorIntentStop",
+    "ActorStateRunning",
+    "ActorStateStopped",
+];
+
 /// Fails naming every expected union variant no vector contains.
 pub(crate) fn assert_covered(seen: &BTreeSet<String>, expected: &[&str]) {
     let missing: Vec<_> = expected.iter().filter(|t| !seen.contains(**t)).collect();

@@ -328,12 +328,7 @@ pub(super) async fn client_upgrade(
     target: GatewayTarget,
     ray: &str,
 ) -> Response<Body> {
-    let accept = match handshake(&req) {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
     let protocols = subprotocols(req.headers());
-    let protocol = chosen_protocol(&protocols);
     let GatewayTarget { actor, token, path } = target;
     let refusals = &shared.metrics.gateway_unauthorized;
     if let Err(e) =
@@ -341,9 +336,13 @@ pub(super) async fn client_upgrade(
             .tokens
             .check_gateway(token.as_deref(), req.headers(), &protocols, refusals)
     {
-        close_after_accept(shared, &mut req, format!("{}#{ray}", e.name()));
-        return switching(accept, protocol);
+        return refuse_upgrade(shared, req, &e, ray);
     }
+    let accept = match handshake(&req) {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    let protocol = chosen_protocol(&protocols);
     let client = ClientId::new(shared.id());
     let (link, outbox) = socket_link();
     let (verdict_tx, verdict_rx) = smol::channel::bounded(1);

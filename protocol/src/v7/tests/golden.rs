@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::super::{ToClient, ToServer};
 use crate::describe::Describe;
-use crate::golden::{Vector, assert_byte_exact, assert_covered, load};
+use crate::golden::{SHARED_UNION_VARIANTS, Vector, assert_byte_exact, assert_covered, load};
 
 const VECTORS: &str = include_str!("../../../tests/golden/runner-v7.json");
 
@@ -86,34 +86,10 @@ fn vectors_cover_every_union_variant() {
         "ToClientWebSocketOpen",
         "ToClientWebSocketMessage",
         "ToClientWebSocketClose",
-        // KvRequestData
-        "KvGetRequest",
-        "KvListRequest",
-        "KvPutRequest",
-        "KvDeleteRequest",
-        "KvDeleteRangeRequest",
-        "KvDropRequest",
-        // KvResponseData
-        "KvErrorResponse",
-        "KvGetResponse",
-        "KvListResponse",
-        "KvPutResponse",
-        "KvDeleteResponse",
-        "KvDropResponse",
-        // KvListQuery
-        "KvListAllQuery",
-        "KvListRangeQuery",
-        "KvListPrefixQuery",
-        // Command, Event, ActorIntent, ActorState
+        // Command
         "CommandStartActor",
         "CommandStopActor",
-        "EventActorIntent",
-        "EventActorStateUpdate",
-        "EventActorSetAlarm",
-        "ActorIntentSleep",
-        "ActorIntentStop",
-        "ActorStateRunning",
-        "ActorStateStopped",
     ];
     assert_covered(&seen, &expected);
+    assert_covered(&seen, SHARED_UNION_VARIANTS);
 }
