@@ -421,7 +421,7 @@ macro_rules! wire_union {
             fn encode(&self, out: &mut Vec<u8>) {
                 match self {
                     $( Self::$variant $( (wire_union!(@bind $ty, body)) )? => {
-                        // Every v7 union has fewer than 128 variants: the tag is one byte.
+                        // Every union of these schemas has fewer than 128 variants: the tag is one byte.
                         out.push($tag);
                         $( $crate::wire::Wire::encode(
                             wire_union!(@bind $ty, body), out); )?

@@ -14,7 +14,7 @@ use hyper::header::HeaderMap;
 use torpor_core::{ActorFilter, AdminCommand, AdminReply, CrashPolicy, CreateActor};
 
 use super::Shared;
-use super::gateway_path::{GatewayTarget, percent_decoded};
+use super::gateway_path::GatewayTarget;
 use super::upgrade::subprotocols;
 use crate::api::{DATACENTER, admin};
 use crate::api_error::ApiError;
@@ -71,7 +71,7 @@ pub(super) fn parse(rest: &str, raw_query: &str) -> Result<ActorQuery, ApiError>
             "query gateway paths must not use @token syntax",
         ));
     }
-    let name = percent_decoded(segment);
+    let name = strictly_decoded(segment, "name")?;
     if name.is_empty() {
         return Err(query_error(
             "query_empty_actor_name",
@@ -89,10 +89,8 @@ pub(super) fn parse(rest: &str, raw_query: &str) -> Result<ActorQuery, ApiError>
             continue;
         };
         let raw_value = part.get(raw_key.len() + 1..).unwrap_or("");
-        let value: String = form_urlencoded::parse(format!("v={raw_value}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default();
+        // Form encoding: `+` is a space, then `%XX` escapes, which must make UTF-8.
+        let value = strictly_decoded(&raw_value.replace('+', " "), raw_key)?;
         rvt.set(field, raw_key, value)?;
     }
     let path = if forwarded.is_empty() {
@@ -101,6 +99,20 @@ pub(super) fn parse(rest: &str, raw_query: &str) -> Result<ActorQuery, ApiError>
         format!("{sub}?{}", forwarded.join("&"))
     };
     rvt.into_query(name, path)
+}
+
+/// A percent-encoded name or value, decoded; escapes that do not make UTF-8 are refused, not
+/// replaced, so two different inputs never name the same actor.
+fn strictly_decoded(raw: &str, what: &str) -> Result<String, ApiError> {
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| {
+            query_error(
+                "query_invalid_percent_encoding",
+                &format!("invalid percent-encoding for query gateway param '{what}'"),
+            )
+        })
 }
 
 /// The `rvt-*` parameters as given.
@@ -116,10 +128,22 @@ struct Rvt {
     crash_policy: Option<String>,
     token: Option<String>,
     skip_ready_wait: Option<String>,
+    /// An `rvt-*` name that is none of the above (refused once every parameter is read, so a
+    /// repeated parameter is reported first, as the engine does).
+    unknown: Option<String>,
+    /// Every `rvt-*` name seen, to refuse repeats of known and unknown ones alike.
+    seen: Vec<String>,
 }
 
 impl Rvt {
     fn set(&mut self, field: &str, raw_key: &str, value: String) -> Result<(), ApiError> {
+        if self.seen.iter().any(|f| f == field) {
+            return Err(query_error(
+                "query_duplicate_param",
+                &format!("duplicate query gateway param: {raw_key}"),
+            ));
+        }
+        self.seen.push(field.to_owned());
         let slot = match field {
             "namespace" => &mut self.namespace,
             "method" => &mut self.method,
@@ -132,23 +156,21 @@ impl Rvt {
             "token" => &mut self.token,
             "skip-ready-wait" => &mut self.skip_ready_wait,
             _ => {
-                return Err(invalid_params(&format!(
-                    "unknown field `{field}`, expected one of `namespace`, `method`, `runner`, \
-                     `pool`, `key`, `input`, `region`, `crash-policy`, `token`, `skip-ready-wait`"
-                )));
+                self.unknown.get_or_insert_with(|| field.to_owned());
+                return Ok(());
             }
         };
-        if slot.is_some() {
-            return Err(query_error(
-                "query_duplicate_param",
-                &format!("duplicate query gateway param: {raw_key}"),
-            ));
-        }
         *slot = Some(value);
         Ok(())
     }
 
     fn into_query(self, name: String, path: String) -> Result<ActorQuery, ApiError> {
+        if let Some(field) = &self.unknown {
+            return Err(invalid_params(&format!(
+                "unknown field `{field}`, expected one of `namespace`, `method`, `runner`, \
+                 `pool`, `key`, `input`, `region`, `crash-policy`, `token`, `skip-ready-wait`"
+            )));
+        }
         let namespace = self
             .namespace
             .ok_or_else(|| invalid_params("missing field `namespace`"))?;
@@ -164,26 +186,15 @@ impl Rvt {
                 )));
             }
         }
-        if self
-            .region
-            .as_deref()
-            .is_some_and(|region| region != DATACENTER)
-        {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "datacenter",
-                "not_found",
-                "The provided datacenter does not exist.",
-            ));
-        }
         let key = serialized_key(&split_key(self.key.as_deref()));
         let lookup = match method.as_str() {
             "get" => {
+                // As the engine's code does (its message also names rvt-pool, which it lets
+                // through and which `get` has no use for).
                 if self.input.is_some()
                     || self.region.is_some()
                     || self.crash_policy.is_some()
                     || self.runner.is_some()
-                    || self.pool.is_some()
                 {
                     return Err(query_error(
                         "query_get_disallowed_params",
@@ -194,6 +205,18 @@ impl Rvt {
                 Lookup::Get
             }
             "getOrCreate" => {
+                if self
+                    .region
+                    .as_deref()
+                    .is_some_and(|region| region != DATACENTER)
+                {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "datacenter",
+                        "not_found",
+                        "The provided datacenter does not exist.",
+                    ));
+                }
                 let pool = self.pool.or(self.runner).ok_or_else(|| {
                     query_error(
                         "query_missing_pool",
@@ -262,7 +285,8 @@ fn serialized_key(parts: &[&str]) -> String {
 
 /// `rvt-input`: one CBOR value in unpadded base64url. It is checked here, as the engine checks
 /// it, so a malformed input is the client's 400 and never an actor that cannot start; the
-/// bytes themselves are the actor's and go on unchanged.
+/// bytes themselves are the actor's and go on unchanged. Bytes after the value are refused too
+/// (the engine lets them through): the actor reads one value, and RivetKit never sends more.
 fn decode_input(value: &str) -> Result<Vec<u8>, ApiError> {
     let alphabet = value
         .bytes()
@@ -430,9 +454,11 @@ mod tests {
     fn a_get_has_no_creation_params_and_a_path_of_its_own() {
         let q = parsed("lobby", "rvt-namespace=prod&rvt-method=get");
         assert_eq!((q.lookup, q.path.as_str()), (Lookup::Get, "/"));
+        // `rvt-pool` is let through on a `get`, as the engine does.
+        let q = parsed("lobby", "rvt-namespace=prod&rvt-method=get&rvt-pool=p");
+        assert_eq!(q.lookup, Lookup::Get);
         for extra in [
             "rvt-runner=default",
-            "rvt-pool=default",
             "rvt-input=oA",
             "rvt-crash-policy=sleep",
             "rvt-region=default",
@@ -508,6 +534,24 @@ mod tests {
                 "datacenter.not_found",
             ),
             ("w@tok/x", base, "guard.query_path_token_syntax"),
+            // Escapes that do not make UTF-8 are refused, in a value or in the name.
+            (
+                "w",
+                &format!("{base}&rvt-key=%FF"),
+                "guard.query_invalid_percent_encoding",
+            ),
+            ("w%FE", base, "guard.query_invalid_percent_encoding"),
+            // A repeat is reported before an unknown name; `get`'s own rules before the region.
+            (
+                "w",
+                &format!("{base}&rvt-color=red&rvt-key=a&rvt-key=b"),
+                "guard.query_duplicate_param",
+            ),
+            (
+                "w",
+                "rvt-namespace=d&rvt-method=get&rvt-region=mars",
+                "guard.query_get_disallowed_params",
+            ),
             ("/x", base, "guard.query_empty_actor_name"),
         ] {
             assert_eq!(refused(rest, query), error, "{rest}?{query}");
