@@ -585,3 +585,53 @@ fn query_form_gateway_finds_or_creates_the_actor_by_name_and_key() {
         assert_eq!(count_starts(&runner.events(), &actor), 1);
     });
 }
+
+/// An envoy (protocol v8) connects at `/envoys/connect` with its key and pool in the URL, gets
+/// its init, and is sent the start of an actor created on its pool, all in v8's bytes.
+#[test]
+fn an_envoy_connects_and_is_sent_its_actors_in_v8() {
+    use async_tungstenite::tungstenite::client::IntoClientRequest as _;
+    use async_tungstenite::tungstenite::http::HeaderValue;
+    use torpor_protocol::v8::{Command, ToEnvoy, ToRivet, ToRivetMetadata};
+
+    let gw = start("envoy");
+    let addr = gw.addr();
+    smol::block_on(async {
+        let url = format!(
+            "ws://{addr}/envoys/connect?protocol_version=8&namespace=default&envoy_key=e-1\
+             &version=1&pool_name=default"
+        );
+        let mut req = url.into_client_request().expect("request");
+        req.headers_mut()
+            .insert("sec-websocket-protocol", HeaderValue::from_static("rivet"));
+        let tcp = smol::net::TcpStream::connect(addr).await.expect("connect");
+        let (mut ws, _) = async_tungstenite::client_async(req, tcp)
+            .await
+            .expect("upgrade");
+        let hello = ToRivet::Metadata(ToRivetMetadata {
+            prepopulate_actor_names: None,
+            metadata: None,
+        });
+        ws.send(Message::binary(hello.to_bytes()))
+            .await
+            .expect("send");
+        let decode = |m: Option<Message>| match m {
+            Some(Message::Binary(b)) => ToEnvoy::decode(&b).expect("v8 bytes"),
+            other => panic!("not a binary frame: {other:?}"),
+        };
+        assert!(matches!(
+            decode(next(&mut ws, WAIT).await),
+            ToEnvoy::Init(_)
+        ));
+
+        let actor = create_actor(addr, "counter", "k").await;
+        match decode(next(&mut ws, WAIT).await) {
+            ToEnvoy::Commands(c) => {
+                assert_eq!(c.len(), 1);
+                assert_eq!(c[0].checkpoint.actor_id, actor);
+                assert!(matches!(c[0].inner, Command::StartActor(_)));
+            }
+            other => panic!("no start: {other:?}"),
+        }
+    });
+}

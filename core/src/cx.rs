@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use crate::config::Config;
 use crate::ids::{ActorId, ClientId, OpId, RunnerConnId};
 use crate::io::{CloseFrame, Output};
-use crate::link::{self, ToRunner};
 use crate::metrics::{Histograms, Metrics};
 use crate::time::{Instant, UnixMillis};
 use crate::timer::Timers;
@@ -82,14 +81,6 @@ impl Cx {
             self.out.shrink_to(OUTPUTS_KEPT);
         }
         output
-    }
-
-    /// Encodes `msg` and queues it for the runner connection.
-    pub(crate) fn send_runner(&mut self, conn: RunnerConnId, msg: ToRunner) {
-        self.push(Output::SendRunner {
-            conn,
-            bytes: link::encode(msg),
-        });
     }
 
     pub(crate) fn close_runner(&mut self, conn: RunnerConnId, code: u16, reason: &str) {

@@ -67,6 +67,8 @@ pub struct RunnerParams {
     pub runner_key: String,
     /// The `rivet_token.<token>` subprotocol entry, if offered.
     pub token: Option<String>,
+    /// `pool_name` query parameter: an envoy's pool (v8 names it in the URL, v7 in its init).
+    pub pool_name: Option<String>,
 }
 
 /// One event for the core. Feed with [`crate::Gateway::handle`].

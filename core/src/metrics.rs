@@ -21,8 +21,11 @@ macro_rules! counters {
 counters! {
     /// Runner connections accepted.
     runner_connects,
-    /// Runner connections refused (version, namespace, token, limit).
+    /// Runner connections refused (version, namespace, token, limit, a pool of the other
+    /// protocol).
     runner_rejects,
+    /// Runner calls refused because the gateway does not serve them yet (v8's SQLite calls).
+    runner_calls_refused,
     /// Runner frames that failed to decode (the runner is closed).
     runner_decode_errors,
     /// Runner text frames ignored.

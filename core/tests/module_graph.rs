@@ -136,8 +136,11 @@ fn only_link_mappings_name_a_protocol_version() {
             Some((s.path.clone(), version))
         })
         .collect();
-    let expected: BTreeMap<String, &str> =
-        [("link/v7.rs".to_owned(), "torpor_protocol::v7")].into();
+    let expected: BTreeMap<String, &str> = [
+        ("link/v7.rs".to_owned(), "torpor_protocol::v7"),
+        ("link/v8.rs".to_owned(), "torpor_protocol::v8"),
+    ]
+    .into();
     assert_eq!(named, expected);
 }
 

@@ -106,7 +106,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             Method::GET | Method::HEAD => text(StatusCode::OK, "ok\n"),
             _ => ApiError::method_not_allowed("GET").response(),
         }
-    } else if path == "/runners/connect" {
+    } else if path == "/runners/connect" || path == "/envoys/connect" {
         runner_upgrade(&shared, req).await
     } else if let Some(rest) = path.strip_prefix("/gateway/") {
         let query = req.uri().query();

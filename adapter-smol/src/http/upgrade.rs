@@ -262,11 +262,15 @@ pub(super) async fn runner_upgrade(
             .map(|(_, v)| v.clone())
     };
     let protocols = subprotocols(req.headers());
+    // `/envoys/connect` (envoy protocol 8) names its key `envoy_key` and its pool in the URL;
+    // the core checks the version against them.
+    let envoy = req.uri().path() == "/envoys/connect";
     let params = RunnerParams {
         protocol_version: param("protocol_version").and_then(|v| v.parse().ok()),
         namespace: param("namespace").unwrap_or_default(),
-        runner_key: param("runner_key").unwrap_or_default(),
+        runner_key: param(if envoy { "envoy_key" } else { "runner_key" }).unwrap_or_default(),
         token: protocol_token(&protocols).map(str::to_owned),
+        pool_name: if envoy { param("pool_name") } else { None },
     };
     let conn = RunnerConnId::new(shared.id());
     let (link, outbox) = socket_link();

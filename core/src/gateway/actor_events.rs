@@ -3,7 +3,9 @@
 use crate::actor::StopIntent;
 use crate::gateway::Gateway;
 use crate::ids::{ActorId, RunnerConnId};
-use crate::link::{ActorCommand, ActorCommandKind, ActorEvent, ActorEventKind, ToRunner};
+use crate::link::{
+    ActorCommand, ActorCommandKind, ActorEvent, ActorEventKind, StopReason, ToRunner,
+};
 use crate::runner::RunnerIdx;
 use crate::time::Instant;
 use crate::timer::TimerKey;
@@ -41,7 +43,7 @@ impl Gateway {
         }
         if !acks.is_empty() {
             let seen = ToRunner::EventsSeen(acks.into_values().collect());
-            self.cx.send_runner(conn, seen);
+            self.send_runner(conn, seen);
         }
     }
 
@@ -106,8 +108,9 @@ impl Gateway {
                 generation: checkpoint.generation,
                 index: checkpoint.index.saturating_add(1),
             },
-            kind: ActorCommandKind::Stop,
+            // Not the gateway's instance: it goes, and whatever state it kept stays.
+            kind: ActorCommandKind::Stop(StopReason::Sleep),
         };
-        self.cx.send_runner(conn, ToRunner::Commands(vec![stop]));
+        self.send_runner(conn, ToRunner::Commands(vec![stop]));
     }
 }

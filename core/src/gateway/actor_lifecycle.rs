@@ -4,7 +4,7 @@ use crate::actor::{Actor, Phase, stop_placing};
 use crate::actor::{StopCause, StopIntent};
 use crate::gateway::Gateway;
 use crate::ids::ActorId;
-use crate::link::{ActorCommand, ActorCommandKind, ToRunner};
+use crate::link::{ActorCommand, ActorCommandKind, StopReason, ToRunner};
 use crate::runner::RunnerIdx;
 use crate::store::{ActorRecord, CrashPolicy, StoreRequest};
 use crate::store_ops::Purpose;
@@ -117,7 +117,7 @@ impl Gateway {
             },
             kind,
         };
-        self.cx.send_runner(conn, ToRunner::Commands(vec![command]));
+        self.send_runner(conn, ToRunner::Commands(vec![command]));
     }
 
     /// Asks the actor to stop. `intent` decides what its `Stopped` will mean.
@@ -132,7 +132,7 @@ impl Gateway {
                 let at = now.saturating_add(self.cx.config.actor_stop_timeout);
                 self.cx.timers.set(TimerKey::ActorStop(id), at);
                 self.pause_actor_ack_timers(id);
-                self.send_command(id, index, ActorCommandKind::Stop);
+                self.send_command(id, index, ActorCommandKind::Stop(stop_reason(Some(intent))));
             }
             Phase::Stopping { .. } => actor.stop_again(intent),
             Phase::Placing => {
@@ -327,7 +327,7 @@ impl Gateway {
             // The runner may still start it later; make sure that instance does not linger.
             if let Some(actor) = self.actors.map.get_mut(&id) {
                 let index = actor.next_command_index();
-                self.send_command(id, index, ActorCommandKind::Stop);
+                self.send_command(id, index, ActorCommandKind::Stop(StopReason::Sleep));
             }
         }
         self.fail_waiting_requests(id, StopCause::StartTimeout);
@@ -365,14 +365,15 @@ impl Gateway {
         };
         let actors: Vec<ActorId> = instance.actors.iter().copied().collect();
         for id in actors {
-            match self.actors.map.get(&id).map(|a| a.phase) {
-                Some(Phase::Starting { command_index, .. }) => {
+            match self.actors.map.get(&id).map(|a| (a.phase, a.intent)) {
+                Some((Phase::Starting { command_index, .. }, _)) => {
                     self.cx.metrics.commands_replayed += 1;
                     self.send_start(id, command_index);
                 }
-                Some(Phase::Stopping { command_index, .. }) => {
+                Some((Phase::Stopping { command_index, .. }, intent)) => {
                     self.cx.metrics.commands_replayed += 1;
-                    self.send_command(id, command_index, ActorCommandKind::Stop);
+                    let stop = ActorCommandKind::Stop(stop_reason(intent));
+                    self.send_command(id, command_index, stop);
                 }
                 _ => {}
             }
@@ -421,5 +422,16 @@ impl Gateway {
             let at = self.cx.instant_at_wall(now, alarm_ts);
             self.cx.timers.set(TimerKey::ActorAlarm(id), at);
         }
+    }
+}
+
+/// What a stop tells the runner (v8 envoys act on it). With no intent (the gateway stopping an
+/// instance it did not want, after a start timeout), the actor's state stays: a sleep.
+pub(crate) fn stop_reason(intent: Option<StopIntent>) -> StopReason {
+    match intent {
+        None | Some(StopIntent::Sleep) => StopReason::Sleep,
+        Some(StopIntent::Stop) => StopReason::Stop,
+        Some(StopIntent::Destroy) => StopReason::Destroy,
+        Some(StopIntent::Drain) => StopReason::GoingAway,
     }
 }

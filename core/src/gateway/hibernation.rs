@@ -193,14 +193,15 @@ impl Gateway {
             return;
         };
         let actor = c.actor;
-        if !matches!(
-            self.actors.map.get(&actor).map(|a| a.phase),
-            Some(Phase::Starting { .. })
-        ) {
+        let Some(Phase::Starting { runner, .. }) = self.actors.map.get(&actor).map(|a| a.phase)
+        else {
             return;
-        }
+        };
+        let Some(protocol) = self.runners.protocol_of(runner) else {
+            return;
+        };
         let kind = TunnelToActor::WebSocketClose(msg);
-        let (_, frame) = tunnel_frame(c, self.cx.gateway_id, kind);
+        let (_, frame) = tunnel_frame(c, self.cx.gateway_id, protocol, kind);
         if let Some(a) = self.actors.map.get_mut(&actor) {
             a.close_after_running.push(CloseAfterRunning { frame });
         }

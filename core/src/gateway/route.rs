@@ -61,6 +61,8 @@ impl Gateway {
             (Kind::ResponseAbort, _, Some(phase @ (HttpPhase::Sent | HttpPhase::Streaming))) => {
                 self.on_response_abort(client, phase);
             }
+            // The request body went whole with its start: nothing is left to pace or cancel.
+            (Kind::RequestBodyFlow, _, Some(_)) => {}
             _ => self.cx.metrics.tunnel_dropped_illegal += 1,
         }
     }

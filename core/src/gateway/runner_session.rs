@@ -4,7 +4,7 @@
 use crate::gateway::Gateway;
 use crate::ids::{ActorId, RunnerConnId};
 use crate::io::{Output, RunnerParams};
-use crate::link::{self, FromRunner, RunnerHello, ToRunner, Welcome};
+use crate::link::{FromRunner, Protocol, RunnerHello, ToRunner, Welcome};
 use crate::runner::{RunnerConn, RunnerIdx, RunnerInstance};
 use crate::time::{Instant, millis_i64};
 use crate::timer::TimerKey;
@@ -32,10 +32,15 @@ impl Gateway {
             return;
         }
         self.cx.metrics.runner_connects += 1;
+        let protocol = params
+            .protocol_version
+            .and_then(Protocol::of_version)
+            .unwrap_or(Protocol::V7); // admitted: the version is known
         self.runners.conns.insert(
             conn,
             RunnerConn {
                 params,
+                protocol,
                 instance: None,
                 last_pong: now,
                 barrier: None,
@@ -47,17 +52,31 @@ impl Gateway {
     }
 
     fn admit_runner(&self, params: &RunnerParams) -> Result<(), (u16, String)> {
-        if !params
-            .protocol_version
-            .is_some_and(|v| link::SUPPORTED_VERSIONS.contains(&v))
-        {
+        let Some(protocol) = params.protocol_version.and_then(Protocol::of_version) else {
             let got = params
                 .protocol_version
                 .map_or_else(|| "none".to_owned(), |v| v.to_string());
             return Err((
                 400,
-                format!("unsupported protocol_version {got}: Torpor speaks runner protocol 7"),
+                format!(
+                    "unsupported protocol_version {got}: Torpor speaks runner protocol 7 and \
+                     envoy protocol 8"
+                ),
             ));
+        };
+        match (protocol, params.pool_name.as_deref()) {
+            (Protocol::V8, None | Some("")) => {
+                return Err((400, "missing pool_name".to_owned()));
+            }
+            (Protocol::V7, Some(_)) => {
+                return Err((
+                    400,
+                    "pool_name is an envoy parameter (protocol 8): a v7 runner names its pool \
+                     in its init"
+                        .to_owned(),
+                ));
+            }
+            _ => {}
         }
         if !self.namespaces.contains_key(&params.namespace) {
             return Err((404, format!("unknown namespace {:?}", params.namespace)));
@@ -92,7 +111,7 @@ impl Gateway {
             return; // closed a moment ago: a race, not misuse
         };
         let bound = runner.instance;
-        let frame = match link::decode(bytes, self.cx.config.decode_limits) {
+        let frame = match runner.protocol.decode(bytes, self.cx.config.decode_limits) {
             Ok(frame) => frame,
             Err(err) => {
                 self.cx.metrics.runner_decode_errors += 1;
@@ -130,6 +149,16 @@ impl Gateway {
             }
             FromRunner::Kv(call) => self.handle_kv_request(idx, call),
             FromRunner::Tunnel(id, msg) => self.handle_tunnel_message(now, idx, id, msg),
+            FromRunner::Unserved(call) => {
+                self.cx.metrics.runner_calls_refused += 1;
+                let refused = ToRunner::Refused {
+                    call,
+                    group: "torpor",
+                    code: "sqlite_unsupported",
+                    message: "this gateway does not serve the actor SQLite store yet".to_owned(),
+                };
+                self.send_runner(conn, refused);
+            }
         }
     }
 
@@ -138,6 +167,29 @@ impl Gateway {
             return;
         };
         self.cx.timers.cancel(TimerKey::RunnerInit(conn));
+        let Some(protocol) = self.runners.protocol_of_conn(conn) else {
+            return;
+        };
+        let name = hello
+            .name
+            .clone()
+            .or_else(|| params.pool_name.clone())
+            .unwrap_or_default();
+        if let Some(pool) = self
+            .runners
+            .pool_protocol(&params.namespace, &name)
+            .filter(|pool| *pool != protocol)
+        {
+            // A pool speaks one protocol: an actor never moves between protocols, so the
+            // encoded frames it has not seen acked stay valid for whichever runner gets it.
+            self.cx.metrics.runner_rejects += 1;
+            let reason = format!(
+                "torpor.pool_protocol_mismatch: pool {name:?} is served by protocol {} runners",
+                pool.version()
+            );
+            self.drop_runner_conn(now, conn, 1008, &reason);
+            return;
+        }
         let key = (params.namespace.clone(), params.runner_key.clone());
         let resumed = self.runners.by_key.contains_key(&key);
         let idx = match self.runners.by_key.get(&key).copied() {
@@ -154,6 +206,7 @@ impl Gateway {
                         runner_id,
                         namespace: params.namespace,
                         runner_key: params.runner_key,
+                        protocol,
                         name: String::new(),
                         total_slots: 0,
                         actor_names: BTreeMap::new(),
@@ -170,8 +223,9 @@ impl Gateway {
         let Some(instance) = self.runners.instances.get_mut(&idx) else {
             return;
         };
-        instance.name = hello.name;
-        instance.total_slots = hello.total_slots;
+        instance.name = name;
+        // An envoy declares no capacity: as many actors as its pool sends it.
+        instance.total_slots = hello.total_slots.unwrap_or(u32::MAX);
         if let Some(names) = hello.actor_names {
             instance.actor_names = names;
         }
@@ -184,8 +238,9 @@ impl Gateway {
             runner_id,
             runner_lost_threshold_ms: millis_i64(self.cx.config.runner_lost_threshold),
             actor_stop_threshold_ms: millis_i64(self.cx.config.actor_stop_timeout),
+            max_response_payload_bytes: self.cx.config.max_forward_message_bytes as u64,
         };
-        self.cx.send_runner(conn, ToRunner::Welcome(welcome));
+        self.send_runner(conn, ToRunner::Welcome(welcome));
         let at = now.saturating_add(self.cx.config.runner_ping_interval);
         self.cx.timers.set(TimerKey::RunnerPing(conn), at);
         let due = now.saturating_add(self.cx.config.runner_pong_timeout);
@@ -195,7 +250,7 @@ impl Gateway {
         self.flush_runner_outbox(idx, conn);
         if resumed && self.has_unstarted_stops(idx) {
             let ts = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
-            self.cx.send_runner(conn, ToRunner::Ping { ts });
+            self.send_runner(conn, ToRunner::Ping { ts });
             if let Some(c) = self.runners.conns.get_mut(&conn) {
                 c.barrier = Some(ts);
             }
@@ -294,7 +349,7 @@ impl Gateway {
         }
         // The runner echoes `ts` verbatim; the monotonic clock keeps RTTs immune to wall jumps.
         let ts = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
-        self.cx.send_runner(conn, ToRunner::Ping { ts });
+        self.send_runner(conn, ToRunner::Ping { ts });
         // Up to 127 ms of jitter, as the reference, so many runners' pings do not align.
         let jitter = std::time::Duration::from_millis(self.cx.rng.u64(0..128));
         let at = now.saturating_add(self.cx.config.runner_ping_interval + jitter);

@@ -3,9 +3,9 @@
 use super::websocket::ws_of;
 use crate::actor::StopCause;
 use crate::gateway::Gateway;
-use crate::ids::{ActorId, ClientId};
+use crate::ids::{ActorId, ClientId, RunnerConnId};
 use crate::io::{CloseFrame, Output};
-use crate::link::{self, ToRunner, TunnelToActor, WebSocketClose};
+use crate::link::{ToRunner, TunnelToActor, WebSocketClose};
 use crate::runner::RunnerIdx;
 use crate::time::Instant;
 use crate::timer::TimerKey;
@@ -114,13 +114,28 @@ impl Gateway {
         let Some(runner) = self.actors.map.get(&c.actor).and_then(|a| a.phase.runner()) else {
             return Delivery::Dropped;
         };
-        let (_, bytes) = tunnel_frame(c, self.cx.gateway_id, kind);
+        let Some(protocol) = self.runners.protocol_of(runner) else {
+            return Delivery::Dropped;
+        };
+        let (_, bytes) = tunnel_frame(c, self.cx.gateway_id, protocol, kind);
         self.send_or_hold_bytes(runner, bytes)
     }
 
     /// Sends to the runner instance's connection, or holds the bytes until it reconnects.
     pub(crate) fn send_or_hold(&mut self, runner: RunnerIdx, msg: ToRunner) -> Delivery {
-        self.send_or_hold_bytes(runner, link::encode(msg))
+        let Some(protocol) = self.runners.protocol_of(runner) else {
+            return Delivery::Dropped;
+        };
+        self.send_or_hold_bytes(runner, protocol.encode(msg))
+    }
+
+    /// Encodes `msg` in the connection's protocol and queues it (nothing if the connection is
+    /// gone).
+    pub(crate) fn send_runner(&mut self, conn: RunnerConnId, msg: ToRunner) {
+        if let Some(protocol) = self.runners.protocol_of_conn(conn) {
+            let bytes = protocol.encode(msg);
+            self.cx.push(Output::SendRunner { conn, bytes });
+        }
     }
 
     /// As [`Gateway::send_or_hold`], for an encoded frame.
@@ -218,14 +233,16 @@ impl Gateway {
             if ws.phase == WsPhase::Opening {
                 // The runner may have taken the open (a replaced instance answering late):
                 // it must not keep a socket the gateway no longer has under this id.
-                if let Some(runner) = runner {
+                if let Some((runner, protocol)) =
+                    runner.and_then(|r| Some((r, self.runners.protocol_of(r)?)))
+                {
                     let close = WebSocketClose {
                         code: Some(1001),
                         reason: Some(cause.reason().to_owned()),
                     };
                     if let Some(c) = self.clients.map.get_mut(&client) {
                         let kind = TunnelToActor::WebSocketClose(close);
-                        let (_, bytes) = tunnel_frame(c, self.cx.gateway_id, kind);
+                        let (_, bytes) = tunnel_frame(c, self.cx.gateway_id, protocol, kind);
                         self.send_or_hold_bytes(runner, bytes);
                     }
                 }

@@ -524,8 +524,11 @@ fn send_frame(
     runners: &mut Runners,
     cx: &mut Cx,
 ) {
+    let Some(protocol) = runners.protocol_of(runner) else {
+        return; // not reached: the caller found the runner connected
+    };
     let kind = TunnelToActor::WebSocketMessage(client_message(frame));
-    let (index, bytes) = tunnel_frame(c, cx.gateway_id, kind);
+    let (index, bytes) = tunnel_frame(c, cx.gateway_id, protocol, kind);
     if let ClientKind::WebSocket(ws) = &mut c.kind {
         if ws.can_hibernate {
             cx.held_bytes += bytes.len();

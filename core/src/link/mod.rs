@@ -3,7 +3,7 @@
 //!
 //! The gateway layer reads [`FromRunner`] and writes [`ToRunner`]; it never sees a protocol
 //! version's messages. A protocol is a codec in `torpor-protocol` plus a mapping module here
-//! ([`v7`] today), so a second protocol (envoy v8) adds a mapping, not a second core. Payload
+//! ([`v7`] for runners, [`v8`] for envoys), chosen per connection by [`Protocol`]. Payload
 //! types that every version encodes alike (ids, checkpoints, actor config, KV, headers) come from
 //! `torpor_protocol::shared` unchanged.
 //!
@@ -11,36 +11,93 @@
 //! request or frames to the actor, [`TunnelToClient`] the actor's answer back.
 
 mod v7;
+mod v8;
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use torpor_protocol::shared::{
-    ActorCheckpoint, ActorConfig, Headers, HibernatingRequest, KvRequestData, KvResponseData,
-    MessageId,
+    ActorCheckpoint, ActorConfig, ActorIntent, ActorState, Event, EventWrapper, Headers,
+    HibernatingRequest, KvRequestData, KvResponseData, MessageId, StopCode,
 };
 use torpor_protocol::{DecodeError, Limits};
 
-/// The runner protocol versions the core speaks (the `protocol_version` query parameter).
-pub(crate) const SUPPORTED_VERSIONS: &[u16] = &[v7::VERSION];
-
-/// Decodes one runner frame.
-pub(crate) fn decode(bytes: &[u8], limits: Limits) -> Result<FromRunner, DecodeError> {
-    v7::decode(bytes, limits)
+/// The protocol a runner connection speaks, from its `protocol_version`: runner protocol v7
+/// (`/runners/connect`) or envoy protocol v8 (`/envoys/connect`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// Rivet's runner protocol v7 (`@rivetkit/engine-runner@2.2`).
+    V7,
+    /// Rivet's envoy protocol v8 (RivetKit 2.3's native envoy).
+    V8,
 }
 
-/// Encodes one message for a runner into a buffer its connection can share.
-pub(crate) fn encode(msg: ToRunner) -> Bytes {
-    v7::encode(msg)
+impl Protocol {
+    /// The protocol of a `protocol_version`, if the core speaks it.
+    pub(crate) const fn of_version(version: u16) -> Option<Self> {
+        match version {
+            v7::VERSION => Some(Self::V7),
+            v8::VERSION => Some(Self::V8),
+            _ => None,
+        }
+    }
+
+    /// Its `protocol_version`.
+    pub(crate) const fn version(self) -> u16 {
+        match self {
+            Self::V7 => v7::VERSION,
+            Self::V8 => v8::VERSION,
+        }
+    }
+
+    /// Decodes one frame from the runner.
+    pub(crate) fn decode(self, bytes: &[u8], limits: Limits) -> Result<FromRunner, DecodeError> {
+        match self {
+            Self::V7 => v7::decode(bytes, limits),
+            Self::V8 => v8::decode(bytes, limits),
+        }
+    }
+
+    /// Encodes one message for the runner into a buffer its connection can share.
+    pub(crate) fn encode(self, msg: ToRunner) -> Bytes {
+        match self {
+            Self::V7 => v7::encode(msg),
+            Self::V8 => v8::encode(msg),
+        }
+    }
+
+    /// Encodes one tunnel message for the runner.
+    pub(crate) fn encode_tunnel(self, id: MessageId, msg: TunnelToActor) -> Bytes {
+        match self {
+            Self::V7 => v7::encode_tunnel(id, msg),
+            Self::V8 => v8::encode_tunnel(id, msg),
+        }
+    }
 }
 
-/// Encodes one tunnel message for a runner.
-pub(crate) fn encode_tunnel(id: MessageId, msg: TunnelToActor) -> Bytes {
-    v7::encode_tunnel(id, msg)
+/// An event as every protocol version encodes it ([`torpor_protocol::shared`]), in the link's
+/// words.
+fn actor_event(EventWrapper { checkpoint, inner }: EventWrapper) -> ActorEvent {
+    let kind = match inner {
+        Event::ActorStateUpdate(update) => match update.state {
+            ActorState::Running => ActorEventKind::Running,
+            ActorState::Stopped(stopped) => ActorEventKind::Stopped {
+                ok: stopped.code == StopCode::Ok,
+            },
+        },
+        Event::ActorIntent(intent) => match intent.intent {
+            ActorIntent::Sleep => ActorEventKind::WantsSleep,
+            ActorIntent::Stop => ActorEventKind::WantsStop,
+        },
+        Event::ActorSetAlarm(alarm) => ActorEventKind::SetAlarm(alarm.alarm_ts),
+    };
+    ActorEvent { checkpoint, kind }
 }
 
 /// Encoded size of a client frame of `payload_len` bytes on its way to the actor: what the
-/// socket's un-acked window is charged before the frame is encoded.
+/// socket's un-acked window is charged before the frame is encoded. The same in v7 and v8
+/// (one-byte tags, a 10-byte message id, the length, the payload and the binary flag); a test
+/// in `v8` checks it.
 pub(crate) const fn websocket_message_len(payload_len: usize) -> usize {
     v7::websocket_message_len(payload_len)
 }
@@ -65,15 +122,18 @@ pub(crate) enum FromRunner {
     Kv(KvCall),
     /// An actor's answer to a client.
     Tunnel(MessageId, TunnelToClient),
+    /// A call the gateway does not serve yet; answered with [`ToRunner::Refused`].
+    Unserved(UnservedCall),
 }
 
 /// A runner's introduction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RunnerHello {
-    /// Runner name (its pool within the namespace).
-    pub(crate) name: String,
-    /// How many actors it hosts at most.
-    pub(crate) total_slots: u32,
+    /// Runner name (its pool within the namespace); `None` when the protocol carries it in the
+    /// connect URL instead (v8's `pool_name`).
+    pub(crate) name: Option<String>,
+    /// How many actors it hosts at most; `None`: no limit declared (v8 envoys).
+    pub(crate) total_slots: Option<u32>,
     /// Actor names it can host, with their JSON metadata, if it lists them.
     pub(crate) actor_names: Option<BTreeMap<String, String>>,
 }
@@ -137,6 +197,41 @@ pub(crate) enum ToRunner {
         /// Echoed back.
         ts: i64,
     },
+    /// The refusal of a call the gateway does not serve (v8's SQLite calls, for now), in the
+    /// engine's error shape, answered in the call's own response type.
+    Refused {
+        /// The call that is refused.
+        call: UnservedCall,
+        /// Engine error group.
+        group: &'static str,
+        /// Engine error code.
+        code: &'static str,
+        /// Message.
+        message: String,
+    },
+}
+
+/// A runner call the gateway answers with a refusal: which kind (the answer's type follows
+/// it) and its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UnservedCall {
+    /// The runner's id for the call.
+    pub(crate) request_id: u32,
+    /// Which call.
+    pub(crate) kind: SqliteCall,
+}
+
+/// The calls of v8's SQLite families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SqliteCall {
+    GetPages,
+    Commit,
+    CommitStageBegin,
+    CommitStageSegment,
+    CommitFinalize,
+    Exec,
+    Execute,
+    ExecuteBatch,
 }
 
 /// The runner's session parameters.
@@ -148,6 +243,8 @@ pub(crate) struct Welcome {
     pub(crate) runner_lost_threshold_ms: i64,
     /// Milliseconds an actor gets to stop.
     pub(crate) actor_stop_threshold_ms: i64,
+    /// Largest response body the gateway takes in one message (v8 tells the envoy).
+    pub(crate) max_response_payload_bytes: u64,
 }
 
 /// One command with its checkpoint (actor, generation, command index).
@@ -170,7 +267,21 @@ pub(crate) enum ActorCommandKind {
         hibernating: Vec<HibernatingRequest>,
     },
     /// Stop the instance of the checkpoint's generation.
+    Stop(StopReason),
+}
+
+/// Why the gateway stops an actor instance (v8 tells the envoy; v7 has no field for it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopReason {
+    /// The actor asked to sleep, or the gateway stops an instance it does not want running
+    /// (its state stays).
+    Sleep,
+    /// The actor asked to stop.
     Stop,
+    /// The actor is destroyed.
+    Destroy,
+    /// Its runner drains.
+    GoingAway,
 }
 
 /// A client's request or frames, on their way to the actor.
@@ -197,6 +308,8 @@ pub(crate) enum TunnelToClient {
     ResponseChunk(BodyChunk),
     /// The response is abandoned.
     ResponseAbort,
+    /// Request-body credit or a body cancel (v8): moot, the gateway sends request bodies whole.
+    RequestBodyFlow,
     /// The WebSocket is open.
     WebSocketOpen {
         /// Whether it survives the actor's sleep.

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use torpor_protocol::shared::{ActorIntent, ActorState, Event, EventWrapper, MessageId};
+use torpor_protocol::shared::MessageId;
 use torpor_protocol::v7::{
     Command, CommandStartActor, CommandWrapper, PROTOCOL_VERSION, ProtocolMetadata, ToClient,
     ToClientAckEvents, ToClientInit, ToClientKvResponse, ToClientPing, ToClientRequestStart,
@@ -11,12 +11,11 @@ use torpor_protocol::v7::{
     ToClientWebSocketMessage, ToClientWebSocketOpen, ToServer, ToServerTunnelMessageKind,
     ToServerWebSocketMessage,
 };
-use torpor_protocol::{DecodeError, Limits, shared::StopCode};
+use torpor_protocol::{DecodeError, Limits};
 
 use super::{
-    ActorCommand, ActorCommandKind, ActorEvent, ActorEventKind, BodyChunk, FromRunner, KvCall,
-    ResponseStart, RunnerHello, ToRunner, TunnelToActor, TunnelToClient, WebSocketClose,
-    WebSocketData,
+    ActorCommand, ActorCommandKind, BodyChunk, FromRunner, KvCall, ResponseStart, RunnerHello,
+    ToRunner, TunnelToActor, TunnelToClient, WebSocketClose, WebSocketData,
 };
 
 pub(super) const VERSION: u16 = PROTOCOL_VERSION;
@@ -34,8 +33,8 @@ pub(super) fn decode(bytes: &[u8], limits: Limits) -> Result<FromRunner, DecodeE
     }
     Ok(match ToServer::decode_with(bytes, limits)? {
         ToServer::Init(init) => FromRunner::Hello(RunnerHello {
-            name: init.name,
-            total_slots: init.total_slots,
+            name: Some(init.name),
+            total_slots: Some(init.total_slots),
             actor_names: init.prepopulate_actor_names.map(|names| {
                 names
                     .iter()
@@ -44,7 +43,7 @@ pub(super) fn decode(bytes: &[u8], limits: Limits) -> Result<FromRunner, DecodeE
             }),
         }),
         ToServer::Events(events) => {
-            FromRunner::ActorEvents(events.into_iter().map(actor_event).collect())
+            FromRunner::ActorEvents(events.into_iter().map(super::actor_event).collect())
         }
         ToServer::AckCommands(ack) => FromRunner::CommandsSeen(ack.last_command_checkpoints),
         ToServer::Stopping => FromRunner::Stopping,
@@ -58,23 +57,6 @@ pub(super) fn decode(bytes: &[u8], limits: Limits) -> Result<FromRunner, DecodeE
             FromRunner::Tunnel(msg.message_id, tunnel_to_client(msg.message_kind))
         }
     })
-}
-
-fn actor_event(EventWrapper { checkpoint, inner }: EventWrapper) -> ActorEvent {
-    let kind = match inner {
-        Event::ActorStateUpdate(update) => match update.state {
-            ActorState::Running => ActorEventKind::Running,
-            ActorState::Stopped(stopped) => ActorEventKind::Stopped {
-                ok: stopped.code == StopCode::Ok,
-            },
-        },
-        Event::ActorIntent(intent) => match intent.intent {
-            ActorIntent::Sleep => ActorEventKind::WantsSleep,
-            ActorIntent::Stop => ActorEventKind::WantsStop,
-        },
-        Event::ActorSetAlarm(alarm) => ActorEventKind::SetAlarm(alarm.alarm_ts),
-    };
-    ActorEvent { checkpoint, kind }
 }
 
 fn tunnel_to_client(kind: ToServerTunnelMessageKind) -> TunnelToClient {
@@ -127,6 +109,8 @@ pub(super) fn encode(msg: ToRunner) -> Bytes {
             ToClient::KvResponse(ToClientKvResponse { request_id, data })
         }
         ToRunner::Ping { ts } => ToClient::Ping(ToClientPing { ts }),
+        // v7 runners make no call the gateway refuses (every v7 call is served).
+        ToRunner::Refused { .. } => return Bytes::new(),
     };
     msg.to_bytes().into()
 }
@@ -140,7 +124,8 @@ fn command(ActorCommand { checkpoint, kind }: ActorCommand) -> CommandWrapper {
             config,
             hibernating_requests: hibernating,
         }),
-        ActorCommandKind::Stop => Command::StopActor,
+        // v7 has no reason: the runner learns what a stop means from the actor itself.
+        ActorCommandKind::Stop(_) => Command::StopActor,
     };
     CommandWrapper { checkpoint, inner }
 }

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use crate::admin::RunnerInfo;
 use crate::ids::{ActorId, RunnerConnId};
 use crate::io::RunnerParams;
+use crate::link::Protocol;
 use crate::time::Instant;
 
 /// A runner instance, numbered by the core.
@@ -26,6 +27,8 @@ impl fmt::Debug for RunnerIdx {
 
 pub(crate) struct RunnerConn {
     pub(crate) params: RunnerParams,
+    /// What it speaks (from its `protocol_version`).
+    pub(crate) protocol: Protocol,
     /// Bound once `ToServerInit` arrives.
     pub(crate) instance: Option<RunnerIdx>,
     pub(crate) last_pong: Instant,
@@ -40,7 +43,10 @@ pub(crate) struct RunnerInstance {
     pub(crate) runner_id: String,
     pub(crate) namespace: String,
     pub(crate) runner_key: String,
-    /// Runner name (placement pool), from `ToServerInit`.
+    /// What its connections speak. A pool's runners all speak one protocol, so an actor never
+    /// moves between protocols and its encoded un-acked frames stay valid for any runner of it.
+    pub(crate) protocol: Protocol,
+    /// Runner name (placement pool), from `ToServerInit` (v7) or the connect URL (v8).
     pub(crate) name: String,
     pub(crate) total_slots: u32,
     /// The live connection, if any.
@@ -129,6 +135,24 @@ impl Runners {
     /// The live connection of an instance.
     pub(crate) fn conn_of(&self, idx: RunnerIdx) -> Option<RunnerConnId> {
         self.instances.get(&idx).and_then(|i| i.conn)
+    }
+
+    /// The protocol a connection speaks, if it is still there.
+    pub(crate) fn protocol_of_conn(&self, conn: RunnerConnId) -> Option<Protocol> {
+        self.conns.get(&conn).map(|c| c.protocol)
+    }
+
+    /// The protocol a runner instance speaks, if it is still there.
+    pub(crate) fn protocol_of(&self, idx: RunnerIdx) -> Option<Protocol> {
+        self.instances.get(&idx).map(|i| i.protocol)
+    }
+
+    /// The protocol the runners of a pool speak, if any runner of it is known.
+    pub(crate) fn pool_protocol(&self, namespace: &str, name: &str) -> Option<Protocol> {
+        self.instances
+            .values()
+            .find(|i| i.namespace == namespace && i.name == name)
+            .map(|i| i.protocol)
     }
 
     /// Least-loaded instance that can host the actor: lowest allocated/slots ratio, then

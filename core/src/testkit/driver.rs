@@ -488,6 +488,7 @@ pub fn runner_params(key: &str) -> RunnerParams {
         namespace: "default".into(),
         runner_key: key.into(),
         token: None,
+        pool_name: None,
     }
 }
 

@@ -5,6 +5,7 @@ mod actors;
 mod admin_api;
 mod basics;
 mod determinism;
+mod envoy;
 mod faults;
 mod hibernation;
 mod hibernation_flow;

@@ -45,7 +45,7 @@ fn protocol_version_other_than_7_is_refused_before_the_upgrade() {
         vec![Output::RejectRunner {
             conn,
             status: 400,
-            reason: "unsupported protocol_version 6: Torpor speaks runner protocol 7".into(),
+            reason: "unsupported protocol_version 6: Torpor speaks runner protocol 7 and envoy protocol 8".into(),
         }]
     );
     let (conn, out) = connect(
@@ -60,7 +60,7 @@ fn protocol_version_other_than_7_is_refused_before_the_upgrade() {
         vec![Output::RejectRunner {
             conn,
             status: 400,
-            reason: "unsupported protocol_version none: Torpor speaks runner protocol 7".into(),
+            reason: "unsupported protocol_version none: Torpor speaks runner protocol 7 and envoy protocol 8".into(),
         }]
     );
     assert_eq!(d.gw.metrics().runner_rejects, 2);

@@ -14,7 +14,7 @@ use crate::cx::Cx;
 use crate::hibernation::{KEEP_CAPACITY, Pending};
 use crate::ids::{ActorId, ClientId, IdMap};
 use crate::io::{ClientFrame, Output};
-use crate::link::{self, RequestStart, TunnelToActor, WebSocketClose};
+use crate::link::{Protocol, RequestStart, TunnelToActor, WebSocketClose};
 use crate::runner::{RunnerIdx, Runners};
 use crate::time::Instant;
 use crate::timer::TimerKey;
@@ -278,10 +278,11 @@ impl Ws {
 /// Close reason for requests in flight on a runner connection that dropped.
 pub(crate) const REASON_RUNNER_DISCONNECTED: &str = "torpor.runner_disconnected";
 
-/// Encodes the client's next tunnel message, consuming its index.
+/// Encodes the client's next tunnel message in `protocol`, consuming its index.
 pub(crate) fn tunnel_frame(
     c: &mut Client,
     gateway_id: GatewayId,
+    protocol: Protocol,
     kind: TunnelToActor,
 ) -> (u16, Bytes) {
     let index = c.next_index;
@@ -291,7 +292,7 @@ pub(crate) fn tunnel_frame(
         request_id: c.request_id,
         message_index: index,
     };
-    (index, link::encode_tunnel(id, kind))
+    (index, protocol.encode_tunnel(id, kind))
 }
 
 /// [`Gateway::actor_ready`] over split borrows.

@@ -1,0 +1,296 @@
+//! Envoy protocol v8 onto the link's vocabulary and back. The only module of the core that
+//! names a v8 message.
+//!
+//! What differs from v7, as the core sees it: the envoy's hello has no name and no slots (the
+//! name is the connect URL's `pool_name`), its welcome carries no runner id, a stop says why,
+//! requests and opens may name the actor generation (the gateway leaves that to the envoy: the
+//! newest live instance), the envoy's request-body credit is moot (the gateway sends bodies
+//! whole), responses are asked for whole (response-body credit is not granted yet), and the
+//! SQLite calls are refused until the page store exists.
+
+use bytes::Bytes;
+use torpor_protocol::shared::MessageId;
+use torpor_protocol::v8::{
+    Command, CommandStartActor, CommandStopActor, CommandWrapper, HttpStreamAbortReason,
+    HttpStreamAbortReasonKind, PROTOCOL_VERSION, ProtocolMetadata, SqliteCommitFinalizeResponse,
+    SqliteCommitResponse, SqliteCommitStageBeginResponse, SqliteCommitStageSegmentResponse,
+    SqliteErrorResponse, SqliteExecResponse, SqliteExecuteBatchResponse, SqliteExecuteResponse,
+    SqliteGetPagesResponse, StopActorReason, ToEnvoy, ToEnvoyAckEvents, ToEnvoyInit,
+    ToEnvoyKvResponse, ToEnvoyPing, ToEnvoyRequestAbort, ToEnvoyRequestStart,
+    ToEnvoySqliteCommitFinalizeResponse, ToEnvoySqliteCommitResponse,
+    ToEnvoySqliteCommitStageBeginResponse, ToEnvoySqliteCommitStageSegmentResponse,
+    ToEnvoySqliteExecResponse, ToEnvoySqliteExecuteBatchResponse, ToEnvoySqliteExecuteResponse,
+    ToEnvoySqliteGetPagesResponse, ToEnvoyTunnelMessage, ToEnvoyTunnelMessageKind,
+    ToEnvoyWebSocketClose, ToEnvoyWebSocketMessage, ToEnvoyWebSocketOpen, ToRivet,
+    ToRivetTunnelMessageKind,
+};
+use torpor_protocol::{DecodeError, Limits};
+
+use super::{
+    ActorCommand, ActorCommandKind, BodyChunk, FromRunner, KvCall, ResponseStart, RunnerHello,
+    SqliteCall, StopReason, ToRunner, TunnelToActor, TunnelToClient, UnservedCall, WebSocketClose,
+    WebSocketData,
+};
+
+pub(super) const VERSION: u16 = PROTOCOL_VERSION;
+
+pub(super) fn decode(bytes: &[u8], limits: Limits) -> Result<FromRunner, DecodeError> {
+    let unserved = |request_id, kind| FromRunner::Unserved(UnservedCall { request_id, kind });
+    Ok(match ToRivet::decode_with(bytes, limits)? {
+        ToRivet::Metadata(meta) => FromRunner::Hello(RunnerHello {
+            name: None,
+            total_slots: None,
+            actor_names: meta.prepopulate_actor_names.map(|names| {
+                names
+                    .iter()
+                    .map(|(name, n)| (name.to_owned(), n.metadata.clone()))
+                    .collect()
+            }),
+        }),
+        ToRivet::Events(events) => {
+            FromRunner::ActorEvents(events.into_iter().map(super::actor_event).collect())
+        }
+        ToRivet::AckCommands(ack) => FromRunner::CommandsSeen(ack.last_command_checkpoints),
+        ToRivet::Stopping => FromRunner::Stopping,
+        ToRivet::Pong(pong) => FromRunner::Pong { ts: pong.ts },
+        ToRivet::KvRequest(req) => FromRunner::Kv(KvCall {
+            actor_id: req.actor_id,
+            request_id: req.request_id,
+            data: req.data,
+        }),
+        ToRivet::TunnelMessage(msg) => {
+            FromRunner::Tunnel(msg.message_id, tunnel_to_client(msg.message_kind))
+        }
+        ToRivet::SqliteGetPagesRequest(r) => unserved(r.request_id, SqliteCall::GetPages),
+        ToRivet::SqliteCommitRequest(r) => unserved(r.request_id, SqliteCall::Commit),
+        ToRivet::SqliteCommitStageBeginRequest(r) => {
+            unserved(r.request_id, SqliteCall::CommitStageBegin)
+        }
+        ToRivet::SqliteCommitStageSegmentRequest(r) => {
+            unserved(r.request_id, SqliteCall::CommitStageSegment)
+        }
+        ToRivet::SqliteCommitFinalizeRequest(r) => {
+            unserved(r.request_id, SqliteCall::CommitFinalize)
+        }
+        ToRivet::SqliteExecRequest(r) => unserved(r.request_id, SqliteCall::Exec),
+        ToRivet::SqliteExecuteRequest(r) => unserved(r.request_id, SqliteCall::Execute),
+        ToRivet::SqliteExecuteBatchRequest(r) => unserved(r.request_id, SqliteCall::ExecuteBatch),
+    })
+}
+
+fn tunnel_to_client(kind: ToRivetTunnelMessageKind) -> TunnelToClient {
+    use ToRivetTunnelMessageKind as K;
+    match kind {
+        K::ResponseStart(start) => TunnelToClient::ResponseStart(ResponseStart {
+            status: start.status,
+            headers: start.headers,
+            body: start.body,
+            stream: start.stream,
+        }),
+        K::ResponseChunk(chunk) => TunnelToClient::ResponseChunk(BodyChunk {
+            body: chunk.body,
+            finish: chunk.finish,
+        }),
+        K::ResponseAbort(_) => TunnelToClient::ResponseAbort,
+        K::RequestBodyWindowUpdate(_) | K::RequestBodyCancel => TunnelToClient::RequestBodyFlow,
+        K::WebSocketOpen(open) => TunnelToClient::WebSocketOpen {
+            can_hibernate: open.can_hibernate,
+        },
+        K::WebSocketMessage(m) => TunnelToClient::WebSocketMessage(WebSocketData {
+            data: m.data,
+            binary: m.binary,
+        }),
+        K::WebSocketMessageAck(ack) => TunnelToClient::WebSocketAck { index: ack.index },
+        K::WebSocketClose(close) => TunnelToClient::WebSocketClose(WebSocketClose {
+            code: close.code,
+            reason: close.reason,
+        }),
+    }
+}
+
+pub(super) fn encode(msg: ToRunner) -> Bytes {
+    let msg = match msg {
+        ToRunner::Welcome(w) => ToEnvoy::Init(ToEnvoyInit {
+            metadata: ProtocolMetadata {
+                envoy_lost_threshold: w.runner_lost_threshold_ms,
+                actor_stop_threshold: w.actor_stop_threshold_ms,
+                max_response_payload_size: w.max_response_payload_bytes,
+            },
+        }),
+        ToRunner::Commands(commands) => {
+            ToEnvoy::Commands(commands.into_iter().map(command).collect())
+        }
+        ToRunner::EventsSeen(checkpoints) => ToEnvoy::AckEvents(ToEnvoyAckEvents {
+            last_event_checkpoints: checkpoints,
+        }),
+        ToRunner::Kv { request_id, data } => {
+            ToEnvoy::KvResponse(ToEnvoyKvResponse { request_id, data })
+        }
+        ToRunner::Ping { ts } => ToEnvoy::Ping(ToEnvoyPing { ts }),
+        ToRunner::Refused {
+            call,
+            group,
+            code,
+            message,
+        } => refusal(
+            call,
+            SqliteErrorResponse {
+                group: group.to_owned(),
+                code: code.to_owned(),
+                message,
+            },
+        ),
+    };
+    msg.to_bytes().into()
+}
+
+/// The refusal of a call, in that call's own response type.
+fn refusal(UnservedCall { request_id, kind }: UnservedCall, e: SqliteErrorResponse) -> ToEnvoy {
+    use SqliteCall as U;
+    match kind {
+        U::GetPages => ToEnvoy::SqliteGetPagesResponse(ToEnvoySqliteGetPagesResponse {
+            request_id,
+            data: SqliteGetPagesResponse::ErrorResponse(e),
+        }),
+        U::Commit => ToEnvoy::SqliteCommitResponse(ToEnvoySqliteCommitResponse {
+            request_id,
+            data: SqliteCommitResponse::ErrorResponse(e),
+        }),
+        U::CommitStageBegin => {
+            ToEnvoy::SqliteCommitStageBeginResponse(ToEnvoySqliteCommitStageBeginResponse {
+                request_id,
+                data: SqliteCommitStageBeginResponse::ErrorResponse(e),
+            })
+        }
+        U::CommitStageSegment => {
+            ToEnvoy::SqliteCommitStageSegmentResponse(ToEnvoySqliteCommitStageSegmentResponse {
+                request_id,
+                data: SqliteCommitStageSegmentResponse::ErrorResponse(e),
+            })
+        }
+        U::CommitFinalize => {
+            ToEnvoy::SqliteCommitFinalizeResponse(ToEnvoySqliteCommitFinalizeResponse {
+                request_id,
+                data: SqliteCommitFinalizeResponse::ErrorResponse(e),
+            })
+        }
+        U::Exec => ToEnvoy::SqliteExecResponse(ToEnvoySqliteExecResponse {
+            request_id,
+            data: SqliteExecResponse::ErrorResponse(e),
+        }),
+        U::Execute => ToEnvoy::SqliteExecuteResponse(ToEnvoySqliteExecuteResponse {
+            request_id,
+            data: SqliteExecuteResponse::ErrorResponse(e),
+        }),
+        U::ExecuteBatch => ToEnvoy::SqliteExecuteBatchResponse(ToEnvoySqliteExecuteBatchResponse {
+            request_id,
+            data: SqliteExecuteBatchResponse::ErrorResponse(e),
+        }),
+    }
+}
+
+fn command(ActorCommand { checkpoint, kind }: ActorCommand) -> CommandWrapper {
+    let inner = match kind {
+        ActorCommandKind::Start {
+            config,
+            hibernating,
+        } => Command::StartActor(CommandStartActor {
+            config,
+            hibernating_requests: hibernating,
+            preloaded_kv: None,
+        }),
+        ActorCommandKind::Stop(reason) => Command::StopActor(CommandStopActor {
+            reason: match reason {
+                StopReason::Sleep => StopActorReason::SleepIntent,
+                StopReason::Stop => StopActorReason::StopIntent,
+                StopReason::Destroy => StopActorReason::Destroy,
+                StopReason::GoingAway => StopActorReason::GoingAway,
+            },
+        }),
+    };
+    CommandWrapper { checkpoint, inner }
+}
+
+pub(super) fn encode_tunnel(message_id: MessageId, msg: TunnelToActor) -> Bytes {
+    let message_kind = match msg {
+        TunnelToActor::RequestStart(start) => {
+            ToEnvoyTunnelMessageKind::RequestStart(ToEnvoyRequestStart {
+                actor_id: start.actor_id,
+                actor_generation: None,
+                method: start.method,
+                path: start.path,
+                headers: start.headers,
+                body: start.body,
+                stream: false,
+                // Answered whole: a streamed response would wait on credit the gateway does
+                // not grant yet (`ToEnvoyResponseBodyWindowUpdate`).
+                response_stream: false,
+            })
+        }
+        TunnelToActor::RequestAbort => {
+            ToEnvoyTunnelMessageKind::RequestAbort(ToEnvoyRequestAbort {
+                actor_id: None,
+                actor_generation: None,
+                reason: HttpStreamAbortReason {
+                    kind: HttpStreamAbortReasonKind::Cancelled,
+                    detail: None,
+                },
+            })
+        }
+        TunnelToActor::WebSocketOpen(open) => {
+            ToEnvoyTunnelMessageKind::WebSocketOpen(ToEnvoyWebSocketOpen {
+                actor_id: open.actor_id,
+                actor_generation: None,
+                path: open.path,
+                headers: open.headers,
+            })
+        }
+        TunnelToActor::WebSocketMessage(m) => {
+            ToEnvoyTunnelMessageKind::WebSocketMessage(ToEnvoyWebSocketMessage {
+                data: m.data,
+                binary: m.binary,
+            })
+        }
+        TunnelToActor::WebSocketClose(close) => {
+            ToEnvoyTunnelMessageKind::WebSocketClose(ToEnvoyWebSocketClose {
+                code: close.code,
+                reason: close.reason,
+            })
+        }
+    };
+    ToEnvoy::TunnelMessage(ToEnvoyTunnelMessage {
+        message_id,
+        message_kind,
+    })
+    .to_bytes()
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use torpor_protocol::shared::{GatewayId, MessageId, RequestId};
+
+    use super::super::{TunnelToActor, WebSocketData, websocket_message_len};
+
+    /// The un-acked window charges a frame `websocket_message_len` before it is encoded: v8's
+    /// frame must be exactly as long as v7's for every length class.
+    #[test]
+    fn a_v8_websocket_frame_has_the_length_the_window_charges() {
+        for len in [0, 1, 127, 128, 16_383, 16_384, 70_000] {
+            let id = MessageId {
+                gateway_id: GatewayId::from_bytes([1, 2, 3, 4]),
+                request_id: RequestId::from_bytes([5, 6, 7, 8]),
+                message_index: 9,
+            };
+            let msg = TunnelToActor::WebSocketMessage(WebSocketData {
+                data: vec![0; len],
+                binary: true,
+            });
+            assert_eq!(
+                super::encode_tunnel(id, msg).len(),
+                websocket_message_len(len),
+                "{len}"
+            );
+        }
+    }
+}
