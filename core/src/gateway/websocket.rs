@@ -6,7 +6,7 @@ use crate::gateway::Gateway;
 use crate::hibernation::Pending;
 use crate::ids::ClientId;
 use crate::io::{ClientFrame, CloseFrame, Output};
-use crate::link::{self, TunnelToActor, WebSocketClose, WebSocketData, WebSocketOpen};
+use crate::link::{self, Protocol, TunnelToActor, WebSocketClose, WebSocketData, WebSocketOpen};
 use crate::runner::{RunnerIdx, Runners};
 use crate::time::Instant;
 use crate::timer::TimerKey;
@@ -520,13 +520,10 @@ fn send_frame(
     client: ClientId,
     c: &mut Client,
     frame: ClientFrame,
-    runner: RunnerIdx,
+    (runner, protocol): (RunnerIdx, Protocol),
     runners: &mut Runners,
     cx: &mut Cx,
 ) {
-    let Some(protocol) = runners.protocol_of(runner) else {
-        return; // not reached: the caller found the runner connected
-    };
     let kind = TunnelToActor::WebSocketMessage(client_message(frame));
     let (index, bytes) = tunnel_frame(c, cx.gateway_id, protocol, kind);
     if let ClientKind::WebSocket(ws) = &mut c.kind {

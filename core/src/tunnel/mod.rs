@@ -300,14 +300,19 @@ pub(crate) fn ready(actors: &Actors, runners: &Runners, actor: ActorId) -> bool 
     ready_runner(actors, runners, actor).is_some()
 }
 
-/// The runner the actor runs on, if that runner is connected (requests can go now).
+/// The runner the actor runs on and the protocol it speaks, if that runner is connected
+/// (requests can go now). One lookup of each: this is on every frame's path.
 pub(crate) fn ready_runner(
     actors: &Actors,
     runners: &Runners,
     actor: ActorId,
-) -> Option<RunnerIdx> {
+) -> Option<(RunnerIdx, Protocol)> {
     match actors.map.get(&actor).map(|a| a.phase) {
-        Some(Phase::Running { runner }) => runners.conn_of(runner).map(|_| runner),
+        Some(Phase::Running { runner }) => runners
+            .instances
+            .get(&runner)
+            .filter(|i| i.conn.is_some())
+            .map(|i| (runner, i.protocol)),
         _ => None,
     }
 }
