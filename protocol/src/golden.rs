@@ -130,3 +130,16 @@ pub(crate) fn near_misses(bytes: &[u8]) -> Vec<Vec<u8>> {
     }
     variants
 }
+
+/// Runs the fuzz oracles over every golden vector of a file and each of its near misses: the
+/// fuzz targets' property on stable, over inputs near valid frames.
+pub(crate) fn oracles_hold_near_vectors(json: &str, package: &str, oracles: &[fn(&[u8])]) {
+    let mut inputs = 0;
+    for v in &load(json, package) {
+        for b in near_misses(&v.bytes) {
+            oracles.iter().for_each(|oracle| oracle(&b));
+            inputs += 1;
+        }
+    }
+    assert!(inputs > 10_000, "{inputs}");
+}

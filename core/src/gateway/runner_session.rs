@@ -149,15 +149,12 @@ impl Gateway {
             }
             FromRunner::Kv(call) => self.handle_kv_request(idx, call),
             FromRunner::Tunnel(id, msg) => self.handle_tunnel_message(now, idx, id, msg),
-            FromRunner::Unserved(call) => {
+            FromRunner::Unserved(refusal) => {
                 self.cx.metrics.runner_calls_refused += 1;
-                let refused = ToRunner::Refused {
-                    call,
-                    group: "torpor",
-                    code: "sqlite_unsupported",
-                    message: "this gateway does not serve the actor SQLite store yet".to_owned(),
-                };
-                self.send_runner(conn, refused);
+                self.cx.push(Output::SendRunner {
+                    conn,
+                    bytes: refusal,
+                });
             }
         }
     }

@@ -17,10 +17,10 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use torpor_protocol::shared::{
-    ActorCheckpoint, ActorConfig, ActorIntent, ActorState, Event, EventWrapper, Headers,
+    ActorCheckpoint, ActorConfig, ActorIntent, ActorName, ActorState, Event, EventWrapper, Headers,
     HibernatingRequest, KvRequestData, KvResponseData, MessageId, StopCode,
 };
-use torpor_protocol::{DecodeError, Limits};
+use torpor_protocol::{DecodeError, Limits, StrMap};
 
 /// The protocol a runner connection speaks, from its `protocol_version`: runner protocol v7
 /// (`/runners/connect`) or envoy protocol v8 (`/envoys/connect`).
@@ -94,6 +94,17 @@ fn actor_event(EventWrapper { checkpoint, inner }: EventWrapper) -> ActorEvent {
     ActorEvent { checkpoint, kind }
 }
 
+/// The actor names a runner lists in its hello, with their JSON metadata (v7's init and v8's
+/// metadata frame carry the same map).
+fn actor_names(names: Option<StrMap<ActorName>>) -> Option<BTreeMap<String, String>> {
+    names.map(|names| {
+        names
+            .iter()
+            .map(|(name, n)| (name.to_owned(), n.metadata.clone()))
+            .collect()
+    })
+}
+
 /// Encoded size of a client frame of `payload_len` bytes on its way to the actor: what the
 /// socket's un-acked window is charged before the frame is encoded. The same in v7 and v8
 /// (one-byte tags, a 10-byte message id, the length, the payload and the binary flag); a test
@@ -122,8 +133,9 @@ pub(crate) enum FromRunner {
     Kv(KvCall),
     /// An actor's answer to a client.
     Tunnel(MessageId, TunnelToClient),
-    /// A call the gateway does not serve yet; answered with [`ToRunner::Refused`].
-    Unserved(UnservedCall),
+    /// A call the gateway does not serve yet (v8's SQLite calls), with its refusal already
+    /// encoded in the call's own response type: the gateway sends it back as it is.
+    Unserved(Bytes),
 }
 
 /// A runner's introduction.
@@ -197,41 +209,6 @@ pub(crate) enum ToRunner {
         /// Echoed back.
         ts: i64,
     },
-    /// The refusal of a call the gateway does not serve (v8's SQLite calls, for now), in the
-    /// engine's error shape, answered in the call's own response type.
-    Refused {
-        /// The call that is refused.
-        call: UnservedCall,
-        /// Engine error group.
-        group: &'static str,
-        /// Engine error code.
-        code: &'static str,
-        /// Message.
-        message: String,
-    },
-}
-
-/// A runner call the gateway answers with a refusal: which kind (the answer's type follows
-/// it) and its id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct UnservedCall {
-    /// The runner's id for the call.
-    pub(crate) request_id: u32,
-    /// Which call.
-    pub(crate) kind: SqliteCall,
-}
-
-/// The calls of v8's SQLite families.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SqliteCall {
-    GetPages,
-    Commit,
-    CommitStageBegin,
-    CommitStageSegment,
-    CommitFinalize,
-    Exec,
-    Execute,
-    ExecuteBatch,
 }
 
 /// The runner's session parameters.

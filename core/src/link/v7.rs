@@ -35,12 +35,7 @@ pub(super) fn decode(bytes: &[u8], limits: Limits) -> Result<FromRunner, DecodeE
         ToServer::Init(init) => FromRunner::Hello(RunnerHello {
             name: Some(init.name),
             total_slots: Some(init.total_slots),
-            actor_names: init.prepopulate_actor_names.map(|names| {
-                names
-                    .iter()
-                    .map(|(name, n)| (name.to_owned(), n.metadata.clone()))
-                    .collect()
-            }),
+            actor_names: super::actor_names(init.prepopulate_actor_names),
         }),
         ToServer::Events(events) => {
             FromRunner::ActorEvents(events.into_iter().map(super::actor_event).collect())
@@ -109,8 +104,6 @@ pub(super) fn encode(msg: ToRunner) -> Bytes {
             ToClient::KvResponse(ToClientKvResponse { request_id, data })
         }
         ToRunner::Ping { ts } => ToClient::Ping(ToClientPing { ts }),
-        // v7 runners make no call the gateway refuses (every v7 call is served).
-        ToRunner::Refused { .. } => return Bytes::new(),
     };
     msg.to_bytes().into()
 }

@@ -28,24 +28,18 @@ use torpor_protocol::{DecodeError, Limits};
 
 use super::{
     ActorCommand, ActorCommandKind, BodyChunk, FromRunner, KvCall, ResponseStart, RunnerHello,
-    SqliteCall, StopReason, ToRunner, TunnelToActor, TunnelToClient, UnservedCall, WebSocketClose,
-    WebSocketData,
+    StopReason, ToRunner, TunnelToActor, TunnelToClient, WebSocketClose, WebSocketData,
 };
 
 pub(super) const VERSION: u16 = PROTOCOL_VERSION;
 
 pub(super) fn decode(bytes: &[u8], limits: Limits) -> Result<FromRunner, DecodeError> {
-    let unserved = |request_id, kind| FromRunner::Unserved(UnservedCall { request_id, kind });
+    let unserved = |request_id, kind| FromRunner::Unserved(refusal(request_id, kind));
     Ok(match ToRivet::decode_with(bytes, limits)? {
         ToRivet::Metadata(meta) => FromRunner::Hello(RunnerHello {
             name: None,
             total_slots: None,
-            actor_names: meta.prepopulate_actor_names.map(|names| {
-                names
-                    .iter()
-                    .map(|(name, n)| (name.to_owned(), n.metadata.clone()))
-                    .collect()
-            }),
+            actor_names: super::actor_names(meta.prepopulate_actor_names),
         }),
         ToRivet::Events(events) => {
             FromRunner::ActorEvents(events.into_iter().map(super::actor_event).collect())
@@ -127,27 +121,32 @@ pub(super) fn encode(msg: ToRunner) -> Bytes {
             ToEnvoy::KvResponse(ToEnvoyKvResponse { request_id, data })
         }
         ToRunner::Ping { ts } => ToEnvoy::Ping(ToEnvoyPing { ts }),
-        ToRunner::Refused {
-            call,
-            group,
-            code,
-            message,
-        } => refusal(
-            call,
-            SqliteErrorResponse {
-                group: group.to_owned(),
-                code: code.to_owned(),
-                message,
-            },
-        ),
     };
     msg.to_bytes().into()
 }
 
-/// The refusal of a call, in that call's own response type.
-fn refusal(UnservedCall { request_id, kind }: UnservedCall, e: SqliteErrorResponse) -> ToEnvoy {
+/// The calls of v8's SQLite families, which the gateway does not serve yet.
+#[derive(Debug, Clone, Copy)]
+enum SqliteCall {
+    GetPages,
+    Commit,
+    CommitStageBegin,
+    CommitStageSegment,
+    CommitFinalize,
+    Exec,
+    Execute,
+    ExecuteBatch,
+}
+
+/// The refusal of a call, encoded in that call's own response type.
+fn refusal(request_id: u32, kind: SqliteCall) -> Bytes {
     use SqliteCall as U;
-    match kind {
+    let e = SqliteErrorResponse {
+        group: "torpor".to_owned(),
+        code: "sqlite_unsupported".to_owned(),
+        message: "this gateway does not serve the actor SQLite store yet".to_owned(),
+    };
+    let msg = match kind {
         U::GetPages => ToEnvoy::SqliteGetPagesResponse(ToEnvoySqliteGetPagesResponse {
             request_id,
             data: SqliteGetPagesResponse::ErrorResponse(e),
@@ -186,7 +185,8 @@ fn refusal(UnservedCall { request_id, kind }: UnservedCall, e: SqliteErrorRespon
             request_id,
             data: SqliteExecuteBatchResponse::ErrorResponse(e),
         }),
-    }
+    };
+    msg.to_bytes().into()
 }
 
 fn command(ActorCommand { checkpoint, kind }: ActorCommand) -> CommandWrapper {

@@ -31,24 +31,16 @@ pub fn to_envoy(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::golden::{load, near_misses};
+    use crate::golden::oracles_hold_near_vectors;
 
     /// Every golden vector, plus each of its truncations and single-byte corruptions, through
     /// both directions: the fuzz oracle on stable, over inputs near valid frames.
     #[test]
     fn holds_on_golden_vectors_and_their_mutations() {
-        let vectors = load(
+        oracles_hold_near_vectors(
             include_str!("../../tests/golden/envoy-v8.json"),
             "@rivetkit/engine-envoy-protocol@2.3.19",
+            &[to_rivet, to_envoy],
         );
-        let mut inputs = 0;
-        for v in &vectors {
-            for b in near_misses(&v.bytes) {
-                to_rivet(&b);
-                to_envoy(&b);
-                inputs += 1;
-            }
-        }
-        assert!(inputs > 10_000, "{inputs}");
     }
 }
