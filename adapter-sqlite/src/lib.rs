@@ -1,5 +1,5 @@
 //! `torpor-sqlite`: executes the core's store operations against one SQLite file — the
-//! hibernation index, the actor registry and actor KV.
+//! hibernation index, the actor registry, actor KV and actors' SQLite databases (pages).
 //!
 //! [`Store`] is synchronous (an embedder's own loop can call [`Store::execute`] directly);
 //! [`Writer`] runs it on the one thread that owns the connection, batching everything queued
@@ -10,6 +10,7 @@
 
 mod error;
 mod kv;
+mod pages;
 mod schema;
 mod store;
 mod writer;

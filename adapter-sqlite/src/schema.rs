@@ -88,6 +88,39 @@ const MIGRATIONS: &[&str] = &[
         renewed_ts INTEGER NOT NULL
     ) WITHOUT ROWID;
     ",
+    // 5: actors' SQLite databases (envoy protocol v8's page store), keyed by the actor's 16
+    // id bytes: the committed head and size, the pages, and at most one staged commit per
+    // actor (its segments' first pages, its pages) until finalized or replaced.
+    "
+    CREATE TABLE actor_db (
+        actor_id      BLOB PRIMARY KEY,
+        head_txid     INTEGER NOT NULL,
+        db_size_pages INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE actor_db_page (
+        actor_id BLOB NOT NULL,
+        pgno     INTEGER NOT NULL,
+        bytes    BLOB NOT NULL,
+        PRIMARY KEY (actor_id, pgno)
+    ) WITHOUT ROWID;
+    CREATE TABLE actor_db_stage (
+        actor_id     BLOB PRIMARY KEY,
+        txid         INTEGER NOT NULL,
+        generation   INTEGER NOT NULL,
+        staged_bytes INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE actor_db_segment (
+        actor_id   BLOB NOT NULL,
+        first_pgno INTEGER NOT NULL,
+        PRIMARY KEY (actor_id, first_pgno)
+    ) WITHOUT ROWID;
+    CREATE TABLE actor_db_staged_page (
+        actor_id BLOB NOT NULL,
+        pgno     INTEGER NOT NULL,
+        bytes    BLOB NOT NULL,
+        PRIMARY KEY (actor_id, pgno)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// Opens (creating if needed) and migrates the database.

@@ -11,7 +11,7 @@ use torpor_core::{
 use torpor_protocol::shared::{GatewayId, Headers, RequestId};
 
 use crate::error::{OpenError, classify};
-use crate::{kv, schema};
+use crate::{kv, pages, schema};
 
 /// One finished operation.
 pub type Completion = (OpId, Result<StoreReply, StoreFailure>);
@@ -218,6 +218,11 @@ fn apply(tx: &Connection, request: StoreRequest, now_ms: i64) -> rusqlite::Resul
         StoreRequest::Kv { actor, request } => {
             kv::execute(tx, &actor.to_string(), *request, now_ms).map(StoreReply::Kv)
         }
+        StoreRequest::Pages {
+            actor,
+            generation,
+            op,
+        } => pages::execute(tx, actor, generation, *op).map(StoreReply::Pages),
         StoreRequest::PutHibernation(row) => put_row(tx, &row, now_ms),
         StoreRequest::RenewLease { gateway_id } => {
             tx.prepare_cached(
@@ -327,7 +332,7 @@ fn put_actor(tx: &Connection, r: &ActorRecord) -> rusqlite::Result<StoreReply> {
     Ok(StoreReply::Done)
 }
 
-/// The actor, its KV data and any index rows it still has.
+/// The actor, its KV data, its SQLite database and any index rows it still has.
 fn delete_actor(tx: &Connection, actor: ActorId) -> rusqlite::Result<StoreReply> {
     let id = actor.to_string();
     for sql in [
@@ -337,6 +342,7 @@ fn delete_actor(tx: &Connection, actor: ActorId) -> rusqlite::Result<StoreReply>
     ] {
         tx.prepare_cached(sql)?.execute(params![id])?;
     }
+    pages::delete(tx, actor)?;
     delete_slots(tx, "actor_id = ?1", params![actor_key(actor)])?;
     tx.prepare_cached("DELETE FROM hibernation_actor WHERE actor_id = ?1")?
         .execute(params![actor_key(actor)])?;
@@ -400,8 +406,8 @@ fn next_slot(tx: &Connection, actor: [u8; 16]) -> rusqlite::Result<i64> {
     .query_row(params![base, base | 0xFFFF_FFFF], |r| r.get(0))
 }
 
-/// Index rows key actors by their 16 UUID bytes (narrower than the text form).
-fn actor_key(actor: ActorId) -> [u8; 16] {
+/// Index rows and SQLite pages key actors by their 16 UUID bytes (narrower than the text form).
+pub(crate) fn actor_key(actor: ActorId) -> [u8; 16] {
     *actor.uuid().as_bytes()
 }
 

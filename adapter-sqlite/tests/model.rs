@@ -1,11 +1,13 @@
-//! Property test: random sequences of index, registry and KV operations, executed in random
-//! batches against SQLite and against an in-memory `BTreeMap` model, give identical results.
+//! Property test: random sequences of index, registry, KV and page-store operations, executed
+//! in random batches against SQLite and against an in-memory `BTreeMap` model, give identical
+//! results.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use torpor_core::HibernationRow;
 use torpor_core::kv_policy::DEFAULT_LIST_LIMIT;
+use torpor_core::page_store::{self, DirtyPage, PageAnswer, PageError, PageOp};
 use torpor_core::{
     ActorId, ActorRecord, CrashPolicy, IndexKey, NamespaceRecord, OpId, StoreReply, StoreRequest,
 };
@@ -19,6 +21,9 @@ use torpor_sqlite::Store;
 /// (actor, key) → (value, update_ts)
 type KvModel = BTreeMap<(ActorId, Vec<u8>), (Vec<u8>, i64)>;
 
+/// A staged commit: txid, generation, segments' first pages, pages (by their first byte).
+type StageModel = (u64, u64, Vec<u32>, BTreeMap<u32, u8>);
+
 /// The reference semantics, written as plainly as possible.
 #[derive(Default)]
 struct Model {
@@ -30,6 +35,10 @@ struct Model {
     leases: BTreeMap<[u8; 4], i64>,
     /// Namespaces by name; a second put keeps the first `create_ts`.
     namespaces: BTreeMap<String, NamespaceRecord>,
+    /// Actor databases: head, size in pages, pages (by their first byte).
+    dbs: BTreeMap<ActorId, (u64, u32, BTreeMap<u32, u8>)>,
+    /// Staged commits.
+    stages: BTreeMap<ActorId, StageModel>,
 }
 
 impl Model {
@@ -43,6 +52,8 @@ impl Model {
                 self.actors.remove(id);
                 self.kv.retain(|(a, _), _| a != id);
                 self.index.retain(|(a, _, _), _| a != id);
+                self.dbs.remove(id);
+                self.stages.remove(id);
                 StoreReply::Done
             }
             StoreRequest::PutNamespace(ns) => {
@@ -53,6 +64,11 @@ impl Model {
                 StoreReply::Done
             }
             StoreRequest::Kv { actor, request } => StoreReply::Kv(self.kv(*actor, request, now)),
+            StoreRequest::Pages {
+                actor,
+                generation,
+                op,
+            } => StoreReply::Pages(self.pages(*actor, *generation, op)),
             StoreRequest::PutHibernation(row) => {
                 let key = (
                     row.actor,
@@ -170,6 +186,191 @@ impl Model {
     }
 }
 
+impl Model {
+    /// Page-store semantics, plainly. Refusals are compared by group and code only (see
+    /// `without_messages`); the limits' own checks are `page_store::validate`'s.
+    fn pages(&mut self, actor: ActorId, generation: u64, op: &PageOp) -> PageAnswer {
+        let refuse = |code: &str| PageAnswer::Error(page_error(code));
+        match self.actors.get(&actor) {
+            None => return refuse("not_found"),
+            Some(r) if u64::from(r.generation) != generation => {
+                return refuse("generation_mismatch");
+            }
+            Some(_) => {}
+        }
+        if let Err(e) = page_store::validate(op) {
+            return PageAnswer::Error(e);
+        }
+        let head = self.dbs.get(&actor).map_or(0, |db| db.0);
+        let stale = |expected: &Option<u64>| expected.is_some_and(|e| e != head);
+        let fill = |pages: &[DirtyPage]| -> BTreeMap<u32, u8> {
+            pages.iter().map(|p| (p.pgno, p.bytes[0])).collect()
+        };
+        match op {
+            PageOp::GetPages {
+                pgnos,
+                expected_head,
+            } => match self.dbs.get(&actor) {
+                None => refuse("database_not_found"),
+                Some(_) if stale(expected_head) => refuse("head_fence_mismatch"),
+                Some((head, size, pages)) => PageAnswer::Pages {
+                    pages: pgnos
+                        .iter()
+                        .map(|n| {
+                            let page = (n <= size).then(|| pages.get(n)).flatten();
+                            (*n, page.map(|b| vec![*b; 4096]))
+                        })
+                        .collect(),
+                    head: *head,
+                },
+            },
+            PageOp::Commit {
+                pages,
+                db_size_pages,
+                expected_head,
+            } => {
+                if stale(expected_head) {
+                    return refuse("head_fence_mismatch");
+                }
+                let db = self.dbs.entry(actor).or_default();
+                db.2.extend(fill(pages));
+                db.2.retain(|n, _| n <= db_size_pages);
+                *db = (head + 1, *db_size_pages, std::mem::take(&mut db.2));
+                PageAnswer::Committed { head: head + 1 }
+            }
+            PageOp::StageBegin { expected_head } => {
+                if stale(expected_head) {
+                    return refuse("head_fence_mismatch");
+                }
+                self.stages
+                    .insert(actor, (head + 1, generation, Vec::new(), BTreeMap::new()));
+                PageAnswer::StageBegun { txid: head + 1 }
+            }
+            PageOp::StageSegment {
+                txid,
+                first_pgno,
+                pages,
+            } => match self.stages.get_mut(&actor) {
+                Some(stage) if stage.0 == *txid && stage.1 == generation => {
+                    let last = stage.2.iter().chain(stage.3.keys()).max();
+                    if last.is_some_and(|last| last >= first_pgno) {
+                        return refuse("invalid_request");
+                    }
+                    stage.2.push(*first_pgno);
+                    stage.3.extend(fill(pages));
+                    PageAnswer::Staged {
+                        staged_bytes: 4096 * stage.3.len() as u64,
+                    }
+                }
+                _ => refuse("invalid_request"),
+            },
+            PageOp::StageFinalize {
+                txid,
+                db_size_pages,
+                segment_first_pgnos,
+            } => match self.stages.get(&actor) {
+                Some(stage) if stage.0 == *txid && stage.1 == generation => {
+                    if *txid != head + 1 {
+                        return refuse("head_fence_mismatch");
+                    }
+                    let mut named = segment_first_pgnos.clone();
+                    named.sort_unstable();
+                    if named != stage.2 {
+                        return refuse("invalid_request");
+                    }
+                    let staged = stage.3.clone();
+                    self.stages.remove(&actor);
+                    let db = self.dbs.entry(actor).or_default();
+                    db.2.extend(staged);
+                    db.2.retain(|n, _| n <= db_size_pages);
+                    *db = (*txid, *db_size_pages, std::mem::take(&mut db.2));
+                    PageAnswer::Committed { head: *txid }
+                }
+                _ => refuse("invalid_request"),
+            },
+        }
+    }
+}
+
+fn page_error(code: &str) -> PageError {
+    PageError {
+        group: String::new(),
+        code: code.to_owned(),
+        message: String::new(),
+    }
+}
+
+/// Page-store refusals reduced to their code: the model states what is refused, not how the
+/// message reads (the messages have their own tests).
+fn without_messages(
+    completion: (OpId, Result<StoreReply, torpor_core::StoreFailure>),
+) -> (OpId, Result<StoreReply, torpor_core::StoreFailure>) {
+    match completion {
+        (op, Ok(StoreReply::Pages(PageAnswer::Error(e)))) => (
+            op,
+            Ok(StoreReply::Pages(PageAnswer::Error(page_error(&e.code)))),
+        ),
+        other => other,
+    }
+}
+
+/// A random page-store call: mostly by the actor's current generation (else few would pass
+/// the fence), with small page numbers so reads, commits and segments overlap often.
+fn random_page_call(rng: &mut fastrand::Rng, actor: ActorId, generation: u64) -> StoreRequest {
+    let pages = |rng: &mut fastrand::Rng, from: u32| -> Vec<DirtyPage> {
+        let mut pgnos: Vec<u32> = (0..rng.usize(0..4))
+            .map(|_| rng.u32(from..from + 6))
+            .collect();
+        pgnos.sort_unstable();
+        pgnos.dedup();
+        pgnos
+            .into_iter()
+            .map(|pgno| DirtyPage {
+                pgno,
+                bytes: vec![rng.u8(..); 4096],
+            })
+            .collect()
+    };
+    let head = |rng: &mut fastrand::Rng| rng.bool().then(|| rng.u64(0..4));
+    let op = match rng.usize(0..6) {
+        0 | 1 => PageOp::GetPages {
+            pgnos: (0..rng.usize(0..4)).map(|_| rng.u32(1..9)).collect(),
+            expected_head: head(rng),
+        },
+        2 => PageOp::Commit {
+            pages: pages(rng, 1),
+            db_size_pages: rng.u32(6..9),
+            expected_head: head(rng),
+        },
+        3 => PageOp::StageBegin {
+            expected_head: head(rng),
+        },
+        4 => {
+            let first_pgno = rng.u32(1..8);
+            PageOp::StageSegment {
+                txid: rng.u64(1..5),
+                first_pgno,
+                pages: pages(rng, first_pgno),
+            }
+        }
+        _ => PageOp::StageFinalize {
+            txid: rng.u64(1..5),
+            db_size_pages: rng.u32(6..12),
+            segment_first_pgnos: (0..rng.usize(0..3)).map(|_| rng.u32(1..8)).collect(),
+        },
+    };
+    let generation = if rng.u8(0..10) == 0 {
+        rng.u64(0..3)
+    } else {
+        generation
+    };
+    StoreRequest::Pages {
+        actor,
+        generation,
+        op: Box::new(op),
+    }
+}
+
 fn err(message: &str) -> KvResponseData {
     KvResponseData::Error(torpor_protocol::shared::KvErrorResponse {
         message: message.into(),
@@ -212,8 +413,15 @@ fn actor_ids() -> [ActorId; 3] {
         .map(|i| ActorId::parse(&format!("00000000-0000-4000-8000-0000000000{i:02x}")).unwrap())
 }
 
-fn random_request(rng: &mut fastrand::Rng, actors: &[ActorId]) -> StoreRequest {
+fn random_request(rng: &mut fastrand::Rng, actors: &[ActorId], model: &Model) -> StoreRequest {
     let actor = actors[rng.usize(0..actors.len())];
+    if rng.u8(0..4) == 0 {
+        let generation = model
+            .actors
+            .get(&actor)
+            .map_or(0, |r| u64::from(r.generation));
+        return random_page_call(rng, actor, generation);
+    }
     let gw = GatewayId::from_bytes([rng.u8(0..2), 0, 0, 0]);
     let rq = RequestId::from_bytes([rng.u8(0..6), 0, 0, 0]);
     match rng.usize(0..16) {
@@ -227,7 +435,7 @@ fn random_request(rng: &mut fastrand::Rng, actors: &[ActorId]) -> StoreRequest {
             runner_name: "default".into(),
             create_ts: rng.i64(0..1000),
             input: rng.bool().then(|| value(rng)),
-            generation: rng.u32(0..10),
+            generation: rng.u32(0..3),
             alarm_ts: rng.bool().then(|| rng.i64(0..1000)),
             crash_policy: [
                 CrashPolicy::Restart,
@@ -360,17 +568,23 @@ fn run(seed: u64) {
     let mut op = 0;
     for _ in 0..rng.usize(1..12) {
         now += rng.i64(0..30);
-        let batch: Vec<(OpId, StoreRequest)> = (0..rng.usize(1..8))
-            .map(|_| {
-                op += 1;
-                (OpId::new(op), random_request(&mut rng, &actors))
-            })
+        // Each request is drawn against the model as it stands after the batch so far.
+        let mut batch: Vec<(OpId, StoreRequest)> = Vec::new();
+        let mut expected = Vec::new();
+        for _ in 0..rng.usize(1..8) {
+            op += 1;
+            let request = random_request(&mut rng, &actors, &model);
+            expected.push(without_messages((
+                OpId::new(op),
+                Ok(model.apply(&request, now)),
+            )));
+            batch.push((OpId::new(op), request));
+        }
+        let got: Vec<_> = store
+            .execute(batch.clone(), now)
+            .into_iter()
+            .map(without_messages)
             .collect();
-        let expected: Vec<_> = batch
-            .iter()
-            .map(|(op, r)| (*op, Ok(model.apply(r, now))))
-            .collect();
-        let got = store.execute(batch.clone(), now);
         assert_eq!(got, expected, "seed {seed}: batch {batch:?}");
     }
     let snapshot = store.snapshot().unwrap();

@@ -52,6 +52,7 @@ mod io;
 pub mod kv_policy;
 mod link;
 mod metrics;
+pub mod page_store;
 /// The simulator's runner model and the tests play a v7 runner: its messages with their shared
 /// types, under one crate-private name. The core itself sees only `link`'s vocabulary.
 #[cfg(any(test, feature = "testkit"))]

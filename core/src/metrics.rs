@@ -24,7 +24,7 @@ counters! {
     /// Runner connections refused (version, namespace, token, limit, a pool of the other
     /// protocol).
     runner_rejects,
-    /// Runner calls refused because the gateway does not serve them yet (v8's SQLite calls).
+    /// Runner calls refused because the gateway does not serve them (v8's remote SQL execution).
     runner_calls_refused,
     /// Runner frames that failed to decode (the runner is closed).
     runner_decode_errors,
@@ -94,6 +94,11 @@ counters! {
     kv_rejected,
     /// KV requests executed.
     kv_requests,
+    /// SQLite page-store calls refused before the store: actor unknown, hosted elsewhere or by
+    /// a newer generation, or a malformed call.
+    sqlite_calls_rejected,
+    /// SQLite page-store calls passed to the store (which may still refuse them on its fences).
+    sqlite_calls,
     /// Client connections refused (unknown actor, limits).
     client_rejects,
     /// Client WebSockets opened on an actor.

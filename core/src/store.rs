@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::ids::ActorId;
+use crate::page_store::{PageAnswer, PageOp};
 use torpor_protocol::shared::{GatewayId, Headers, KvRequestData, KvResponseData, RequestId};
 
 /// The durable part of an actor (the registry row).
@@ -72,7 +73,7 @@ pub enum StoreRequest {
     /// Insert or replace the actor's registry row (boxed: the largest request by far, and every
     /// output moves through the outbox).
     PutActor(Box<ActorRecord>),
-    /// Delete the actor's registry row and all its KV data.
+    /// Delete the actor's registry row and all its KV and SQLite data.
     DeleteActor(ActorId),
     /// Insert a namespace (created at run time).
     PutNamespace(NamespaceRecord),
@@ -82,6 +83,16 @@ pub enum StoreRequest {
         actor: ActorId,
         /// The request, exactly as the runner sent it (boxed, like the rows: outputs stay small).
         request: Box<KvRequestData>,
+    },
+    /// Execute an actor's SQLite page-store call ([`crate::page_store`]), fenced by the
+    /// caller's generation against the registry's; reply with [`StoreReply::Pages`].
+    Pages {
+        /// The actor whose database it is.
+        actor: ActorId,
+        /// The calling instance's generation.
+        generation: u64,
+        /// The call (boxed: pages are large, and outputs stay small).
+        op: Box<PageOp>,
     },
     /// Insert or replace a hibernation index row (written once per socket: it stays alive
     /// through its gateway's lease).
@@ -144,6 +155,8 @@ pub enum StoreReply {
     Done,
     /// A KV response (which may itself be a `KvErrorResponse` for invalid requests).
     Kv(KvResponseData),
+    /// A page-store answer (which may itself be a refusal: a fence, a limit).
+    Pages(PageAnswer),
 }
 
 /// A failed store operation, by class (the adapter maps its own errors to these).

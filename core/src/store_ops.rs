@@ -3,8 +3,8 @@
 //! Transient failures (busy, I/O) of registry and index writes are retried with capped
 //! exponential backoff until they succeed (a retry writes the actor's *current* row, so a late
 //! retry never reverts a newer write). Permanent ones (constraint, corruption) are never
-//! retried: each has a defined effect (`store_failed_for_good`). KV requests are not retried:
-//! the runner gets a `KvErrorResponse` and decides.
+//! retried: each has a defined effect (`store_failed_for_good`). KV and page-store requests are
+//! not retried: the runner gets an error response and decides.
 
 use crate::ids::{ActorId, AdminReqId, ClientId};
 use crate::runner::RunnerIdx;
@@ -37,6 +37,13 @@ pub(crate) enum Purpose {
     Index(StoreRequest),
     /// A runner's KV request; answered on the runner's current connection.
     Kv { runner: RunnerIdx, request_id: u32 },
+    /// A runner's page-store call; answered like a KV request (not retried: the actor's VFS
+    /// gets the error and decides).
+    Pages {
+        runner: RunnerIdx,
+        request_id: u32,
+        kind: crate::page_store::PageOpKind,
+    },
     /// `GET /actors/{id}/kv/keys/{key}`: one key read for the admin API (not retried, like a
     /// runner's KV request: the caller gets the error).
     AdminKvGet(AdminReqId),

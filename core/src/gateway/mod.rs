@@ -13,6 +13,7 @@ mod inspect;
 #[cfg(any(test, feature = "testkit"))]
 mod invariants;
 mod kv;
+mod pages;
 mod route;
 mod runner_session;
 mod store_ops;

@@ -148,6 +148,7 @@ impl Gateway {
                 self.cx.timers.set(TimerKey::RunnerPongDue(conn), due);
             }
             FromRunner::Kv(call) => self.handle_kv_request(idx, call),
+            FromRunner::Pages(call) => self.handle_pages_call(idx, call),
             FromRunner::Tunnel(id, msg) => self.handle_tunnel_message(now, idx, id, msg),
             FromRunner::Unserved(refusal) => {
                 self.cx.metrics.runner_calls_refused += 1;

@@ -5,6 +5,7 @@ use crate::gateway::Gateway;
 use crate::ids::OpId;
 use crate::io::Output;
 use crate::link::ToRunner;
+use crate::page_store::{PageAnswer, PageError};
 use crate::runner::RunnerIdx;
 use crate::store::{StoreFailure, StoreReply, StoreRequest};
 use crate::store_ops::{PendingOp, Purpose};
@@ -83,11 +84,26 @@ impl Gateway {
             Purpose::Kv { runner, request_id } => {
                 let data = match reply {
                     StoreReply::Kv(data) => data,
-                    StoreReply::Done => KvResponseData::Error(KvErrorResponse {
-                        message: "internal error: store returned no KV response".to_owned(),
+                    other => KvResponseData::Error(KvErrorResponse {
+                        message: format!(
+                            "internal error: the store answered a KV request with {other:?}"
+                        ),
                     }),
                 };
                 self.send_kv_response(runner, request_id, data);
+            }
+            Purpose::Pages {
+                runner,
+                request_id,
+                kind,
+            } => {
+                let answer = match reply {
+                    StoreReply::Pages(answer) => answer,
+                    other => PageAnswer::Error(PageError::unavailable(format!(
+                        "internal error: the store answered a page call with {other:?}"
+                    ))),
+                };
+                self.send_pages_answer(runner, request_id, kind, answer);
             }
             Purpose::AdminKvGet(req) => {
                 let reply = match reply {
@@ -117,6 +133,16 @@ impl Gateway {
                 message: failure.to_string(),
             });
             self.send_kv_response(runner, request_id, data);
+            return;
+        }
+        if let Purpose::Pages {
+            runner,
+            request_id,
+            kind,
+        } = pending.purpose
+        {
+            let answer = PageAnswer::Error(PageError::unavailable(failure.to_string()));
+            self.send_pages_answer(runner, request_id, kind, answer);
             return;
         }
         if let Purpose::AdminKvGet(req) = pending.purpose {
@@ -185,6 +211,7 @@ impl Gateway {
             Purpose::IndexPut(_)
             | Purpose::Index(_)
             | Purpose::Kv { .. }
+            | Purpose::Pages { .. }
             | Purpose::AdminKvGet(_) => {}
         }
     }
@@ -230,7 +257,7 @@ impl Gateway {
                 }
             }
             Purpose::Index(request) => request.clone(),
-            Purpose::Kv { .. } | Purpose::AdminKvGet(_) => return,
+            Purpose::Kv { .. } | Purpose::Pages { .. } | Purpose::AdminKvGet(_) => return,
         };
         self.issue_store_attempt(request, pending.purpose, pending.attempts);
     }

@@ -22,6 +22,8 @@ use torpor_protocol::shared::{
 };
 use torpor_protocol::{DecodeError, Limits, StrMap};
 
+use crate::page_store::{PageAnswer, PageOp, PageOpKind};
+
 /// The protocol a runner connection speaks, from its `protocol_version`: runner protocol v7
 /// (`/runners/connect`) or envoy protocol v8 (`/envoys/connect`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +65,20 @@ impl Protocol {
         match self {
             Self::V7 => v7::encode(msg),
             Self::V8 => v8::encode(msg),
+        }
+    }
+
+    /// Encodes the answer to a [`PagesCall`] in the response type of the call's kind; `None`
+    /// for v7, which has no page store (its runners make no such call).
+    pub(crate) fn encode_pages(
+        self,
+        request_id: u32,
+        kind: PageOpKind,
+        answer: PageAnswer,
+    ) -> Option<Bytes> {
+        match self {
+            Self::V7 => None,
+            Self::V8 => Some(v8::encode_pages(request_id, kind, answer)),
         }
     }
 
@@ -131,10 +147,13 @@ pub(crate) enum FromRunner {
     },
     /// A KV call from one of its actors.
     Kv(KvCall),
+    /// A SQLite page-store call from one of its actors (v8).
+    Pages(PagesCall),
     /// An actor's answer to a client.
     Tunnel(MessageId, TunnelToClient),
-    /// A call the gateway does not serve yet (v8's SQLite calls), with its refusal already
-    /// encoded in the call's own response type: the gateway sends it back as it is.
+    /// A call the gateway does not serve (v8's remote SQL execution: RivetKit's native envoy
+    /// runs SQL itself over the page store), with its refusal already encoded in the call's
+    /// own response type: the gateway sends it back as it is.
     Unserved(Bytes),
 }
 
@@ -186,6 +205,19 @@ pub(crate) struct KvCall {
     pub(crate) request_id: u32,
     /// The operation.
     pub(crate) data: KvRequestData,
+}
+
+/// A page-store call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PagesCall {
+    /// The calling actor, as the runner names it.
+    pub(crate) actor_id: String,
+    /// The runner's id for the call, echoed in the answer.
+    pub(crate) request_id: u32,
+    /// The calling instance's generation, if it names one (RivetKit's always does).
+    pub(crate) generation: Option<u64>,
+    /// The operation.
+    pub(crate) op: PageOp,
 }
 
 /// What the core tells a runner.

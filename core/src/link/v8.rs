@@ -5,30 +5,34 @@
 //! name is the connect URL's `pool_name`), its welcome carries no runner id, a stop says why,
 //! requests and opens may name the actor generation (the gateway leaves that to the envoy: the
 //! newest live instance), the envoy's request-body credit is moot (the gateway sends bodies
-//! whole), responses are asked for whole (response-body credit is not granted yet), and the
-//! SQLite calls are refused until the page store exists.
+//! whole), responses are asked for whole (response-body credit is not granted yet), the SQLite
+//! page calls go to the page store ([`crate::page_store`]) and remote SQL execution is refused.
 
 use bytes::Bytes;
 use torpor_protocol::shared::MessageId;
 use torpor_protocol::v8::{
     Command, CommandStartActor, CommandStopActor, CommandWrapper, HttpStreamAbortReason,
-    HttpStreamAbortReasonKind, PROTOCOL_VERSION, ProtocolMetadata, SqliteCommitFinalizeResponse,
-    SqliteCommitResponse, SqliteCommitStageBeginResponse, SqliteCommitStageSegmentResponse,
-    SqliteErrorResponse, SqliteExecResponse, SqliteExecuteBatchResponse, SqliteExecuteResponse,
-    SqliteGetPagesResponse, StopActorReason, ToEnvoy, ToEnvoyAckEvents, ToEnvoyInit,
-    ToEnvoyKvResponse, ToEnvoyPing, ToEnvoyRequestAbort, ToEnvoyRequestStart,
-    ToEnvoySqliteCommitFinalizeResponse, ToEnvoySqliteCommitResponse,
-    ToEnvoySqliteCommitStageBeginResponse, ToEnvoySqliteCommitStageSegmentResponse,
-    ToEnvoySqliteExecResponse, ToEnvoySqliteExecuteBatchResponse, ToEnvoySqliteExecuteResponse,
-    ToEnvoySqliteGetPagesResponse, ToEnvoyTunnelMessage, ToEnvoyTunnelMessageKind,
-    ToEnvoyWebSocketClose, ToEnvoyWebSocketMessage, ToEnvoyWebSocketOpen, ToRivet,
-    ToRivetTunnelMessageKind,
+    HttpStreamAbortReasonKind, PROTOCOL_VERSION, ProtocolMetadata, SqliteCommitFinalizeOk,
+    SqliteCommitFinalizeResponse, SqliteCommitOk, SqliteCommitResponse, SqliteCommitStageBeginOk,
+    SqliteCommitStageBeginResponse, SqliteCommitStageSegmentOk, SqliteCommitStageSegmentResponse,
+    SqliteDirtyPage, SqliteErrorResponse, SqliteExecResponse, SqliteExecuteBatchResponse,
+    SqliteExecuteResponse, SqliteFetchedPage, SqliteGetPagesOk, SqliteGetPagesResponse,
+    StopActorReason, ToEnvoy, ToEnvoyAckEvents, ToEnvoyInit, ToEnvoyKvResponse, ToEnvoyPing,
+    ToEnvoyRequestAbort, ToEnvoyRequestStart, ToEnvoySqliteCommitFinalizeResponse,
+    ToEnvoySqliteCommitResponse, ToEnvoySqliteCommitStageBeginResponse,
+    ToEnvoySqliteCommitStageSegmentResponse, ToEnvoySqliteExecResponse,
+    ToEnvoySqliteExecuteBatchResponse, ToEnvoySqliteExecuteResponse, ToEnvoySqliteGetPagesResponse,
+    ToEnvoyTunnelMessage, ToEnvoyTunnelMessageKind, ToEnvoyWebSocketClose, ToEnvoyWebSocketMessage,
+    ToEnvoyWebSocketOpen, ToRivet, ToRivetTunnelMessageKind,
 };
 use torpor_protocol::{DecodeError, Limits};
 
+use crate::page_store::{DirtyPage, PageAnswer, PageError, PageOp, PageOpKind};
+
 use super::{
-    ActorCommand, ActorCommandKind, BodyChunk, FromRunner, KvCall, ResponseStart, RunnerHello,
-    StopReason, ToRunner, TunnelToActor, TunnelToClient, WebSocketClose, WebSocketData,
+    ActorCommand, ActorCommandKind, BodyChunk, FromRunner, KvCall, PagesCall, ResponseStart,
+    RunnerHello, StopReason, ToRunner, TunnelToActor, TunnelToClient, WebSocketClose,
+    WebSocketData,
 };
 
 pub(super) const VERSION: u16 = PROTOCOL_VERSION;
@@ -55,20 +59,58 @@ pub(super) fn decode(bytes: &[u8], limits: Limits) -> Result<FromRunner, DecodeE
         ToRivet::TunnelMessage(msg) => {
             FromRunner::Tunnel(msg.message_id, tunnel_to_client(msg.message_kind))
         }
-        ToRivet::SqliteGetPagesRequest(r) => unserved(r.request_id, SqliteCall::GetPages),
-        ToRivet::SqliteCommitRequest(r) => unserved(r.request_id, SqliteCall::Commit),
-        ToRivet::SqliteCommitStageBeginRequest(r) => {
-            unserved(r.request_id, SqliteCall::CommitStageBegin)
+        ToRivet::SqliteGetPagesRequest(r) => FromRunner::Pages(PagesCall {
+            actor_id: r.data.actor_id,
+            request_id: r.request_id,
+            generation: r.data.expected_generation,
+            op: PageOp::GetPages {
+                pgnos: r.data.pgnos,
+                expected_head: r.data.expected_head_txid,
+            },
+        }),
+        ToRivet::SqliteCommitRequest(r) => FromRunner::Pages(PagesCall {
+            actor_id: r.data.actor_id,
+            request_id: r.request_id,
+            generation: r.data.expected_generation,
+            op: PageOp::Commit {
+                pages: dirty_pages(r.data.dirty_pages),
+                db_size_pages: r.data.db_size_pages,
+                expected_head: r.data.expected_head_txid,
+            },
+        }),
+        ToRivet::SqliteCommitStageBeginRequest(r) => FromRunner::Pages(PagesCall {
+            actor_id: r.data.actor_id,
+            request_id: r.request_id,
+            generation: r.data.expected_generation,
+            op: PageOp::StageBegin {
+                expected_head: r.data.expected_head_txid,
+            },
+        }),
+        ToRivet::SqliteCommitStageSegmentRequest(r) => FromRunner::Pages(PagesCall {
+            actor_id: r.data.actor_id,
+            request_id: r.request_id,
+            generation: r.data.expected_generation,
+            op: PageOp::StageSegment {
+                txid: r.data.txid,
+                first_pgno: r.data.first_pgno,
+                pages: dirty_pages(r.data.dirty_pages),
+            },
+        }),
+        ToRivet::SqliteCommitFinalizeRequest(r) => FromRunner::Pages(PagesCall {
+            actor_id: r.data.actor_id,
+            request_id: r.request_id,
+            generation: r.data.expected_generation,
+            op: PageOp::StageFinalize {
+                txid: r.data.txid,
+                db_size_pages: r.data.new_db_size_pages,
+                segment_first_pgnos: r.data.segment_first_pgnos,
+            },
+        }),
+        ToRivet::SqliteExecRequest(r) => unserved(r.request_id, RemoteSqlCall::Exec),
+        ToRivet::SqliteExecuteRequest(r) => unserved(r.request_id, RemoteSqlCall::Execute),
+        ToRivet::SqliteExecuteBatchRequest(r) => {
+            unserved(r.request_id, RemoteSqlCall::ExecuteBatch)
         }
-        ToRivet::SqliteCommitStageSegmentRequest(r) => {
-            unserved(r.request_id, SqliteCall::CommitStageSegment)
-        }
-        ToRivet::SqliteCommitFinalizeRequest(r) => {
-            unserved(r.request_id, SqliteCall::CommitFinalize)
-        }
-        ToRivet::SqliteExecRequest(r) => unserved(r.request_id, SqliteCall::Exec),
-        ToRivet::SqliteExecuteRequest(r) => unserved(r.request_id, SqliteCall::Execute),
-        ToRivet::SqliteExecuteBatchRequest(r) => unserved(r.request_id, SqliteCall::ExecuteBatch),
     })
 }
 
@@ -125,66 +167,142 @@ pub(super) fn encode(msg: ToRunner) -> Bytes {
     msg.to_bytes().into()
 }
 
-/// The calls of v8's SQLite families, which the gateway does not serve yet.
+fn dirty_pages(pages: Vec<SqliteDirtyPage>) -> Vec<DirtyPage> {
+    pages
+        .into_iter()
+        .map(|p| DirtyPage {
+            pgno: p.pgno,
+            bytes: p.bytes,
+        })
+        .collect()
+}
+
+/// The answer to a page-store call, in the response type of its kind. An answer of another
+/// kind's shape cannot come from the store; it is sent as that kind's error rather than lost.
+pub(super) fn encode_pages(request_id: u32, kind: PageOpKind, answer: PageAnswer) -> Bytes {
+    let error = |e: PageError| SqliteErrorResponse {
+        group: e.group,
+        code: e.code,
+        message: e.message,
+    };
+    let mismatch = |answer: &PageAnswer| SqliteErrorResponse {
+        group: "torpor".to_owned(),
+        code: "internal_error".to_owned(),
+        message: format!("the store answered a {kind:?} call with {answer:?}"),
+    };
+    let msg = match (kind, answer) {
+        (PageOpKind::GetPages, answer) => {
+            ToEnvoy::SqliteGetPagesResponse(ToEnvoySqliteGetPagesResponse {
+                request_id,
+                data: match answer {
+                    PageAnswer::Pages { pages, head } => {
+                        SqliteGetPagesResponse::GetPagesOk(SqliteGetPagesOk {
+                            pages: pages
+                                .into_iter()
+                                .map(|(pgno, bytes)| SqliteFetchedPage { pgno, bytes })
+                                .collect(),
+                            head_txid: Some(head),
+                        })
+                    }
+                    PageAnswer::Error(e) => SqliteGetPagesResponse::ErrorResponse(error(e)),
+                    other => SqliteGetPagesResponse::ErrorResponse(mismatch(&other)),
+                },
+            })
+        }
+        (PageOpKind::Commit, answer) => {
+            ToEnvoy::SqliteCommitResponse(ToEnvoySqliteCommitResponse {
+                request_id,
+                data: match answer {
+                    PageAnswer::Committed { head } => {
+                        SqliteCommitResponse::CommitOk(SqliteCommitOk {
+                            head_txid: Some(head),
+                        })
+                    }
+                    PageAnswer::Error(e) => SqliteCommitResponse::ErrorResponse(error(e)),
+                    other => SqliteCommitResponse::ErrorResponse(mismatch(&other)),
+                },
+            })
+        }
+        (PageOpKind::StageBegin, answer) => {
+            ToEnvoy::SqliteCommitStageBeginResponse(ToEnvoySqliteCommitStageBeginResponse {
+                request_id,
+                data: match answer {
+                    PageAnswer::StageBegun { txid } => {
+                        SqliteCommitStageBeginResponse::CommitStageBeginOk(
+                            SqliteCommitStageBeginOk { txid },
+                        )
+                    }
+                    PageAnswer::Error(e) => SqliteCommitStageBeginResponse::ErrorResponse(error(e)),
+                    other => SqliteCommitStageBeginResponse::ErrorResponse(mismatch(&other)),
+                },
+            })
+        }
+        (PageOpKind::StageSegment, answer) => {
+            ToEnvoy::SqliteCommitStageSegmentResponse(ToEnvoySqliteCommitStageSegmentResponse {
+                request_id,
+                data: match answer {
+                    PageAnswer::Staged { staged_bytes } => {
+                        SqliteCommitStageSegmentResponse::CommitStageSegmentOk(
+                            SqliteCommitStageSegmentOk { staged_bytes },
+                        )
+                    }
+                    PageAnswer::Error(e) => {
+                        SqliteCommitStageSegmentResponse::ErrorResponse(error(e))
+                    }
+                    other => SqliteCommitStageSegmentResponse::ErrorResponse(mismatch(&other)),
+                },
+            })
+        }
+        (PageOpKind::StageFinalize, answer) => {
+            ToEnvoy::SqliteCommitFinalizeResponse(ToEnvoySqliteCommitFinalizeResponse {
+                request_id,
+                data: match answer {
+                    PageAnswer::Committed { head } => {
+                        SqliteCommitFinalizeResponse::CommitFinalizeOk(SqliteCommitFinalizeOk {
+                            head_txid: Some(head),
+                        })
+                    }
+                    PageAnswer::Error(e) => SqliteCommitFinalizeResponse::ErrorResponse(error(e)),
+                    other => SqliteCommitFinalizeResponse::ErrorResponse(mismatch(&other)),
+                },
+            })
+        }
+    };
+    msg.to_bytes().into()
+}
+
+/// v8's remote SQL execution, which the gateway does not serve: RivetKit's native envoy runs
+/// SQL itself over the page store (only builds without native SQLite ask the engine to).
 #[derive(Debug, Clone, Copy)]
-enum SqliteCall {
-    GetPages,
-    Commit,
-    CommitStageBegin,
-    CommitStageSegment,
-    CommitFinalize,
+enum RemoteSqlCall {
     Exec,
     Execute,
     ExecuteBatch,
 }
 
-/// The refusal of a call, encoded in that call's own response type.
-fn refusal(request_id: u32, kind: SqliteCall) -> Bytes {
-    use SqliteCall as U;
+/// The refusal of a remote SQL call, encoded in that call's own response type, in the
+/// engine's words for "not here".
+fn refusal(request_id: u32, kind: RemoteSqlCall) -> Bytes {
     let e = SqliteErrorResponse {
-        group: "torpor".to_owned(),
-        code: "sqlite_unsupported".to_owned(),
-        message: "this gateway does not serve the actor SQLite store yet".to_owned(),
+        group: "sqlite".to_owned(),
+        code: "remote_unavailable".to_owned(),
+        message: "Remote SQLite is unavailable.".to_owned(),
     };
     let msg = match kind {
-        U::GetPages => ToEnvoy::SqliteGetPagesResponse(ToEnvoySqliteGetPagesResponse {
-            request_id,
-            data: SqliteGetPagesResponse::ErrorResponse(e),
-        }),
-        U::Commit => ToEnvoy::SqliteCommitResponse(ToEnvoySqliteCommitResponse {
-            request_id,
-            data: SqliteCommitResponse::ErrorResponse(e),
-        }),
-        U::CommitStageBegin => {
-            ToEnvoy::SqliteCommitStageBeginResponse(ToEnvoySqliteCommitStageBeginResponse {
-                request_id,
-                data: SqliteCommitStageBeginResponse::ErrorResponse(e),
-            })
-        }
-        U::CommitStageSegment => {
-            ToEnvoy::SqliteCommitStageSegmentResponse(ToEnvoySqliteCommitStageSegmentResponse {
-                request_id,
-                data: SqliteCommitStageSegmentResponse::ErrorResponse(e),
-            })
-        }
-        U::CommitFinalize => {
-            ToEnvoy::SqliteCommitFinalizeResponse(ToEnvoySqliteCommitFinalizeResponse {
-                request_id,
-                data: SqliteCommitFinalizeResponse::ErrorResponse(e),
-            })
-        }
-        U::Exec => ToEnvoy::SqliteExecResponse(ToEnvoySqliteExecResponse {
+        RemoteSqlCall::Exec => ToEnvoy::SqliteExecResponse(ToEnvoySqliteExecResponse {
             request_id,
             data: SqliteExecResponse::ErrorResponse(e),
         }),
-        U::Execute => ToEnvoy::SqliteExecuteResponse(ToEnvoySqliteExecuteResponse {
+        RemoteSqlCall::Execute => ToEnvoy::SqliteExecuteResponse(ToEnvoySqliteExecuteResponse {
             request_id,
             data: SqliteExecuteResponse::ErrorResponse(e),
         }),
-        U::ExecuteBatch => ToEnvoy::SqliteExecuteBatchResponse(ToEnvoySqliteExecuteBatchResponse {
-            request_id,
-            data: SqliteExecuteBatchResponse::ErrorResponse(e),
-        }),
+        RemoteSqlCall::ExecuteBatch => {
+            ToEnvoy::SqliteExecuteBatchResponse(ToEnvoySqliteExecuteBatchResponse {
+                request_id,
+                data: SqliteExecuteBatchResponse::ErrorResponse(e),
+            })
+        }
     };
     msg.to_bytes().into()
 }

@@ -124,7 +124,10 @@ impl Driver {
                 .iter()
                 .filter_map(|o| match o {
                     Output::Store { op, request }
-                        if !matches!(request, StoreRequest::Kv { .. }) =>
+                        if !matches!(
+                            request,
+                            StoreRequest::Kv { .. } | StoreRequest::Pages { .. }
+                        ) =>
                     {
                         Some(Input::StoreDone {
                             op: *op,

@@ -1,19 +1,26 @@
 //! Envoy sessions (protocol v8, `/envoys/connect`): admission, the handshake, actors started,
-//! reached and stopped in v8's words, refused SQLite calls, and one protocol per pool.
+//! reached and stopped in v8's words, SQLite page calls fenced by generation, refused remote SQL
+//! calls, and one protocol per pool.
 
 use torpor_protocol::shared::{ActorCheckpoint, ActorState, Event, EventActorStateUpdate};
+use torpor_protocol::shared::{ActorStateStopped, StopCode};
 use torpor_protocol::shared::{EventWrapper, MessageId};
 use torpor_protocol::v8::{
-    Command, CommandWrapper, SqliteErrorResponse, SqliteGetPagesRequest, SqliteGetPagesResponse,
-    StopActorReason, ToEnvoy, ToEnvoySqliteGetPagesResponse, ToEnvoyTunnelMessageKind, ToRivet,
-    ToRivetMetadata, ToRivetSqliteGetPagesRequest, ToRivetTunnelMessage, ToRivetTunnelMessageKind,
-    ToRivetWebSocketMessageAck, ToRivetWebSocketOpen,
+    Command, CommandWrapper, SqliteCommitRequest, SqliteCommitResponse, SqliteDirtyPage,
+    SqliteErrorResponse, SqliteExecRequest, SqliteExecResponse, SqliteFetchedPage,
+    SqliteGetPagesOk, SqliteGetPagesRequest, SqliteGetPagesResponse, StopActorReason, ToEnvoy,
+    ToEnvoySqliteCommitResponse, ToEnvoySqliteExecResponse, ToEnvoySqliteGetPagesResponse,
+    ToEnvoyTunnelMessageKind, ToRivet, ToRivetMetadata, ToRivetSqliteCommitRequest,
+    ToRivetSqliteExecRequest, ToRivetSqliteGetPagesRequest, ToRivetTunnelMessage,
+    ToRivetTunnelMessageKind, ToRivetWebSocketMessageAck, ToRivetWebSocketOpen,
 };
 
 use crate::AdminCommand;
 use crate::config::Config;
-use crate::ids::RunnerConnId;
+use crate::ids::{OpId, RunnerConnId};
 use crate::io::{ClientFrame, CloseFrame, Input, Output, RunnerParams};
+use crate::page_store::{PageAnswer, PageOp};
+use crate::store::{StoreFailure, StoreReply, StoreRequest};
 use crate::testkit::driver::*;
 
 fn envoy_params(key: &str, pool: Option<&str>) -> RunnerParams {
@@ -208,33 +215,206 @@ fn stops_tell_the_envoy_their_reason() {
 }
 
 #[test]
-fn sqlite_calls_are_refused_in_their_own_response_type() {
+fn remote_sql_calls_are_refused_in_their_own_response_type() {
     let mut d = Driver::new(Config::default());
     let (conn, _) = envoy(&mut d, "envoy-1");
-    let call = ToRivet::SqliteGetPagesRequest(ToRivetSqliteGetPagesRequest {
+    let call = ToRivet::SqliteExecRequest(ToRivetSqliteExecRequest {
         request_id: 7,
-        data: SqliteGetPagesRequest {
+        data: SqliteExecRequest {
+            namespace_id: "default".into(),
             actor_id: "a".into(),
-            pgnos: vec![1],
-            expected_generation: None,
-            expected_head_txid: None,
+            generation: 0,
+            sql: "SELECT 1".into(),
         },
     });
     let out = send(&mut d, conn, &call);
     assert_eq!(
         to_envoy(&out, conn),
+        vec![ToEnvoy::SqliteExecResponse(ToEnvoySqliteExecResponse {
+            request_id: 7,
+            data: SqliteExecResponse::ErrorResponse(SqliteErrorResponse {
+                group: "sqlite".into(),
+                code: "remote_unavailable".into(),
+                message: "Remote SQLite is unavailable.".into(),
+            }),
+        })]
+    );
+    assert_eq!(d.gw.metrics().runner_calls_refused, 1);
+}
+
+fn get_pages(request_id: u32, actor_id: &str, generation: Option<u64>) -> ToRivet {
+    ToRivet::SqliteGetPagesRequest(ToRivetSqliteGetPagesRequest {
+        request_id,
+        data: SqliteGetPagesRequest {
+            actor_id: actor_id.into(),
+            pgnos: vec![1, 2],
+            expected_generation: generation,
+            expected_head_txid: None,
+        },
+    })
+}
+
+fn commit_call(request_id: u32, actor_id: &str, generation: Option<u64>) -> ToRivet {
+    ToRivet::SqliteCommitRequest(ToRivetSqliteCommitRequest {
+        request_id,
+        data: SqliteCommitRequest {
+            actor_id: actor_id.into(),
+            dirty_pages: vec![SqliteDirtyPage {
+                pgno: 1,
+                bytes: vec![3; 4096],
+            }],
+            db_size_pages: 1,
+            now_ms: 0,
+            expected_generation: generation,
+            expected_head_txid: Some(0),
+        },
+    })
+}
+
+/// The page-store requests in `out`.
+fn page_requests(out: &[Output]) -> Vec<(OpId, StoreRequest)> {
+    store_requests(out)
+        .into_iter()
+        .filter(|(_, r)| matches!(r, StoreRequest::Pages { .. }))
+        .collect()
+}
+
+fn commit_error(out: &[Output], conn: RunnerConnId) -> SqliteErrorResponse {
+    match to_envoy(out, conn).as_slice() {
+        [
+            ToEnvoy::SqliteCommitResponse(ToEnvoySqliteCommitResponse {
+                data: SqliteCommitResponse::ErrorResponse(e),
+                ..
+            }),
+        ] => e.clone(),
+        other => panic!("no refusal: {other:?}"),
+    }
+}
+
+#[test]
+fn page_calls_reach_the_store_with_their_generation_and_come_back_in_v8() {
+    let mut d = Driver::new(Config::default());
+    let (conn, _) = envoy(&mut d, "envoy-1");
+    let (actor, out) = d.create_actor("db", None, "default");
+    let start = commands_to(&out, conn).remove(0);
+    let id = start.checkpoint.actor_id.clone();
+    // Reads are served from the start command on: the VFS opens the database before Running.
+    let out = send(&mut d, conn, &get_pages(4, &id, Some(0)));
+    let [(op, request)] = page_requests(&out).try_into().expect("one page request");
+    assert_eq!(
+        request,
+        StoreRequest::Pages {
+            actor,
+            generation: 0,
+            op: Box::new(PageOp::GetPages {
+                pgnos: vec![1, 2],
+                expected_head: None,
+            }),
+        }
+    );
+    let out = d.step(Input::StoreDone {
+        op,
+        result: Ok(StoreReply::Pages(PageAnswer::Pages {
+            pages: vec![(1, Some(vec![9; 4096])), (2, None)],
+            head: 3,
+        })),
+    });
+    assert_eq!(
+        to_envoy(&out, conn),
         vec![ToEnvoy::SqliteGetPagesResponse(
             ToEnvoySqliteGetPagesResponse {
-                request_id: 7,
-                data: SqliteGetPagesResponse::ErrorResponse(SqliteErrorResponse {
-                    group: "torpor".into(),
-                    code: "sqlite_unsupported".into(),
-                    message: "this gateway does not serve the actor SQLite store yet".into(),
+                request_id: 4,
+                data: SqliteGetPagesResponse::GetPagesOk(SqliteGetPagesOk {
+                    pages: vec![
+                        SqliteFetchedPage {
+                            pgno: 1,
+                            bytes: Some(vec![9; 4096]),
+                        },
+                        SqliteFetchedPage {
+                            pgno: 2,
+                            bytes: None,
+                        },
+                    ],
+                    head_txid: Some(3),
                 }),
             }
         )]
     );
-    assert_eq!(d.gw.metrics().runner_calls_refused, 1);
+    // A store failure is the call's error, in the same response type.
+    send(&mut d, conn, &running(&start.checkpoint));
+    let out = send(&mut d, conn, &commit_call(5, &id, Some(0)));
+    let [(op, _)] = page_requests(&out).try_into().expect("one page request");
+    let out = d.step(Input::StoreDone {
+        op,
+        result: Err(StoreFailure::Busy),
+    });
+    let e = commit_error(&out, conn);
+    assert_eq!(
+        (e.group.as_str(), e.code.as_str()),
+        ("sqlite", "unavailable")
+    );
+    assert_eq!(d.gw.metrics().sqlite_calls, 2);
+
+    // While it stops (a sleep flushes the database), its calls still go through.
+    d.admin(AdminCommand::Sleep(actor));
+    let out = send(&mut d, conn, &commit_call(6, &id, Some(0)));
+    assert_eq!(page_requests(&out).len(), 1, "{out:?}");
+}
+
+#[test]
+fn a_stale_generation_cannot_commit_after_a_newer_one_started() {
+    let mut d = Driver::new(Config::default());
+    let (conn, _) = envoy(&mut d, "envoy-1");
+    let (actor, out) = d.create_actor("db", None, "default");
+    let first = commands_to(&out, conn).remove(0);
+    let id = first.checkpoint.actor_id.clone();
+    send(&mut d, conn, &running(&first.checkpoint));
+    // It sleeps, then a request wakes generation 1.
+    let (_, out) = d.admin(AdminCommand::Sleep(actor));
+    let stop = commands_to(&out, conn).remove(0);
+    send(
+        &mut d,
+        conn,
+        &ToRivet::Events(vec![EventWrapper {
+            checkpoint: ActorCheckpoint {
+                index: 1,
+                ..stop.checkpoint.clone()
+            },
+            inner: Event::ActorStateUpdate(EventActorStateUpdate {
+                state: ActorState::Stopped(ActorStateStopped {
+                    code: StopCode::Ok,
+                    message: None,
+                }),
+            }),
+        }]),
+    );
+    let (_, out) = d.open_websocket(actor, "/ws");
+    let second = commands_to(&out, conn).remove(0);
+    assert_eq!(second.checkpoint.generation, 1);
+
+    // The old instance's commit is refused before the store, in the engine's error shape.
+    let out = send(&mut d, conn, &commit_call(8, &id, Some(0)));
+    assert!(page_requests(&out).is_empty(), "{out:?}");
+    let e = commit_error(&out, conn);
+    assert_eq!(
+        (e.group.as_str(), e.code.as_str(), e.message.as_str()),
+        (
+            "actor",
+            "generation_mismatch",
+            "actor generation 0 is stale: generation 1 was started since"
+        )
+    );
+    // A call without a generation, and a call from an envoy that does not host the actor.
+    let out = send(&mut d, conn, &commit_call(9, &id, None));
+    assert_eq!(commit_error(&out, conn).code, "invalid_request");
+    let (other, _) = envoy(&mut d, "envoy-2");
+    let out = send(&mut d, other, &commit_call(10, &id, Some(1)));
+    assert_eq!(commit_error(&out, other).message, "actor does not exist");
+    assert_eq!(d.gw.metrics().sqlite_calls_rejected, 3);
+    assert_eq!(d.gw.metrics().sqlite_calls, 0);
+    // The current generation goes through.
+    let out = send(&mut d, conn, &commit_call(11, &id, Some(1)));
+    assert_eq!(page_requests(&out).len(), 1);
 }
 
 #[test]

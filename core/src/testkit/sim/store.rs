@@ -108,7 +108,7 @@ impl ModelStore {
                 self.leases.retain(|_, at| *at >= limit);
                 return stale;
             }
-            StoreRequest::Kv { .. } => {}
+            StoreRequest::Kv { .. } | StoreRequest::Pages { .. } => {}
         }
         Vec::new()
     }
@@ -132,7 +132,8 @@ impl ModelStore {
             StoreRequest::PurgeHibernation { .. } => self.purge_failed = true,
             StoreRequest::RenewLease { .. }
             | StoreRequest::GcHibernation { .. }
-            | StoreRequest::Kv { .. } => {}
+            | StoreRequest::Kv { .. }
+            | StoreRequest::Pages { .. } => {}
         }
     }
 }
