@@ -346,7 +346,7 @@ fn random_page_call(rng: &mut fastrand::Rng, actor: ActorId, generation: u64) ->
             expected_head: head(rng),
         },
         4 => {
-            let first_pgno = rng.u32(1..8);
+            let first_pgno = rng.u32(0..8);
             PageOp::StageSegment {
                 txid: rng.u64(1..5),
                 first_pgno,

@@ -66,7 +66,8 @@ pub enum PageOp {
     StageSegment {
         /// The staged transaction.
         txid: u64,
-        /// First page of the segment; segments come in ascending order.
+        /// Where the segment starts: a shard boundary (0 for the first shard), ascending
+        /// across segments.
         first_pgno: u32,
         /// The pages, none below `first_pgno`.
         pages: Vec<DirtyPage>,
@@ -260,14 +261,11 @@ pub fn validate(op: &PageOp) -> Result<(), PageError> {
             Ok(())
         }
         PageOp::StageBegin { .. } => Ok(()),
+        // A segment starts on a shard boundary, so the first one starts at 0; its pages still
+        // start at 1.
         PageOp::StageSegment {
             first_pgno, pages, ..
-        } => {
-            if *first_pgno == 0 {
-                return Err(PageError::invalid("page numbers start at 1"));
-            }
-            check_pages(pages, *first_pgno)
-        }
+        } => check_pages(pages, (*first_pgno).max(1)),
         PageOp::StageFinalize { db_size_pages, .. } => check_db_size(*db_size_pages),
     }
 }
