@@ -18,6 +18,7 @@ use crate::protocol::{
 };
 use crate::store::{Snapshot, StoreFailure, StoreReply, StoreRequest};
 use crate::time::{Instant, UnixMillis};
+use torpor_protocol::v8::ToEnvoy;
 
 /// Wall-clock time at the driver's epoch.
 pub const WALL_EPOCH: i64 = 1_700_000_000_000;
@@ -40,6 +41,9 @@ pub struct Driver {
     /// The wall clock minus `now`, in ms: the driver's wall clock runs with its monotonic one
     /// (the gateway takes both as inputs, as from an adapter).
     pub wall_offset: i64,
+    /// Connections that speak envoy protocol v8 ([`Driver::connect_envoy`]): their frames go
+    /// through [`super::envoy_shim`] both ways.
+    pub envoys: BTreeSet<RunnerConnId>,
     next_id: u64,
 }
 
@@ -85,6 +89,7 @@ impl Driver {
             auto_pong: false,
             check: true,
             deaf: BTreeSet::new(),
+            envoys: BTreeSet::new(),
             next_id: 1,
         }
     }
@@ -146,10 +151,11 @@ impl Driver {
                 .iter()
                 .filter_map(|o| match o {
                     Output::SendRunner { conn, .. } if self.deaf.contains(conn) => None,
-                    Output::SendRunner { conn, bytes } => match ToClient::decode(bytes) {
-                        Ok(ToClient::Ping(ping)) => Some(Input::RunnerBytes {
+                    Output::SendRunner { conn, bytes } => match self.decode_sent(*conn, bytes) {
+                        Some(ToClient::Ping(ping)) => Some(Input::RunnerBytes {
                             conn: *conn,
-                            bytes: ToServer::Pong(ToServerPong { ts: ping.ts }).to_bytes(),
+                            bytes: self
+                                .encode_for(*conn, ToServer::Pong(ToServerPong { ts: ping.ts })),
                         }),
                         _ => None,
                     },
@@ -239,12 +245,59 @@ impl Driver {
         (conn, out)
     }
 
-    /// Encodes and feeds one runner frame.
-    pub fn runner_send(&mut self, conn: RunnerConnId, msg: &ToServer) -> Vec<Output> {
-        self.step(Input::RunnerBytes {
+    /// Connects an envoy (protocol v8, `envoy_key` `key`, pool `pool`), sends its metadata
+    /// and returns the connection and the outputs of the handshake. The connection then takes
+    /// and gives v7 frames through [`super::envoy_shim`].
+    pub fn connect_envoy(&mut self, key: &str, pool: &str) -> (RunnerConnId, Vec<Output>) {
+        let conn = RunnerConnId::new(self.fresh());
+        let mut out = self.step(Input::RunnerConnect {
             conn,
-            bytes: msg.to_bytes(),
-        })
+            params: RunnerParams {
+                protocol_version: Some(8),
+                pool_name: Some(pool.into()),
+                ..runner_params(key)
+            },
+        });
+        assert!(out.contains(&Output::AcceptRunner { conn }), "{out:?}");
+        self.envoys.insert(conn);
+        out.extend(self.runner_send(
+            conn,
+            &ToServer::Init(ToServerInit {
+                name: pool.into(),
+                version: 1,
+                total_slots: 0,
+                prepopulate_actor_names: None,
+                metadata: None,
+            }),
+        ));
+        (conn, out)
+    }
+
+    /// Encodes and feeds one runner frame (rewritten into v8 for an envoy).
+    pub fn runner_send(&mut self, conn: RunnerConnId, msg: &ToServer) -> Vec<Output> {
+        let bytes = self.encode_for(conn, msg.clone());
+        self.step(Input::RunnerBytes { conn, bytes })
+    }
+
+    /// A runner frame as the connection's protocol encodes it.
+    fn encode_for(&self, conn: RunnerConnId, msg: ToServer) -> Vec<u8> {
+        if self.envoys.contains(&conn) {
+            super::envoy_shim::to_rivet(msg).to_bytes()
+        } else {
+            msg.to_bytes()
+        }
+    }
+
+    /// A frame the gateway sent to `conn`, as a v7 runner reads it (an envoy's frame through
+    /// the shim; `None` for an envoy frame with no v7 counterpart). Panics on bytes that do
+    /// not decode: the gateway must never send them.
+    pub fn decode_sent(&self, conn: RunnerConnId, bytes: &[u8]) -> Option<ToClient> {
+        if self.envoys.contains(&conn) {
+            let msg = ToEnvoy::decode(bytes).expect("the gateway sent an envoy undecodable bytes");
+            super::envoy_shim::to_client(msg)
+        } else {
+            Some(ToClient::decode(bytes).expect("the gateway sent undecodable bytes"))
+        }
     }
 
     /// Creates an actor on runner pool `runner_name` and returns its id and the outputs.
@@ -276,7 +329,18 @@ impl Driver {
                 } if *r == req => Some(actor.actor_id),
                 _ => None,
             })
-            .or_else(|| start_commands(&out).first().map(|(_, c)| actor_of(c)))
+            .or_else(|| {
+                out.iter().find_map(|o| match o {
+                    Output::SendRunner { conn, bytes } => match self.decode_sent(*conn, bytes) {
+                        Some(ToClient::Commands(cmds)) => cmds
+                            .iter()
+                            .find(|c| matches!(c.inner, Command::StartActor(_)))
+                            .map(actor_of),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+            })
             .expect("create replied or started");
         (id, out)
     }

@@ -5,6 +5,7 @@
 
 mod checks;
 pub mod driver;
+pub mod envoy_shim;
 pub mod fuzz;
 pub mod sim;
 pub mod steps;

@@ -109,6 +109,8 @@ pub struct Sim {
     /// that runner restarts then; another process connecting restarts nothing).
     bound_at: BTreeMap<RunnerConnId, Instant>,
     actors: Vec<ActorId>,
+    /// The runner pools of this world, each served by one protocol.
+    pools: &'static [WorldPool],
     gateway_id: GatewayId,
     store: ModelStore,
     pending_store: VecDeque<PendingStore>,
@@ -132,6 +134,48 @@ pub struct Sim {
     /// Violations containing one of these are skipped (`TORPOR_SIM_IGNORE=a|b`), to triage the
     /// failures behind a known one.
     ignore: Vec<String>,
+}
+
+/// A runner pool of a world, and whether envoys (protocol v8) or runners (v7) serve it (one
+/// protocol per pool, as the gateway requires).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorldPool {
+    /// The pool name.
+    pub name: &'static str,
+    /// Served by v8 envoys (through `testkit::envoy_shim`), else by v7 runners.
+    pub envoys: bool,
+}
+
+impl WorldPool {
+    const V7: &'static [Self] = &[Self {
+        name: "default",
+        envoys: false,
+    }];
+    const V8: &'static [Self] = &[Self {
+        name: "default",
+        envoys: true,
+    }];
+    const MIXED: &'static [Self] = &[
+        Self {
+            name: "default",
+            envoys: false,
+        },
+        Self {
+            name: "envoys",
+            envoys: true,
+        },
+    ];
+
+    /// A third of the worlds have v7 runners, a third v8 envoys, a third both (actor `a` on
+    /// the runners' pool, `b` on the envoys'). Drawn from the seed apart from the fault mix, so
+    /// a seed's faults are what they were before worlds had envoys.
+    fn draw(seed: u64) -> &'static [Self] {
+        match fastrand::Rng::with_seed(seed ^ 0x0e4e_0e4e_0e4e_0e4e).u8(0..3) {
+            0 => Self::V7,
+            1 => Self::V8,
+            _ => Self::MIXED,
+        }
+    }
 }
 
 impl Sim {
@@ -158,6 +202,7 @@ impl Sim {
             wake_on_close: params.wake_on_close,
             ..Config::default()
         };
+        let pools = WorldPool::draw(seed);
         let mut d = Driver::with_seed(config.clone(), seed);
         d.auto_pong = true;
         d.auto_store = false;
@@ -166,6 +211,7 @@ impl Sim {
             d,
             rng,
             params,
+            pools,
             config,
             seed,
             procs: BTreeMap::new(),
@@ -213,9 +259,17 @@ impl Sim {
                 })
                 .unwrap_or_default(),
         };
-        sim.connect_new_runner();
-        for name in ["a", "b"] {
-            let (actor, out) = sim.d.create_actor(name, None, "default");
+        match (sim.pools.len(), sim.pools.iter().all(|p| p.envoys)) {
+            (1, true) => sim.stats.envoy_worlds = 1,
+            (1, false) => {}
+            _ => sim.stats.mixed_worlds = 1,
+        }
+        for _ in 0..sim.pools.len() {
+            sim.connect_new_runner();
+        }
+        for (i, name) in ["a", "b"].into_iter().enumerate() {
+            let pool = sim.pools[i % sim.pools.len()].name;
+            let (actor, out) = sim.d.create_actor(name, None, pool);
             sim.actors.push(actor);
             sim.observe(out);
         }
@@ -231,6 +285,11 @@ impl Sim {
     /// The run's parameters (printed on failure).
     pub fn params(&self) -> &SimParams {
         &self.params
+    }
+
+    /// The world's runner pools and their protocols (printed on failure).
+    pub fn pools(&self) -> &'static [WorldPool] {
+        self.pools
     }
 
     /// Runs the fault phase then the liveness phase; `Err` names the first violation.
@@ -324,7 +383,7 @@ impl Sim {
                 self.report_closed(conn);
             }
         }
-        if self.procs.is_empty() && self.rng.f64() < 0.3 {
+        if self.pool_without_runner().is_some() && self.rng.f64() < 0.3 {
             self.connect_new_runner();
         }
         if self.rng.f64() >= self.params.store_delay {

@@ -13,7 +13,8 @@ fn run_seed(seed: u64) -> (SimStats, Result<(), String>) {
     let mut sim = Sim::new(seed);
     let outcome = sim.run().map_err(|why| {
         format!(
-            "simulation failed: {why}\nSEED={seed} params={:?}\nreplay: TORPOR_SIM_SEED={seed} cargo test -p torpor-core --lib hibernation_sim",
+            "simulation failed: {why}\nSEED={seed} pools={:?} params={:?}\nreplay: TORPOR_SIM_SEED={seed} cargo test -p torpor-core --lib hibernation_sim",
+            sim.pools(),
             sim.params()
         )
     });

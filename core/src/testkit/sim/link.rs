@@ -256,6 +256,11 @@ impl Sim {
         }
     }
 
+    /// The first of the world's pools that no runner process serves.
+    pub(super) fn pool_without_runner(&self) -> Option<usize> {
+        (0..self.pools.len()).find(|p| !self.procs.values().any(|r| r.pool == *p))
+    }
+
     /// Fault: a runner process dies. What it wrote may still arrive; what the gateway sends
     /// after is lost.
     pub(super) fn crash_runner(&mut self) {
@@ -328,21 +333,24 @@ impl Sim {
         self.observe(out);
     }
 
-    /// A new runner process with a fresh key connects.
+    /// A new runner process with a fresh key connects, to a pool no process serves (the first
+    /// pool if every one has one).
     pub(super) fn connect_new_runner(&mut self) {
         self.next_key += 1;
         let proc = self.next_proc;
         self.next_proc += 1;
-        let runner = ModelRunner::new(format!("runner-{}", self.next_key));
+        let pool = self.pool_without_runner().unwrap_or(0);
+        let runner = ModelRunner::new(format!("runner-{}", self.next_key), pool);
         self.procs.insert(proc, runner);
         self.attach(proc);
     }
 
     /// Connects process `proc` with its key (a new connection; its init goes first).
     pub(super) fn attach(&mut self, proc: ProcId) {
-        let Some(key) = self.procs.get(&proc).map(|r| r.key.clone()) else {
+        let Some((key, pool)) = self.procs.get(&proc).map(|r| (r.key.clone(), r.pool)) else {
             return;
         };
+        let pool = self.pools[pool];
         // Dead connections of this runner the gateway still holds: the new session replaces
         // them before the adapter reports them closed.
         let held: Vec<RunnerConnId> = self
@@ -351,7 +359,11 @@ impl Sim {
             .filter(|c| self.d.gw.inspect().conn_is_open(**c))
             .copied()
             .collect();
-        let (conn, out) = self.d.connect_runner(&key, "default", 8);
+        let (conn, out) = if pool.envoys {
+            self.d.connect_envoy(&key, pool.name)
+        } else {
+            self.d.connect_runner(&key, pool.name, 8)
+        };
         self.links.insert(
             conn,
             Link {

@@ -589,7 +589,7 @@ impl Sim {
         for proc in detached {
             self.attach(proc);
         }
-        if self.procs.is_empty() {
+        while self.pool_without_runner().is_some() {
             self.connect_new_runner();
         }
     }

@@ -152,6 +152,10 @@ macro_rules! stats {
 }
 
 stats! {
+    /// Worlds whose actors are served by v8 envoys only (1 per such world).
+    envoy_worlds,
+    /// Worlds with a v7 runner pool and a v8 envoy pool side by side (1 per such world).
+    mixed_worlds,
     /// Gateway restarts.
     restarts,
     /// Runner connections dropped with frames in flight (the process kept its state).

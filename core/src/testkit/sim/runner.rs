@@ -60,6 +60,8 @@ pub(super) struct Instance {
 #[derive(Debug)]
 pub(super) struct ModelRunner {
     pub(super) key: String,
+    /// Which of the world's pools it serves ([`super::WorldPool`]): its protocol with it.
+    pub(super) pool: usize,
     /// The runner id of the last `ToClientInit`.
     pub(super) runner_id: Option<String>,
     /// The connection it writes to; `None` while disconnected.
@@ -77,9 +79,10 @@ pub(super) struct ModelRunner {
 }
 
 impl ModelRunner {
-    pub(super) fn new(key: String) -> Self {
+    pub(super) fn new(key: String, pool: usize) -> Self {
         Self {
             key,
+            pool,
             runner_id: None,
             conn: None,
             ready: false,
