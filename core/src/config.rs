@@ -49,6 +49,15 @@ pub struct Config {
     pub store_retry_base: Duration,
     /// Longest delay between store retries.
     pub store_retry_max: Duration,
+    /// An actor that crashes again (or loses its runner again) within `crash_streak_reset` of
+    /// its last crash is started again only after this delay, doubled per further crash up to
+    /// `crash_restart_delay_max`; the first crash restarts at once. The engine does the same
+    /// (2 s base there), so a start that always fails does not spin the runner.
+    pub crash_restart_delay: Duration,
+    /// Longest delay before a crash-looping actor is started again.
+    pub crash_restart_delay_max: Duration,
+    /// A crash this long after the previous one counts as the first again (engine: 10 min).
+    pub crash_streak_reset: Duration,
     /// Decode limits for runner frames.
     pub decode_limits: torpor_protocol::Limits,
     /// An attached hibernatable socket closes (1011 `torpor.ack_timeout`) when its oldest
@@ -97,6 +106,9 @@ impl Default for Config {
             max_clients: 1_000_000,
             store_retry_base: Duration::from_millis(100),
             store_retry_max: Duration::from_secs(10),
+            crash_restart_delay: Duration::from_secs(1),
+            crash_restart_delay_max: Duration::from_secs(30),
+            crash_streak_reset: Duration::from_secs(600),
             decode_limits: torpor_protocol::Limits::DEFAULT,
             ack_timeout: Duration::from_secs(30),
             wake_deadline: Duration::from_secs(90),
@@ -172,6 +184,9 @@ impl Config {
             ("http_response_timeout", self.http_response_timeout),
             ("store_retry_base", self.store_retry_base),
             ("store_retry_max", self.store_retry_max),
+            ("crash_restart_delay", self.crash_restart_delay),
+            ("crash_restart_delay_max", self.crash_restart_delay_max),
+            ("crash_streak_reset", self.crash_streak_reset),
             ("ack_timeout", self.ack_timeout),
             ("wake_deadline", self.wake_deadline),
             (
@@ -189,6 +204,12 @@ impl Config {
         }
         if self.store_retry_max < self.store_retry_base {
             bad("store_retry_max", "must be at least store_retry_base")?;
+        }
+        if self.crash_restart_delay_max < self.crash_restart_delay {
+            bad(
+                "crash_restart_delay_max",
+                "must be at least crash_restart_delay",
+            )?;
         }
         for (field, n) in [
             (

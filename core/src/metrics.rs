@@ -64,6 +64,8 @@ counters! {
     /// Actors started again because they crashed (or lost their runner) with crash policy
     /// `restart`.
     actors_restarted_by_crash_policy,
+    /// Starts of crash-looping actors held back (`Config::crash_restart_delay`).
+    actor_restarts_delayed,
     /// Stray actor instances told to stop.
     stray_actors_stopped,
     /// Actor starts sent.

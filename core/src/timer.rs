@@ -23,6 +23,8 @@ pub enum TimerKey {
     ActorStop(ActorId),
     /// The sleeping actor's alarm is due.
     ActorAlarm(ActorId),
+    /// A crash-looping actor may be started again (see `Config::crash_restart_delay`).
+    ActorRestart(ActorId),
     /// The runner must answer the WebSocket open by then.
     WebSocketOpen(ClientId),
     /// The runner must start the HTTP response by then.

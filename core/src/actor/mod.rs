@@ -3,6 +3,7 @@
 mod stop;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
 
 use crate::admin::ActorInfo;
 use crate::ids::{ActorId, AdminReqId, ClientId, IdMap};
@@ -95,6 +96,13 @@ pub(crate) struct Actor {
     pub(crate) close_after_running: Vec<crate::hibernation::CloseAfterRunning>,
     /// Wall-clock milestones the admin API shows, epoch ms (see [`ActorInfo`]).
     pub(crate) times: Milestones,
+    /// Crashes in a row (each within `Config::crash_streak_reset` of the one before), and when
+    /// the last one was.
+    pub(crate) crashes: Option<(u32, Instant)>,
+    /// A crash-looping actor is not started before this.
+    pub(crate) restart_not_before: Option<Instant>,
+    /// Something needed it while its restart was held back: start it when the delay ends.
+    pub(crate) restart_owed: bool,
 }
 
 /// When an actor last changed state, as the engine reports it (epoch ms; in memory only, so a
@@ -129,7 +137,31 @@ impl Actor {
             hibernatable: 0,
             close_after_running: Vec::new(),
             times: Milestones::default(),
+            crashes: None,
+            restart_not_before: None,
+            restart_owed: false,
         }
+    }
+
+    /// It crashed (or lost its runner) at `now`: counts the crash into its streak (a crash
+    /// `reset` after the last one starts a new streak) and holds back its next start, for
+    /// `delay · 2^(streak − 2)` up to `max` (none after the first crash of a streak).
+    pub(crate) fn crashed(
+        &mut self,
+        now: Instant,
+        delay: Duration,
+        max: Duration,
+        reset: Duration,
+    ) {
+        let streak = match self.crashes {
+            Some((n, at)) if now.saturating_since(at) < reset => n.saturating_add(1),
+            _ => 1,
+        };
+        self.crashes = Some((streak, now));
+        self.restart_not_before = (streak > 1).then(|| {
+            let factor = 1u32 << (streak - 2).min(16);
+            now.saturating_add(delay.saturating_mul(factor).min(max))
+        });
     }
 
     /// A new allocation on `runner` begins: the next generation (after the first), fresh

@@ -20,6 +20,15 @@ impl Gateway {
             return;
         };
         match actor.phase {
+            Phase::Sleeping if actor.restart_not_before.is_some_and(|at| at > now) => {
+                // Crash-looping: started when its delay ends, whatever needs it meanwhile.
+                if !std::mem::replace(&mut actor.restart_owed, true) {
+                    self.cx.metrics.actor_restarts_delayed += 1;
+                    if let Some(at) = actor.restart_not_before {
+                        self.cx.timers.set(TimerKey::ActorRestart(id), at);
+                    }
+                }
+            }
             Phase::Sleeping => {
                 actor.waking(self.cx.wall_now());
                 self.actors.start_placing(id, now);
@@ -186,6 +195,17 @@ impl Gateway {
         policy: Option<CrashPolicy>,
         ran: bool,
     ) {
+        if policy.is_some() {
+            let c = &self.cx.config;
+            let (delay, max, reset) = (
+                c.crash_restart_delay,
+                c.crash_restart_delay_max,
+                c.crash_streak_reset,
+            );
+            if let Some(actor) = self.actors.map.get_mut(&id) {
+                actor.crashed(now, delay, max, reset);
+            }
+        }
         match policy {
             Some(CrashPolicy::Destroy) => {
                 self.cx.metrics.actors_destroyed_by_crash_policy += 1;
@@ -272,6 +292,7 @@ impl Gateway {
         self.cx.timers.cancel(TimerKey::WakeDeadline(id));
         self.cx.wake_started.remove(&id);
         self.cx.timers.cancel(TimerKey::ActorAlarm(id));
+        self.cx.timers.cancel(TimerKey::ActorRestart(id));
         // Destroyed while waiting for a runner: its start deadline goes with it.
         self.cx.timers.cancel(TimerKey::ActorStart(id));
         let Some(actor) = self.actors.remove(id) else {
@@ -341,6 +362,16 @@ impl Gateway {
         ) {
             self.cx.metrics.actor_stop_timeouts += 1;
             self.actor_lost(now, id, StopCause::StopTimeout);
+        }
+    }
+
+    /// A crash-looping actor's delay ended: start it if something needed it meanwhile.
+    pub(crate) fn on_actor_restart_due(&mut self, now: Instant, id: ActorId) {
+        let Some(actor) = self.actors.map.get_mut(&id) else {
+            return;
+        };
+        if actor.phase == Phase::Sleeping && std::mem::take(&mut actor.restart_owed) {
+            self.wake_actor(now, id);
         }
     }
 

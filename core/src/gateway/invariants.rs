@@ -187,6 +187,11 @@ impl Gateway {
                             a.phase == Phase::Sleeping && a.record.alarm_ts.is_some()
                         })
                     }
+                    TimerKey::ActorRestart(a) => self
+                        .actors
+                        .map
+                        .get(&a)
+                        .is_some_and(|a| a.phase == Phase::Sleeping && a.restart_owed),
                     TimerKey::WebSocketOpen(c) | TimerKey::HttpResponse(c) => {
                         self.clients.map.contains_key(&c)
                     }

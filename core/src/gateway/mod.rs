@@ -262,6 +262,7 @@ impl Gateway {
             TimerKey::ActorStart(id) => self.on_actor_start_timeout(now, id),
             TimerKey::ActorStop(id) => self.on_actor_stop_timeout(now, id),
             TimerKey::ActorAlarm(id) => self.on_actor_alarm(now, id),
+            TimerKey::ActorRestart(id) => self.on_actor_restart_due(now, id),
             TimerKey::WebSocketOpen(client) => self.on_websocket_open_timeout(client),
             TimerKey::HttpResponse(client) => self.on_http_response_timeout(client),
             TimerKey::StoreRetry(op) => self.on_store_retry(now, op),

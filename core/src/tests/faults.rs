@@ -454,25 +454,46 @@ fn send_then_close_while_the_open_is_in_progress_survives_a_crash_of_the_actor()
     assert_eq!(d.gw.client_count(), 0);
 }
 
+/// A driver whose crashed actors restart after 1 ms however often they crash (the tests of
+/// interrupted opens crash one start after another; the crash-loop delay has its own tests).
+fn driver_restarting_at_once() -> Driver {
+    driver_with(Config {
+        crash_restart_delay: Duration::from_millis(1),
+        crash_restart_delay_max: Duration::from_millis(1),
+        ..Config::default()
+    })
+}
+
+/// The actor of `checkpoint` crashes; what follows, including its restart 1 ms later.
+fn crash_and_restart(
+    d: &mut Driver,
+    conn: RunnerConnId,
+    checkpoint: &ActorCheckpoint,
+) -> Vec<Output> {
+    let mut out = d.report_state(conn, checkpoint, 1, stopped(StopCode::Error));
+    out.extend(d.advance(Duration::from_millis(1)));
+    out
+}
+
 /// An actor that crashes on every open of such a socket is not restarted for it forever: after
 /// `MAX_INTERRUPTED_ALLOCATIONS` retries its frames are given up, counted, and the actor sleeps.
 #[test]
 fn an_open_interrupted_by_every_start_is_given_up_after_the_retries() {
-    let mut d = driver();
+    let mut d = driver_restarting_at_once();
     let (conn, actor, mut start) = setup(&mut d);
     let (h, out) = d.open_websocket(actor, "/ws");
     let mut rq = tunnel_to(&out, conn)[0].message_id;
     d.client_send(h, text("poison"));
     client_close(&mut d, h);
     for retry in 1..=crate::tunnel::MAX_INTERRUPTED_ALLOCATIONS {
-        let out = d.report_state(conn, &start.checkpoint, 1, stopped(StopCode::Error));
+        let out = crash_and_restart(&mut d, conn, &start.checkpoint);
         assert_eq!(for_request(&out, rq).len(), 1, "the runner hears a close");
         assert_eq!(u64::from(retry), d.gw.metrics().ws_opens_retried);
         start = only_start(&out).1;
         let out = d.report_running(conn, &start);
         rq = tunnel_to(&out, conn)[0].message_id;
     }
-    let out = d.report_state(conn, &start.checkpoint, 1, stopped(StopCode::Error));
+    let out = crash_and_restart(&mut d, conn, &start.checkpoint);
     assert_eq!(
         for_request(&out, rq),
         vec![(conn, 1, ws_close(Some(1001), Some("actor.crashed")))]
@@ -489,14 +510,14 @@ fn an_open_interrupted_by_every_start_is_given_up_after_the_retries() {
 /// start).
 #[test]
 fn an_open_that_succeeds_after_retries_starts_the_count_again() {
-    let mut d = driver();
+    let mut d = driver_restarting_at_once();
     let (conn, actor, mut start) = setup(&mut d);
     let (h, out) = d.open_websocket(actor, "/ws");
     let mut rq = tunnel_to(&out, conn)[0].message_id;
     d.client_send(h, text("late"));
     client_close(&mut d, h);
     for _ in 1..=crate::tunnel::MAX_INTERRUPTED_ALLOCATIONS {
-        let out = d.report_state(conn, &start.checkpoint, 1, stopped(StopCode::Error));
+        let out = crash_and_restart(&mut d, conn, &start.checkpoint);
         start = only_start(&out).1;
         let out = d.report_running(conn, &start);
         rq = tunnel_to(&out, conn)[0].message_id;
@@ -505,7 +526,7 @@ fn an_open_that_succeeds_after_retries_starts_the_count_again() {
     let out = d.accept_websocket(conn, rq, true);
     assert_eq!(for_request(&out, rq), vec![(conn, 1, message("late"))]);
     // A crash detaches it; the wake's start never runs (start timeout).
-    let out = d.report_state(conn, &start.checkpoint, 1, stopped(StopCode::Error));
+    let out = crash_and_restart(&mut d, conn, &start.checkpoint);
     let (_, _, list) = only_start(&out);
     assert_eq!(list, vec![listed(rq)]);
     let out = d.advance(d.gw.config().actor_start_timeout);
