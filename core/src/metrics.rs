@@ -97,10 +97,13 @@ counters! {
     /// KV requests executed.
     kv_requests,
     /// SQLite page-store calls refused before the store: actor unknown, hosted elsewhere or by
-    /// a newer generation, or a malformed call.
+    /// a newer generation, or no generation named.
     sqlite_calls_rejected,
     /// SQLite page-store calls passed to the store (which may still refuse them on its fences).
     sqlite_calls,
+    /// SQLite page-store calls the store refused: malformed, over a limit, or stopped by its
+    /// generation or head fence (answered in the engine's error shape).
+    sqlite_store_refusals,
     /// Client connections refused (unknown actor, limits).
     client_rejects,
     /// Client WebSockets opened on an actor.

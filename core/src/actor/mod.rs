@@ -3,7 +3,8 @@
 mod stop;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::time::Duration;
+
+use crate::config::Config;
 
 use crate::admin::ActorInfo;
 use crate::ids::{ActorId, AdminReqId, ClientId, IdMap};
@@ -144,23 +145,21 @@ impl Actor {
     }
 
     /// It crashed (or lost its runner) at `now`: counts the crash into its streak (a crash
-    /// `reset` after the last one starts a new streak) and holds back its next start, for
-    /// `delay · 2^(streak − 2)` up to `max` (none after the first crash of a streak).
-    pub(crate) fn crashed(
-        &mut self,
-        now: Instant,
-        delay: Duration,
-        max: Duration,
-        reset: Duration,
-    ) {
+    /// `crash_streak_reset` after the last one starts a new streak) and holds back its next
+    /// start, for `crash_restart_delay · 2^(streak − 2)` up to `crash_restart_delay_max` (none
+    /// after the first crash of a streak).
+    pub(crate) fn crashed(&mut self, now: Instant, config: &Config) {
         let streak = match self.crashes {
-            Some((n, at)) if now.saturating_since(at) < reset => n.saturating_add(1),
+            Some((n, at)) if now.saturating_since(at) < config.crash_streak_reset => {
+                n.saturating_add(1)
+            }
             _ => 1,
         };
         self.crashes = Some((streak, now));
         self.restart_not_before = (streak > 1).then(|| {
             let factor = 1u32 << (streak - 2).min(16);
-            now.saturating_add(delay.saturating_mul(factor).min(max))
+            let delay = config.crash_restart_delay.saturating_mul(factor);
+            now.saturating_add(delay.min(config.crash_restart_delay_max))
         });
     }
 

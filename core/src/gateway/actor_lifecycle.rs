@@ -196,14 +196,8 @@ impl Gateway {
         ran: bool,
     ) {
         if policy.is_some() {
-            let c = &self.cx.config;
-            let (delay, max, reset) = (
-                c.crash_restart_delay,
-                c.crash_restart_delay_max,
-                c.crash_streak_reset,
-            );
             if let Some(actor) = self.actors.map.get_mut(&id) {
-                actor.crashed(now, delay, max, reset);
+                actor.crashed(now, &self.cx.config);
             }
         }
         match policy {

@@ -1,5 +1,6 @@
 //! Runner SQLite page-store calls (v8), checked against the actor's ownership and generation
-//! and answered through the store, which fences them again against its own registry row.
+//! and answered through the store, which fences them again against its own registry row and
+//! applies the calls' own checks (`page_store::validate`).
 
 use crate::gateway::Gateway;
 use crate::ids::ActorId;
@@ -14,12 +15,8 @@ impl Gateway {
     /// started: a stale instance (an older generation) is refused here, before the store.
     pub(crate) fn handle_pages_call(&mut self, runner: RunnerIdx, call: PagesCall) {
         let kind = call.op.kind();
-        let checked = self
-            .page_caller(runner, &call)
-            .and_then(|(actor, generation)| {
-                page_store::validate(&call.op).map(|()| (actor, generation))
-            });
-        match checked {
+        // The call's own checks (page numbers, sizes) are the store's, once, with its fences.
+        match self.page_caller(runner, &call) {
             Err(refused) => {
                 self.cx.metrics.sqlite_calls_rejected += 1;
                 self.send_pages_answer(runner, call.request_id, kind, PageAnswer::Error(refused));

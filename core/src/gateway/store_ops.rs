@@ -98,7 +98,12 @@ impl Gateway {
                 kind,
             } => {
                 let answer = match reply {
-                    StoreReply::Pages(answer) => answer,
+                    StoreReply::Pages(answer) => {
+                        if matches!(answer, PageAnswer::Error(_)) {
+                            self.cx.metrics.sqlite_store_refusals += 1;
+                        }
+                        answer
+                    }
                     other => PageAnswer::Error(PageError::unavailable(format!(
                         "internal error: the store answered a page call with {other:?}"
                     ))),

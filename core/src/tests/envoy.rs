@@ -19,7 +19,7 @@ use crate::AdminCommand;
 use crate::config::Config;
 use crate::ids::{OpId, RunnerConnId};
 use crate::io::{ClientFrame, CloseFrame, Input, Output, RunnerParams};
-use crate::page_store::{PageAnswer, PageOp};
+use crate::page_store::{PageAnswer, PageError, PageOp};
 use crate::store::{StoreFailure, StoreReply, StoreRequest};
 use crate::testkit::driver::*;
 
@@ -340,6 +340,23 @@ fn page_calls_reach_the_store_with_their_generation_and_come_back_in_v8() {
             }
         )]
     );
+    // A refusal by the store (a malformed call, a fence) is answered and counted.
+    let out = send(&mut d, conn, &get_pages(9, &id, Some(0)));
+    let [(op, _)] = page_requests(&out).try_into().expect("one page request");
+    let refused = PageError::invalid("page numbers start at 1");
+    let out = d.step(Input::StoreDone {
+        op,
+        result: Ok(StoreReply::Pages(PageAnswer::Error(refused.clone()))),
+    });
+    assert!(
+        matches!(to_envoy(&out, conn).as_slice(),
+            [ToEnvoy::SqliteGetPagesResponse(ToEnvoySqliteGetPagesResponse {
+                request_id: 9,
+                data: SqliteGetPagesResponse::ErrorResponse(e),
+            })] if e.message == refused.message && e.code == "invalid_request"),
+        "{out:?}"
+    );
+    assert_eq!(d.gw.metrics().sqlite_store_refusals, 1);
     // A store failure is the call's error, in the same response type.
     send(&mut d, conn, &running(&start.checkpoint));
     let out = send(&mut d, conn, &commit_call(5, &id, Some(0)));
@@ -353,7 +370,7 @@ fn page_calls_reach_the_store_with_their_generation_and_come_back_in_v8() {
         (e.group.as_str(), e.code.as_str()),
         ("sqlite", "unavailable")
     );
-    assert_eq!(d.gw.metrics().sqlite_calls, 2);
+    assert_eq!(d.gw.metrics().sqlite_calls, 3);
 
     // While it stops (a sleep flushes the database), its calls still go through.
     d.admin(AdminCommand::Sleep(actor));
