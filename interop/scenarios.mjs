@@ -557,7 +557,7 @@ scenario("9 wrong token and protocol version 6 are refused", async () => {
     assert(refused.refused, "refused before ever connecting");
     assert(!wrong.events.some((e) => e.ev === "connected"), "the wrong-token runner never connected");
     const metrics = await (await fetch(`${gw.http}/metrics`)).text();
-    assert(/torpor_runner_rejects [1-9]/.test(metrics), "rejects counted");
+    assert(/torpor_runner_rejects_total [1-9]/.test(metrics), "rejects counted");
     // Protocol version 6 (the npm runner always offers 7, so a raw socket offers 6).
     const status = await new Promise((res) => {
       const ws = new WebSocket(`${gw.ws}/runners/connect?protocol_version=6&namespace=default&runner_key=v6`, ["rivet", "rivet_token.right-token"]);
@@ -816,7 +816,7 @@ scenario("11 runner link cut three times during a burst: every message once, in 
     }
     const n502 = outcomes.filter(failedFast).length;
     const metrics = await (await fetch(`${gw.http}/metrics`)).text();
-    const resent = metrics.match(/^torpor_ws_messages_resent_on_reconnect (\d+)/m)?.[1] ?? "?";
+    const resent = metrics.match(/^torpor_ws_messages_resent_on_reconnect_total (\d+)/m)?.[1] ?? "?";
     const reissued = runner.events.filter((e) => e.ev === "connected").reduce((n, e) => n + (e.reissued ?? 0), 0);
     const openingMs = opening.map((o) => o.closed.at - cutTimes[o.cut - 1]);
     const slowest502 = Math.max(0, ...outcomes.filter(failedFast).map((o) => o.ms));

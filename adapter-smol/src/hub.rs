@@ -17,7 +17,7 @@ use torpor_sqlite::Writer;
 use tracing::{debug, error, info, warn};
 
 use crate::links::{Event, HttpLink, HttpOut, SocketLink, Verdict, WsOut};
-use crate::metrics::{AdapterMetrics, render};
+use crate::metrics::{AdapterMetrics, CoreSample};
 
 /// Most events handled per wake before outputs and timers get a turn (fairness, not batching:
 /// outputs are drained after every input as the core requires).
@@ -271,9 +271,8 @@ impl Hub {
                 }
             }
             Event::Metrics { reply } => {
-                let text = render(&self.gw, &self.metrics);
                 // The requester may have gone; nothing to do then.
-                let _ = reply.try_send(text);
+                let _ = reply.try_send(CoreSample::take(&self.gw));
             }
             Event::Shutdown => return false,
         }

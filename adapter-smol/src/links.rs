@@ -46,9 +46,9 @@ pub(crate) enum Event {
         reply: Sender<Result<AdminReply, AdminError>>,
     },
     StoreDone(Vec<Completion>),
-    /// Render `/metrics`.
+    /// Sample the core's metrics for `/metrics`.
     Metrics {
-        reply: Sender<String>,
+        reply: Sender<crate::metrics::CoreSample>,
     },
     /// Close every socket and stop (graceful shutdown).
     Shutdown,

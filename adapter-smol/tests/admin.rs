@@ -321,7 +321,7 @@ fn bad_requests_get_the_engine_error_shape() {
                 .to_owned();
             assert!(message.contains(needle), "{method} {path}: {message}");
         }
-        assert!(metric(addr, "http_bad_requests").await >= n);
+        assert!(metric(addr, "http_bad_requests_total").await >= n);
     });
 }
 
@@ -364,7 +364,7 @@ fn admin_token_is_required_when_set() {
         assert_eq!(http(addr, "GET", "/health", &[], "").await.status, 200);
         assert_eq!(http(addr, "GET", "/metadata", &[], "").await.status, 200);
         let page = http(addr, "GET", "/metrics", &auth, "").await.body;
-        assert!(page.contains("torpor_admin_unauthorized 3"), "{page}");
+        assert!(page.contains("torpor_admin_unauthorized_total 3"), "{page}");
     });
 }
 
@@ -465,12 +465,12 @@ fn client_token_guards_the_gateway_and_the_client_actor_routes() {
         )
         .await;
         assert!(
-            page.body.contains("torpor_gateway_unauthorized 3"),
+            page.body.contains("torpor_gateway_unauthorized_total 3"),
             "{}",
             page.body
         );
         assert!(
-            page.body.contains("torpor_admin_unauthorized 2"),
+            page.body.contains("torpor_admin_unauthorized_total 2"),
             "{}",
             page.body
         );
@@ -563,15 +563,18 @@ fn metrics_count_what_happens() {
                 .expect("ct")
                 .starts_with("text/plain; version=0.0.4")
         );
-        assert!(page.body.contains("# TYPE torpor_actors_created counter"));
+        assert!(
+            page.body
+                .contains("# TYPE torpor_actors_created_total counter")
+        );
         assert!(
             page.body
                 .contains("# TYPE torpor_hibernating_sockets gauge")
         );
-        assert_eq!(metric(addr, "actors_created").await, 0);
+        assert_eq!(metric(addr, "actors_created_total").await, 0);
         create_actor(addr, "chat", "a").await;
         create_actor(addr, "chat", "b").await;
-        assert_eq!(metric(addr, "actors_created").await, 2);
+        assert_eq!(metric(addr, "actors_created_total").await, 2);
     });
 }
 

@@ -72,8 +72,8 @@ fn websocket_echo_and_http_proxy() {
         ws.close(None).await.expect("close");
         assert!(matches!(next(&mut ws, WAIT).await, Some(Message::Close(_))));
 
-        assert!(metric(addr, "ws_messages_to_runner").await >= 2);
-        assert!(metric(addr, "ws_messages_to_client").await >= 2);
+        assert!(metric(addr, "ws_messages_to_runner_total").await >= 2);
+        assert!(metric(addr, "ws_messages_to_client_total").await >= 2);
         assert_eq!(metric(addr, "runner_connections").await, 1);
     });
 }
@@ -114,9 +114,9 @@ fn sleeping_actor_is_woken_by_a_client_message_and_gets_it_once() {
             .expect("send while asleep");
         assert_eq!(next(&mut ws, WAIT).await, Some(Message::text("two")));
         // The wake is in the latency histogram, exported in Prometheus form.
-        assert_eq!(metric(addr, "wake_latency_ms_count").await, 1);
+        assert_eq!(metric(addr, "wake_latency_seconds_count").await, 1);
         assert_eq!(
-            metric(addr, r#"wake_latency_ms_bucket{le="+Inf"}"#).await,
+            metric(addr, r#"wake_latency_seconds_bucket{le="+Inf"}"#).await,
             1
         );
         let events = runner.events();
@@ -154,7 +154,7 @@ fn wrong_runner_token_is_refused_with_a_reason() {
         TestRunner::connect(cfg)
             .await
             .expect("right token accepted");
-        assert_eq!(metric(addr, "runner_rejects").await, 2);
+        assert_eq!(metric(addr, "runner_rejects_total").await, 2);
     });
 }
 
@@ -174,7 +174,7 @@ fn malformed_runner_frame_closes_only_that_runner() {
         let (code, reason) = bad.closed().await.expect("closed with a frame");
         assert!(code == 1002 || code == 1007, "{code} {reason}");
         assert!(!reason.is_empty());
-        assert_eq!(metric(addr, "runner_decode_errors").await, 1);
+        assert_eq!(metric(addr, "runner_decode_errors_total").await, 1);
 
         // The other runner and its client are untouched.
         ws.send(Message::text("after")).await.expect("send");
@@ -206,8 +206,8 @@ fn oversize_client_frames_are_closed_with_1009() {
             .expect("send");
         assert_eq!(close_code(&mut ws, WAIT).await, Some(1009));
 
-        assert_eq!(metric(addr, "client_oversize_frames").await, 1);
-        assert_eq!(metric(addr, "ws_messages_too_big").await, 1);
+        assert_eq!(metric(addr, "client_oversize_frames_total").await, 1);
+        assert_eq!(metric(addr, "ws_messages_too_big_total").await, 1);
     });
 }
 
@@ -229,7 +229,7 @@ fn invalid_utf8_text_is_closed_with_1007() {
         );
         ws.send(Message::Frame(frame)).await.expect("send");
         assert_eq!(close_code(&mut ws, WAIT).await, Some(1007));
-        assert_eq!(metric(addr, "client_invalid_utf8").await, 1);
+        assert_eq!(metric(addr, "client_invalid_utf8_total").await, 1);
     });
 }
 
@@ -255,7 +255,7 @@ fn a_client_that_never_reads_is_closed_with_1008() {
                 .send_to_client(request, vec![7u8; 64 * 1024], true)
                 .await;
         }
-        assert_eq!(metric_reaches(addr, "clients_too_slow", 1).await, 1);
+        assert_eq!(metric_reaches(addr, "clients_too_slow_total", 1).await, 1);
         // Reading now: whatever was already in flight, then the close (the backlog is dropped).
         let mut data = 0usize;
         let close = loop {
@@ -355,7 +355,7 @@ fn a_full_window_pauses_reads_until_acks_free_it() {
             "once each, in order"
         );
         assert_eq!(metric(addr, "paused_sockets").await, 0);
-        assert!(metric(addr, "reads_paused").await >= 1);
+        assert!(metric(addr, "reads_paused_total").await >= 1);
     });
 }
 
@@ -377,7 +377,7 @@ fn request_bodies_held_at_once_are_bounded_with_a_503() {
             async move { http(addr, "POST", &path, &[], &big).await }
         });
         // Read whole and waiting for the actor.
-        metric_reaches(addr, "http_requests", 1).await;
+        metric_reaches(addr, "http_requests_total", 1).await;
         let refused = http(addr, "POST", &path, &[], &big).await;
         assert_eq!(refused.status, 503, "{}", refused.body);
         assert_eq!(refused.headers["retry-after"], "1");
@@ -386,9 +386,9 @@ fn request_bodies_held_at_once_are_bounded_with_a_503() {
             "{}",
             refused.body
         );
-        assert_eq!(metric(addr, "http_body_budget_rejects").await, 1);
+        assert_eq!(metric(addr, "http_body_budget_rejects_total").await, 1);
         assert_eq!(
-            metric(addr, "http_requests").await,
+            metric(addr, "http_requests_total").await,
             1,
             "the refused one never reached the core"
         );
@@ -405,7 +405,7 @@ fn request_bodies_held_at_once_are_bounded_with_a_503() {
         assert_eq!(reply.body, format!("POST /up\n{big}"));
         let again = http(addr, "POST", &path, &[], &big).await;
         assert_eq!(again.status, 200, "the budget was given back");
-        assert_eq!(metric(addr, "http_body_budget_rejects").await, 1);
+        assert_eq!(metric(addr, "http_body_budget_rejects_total").await, 1);
 
         // Over the message limit is a different refusal: 413, whatever the budget.
         let huge = "b".repeat((32 << 20) + 1);
@@ -441,7 +441,10 @@ fn connections_that_send_no_request_head_in_time_are_closed() {
             );
         }
         // The closed socket can be seen before the connection's task counts the timeout.
-        assert_eq!(metric_reaches(addr, "http_header_timeouts", 2).await, 2);
+        assert_eq!(
+            metric_reaches(addr, "http_header_timeouts_total", 2).await,
+            2
+        );
         // A client that sends its request in time is served as before.
         assert_eq!(http(addr, "GET", "/healthz", &[], "").await.status, 200);
     });
@@ -464,14 +467,14 @@ fn a_streamed_response_to_a_client_that_never_reads_is_aborted() {
         let reply = http(addr, "GET", &format!("/gateway/{actor}/stream/16"), &[], "").await;
         assert_eq!(reply.status, 200);
         assert_eq!(reply.body.len(), 16 * STREAM_CHUNK);
-        assert_eq!(metric(addr, "clients_too_slow").await, 0);
+        assert_eq!(metric(addr, "clients_too_slow_total").await, 0);
 
         // 400 chunks (25 MiB), far more than socket buffers hold, to a client that never
         // reads: past 2 MiB queued, the response is aborted instead of queued without end.
         let mut tcp = TcpStream::connect(addr).await.expect("connect");
         let request = format!("GET /gateway/{actor}/stream/400 HTTP/1.1\r\nhost: x\r\n\r\n");
         tcp.write_all(request.as_bytes()).await.expect("write");
-        metric_reaches(addr, "clients_too_slow", 1).await;
+        metric_reaches(addr, "clients_too_slow_total", 1).await;
         // What the client then reads ends early: the connection closes short of the body.
         let mut got = Vec::new();
         let read = within(WAIT, tcp.read_to_end(&mut got)).await;
@@ -481,9 +484,9 @@ fn a_streamed_response_to_a_client_that_never_reads_is_aborted() {
             "got the whole body: {}",
             got.len()
         );
-        assert_eq!(metric(addr, "clients_too_slow").await, 1);
+        assert_eq!(metric(addr, "clients_too_slow_total").await, 1);
         // The core decided the abort (and told the runner).
-        assert_eq!(metric(addr, "http_client_too_slow").await, 1);
+        assert_eq!(metric(addr, "http_client_too_slow_total").await, 1);
     });
 }
 

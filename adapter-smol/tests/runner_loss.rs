@@ -45,7 +45,7 @@ fn same_key_reconnect_resumes_without_restart() {
             "not restarted: {events:?}"
         );
         assert_eq!(count_opens(&events, &actor), 1);
-        assert_eq!(metric(addr, "runner_reconnects").await, 1);
+        assert_eq!(metric(addr, "runner_reconnects_total").await, 1);
     });
 }
 
@@ -88,6 +88,6 @@ fn new_runner_gets_the_actor_with_sockets_restored() {
             "restored, not reopened: {events:?}"
         );
         assert_eq!(starts(&events, &actor), vec![(1, vec![request])]);
-        assert_eq!(metric(addr, "runners_lost").await, 1);
+        assert_eq!(metric(addr, "runners_lost_total").await, 1);
     });
 }

@@ -170,11 +170,12 @@ async fn metrics_page(shared: &Shared, method: &Method) -> Response<Body> {
         return unavailable();
     }
     match rx.recv().await {
-        Ok(page) => {
+        Ok(sample) => {
+            let page = crate::metrics::render(sample, &shared.metrics);
             let mut resp = Response::new(full(page));
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
             );
             resp
         }
