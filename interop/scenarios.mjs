@@ -51,7 +51,7 @@ async function startGateway({ config = "", args = [] } = {}) {
       log.push(line);
       if (line.includes("torpor ready")) {
         clearTimeout(timer);
-        res(JSON.parse(line).fields.listen);
+        res(JSON.parse(line).listen);
       }
     });
   });

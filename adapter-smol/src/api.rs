@@ -104,7 +104,10 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
     };
     if let Some(audience) = audience {
         let refusals = &shared.metrics.admin_unauthorized;
-        shared.tokens.check_api(audience, req.headers(), refusals)?;
+        shared
+            .policy()
+            .tokens
+            .check_api(audience, req.headers(), refusals)?;
     }
     match (route, &method) {
         (Route::Health, &Method::GET) => Ok(json_response(

@@ -5,6 +5,7 @@
 //! Tokens are compared in constant time, so a wrong guess's timing says nothing about how
 //! much of it was right.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hyper::header::{self, HeaderMap};
@@ -18,14 +19,88 @@ pub(crate) const TOKEN_HEADER: &str = "x-rivet-token";
 /// The subprotocol prefix tokens are offered under on a WebSocket.
 pub(crate) const TOKEN_PROTOCOL: &str = "rivet_token.";
 
-/// The configured tokens and the counter of refusals.
+/// The configured tokens.
 #[derive(Debug, Default)]
 pub(crate) struct Tokens {
     /// Guards every API route but `/health` and `/metadata`, `/metrics` too; also accepted
-    /// wherever the client token is.
+    /// wherever the client or metrics token is.
     pub(crate) admin: Option<String>,
     /// When set, the gateway and the client's actor routes need it (or the admin token).
     pub(crate) client: Option<String>,
+    /// When set, `/metrics` takes it (or the admin token): a scraper need not hold the admin
+    /// token.
+    pub(crate) metrics: Option<String>,
+}
+
+/// Who may connect, and how: the tokens, the allowed browser origins, the per-address limit
+/// and the proxies believed about client addresses. Replaced whole on a reload.
+#[derive(Debug, Default)]
+pub(crate) struct Policy {
+    pub(crate) tokens: Tokens,
+    /// Lowercase origins whose browser WebSockets are accepted; empty: any.
+    pub(crate) allowed_origins: Vec<String>,
+    /// Most connections from one client address; 0: no limit.
+    pub(crate) max_connections_per_ip: usize,
+    /// Peers whose `X-Forwarded-For` names the client.
+    pub(crate) trusted_proxies: Vec<IpAddr>,
+}
+
+impl Policy {
+    /// The policy a resolved configuration describes.
+    pub(crate) fn from_config(c: &crate::config::ServeConfig) -> Self {
+        Self {
+            tokens: Tokens {
+                admin: c.admin_token.clone(),
+                client: c.client_token.clone(),
+                metrics: c.metrics_token.clone(),
+            },
+            allowed_origins: c
+                .allowed_origins
+                .iter()
+                .map(|o| o.to_ascii_lowercase())
+                .collect(),
+            max_connections_per_ip: c.max_connections_per_ip,
+            trusted_proxies: c.trusted_proxy_addrs(),
+        }
+    }
+
+    /// Whether a WebSocket with these headers may open: browsers always send `Origin`, other
+    /// clients need not, and only browsers are what the list guards against.
+    pub(crate) fn origin_allowed(&self, headers: &HeaderMap) -> bool {
+        if self.allowed_origins.is_empty() {
+            return true;
+        }
+        match headers.get(header::ORIGIN).map(|v| v.to_str()) {
+            None => true,
+            Some(Ok(origin)) => {
+                let origin = origin.trim().to_ascii_lowercase();
+                self.allowed_origins.contains(&origin)
+            }
+            Some(Err(_)) => false,
+        }
+    }
+
+    /// Whether `peer` is a trusted proxy.
+    pub(crate) fn trusts(&self, peer: IpAddr) -> bool {
+        self.trusted_proxies.contains(&peer)
+    }
+
+    /// The client's address: the peer's, or, from a trusted proxy, the last address its
+    /// `X-Forwarded-For` names (the one the proxy itself saw; earlier entries are the
+    /// client's own word).
+    pub(crate) fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        if !self.trusts(peer) {
+            return peer;
+        }
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+            .next_back()
+            .unwrap_or(peer)
+    }
 }
 
 /// Who a route is for.
@@ -35,6 +110,8 @@ pub(crate) enum Audience {
     Admin,
     /// A RivetKit client (`GET`/`POST`/`PUT /actors`): the client token or the admin token.
     Client,
+    /// A scraper of `/metrics`: the metrics token or the admin token.
+    Metrics,
 }
 
 fn same(a: &str, b: &str) -> bool {
@@ -44,7 +121,7 @@ fn same(a: &str, b: &str) -> bool {
 /// The token of an `Authorization: Bearer <token>` header (the scheme in any case).
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
+    let (scheme, token) = value.trim().split_once([' ', '\t'])?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
@@ -62,6 +139,7 @@ impl Tokens {
             Audience::Admin => [self.admin.as_deref(), None],
             Audience::Client if self.client.is_none() => [self.admin.as_deref(), None],
             Audience::Client => [self.client.as_deref(), self.admin.as_deref()],
+            Audience::Metrics => [self.metrics.as_deref(), self.admin.as_deref()],
         };
         if accepted.iter().all(Option::is_none) {
             return true;
@@ -87,6 +165,10 @@ impl Tokens {
             Audience::Client => {
                 "missing or wrong token (send `Authorization: Bearer <token>` with the client or \
                  admin token)"
+            }
+            Audience::Metrics => {
+                "missing or wrong token for /metrics (send `Authorization: Bearer <token>` with \
+                 the metrics or admin token)"
             }
         }))
     }
@@ -139,7 +221,76 @@ mod tests {
         Tokens {
             admin: admin.map(str::to_owned),
             client: client.map(str::to_owned),
+            metrics: None,
         }
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_matched_in_any_case() {
+        let t = tokens(Some("adm"), None);
+        let n = AtomicU64::new(0);
+        for value in ["Bearer adm", "bearer adm", "BEARER adm", "BeArEr  adm"] {
+            let h = headers(&[("authorization", value)]);
+            assert!(t.check_api(Audience::Admin, &h, &n).is_ok(), "{value}");
+        }
+        let basic = headers(&[("authorization", "Basic adm")]);
+        assert!(t.check_api(Audience::Admin, &basic, &n).is_err());
+        assert_eq!(n.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn metrics_take_the_metrics_token_or_the_admin_token() {
+        let t = Tokens {
+            metrics: Some("scrape".into()),
+            ..tokens(Some("adm"), Some("cli"))
+        };
+        let n = AtomicU64::new(0);
+        for (value, ok) in [
+            ("Bearer scrape", true),
+            ("Bearer adm", true),
+            ("Bearer cli", false),
+        ] {
+            let h = headers(&[("authorization", value)]);
+            assert_eq!(
+                t.check_api(Audience::Metrics, &h, &n).is_ok(),
+                ok,
+                "{value}"
+            );
+        }
+        // The metrics token opens nothing else.
+        let h = headers(&[("authorization", "Bearer scrape")]);
+        assert!(t.check_api(Audience::Admin, &h, &n).is_err());
+        // With neither token, /metrics is open.
+        let open = tokens(None, Some("cli"));
+        assert!(open.check_api(Audience::Metrics, &headers(&[]), &n).is_ok());
+    }
+
+    #[test]
+    fn origins_are_checked_only_when_listed_and_sent() {
+        let mut p = Policy::default();
+        let from = |o: &str| headers(&[("origin", o)]);
+        assert!(p.origin_allowed(&from("https://evil.example")));
+        p.allowed_origins = vec!["https://app.example".into()];
+        assert!(p.origin_allowed(&from("https://APP.example")));
+        assert!(!p.origin_allowed(&from("https://evil.example")));
+        assert!(p.origin_allowed(&headers(&[])));
+    }
+
+    #[test]
+    fn x_forwarded_for_is_believed_from_trusted_proxies_only() {
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let other: IpAddr = "10.0.0.9".parse().unwrap();
+        let p = Policy {
+            trusted_proxies: vec![proxy],
+            ..Policy::default()
+        };
+        let h = headers(&[("x-forwarded-for", "1.1.1.1, 203.0.113.7")]);
+        assert_eq!(
+            p.client_ip(proxy, &h),
+            "203.0.113.7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(p.client_ip(other, &h), other);
+        assert_eq!(p.client_ip(proxy, &headers(&[])), proxy);
     }
 
     #[test]

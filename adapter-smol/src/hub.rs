@@ -274,6 +274,34 @@ impl Hub {
                 // The requester may have gone; nothing to do then.
                 let _ = reply.try_send(CoreSample::take(&self.gw));
             }
+            Event::Backup { dest, reply } => {
+                let submitted = self.writer.as_ref().is_some_and(|w| {
+                    w.backup(dest, move |result| {
+                        let _ = reply.try_send(result);
+                    })
+                });
+                if !submitted {
+                    error!("store writer thread is gone: backup refused");
+                }
+            }
+            Event::Ready { reply } => {
+                let submitted = self.writer.as_ref().is_some_and(|w| {
+                    let reply = reply.clone();
+                    w.probe(move |result| {
+                        let _ = reply.try_send(result);
+                    })
+                });
+                if !submitted {
+                    let _ = reply.try_send(Err("the store writer thread is gone".to_owned()));
+                }
+            }
+            Event::Reconfigure(config) => match self.gw.reconfigure(*config) {
+                Ok(()) => {
+                    self.outbound_max = self.gw.config().client_outbound_max_bytes;
+                    info!("gateway settings reloaded");
+                }
+                Err(e) => error!(error = %e, "gateway settings not reloaded"),
+            },
             Event::Shutdown => return false,
         }
         true

@@ -10,10 +10,12 @@
 mod api;
 mod api_error;
 mod auth;
+pub mod backup;
 mod body_budget;
 pub mod config;
 mod http;
 mod hub;
+mod ip_limit;
 mod links;
 pub mod logging;
 mod metrics;

@@ -50,6 +50,17 @@ pub(crate) enum Event {
     Metrics {
         reply: Sender<crate::metrics::CoreSample>,
     },
+    /// An online backup of the database into the new file `dest`.
+    Backup {
+        dest: std::path::PathBuf,
+        reply: Sender<Result<torpor_sqlite::BackupReport, String>>,
+    },
+    /// Readiness: whether the store takes writes now.
+    Ready {
+        reply: Sender<Result<(), String>>,
+    },
+    /// Apply a reloaded core configuration.
+    Reconfigure(Box<torpor_core::Config>),
     /// Close every socket and stop (graceful shutdown).
     Shutdown,
 }

@@ -7,15 +7,17 @@ use std::thread::JoinHandle;
 use smol::Executor;
 use smol::channel::{Receiver, Sender};
 
-use crate::config::ServeConfig;
+use crate::config::{ConfigError, ServeConfig};
 use crate::server::{ServeError, Server};
 
 /// Runs a server on `threads` executor threads (the caller's included) until `shutdown`
-/// yields or closes. `ready` gets the bound address once the server listens.
+/// yields or closes, applying each configuration from `reloads`. `ready` gets the bound
+/// address once the server listens.
 pub fn run_server(
     config: ServeConfig,
     threads: usize,
     shutdown: Receiver<()>,
+    reloads: Receiver<Result<ServeConfig, ConfigError>>,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
     let ex = Arc::new(Executor::new());
@@ -34,9 +36,12 @@ pub fn run_server(
         let server = Server::bind(config, Arc::clone(&ex)).await?;
         ready(server.local_addr().map_err(ServeError::Io)?);
         server
-            .run(async {
-                let _ = shutdown.recv().await;
-            })
+            .run(
+                async {
+                    let _ = shutdown.recv().await;
+                },
+                reloads,
+            )
             .await;
         Ok(())
     }));
@@ -51,6 +56,7 @@ pub fn run_server(
 pub struct Background {
     addr: SocketAddr,
     stop: Sender<()>,
+    reloads: Sender<Result<ServeConfig, ConfigError>>,
     thread: Option<JoinHandle<Result<(), ServeError>>>,
 }
 
@@ -58,11 +64,12 @@ impl Background {
     /// Binds and starts serving; returns once the server listens.
     pub fn start(config: ServeConfig, threads: usize) -> Result<Self, ServeError> {
         let (stop, stopped) = smol::channel::bounded(1);
+        let (reloads, reloaded) = smol::channel::unbounded();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("torpor-server".into())
             .spawn(move || {
-                run_server(config, threads, stopped, move |addr| {
+                run_server(config, threads, stopped, reloaded, move |addr| {
                     let _ = addr_tx.send(addr);
                 })
             })
@@ -71,6 +78,7 @@ impl Background {
             Ok(addr) => Ok(Self {
                 addr,
                 stop,
+                reloads,
                 thread: Some(thread),
             }),
             // The server failed before listening: its error says why.
@@ -85,6 +93,11 @@ impl Background {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Applies a reloaded configuration, as SIGHUP does for the binary.
+    pub fn reload(&self, config: ServeConfig) {
+        let _ = self.reloads.try_send(Ok(config));
     }
 
     /// Graceful shutdown; returns when the server has stopped.

@@ -17,8 +17,9 @@ use torpor_core::Gateway;
 use torpor_sqlite::{Store, Writer};
 use tracing::{error, info, warn};
 
+use crate::auth::Policy;
 use crate::body_budget::BodyBudget;
-use crate::config::ServeConfig;
+use crate::config::{ConfigError, ServeConfig};
 use crate::http::{Shared, serve_connection};
 use crate::hub::{Hub, now_since, wall};
 use crate::links::Event;
@@ -37,7 +38,9 @@ pub enum ServeError {
     Store(String),
     /// The core refused the configuration.
     Core(String),
-    /// Binding the listen address or starting a thread failed.
+    /// The listen address could not be bound.
+    Listen(SocketAddr, std::io::Error),
+    /// Starting a thread (or another OS call) failed.
     Io(std::io::Error),
 }
 
@@ -46,6 +49,23 @@ impl fmt::Display for ServeError {
         match self {
             Self::Store(m) => write!(f, "database: {m}"),
             Self::Core(m) => write!(f, "gateway: {m}"),
+            Self::Listen(addr, e) => match e.kind() {
+                std::io::ErrorKind::AddrInUse => write!(
+                    f,
+                    "cannot listen on {addr}: the address is already in use (another torpor, \
+                     or another program, listens there; pick another with --listen)"
+                ),
+                std::io::ErrorKind::PermissionDenied => write!(
+                    f,
+                    "cannot listen on {addr}: permission denied (ports below 1024 need \
+                     privileges; use a higher port behind a proxy)"
+                ),
+                std::io::ErrorKind::AddrNotAvailable => write!(
+                    f,
+                    "cannot listen on {addr}: no network interface has this address"
+                ),
+                _ => write!(f, "cannot listen on {addr}: {e}"),
+            },
             Self::Io(e) => write!(f, "{e}"),
         }
     }
@@ -59,6 +79,8 @@ pub struct Server {
     shared: Arc<Shared>,
     hub: Hub,
     events: Receiver<Event>,
+    /// The settings in force (a reload is compared against them).
+    config: ServeConfig,
 }
 
 impl Server {
@@ -70,7 +92,12 @@ impl Server {
         let snapshot = store
             .snapshot()
             .map_err(|e| ServeError::Store(format!("reading the registry: {e}")))?;
-        let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
+        // OS randomness unless a seed is configured (tests): actor ids must not be guessable.
+        let seed = match config.seed {
+            Some(seed) => seed,
+            None => getrandom::u64()
+                .map_err(|e| ServeError::Core(format!("no OS randomness for the seed: {e}")))?,
+        };
         let start = StdInstant::now();
         let now = now_since(start);
         let wall_now = wall();
@@ -88,23 +115,37 @@ impl Server {
         .map_err(ServeError::Io)?;
         let listener = TcpListener::bind(config.listen)
             .await
-            .map_err(ServeError::Io)?;
+            .map_err(|e| ServeError::Listen(config.listen, e))?;
         let metrics = Arc::new(AdapterMetrics::default());
+        let listen = listener.local_addr().map_err(ServeError::Io)?;
+        let token = |t: &Option<String>| if t.is_some() { "required" } else { "open" };
         info!(
-            listen = %listener.local_addr().map_err(ServeError::Io)?,
+            %listen,
             database = %config.database.display(),
+            namespaces = %config.core.namespaces.join(","),
+            runner_token = token(&config.core.runner_token),
+            admin_token = token(&config.admin_token),
+            client_token = token(&config.client_token),
+            metrics_token = if config.metrics_token.is_some() { "required" } else { token(&config.admin_token) },
             gateway_id = ?gw.gateway_id(),
             actors,
+            version = env!("CARGO_PKG_VERSION"),
             "torpor ready"
         );
+        if config.insecure && !listen.ip().is_loopback() {
+            warn!(
+                %listen,
+                "--insecure: listening on a non-loopback address with the runner and/or admin \
+                 token unset; anyone who can reach it can connect runners or use the API"
+            );
+        }
         let shared = Arc::new(Shared {
             ex,
             events: events_tx,
             metrics: Arc::clone(&metrics),
-            tokens: crate::auth::Tokens {
-                admin: config.admin_token.clone(),
-                client: config.client_token.clone(),
-            },
+            policy: std::sync::RwLock::new(Policy::from_config(&config)),
+            ip_limiter: Arc::default(),
+            database: config.database.clone(),
             next_id: AtomicU64::new(1),
             live_sockets: Arc::new(AtomicUsize::new(0)),
             // Request bodies get an account of the same size as the core's budget for bytes
@@ -119,6 +160,7 @@ impl Server {
             hub: Hub::new(gw, start, writer, metrics),
             shared,
             events,
+            config,
         })
     }
 
@@ -129,12 +171,18 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then stops accepting, closes clients with 1012 and
     /// runners with a close frame, flushes the store and returns (within [`SHUTDOWN_LIMIT`]).
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    /// Each configuration from `reloads` is applied as far as it can be without a restart.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()>,
+        reloads: Receiver<Result<ServeConfig, ConfigError>>,
+    ) {
         let Self {
             listener,
             shared,
             hub,
             events,
+            config,
         } = self;
         let ex = Arc::clone(&shared.ex);
         let core = ex.spawn(async move {
@@ -158,14 +206,14 @@ impl Server {
             async move {
                 loop {
                     match listener.accept().await {
-                        Ok((tcp, _)) => {
+                        Ok((tcp, peer)) => {
                             // Small frames (acks, pings) must not wait for Nagle.
                             let _ = tcp.set_nodelay(true);
                             // Boxed: a finished task's allocation lives on while anything
                             // still holds one of its wakers (an upgraded connection's socket
                             // can, for its whole life), and boxed it is a header and a
                             // pointer instead of hyper's whole connection state.
-                            let conn = Box::pin(serve_connection(Arc::clone(&shared), tcp));
+                            let conn = Box::pin(serve_connection(Arc::clone(&shared), tcp, peer));
                             ex.spawn(conn).detach();
                         }
                         Err(e) => {
@@ -177,7 +225,17 @@ impl Server {
                 }
             }
         });
+        let reload = ex.spawn({
+            let shared = Arc::clone(&shared);
+            async move {
+                let mut current = config;
+                while let Ok(next) = reloads.recv().await {
+                    current = apply_reload(&shared, current, next).await;
+                }
+            }
+        });
         shutdown.await;
+        reload.cancel().await;
         // The cancelled task has dropped the listener: no new connections from here on.
         accept.cancel().await;
         info!("shutting down");
@@ -197,4 +255,57 @@ impl Server {
             "stopped"
         );
     }
+}
+
+/// Applies what a reload can change in a running server (tokens, origins, limits, the log
+/// filter, the core's timeouts and limits) and logs what needs a restart. An invalid file
+/// changes nothing. Returns the settings now in force.
+async fn apply_reload(
+    shared: &Shared,
+    current: ServeConfig,
+    next: Result<ServeConfig, ConfigError>,
+) -> ServeConfig {
+    let mut next = match next {
+        Ok(next) => next,
+        Err(e) => {
+            shared
+                .metrics
+                .config_reload_failures
+                .fetch_add(1, Ordering::Relaxed);
+            error!(error = %e, "configuration not reloaded: the file is invalid; nothing changed");
+            return current;
+        }
+    };
+    let restart = current.restart_needed(&next);
+    if !restart.is_empty() {
+        warn!(
+            settings = %restart.join(", "),
+            "these settings changed but apply only after a restart; they keep their old values"
+        );
+        // What is running keeps running: the fixed settings stay as they were.
+        next.listen = current.listen;
+        next.database = current.database.clone();
+        next.threads = current.threads;
+        next.log_format = current.log_format;
+        next.core.namespaces = current.core.namespaces.clone();
+        next.http_header_timeout = current.http_header_timeout;
+    }
+    if let Err(e) = crate::logging::set_filter(&next.log) {
+        warn!(error = %e, "log filter not reloaded");
+    }
+    let policy = Policy::from_config(&next);
+    match shared.policy.write() {
+        Ok(mut p) => *p = policy,
+        Err(poisoned) => *poisoned.into_inner() = policy,
+    }
+    let _ = shared
+        .events
+        .send(Event::Reconfigure(Box::new(next.core.clone())))
+        .await;
+    shared
+        .metrics
+        .config_reloads
+        .fetch_add(1, Ordering::Relaxed);
+    info!(log = %next.log, "configuration reloaded");
+    next
 }

@@ -26,9 +26,9 @@ fn error_name(reply: &Reply) -> String {
 
 /// A gateway with the admin token `adm` and the client token `cli`.
 fn start_with_tokens(tag: &str) -> torpor_smol::runtime::Background {
-    start_with(config(tag, |args, _| {
-        args.admin_token = Some("adm".to_owned());
-        args.client_token = Some("cli".to_owned());
+    start_with(config(tag, |c| {
+        c.admin_token = Some("adm".to_owned());
+        c.client_token = Some("cli".to_owned());
     }))
 }
 
@@ -327,8 +327,8 @@ fn bad_requests_get_the_engine_error_shape() {
 
 #[test]
 fn admin_token_is_required_when_set() {
-    let gw = start_with(config("admin-token", |args, _| {
-        args.admin_token = Some("s3cret".to_owned());
+    let gw = start_with(config("admin-token", |c| {
+        c.admin_token = Some("s3cret".to_owned());
     }));
     let addr = gw.addr();
     smol::block_on(async {
@@ -364,7 +364,11 @@ fn admin_token_is_required_when_set() {
         assert_eq!(http(addr, "GET", "/health", &[], "").await.status, 200);
         assert_eq!(http(addr, "GET", "/metadata", &[], "").await.status, 200);
         let page = http(addr, "GET", "/metrics", &auth, "").await.body;
-        assert!(page.contains("torpor_admin_unauthorized_total 3"), "{page}");
+        assert!(page.contains("torpor_admin_unauthorized_total 2"), "{page}");
+        assert!(
+            page.contains("torpor_metrics_unauthorized_total 1"),
+            "{page}"
+        );
     });
 }
 
@@ -470,7 +474,12 @@ fn client_token_guards_the_gateway_and_the_client_actor_routes() {
             page.body
         );
         assert!(
-            page.body.contains("torpor_admin_unauthorized_total 2"),
+            page.body.contains("torpor_admin_unauthorized_total 1"),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains("torpor_metrics_unauthorized_total 1"),
             "{}",
             page.body
         );
@@ -632,8 +641,8 @@ fn runners_are_listed_by_namespace_and_name() {
 fn namespaces_created_at_run_time_hold_their_own_actors_and_runners() {
     let db = temp_db("namespaces");
     let run = |db: std::path::PathBuf| {
-        start_with(config("namespaces", move |args, _| {
-            args.database = Some(db);
+        start_with(config("namespaces", move |c| {
+            c.database = db;
         }))
     };
     let gw = run(db.clone());

@@ -138,8 +138,8 @@ fn sleeping_actor_is_woken_by_a_client_message_and_gets_it_once() {
 
 #[test]
 fn wrong_runner_token_is_refused_with_a_reason() {
-    let gw = start_with(config("runner-token", |args, _| {
-        args.runner_token = Some("right".to_owned());
+    let gw = start_with(config("runner-token", |c| {
+        c.core.runner_token = Some("right".to_owned());
     }));
     let addr = gw.addr();
     smol::block_on(async {
@@ -235,8 +235,8 @@ fn invalid_utf8_text_is_closed_with_1007() {
 
 #[test]
 fn a_client_that_never_reads_is_closed_with_1008() {
-    let gw = start_with(config("slow", |_, file| {
-        file.gateway.client_outbound_max_bytes = Some(256 * 1024);
+    let gw = start_with(config("slow", |c| {
+        c.core.client_outbound_max_bytes = 256 * 1024;
     }));
     let addr = gw.addr();
     smol::block_on(async {
@@ -281,10 +281,10 @@ fn a_client_that_never_reads_is_closed_with_1008() {
 
 #[test]
 fn a_full_window_pauses_reads_until_acks_free_it() {
-    let gw = start_with(config("backpressure", |_, file| {
-        file.gateway.socket_window_bytes = Some(64 * 1024);
+    let gw = start_with(config("backpressure", |c| {
+        c.core.socket_window_bytes = 64 * 1024;
         // The first runner's actors are given up quickly once it is gone.
-        file.gateway.runner_lost_threshold_ms = Some(300);
+        c.core.runner_lost_threshold = Duration::from_millis(300);
     }));
     let addr = gw.addr();
     smol::block_on(async {
@@ -361,9 +361,9 @@ fn a_full_window_pauses_reads_until_acks_free_it() {
 
 #[test]
 fn request_bodies_held_at_once_are_bounded_with_a_503() {
-    let gw = start_with(config("body-budget", |_, file| {
-        file.gateway.socket_window_bytes = Some(256 * 1024);
-        file.gateway.pending_budget_bytes = Some(1024 * 1024);
+    let gw = start_with(config("body-budget", |c| {
+        c.core.socket_window_bytes = 256 * 1024;
+        c.core.pending_budget_bytes = 1024 * 1024;
     }));
     let addr = gw.addr();
     smol::block_on(async {
@@ -420,8 +420,8 @@ fn connections_that_send_no_request_head_in_time_are_closed() {
     use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
     use smol::net::TcpStream;
 
-    let gw = start_with(config("header-timeout", |_, file| {
-        file.http_header_timeout_ms = Some(300);
+    let gw = start_with(config("header-timeout", |c| {
+        c.http_header_timeout = Duration::from_millis(300);
     }));
     let addr = gw.addr();
     smol::block_on(async {
@@ -456,8 +456,8 @@ fn a_streamed_response_to_a_client_that_never_reads_is_aborted() {
     use smol::net::TcpStream;
     use torpor_runner_kit::STREAM_CHUNK;
 
-    let gw = start_with(config("slow-http", |_, file| {
-        file.gateway.client_outbound_max_bytes = Some(2 << 20);
+    let gw = start_with(config("slow-http", |c| {
+        c.core.client_outbound_max_bytes = 2 << 20;
     }));
     let addr = gw.addr();
     smol::block_on(async {

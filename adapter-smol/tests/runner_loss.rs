@@ -51,8 +51,8 @@ fn same_key_reconnect_resumes_without_restart() {
 
 #[test]
 fn new_runner_gets_the_actor_with_sockets_restored() {
-    let gw = start_with(config("new-key", |_, file| {
-        file.gateway.runner_lost_threshold_ms = Some(300);
+    let gw = start_with(config("new-key", |c| {
+        c.core.runner_lost_threshold = Duration::from_millis(300);
     }));
     let addr = gw.addr();
     smol::block_on(async {

@@ -17,11 +17,24 @@ pub(crate) fn classify(err: &rusqlite::Error) -> StoreFailure {
 
 /// Why the store could not be opened.
 #[derive(Debug)]
-pub struct OpenError(pub(crate) String);
+pub struct OpenError {
+    message: String,
+    /// Another connection holds the database's lock.
+    pub(crate) locked: bool,
+}
+
+impl OpenError {
+    pub(crate) fn plain(message: String) -> Self {
+        Self {
+            message,
+            locked: false,
+        }
+    }
+}
 
 impl std::fmt::Display for OpenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -29,6 +42,12 @@ impl std::error::Error for OpenError {}
 
 impl From<rusqlite::Error> for OpenError {
     fn from(e: rusqlite::Error) -> Self {
-        Self(e.to_string())
+        Self {
+            locked: matches!(
+                e.sqlite_error_code(),
+                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+            ),
+            message: e.to_string(),
+        }
     }
 }

@@ -16,5 +16,8 @@ mod store;
 mod writer;
 
 pub use error::OpenError;
-pub use store::{Completion, IndexRow, Store, actor_exists, count_rows};
+pub use store::{
+    BackupReport, BackupSummary, Completion, IndexRow, Store, actor_exists, count_rows,
+    inspect_file,
+};
 pub use writer::{Writer, wall_ms};

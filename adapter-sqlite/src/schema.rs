@@ -131,21 +131,22 @@ pub(crate) fn open(conn: &mut Connection) -> Result<(), OpenError> {
     // the WAL index then lives in heap memory instead of shared memory (measured: 90-97k ->
     // 114-117k index refreshes/s), and a second gateway on the same file fails fast instead of
     // interleaving with this one. Inspection goes through the gateway's admin API.
+    // Opening waits for no lock: a database another process holds is reported at once.
+    conn.busy_timeout(std::time::Duration::ZERO)?;
     conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     // A 1,000,000-row index is about 100 MB: keep its hot pages in memory (64 MiB page cache,
     // 256 MiB memory-mapped reads) instead of re-reading them through syscalls per refresh.
     conn.pragma_update(None, "cache_size", -65_536)?;
     conn.pragma_update(None, "mmap_size", 256 * 1024 * 1024)?;
     conn.set_prepared_statement_cache_capacity(64);
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let current =
-        usize::try_from(version).map_err(|_| OpenError(format!("bad user_version {version}")))?;
+    let current = usize::try_from(version)
+        .map_err(|_| OpenError::plain(format!("bad user_version {version}")))?;
     if current > MIGRATIONS.len() {
-        return Err(OpenError(format!(
+        return Err(OpenError::plain(format!(
             "database schema version {current} is newer than this torpor ({}); refusing to open",
             MIGRATIONS.len()
         )));
@@ -156,6 +157,11 @@ pub(crate) fn open(conn: &mut Connection) -> Result<(), OpenError> {
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
     }
+    // Take the write lock now (EXCLUSIVE mode keeps it), so a second process fails here, at
+    // startup, and not on its first write.
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?
+        .commit()?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
 }
 

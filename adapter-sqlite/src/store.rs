@@ -36,10 +36,51 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the database file and migrates it.
+    /// Opens (or creates) the database file and migrates it. The errors an operator meets
+    /// (directory missing, permission denied, another process holding the file) say so.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, OpenError> {
+        let path = path.as_ref();
+        // std's open tells a missing directory from a denied permission; SQLite says "unable
+        // to open database file" for both. An empty file is a new database to SQLite.
+        if let Err(e) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+        {
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            return Err(OpenError::plain(match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    format!(
+                        "directory {} does not exist (create it first)",
+                        dir.display()
+                    )
+                }
+                std::io::ErrorKind::PermissionDenied => format!(
+                    "permission denied opening {} for reading and writing (check the file and \
+                     directory {} are writable by this user)",
+                    path.display(),
+                    dir.display()
+                ),
+                _ => format!("cannot open {}: {e}", path.display()),
+            }));
+        }
         let mut conn = Connection::open(path)?;
-        schema::open(&mut conn)?;
+        schema::open(&mut conn).map_err(|e| {
+            if e.locked {
+                OpenError::plain(format!(
+                    "{} is locked by another process (is another torpor serving it?); only one \
+                     torpor may open a database (copy a running one with `torpor backup`)",
+                    path.display()
+                ))
+            } else {
+                e
+            }
+        })?;
         Ok(Self { conn })
     }
 
@@ -77,13 +118,14 @@ impl Store {
         for row in rows {
             let (id, r) = row?;
             let crash_policy = CrashPolicy::parse(&r.crash_policy).ok_or_else(|| {
-                OpenError(format!(
+                OpenError::plain(format!(
                     "corrupt crash policy {:?} of actor {id} in the registry",
                     r.crash_policy
                 ))
             })?;
-            let id = ActorId::parse(&id)
-                .ok_or_else(|| OpenError(format!("corrupt actor id {id:?} in the registry")))?;
+            let id = ActorId::parse(&id).ok_or_else(|| {
+                OpenError::plain(format!("corrupt actor id {id:?} in the registry"))
+            })?;
             actors.push(ActorRecord {
                 id,
                 namespace: r.namespace,
@@ -167,6 +209,45 @@ impl Store {
             .conn
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
         Ok(result == "ok")
+    }
+
+    /// Copies the whole database into a new file at `dest` with SQLite's online backup, in
+    /// steps of `STEP_PAGES` pages. The writer thread runs it between batches, so the copy is
+    /// one consistent state; the copy is left in rollback-journal mode, a single self-contained
+    /// file. `dest` must not exist.
+    pub fn backup_to(&self, dest: &Path) -> Result<BackupReport, String> {
+        const STEP_PAGES: std::os::raw::c_int = 4096;
+        if dest.exists() {
+            return Err(format!("{} already exists", dest.display()));
+        }
+        let mut copy =
+            Connection::open(dest).map_err(|e| format!("creating {}: {e}", dest.display()))?;
+        {
+            let backup = rusqlite::backup::Backup::new(&self.conn, &mut copy)
+                .map_err(|e| format!("starting the backup: {e}"))?;
+            backup
+                .run_to_completion(STEP_PAGES, std::time::Duration::ZERO, None)
+                .map_err(|e| format!("copying: {e}"))?;
+        }
+        copy.pragma_update(None, "journal_mode", "DELETE")
+            .map_err(|e| format!("finishing the copy: {e}"))?;
+        let pages: u64 = copy
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .map_err(|e| format!("reading the copy: {e}"))?;
+        let page_size: u64 = copy
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .map_err(|e| format!("reading the copy: {e}"))?;
+        Ok(BackupReport {
+            bytes: pages * page_size,
+        })
+    }
+
+    /// A write transaction that changes nothing: whether the database takes writes now.
+    pub fn probe_writable(&mut self) -> rusqlite::Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.commit()
     }
 
     /// Direct access for tests and inspection tools.
@@ -425,4 +506,35 @@ pub fn actor_exists(conn: &Connection, id: ActorId) -> rusqlite::Result<bool> {
     )
     .optional()
     .map(|r| r.is_some())
+}
+
+/// What an online backup wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackupReport {
+    /// Size of the copy.
+    pub bytes: u64,
+}
+
+/// What a backup file holds, read without changing it: `torpor backup` checks its copy so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupSummary {
+    /// `PRAGMA integrity_check` said `ok`.
+    pub integrity_ok: bool,
+    /// Schema version (`PRAGMA user_version`).
+    pub schema_version: i64,
+    /// Actors in the registry, destroyed ones included.
+    pub actors: i64,
+}
+
+/// Opens a database file read-only and summarises it.
+pub fn inspect_file(path: &Path) -> rusqlite::Result<BackupSummary> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    let schema_version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let actors = count_rows(&conn, "actors")?;
+    Ok(BackupSummary {
+        integrity_ok: check == "ok",
+        schema_version,
+        actors,
+    })
 }

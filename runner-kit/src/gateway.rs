@@ -50,8 +50,14 @@ impl GatewayProcess {
             };
             let line = line?;
             if line.contains("torpor ready") {
-                break ready_addr(&line)
-                    .ok_or_else(|| std::io::Error::other(format!("bad ready line: {line}")))?;
+                match ready_addr(&line) {
+                    Some(addr) => break addr,
+                    None => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        return Err(std::io::Error::other(format!("bad ready line: {line}")));
+                    }
+                }
             }
         };
         std::thread::spawn(move || for _ in lines {});
@@ -84,7 +90,8 @@ impl Drop for GatewayProcess {
 /// The `listen` field of the JSON "torpor ready" line.
 fn ready_addr(line: &str) -> Option<SocketAddr> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    v["fields"]["listen"].as_str()?.parse().ok()
+    // The event's fields are flattened into the object (`--log-format json`).
+    v["listen"].as_str()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -93,7 +100,7 @@ mod tests {
 
     #[test]
     fn the_ready_line_gives_the_address() {
-        let line = r#"{"timestamp":"t","level":"INFO","fields":{"message":"torpor ready","listen":"127.0.0.1:6420","actors":0}}"#;
+        let line = r#"{"timestamp":"t","level":"INFO","message":"torpor ready","listen":"127.0.0.1:6420","actors":0}"#;
         assert_eq!(ready_addr(line), Some("127.0.0.1:6420".parse().unwrap()));
         assert_eq!(ready_addr("torpor ready"), None);
     }

@@ -334,7 +334,7 @@ pub(super) async fn target(
 ) -> Result<GatewayTarget, ApiError> {
     let q = parse(rest, raw_query)?;
     let refusals = &shared.metrics.gateway_unauthorized;
-    shared.tokens.check_gateway(
+    shared.policy().tokens.check_gateway(
         q.token.as_deref(),
         headers,
         &subprotocols(headers),

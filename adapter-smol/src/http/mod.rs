@@ -9,14 +9,17 @@
 
 mod actor_query;
 mod gateway_path;
+mod ops;
 mod proxy;
 mod upgrade;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::io;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,7 +32,7 @@ use smol::Executor;
 use smol::channel::Sender;
 use smol::net::TcpStream;
 use smol_hyper::rt::{FuturesIo, SmolTimer};
-use tracing::debug;
+use tracing::{Instrument as _, debug, info_span, warn};
 
 use self::gateway_path::gateway_target;
 pub(crate) use self::gateway_path::percent_decoded;
@@ -37,8 +40,9 @@ use self::proxy::proxy_http;
 use self::upgrade::{client_upgrade, is_upgrade, refuse_upgrade, runner_upgrade};
 use crate::api;
 use crate::api_error::ApiError;
-use crate::auth::{Audience, Tokens};
+use crate::auth::{Audience, Policy};
 use crate::body_budget::BodyBudget;
+use crate::ip_limit::{IpGuard, IpLimiter};
 use crate::links::Event;
 use crate::metrics::AdapterMetrics;
 
@@ -49,7 +53,12 @@ pub(crate) struct Shared {
     pub(crate) ex: Arc<Executor<'static>>,
     pub(crate) events: Sender<Event>,
     pub(crate) metrics: Arc<AdapterMetrics>,
-    pub(crate) tokens: Tokens,
+    /// Tokens, origins, per-address limit, trusted proxies: replaced whole on a reload.
+    pub(crate) policy: RwLock<Policy>,
+    /// Connections per client address.
+    pub(crate) ip_limiter: Arc<IpLimiter>,
+    /// The database file (backups are written beside it before they are sent).
+    pub(crate) database: PathBuf,
     pub(crate) next_id: AtomicU64,
     /// WebSockets still running (shutdown waits for their closes to go out).
     pub(crate) live_sockets: Arc<AtomicUsize>,
@@ -61,23 +70,85 @@ pub(crate) struct Shared {
     pub(crate) public_url: String,
     /// Runner configs by (namespace, runner name): accepted and shown, as on the engine;
     /// Torpor starts no serverless runners for them (see COMPATIBILITY.md).
-    pub(crate) runner_configs: std::sync::Mutex<BTreeMap<(String, String), serde_json::Value>>,
+    pub(crate) runner_configs: Mutex<BTreeMap<(String, String), serde_json::Value>>,
 }
 
 impl Shared {
     fn id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
+
+    /// The policy in force.
+    pub(crate) fn policy(&self) -> RwLockReadGuard<'_, Policy> {
+        // Nothing panics while holding the write lock (it only swaps a value in), so a
+        // poisoned lock still holds a whole policy.
+        self.policy
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// One TCP connection's standing with the per-address limit.
+enum Admission {
+    /// No limit, or its place is held (released on drop) for as long as the connection lives.
+    Admitted { _place: Option<IpGuard> },
+    /// From a trusted proxy: charged to the client its first request names.
+    Undecided,
+    /// Over the limit: every request is answered 429 and the connection closed.
+    Refused,
+}
+
+/// What the requests of one TCP connection share.
+struct Connection {
+    peer: IpAddr,
+    admission: Mutex<Admission>,
+}
+
+impl Connection {
+    /// Whether a request from `client` may be served on this connection.
+    fn admit(&self, shared: &Shared, client: IpAddr) -> bool {
+        let Ok(mut admission) = self.admission.lock() else {
+            return true;
+        };
+        if let Admission::Undecided = *admission {
+            let limit = shared.policy().max_connections_per_ip;
+            *admission = match shared.ip_limiter.acquire(client, limit) {
+                Ok(guard) => Admission::Admitted { _place: guard },
+                Err(()) => Admission::Refused,
+            };
+        }
+        !matches!(*admission, Admission::Refused)
+    }
 }
 
 /// Serves one TCP connection (HTTP/1.1 with keep-alive and upgrades).
-pub(crate) async fn serve_connection(shared: Arc<Shared>, tcp: TcpStream) {
+pub(crate) async fn serve_connection(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
     let metrics = Arc::clone(&shared.metrics);
     let shared_timeout = shared.http_header_timeout;
+    let peer = peer.ip();
+    let admission = {
+        let policy = shared.policy();
+        if policy.trusts(peer) {
+            Admission::Undecided
+        } else {
+            match shared
+                .ip_limiter
+                .acquire(peer, policy.max_connections_per_ip)
+            {
+                Ok(guard) => Admission::Admitted { _place: guard },
+                Err(()) => Admission::Refused,
+            }
+        }
+    };
+    let conn = Arc::new(Connection {
+        peer,
+        admission: Mutex::new(admission),
+    });
     metrics.http_connections.fetch_add(1, Ordering::Relaxed);
     let svc = hyper::service::service_fn(move |req| {
         let shared = Arc::clone(&shared);
-        async move { Ok::<_, Infallible>(route(shared, req).await) }
+        let conn = Arc::clone(&conn);
+        async move { Ok::<_, Infallible>(admit_and_route(shared, &conn, req).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .max_buf_size(64 * 1024)
@@ -94,18 +165,75 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, tcp: TcpStream) {
     metrics.http_connections.fetch_sub(1, Ordering::Relaxed);
 }
 
-async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+/// Applies the per-address limit, then routes the request in a span naming it and its client.
+async fn admit_and_route(
+    shared: Arc<Shared>,
+    conn: &Connection,
+    req: Request<Incoming>,
+) -> Response<Body> {
     shared
         .metrics
         .http_server_requests
         .fetch_add(1, Ordering::Relaxed);
-    let path = req.uri().path().to_owned();
+    let client = shared.policy().client_ip(conn.peer, req.headers());
     let ray = ray_id();
-    let mut response = if path == "/healthz" {
+    let span = info_span!("http", ray = %ray, client = %client);
+    if !conn.admit(&shared, client) {
+        shared
+            .metrics
+            .ip_limit_rejects
+            .fetch_add(1, Ordering::Relaxed);
+        span.in_scope(|| {
+            warn!(
+                path = req.uri().path(),
+                "connection refused: max_connections_per_ip"
+            )
+        });
+        let mut resp = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "guard",
+            "too_many_connections",
+            "Too many connections from this address (max_connections_per_ip).",
+        )
+        .response();
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return finish(&shared, resp, &ray);
+    }
+    let response = route(&shared, req, &ray).instrument(span).await;
+    finish(&shared, response, &ray)
+}
+
+/// Counts a refusal and stamps the ray id.
+fn finish(shared: &Shared, mut response: Response<Body>, ray: &str) -> Response<Body> {
+    if response.status().is_client_error() {
+        shared
+            .metrics
+            .http_bad_requests
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    if let Ok(v) = HeaderValue::from_str(ray) {
+        response.headers_mut().insert("x-rivet-ray-id", v);
+    }
+    response
+}
+
+async fn route(shared: &Arc<Shared>, req: Request<Incoming>, ray: &str) -> Response<Body> {
+    let shared = Arc::clone(shared);
+    let path = req.uri().path().to_owned();
+    let ray = ray.to_owned();
+    if let Err(e) = ops::check_query(&path, req.uri().query()) {
+        return e.response();
+    }
+    if path == "/healthz" {
         match *req.method() {
             Method::GET | Method::HEAD => text(StatusCode::OK, "ok\n"),
             _ => ApiError::method_not_allowed("GET").response(),
         }
+    } else if path == "/readyz" {
+        ops::readiness(&shared, req.method()).await
+    } else if path == "/admin/backup" {
+        ops::backup(&shared, &req).await
     } else if path == "/runners/connect" || path == "/envoys/connect" {
         runner_upgrade(&shared, req).await
     } else if let Some(rest) = path.strip_prefix("/gateway/") {
@@ -124,30 +252,20 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             Err(e) => e.response(),
         }
     } else if path == "/metrics" {
-        let metrics = &shared.metrics.admin_unauthorized;
-        if let Err(e) = shared
+        let refusals = &shared.metrics.metrics_unauthorized;
+        let checked = shared
+            .policy()
             .tokens
-            .check_api(Audience::Admin, req.headers(), metrics)
-        {
-            e.response()
-        } else {
-            metrics_page(&shared, req.method()).await
+            .check_api(Audience::Metrics, req.headers(), refusals);
+        match checked {
+            Err(e) => e.response(),
+            Ok(()) => metrics_page(&shared, req.method()).await,
         }
     } else if api::serves(&path) {
         api::handle(&shared, req).await
     } else {
         ApiError::no_route().response()
-    };
-    if response.status().is_client_error() {
-        shared
-            .metrics
-            .http_bad_requests
-            .fetch_add(1, Ordering::Relaxed);
     }
-    if let Ok(v) = HeaderValue::from_str(&ray) {
-        response.headers_mut().insert("x-rivet-ray-id", v);
-    }
-    response
 }
 
 /// An id for one request, in every response (`x-rivet-ray-id`) and in the reason of a

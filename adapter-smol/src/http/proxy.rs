@@ -85,9 +85,11 @@ pub(super) async fn proxy_http(
 ) -> Response<Body> {
     let GatewayTarget { actor, token, path } = target;
     let refusals = &shared.metrics.gateway_unauthorized;
-    if let Err(e) = shared
-        .tokens
-        .check_gateway(token.as_deref(), req.headers(), &[], refusals)
+    if let Err(e) =
+        shared
+            .policy()
+            .tokens
+            .check_gateway(token.as_deref(), req.headers(), &[], refusals)
     {
         drain(&shared.ex, req.into_body());
         return e.response();

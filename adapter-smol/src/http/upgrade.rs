@@ -334,9 +334,30 @@ pub(super) async fn client_upgrade(
 ) -> Response<Body> {
     let protocols = subprotocols(req.headers());
     let GatewayTarget { actor, token, path } = target;
+    if !shared.policy().origin_allowed(req.headers()) {
+        shared
+            .metrics
+            .origin_rejects
+            .fetch_add(1, Ordering::Relaxed);
+        let origin = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("?");
+        tracing::info!(%origin, actor = %actor, "websocket refused: origin not allowed");
+        // A plain 403: the browser's page is not RivetKit's to read a close reason from.
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "guard",
+            "origin_not_allowed",
+            &format!("Origin `{origin}` is not in allowed_origins."),
+        )
+        .response();
+    }
     let refusals = &shared.metrics.gateway_unauthorized;
     if let Err(e) =
         shared
+            .policy()
             .tokens
             .check_gateway(token.as_deref(), req.headers(), &protocols, refusals)
     {

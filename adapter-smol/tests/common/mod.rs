@@ -18,7 +18,7 @@ use hyper::Request;
 use smol::net::TcpStream;
 use smol_hyper::rt::FuturesIo;
 use torpor_runner_kit::{RunnerConfig, RunnerEvent, TestRunner};
-use torpor_smol::config::{FileConfig, ServeArgs, ServeConfig};
+use torpor_smol::config::ServeConfig;
 use torpor_smol::runtime::Background;
 
 /// A fresh database path under the system temp dir.
@@ -36,21 +36,21 @@ pub fn temp_db(tag: &str) -> PathBuf {
 }
 
 /// Resolved settings for a loopback gateway on an ephemeral port.
-pub fn config(tag: &str, edit: impl FnOnce(&mut ServeArgs, &mut FileConfig)) -> ServeConfig {
-    let mut args = ServeArgs {
-        listen: Some("127.0.0.1:0".parse().expect("addr")),
-        database: Some(temp_db(tag)),
-        ..ServeArgs::default()
+pub fn config(tag: &str, edit: impl FnOnce(&mut ServeConfig)) -> ServeConfig {
+    let mut config = ServeConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        database: temp_db(tag),
+        seed: Some(7),
+        ..ServeConfig::default()
     };
-    let mut file = FileConfig::default();
-    file.gateway.seed = Some(7);
-    edit(&mut args, &mut file);
-    args.resolve_with(file).expect("valid config")
+    edit(&mut config);
+    config.core.validate().expect("valid core config");
+    config
 }
 
 /// A gateway on its own threads.
 pub fn start(tag: &str) -> Background {
-    start_with(config(tag, |_, _| {}))
+    start_with(config(tag, |_| {}))
 }
 
 pub fn start_with(config: ServeConfig) -> Background {

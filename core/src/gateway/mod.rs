@@ -214,6 +214,17 @@ impl Gateway {
         &self.cx.config
     }
 
+    /// Replaces the configuration in force (an operator's reload): tokens, timeouts and limits
+    /// apply from the next decision on; timers already armed keep their deadlines, and the
+    /// namespaces stay as they are (they are state, created at startup or through the API).
+    /// An invalid configuration is refused whole and changes nothing.
+    pub fn reconfigure(&mut self, mut config: Config) -> Result<(), ConfigError> {
+        config.validate()?;
+        config.namespaces = self.cx.config.namespaces.clone();
+        self.cx.config = config;
+        Ok(())
+    }
+
     /// Live runner connections.
     pub fn runner_connection_count(&self) -> usize {
         self.runners.conns.len()

@@ -90,6 +90,41 @@ fn unknown_namespace_is_refused_with_404() {
 }
 
 #[test]
+fn a_reconfigured_runner_token_applies_to_the_next_connect_and_a_bad_config_changes_nothing() {
+    let mut d = Driver::new(Config::default());
+    let (open, out) = connect(&mut d, runner_params("a"));
+    assert_eq!(out, vec![Output::AcceptRunner { conn: open }]);
+    let bad = Config {
+        socket_window_messages: 0,
+        ..Config::default()
+    };
+    assert_eq!(
+        d.gw.reconfigure(bad).unwrap_err().field,
+        "socket_window_messages"
+    );
+    assert_eq!(d.gw.config(), &Config::default());
+    let reloaded = Config {
+        runner_token: Some("new".into()),
+        // Namespaces are state: a reload leaves them as they are.
+        namespaces: vec!["default".into(), "other".into()],
+        ..Config::default()
+    };
+    d.gw.reconfigure(reloaded).unwrap();
+    assert_eq!(d.gw.config().namespaces, vec!["default".to_owned()]);
+    let (refused, out) = connect(&mut d, runner_params("b"));
+    assert_eq!(
+        out,
+        vec![Output::RejectRunner {
+            conn: refused,
+            status: 401,
+            reason: "runner token required".into(),
+        }]
+    );
+    // The runner already connected stays.
+    assert_eq!(d.gw.runner_connection_count(), 1);
+}
+
+#[test]
 fn runner_token_is_checked_when_configured() {
     let mut d = Driver::new(Config {
         runner_token: Some("s3cret".into()),
