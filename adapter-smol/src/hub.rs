@@ -18,6 +18,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::links::{Event, HttpLink, HttpOut, SocketLink, Verdict, WsOut};
 use crate::metrics::{AdapterMetrics, CoreSample};
+use crate::story::Story;
 
 /// Most events handled per wake before outputs and timers get a turn (fairness, not batching:
 /// outputs are drained after every input as the core requires).
@@ -32,6 +33,8 @@ pub(crate) struct Hub {
     writer: Option<Writer>,
     metrics: Arc<AdapterMetrics>,
     outbound_max: usize,
+    /// The operator's logs of runners, actors and sockets.
+    story: Story,
     runners: HashMap<RunnerConnId, PendingLink<SocketLink>>,
     clients: HashMap<ClientId, PendingLink<SocketLink>>,
     http: HashMap<ClientId, HttpLink>,
@@ -78,6 +81,7 @@ impl Hub {
             writer: Some(writer),
             metrics,
             outbound_max,
+            story: Story::default(),
             runners: HashMap::new(),
             clients: HashMap::new(),
             http: HashMap::new(),
@@ -184,7 +188,8 @@ impl Hub {
                     Input::RunnerClosed { conn } => {
                         self.runners.remove(conn);
                     }
-                    Input::ClientClosed { client, .. } => {
+                    Input::ClientClosed { client, close } => {
+                        self.story.client_closed(*client, close.as_ref());
                         self.clients.remove(client);
                     }
                     Input::ClientMessage { client, frame } => {
@@ -326,6 +331,9 @@ impl Hub {
                 }
             }
         }
+        while let Some(notice) = self.gw.poll_notice() {
+            self.story.tell(notice);
+        }
     }
 
     fn execute(&mut self, out: Output) {
@@ -373,6 +381,7 @@ impl Hub {
             }
             Output::SendClient { client, frame } => self.send_client(client, frame),
             Output::CloseClient { client, close } => {
+                self.story.gateway_closed(client, &close);
                 if let Some(c) = self.clients.remove(&client) {
                     self.metrics.count_close(close.code);
                     if c.link.reported_full {

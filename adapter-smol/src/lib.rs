@@ -22,4 +22,5 @@ mod metrics;
 mod outbox;
 pub mod runtime;
 pub mod server;
+mod story;
 mod websocket;

@@ -88,7 +88,8 @@ impl Server {
     /// binds the listen address. Tasks run on `ex`.
     pub async fn bind(config: ServeConfig, ex: Arc<Executor<'static>>) -> Result<Self, ServeError> {
         let store = Store::open(&config.database)
-            .map_err(|e| ServeError::Store(format!("{}: {e}", config.database.display())))?;
+            // Every error of `Store::open` names the file.
+            .map_err(|e| ServeError::Store(e.to_string()))?;
         let snapshot = store
             .snapshot()
             .map_err(|e| ServeError::Store(format!("reading the registry: {e}")))?;

@@ -69,7 +69,8 @@ impl Store {
                 _ => format!("cannot open {}: {e}", path.display()),
             }));
         }
-        let mut conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)
+            .map_err(|e| OpenError::plain(format!("{}: {e}", path.display())))?;
         schema::open(&mut conn).map_err(|e| {
             if e.locked {
                 OpenError::plain(format!(
@@ -78,7 +79,7 @@ impl Store {
                     path.display()
                 ))
             } else {
-                e
+                OpenError::plain(format!("{}: {e}", path.display()))
             }
         })?;
         Ok(Self { conn })

@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::ids::{ActorId, ClientId, OpId, RunnerConnId};
 use crate::io::{CloseFrame, Output};
 use crate::metrics::{Histograms, Metrics};
+use crate::notice::{NOTICES_KEPT, Notice};
 use crate::time::{Instant, UnixMillis};
 use crate::timer::Timers;
 use torpor_protocol::shared::{GatewayId, RequestId};
@@ -16,6 +17,8 @@ const OUTPUTS_KEPT: usize = 64;
 pub(crate) struct Cx {
     pub(crate) config: Config,
     pub(crate) out: VecDeque<Output>,
+    /// For the operator's logs (see [`Notice`]).
+    pub(crate) notices: VecDeque<Notice>,
     pub(crate) timers: Timers,
     pub(crate) rng: fastrand::Rng,
     pub(crate) metrics: Metrics,
@@ -40,6 +43,16 @@ pub(crate) struct Cx {
 }
 
 impl Cx {
+    /// Queues a notice for the operator's logs; past [`NOTICES_KEPT`] undrained, it is
+    /// dropped and counted.
+    pub(crate) fn notify(&mut self, notice: Notice) {
+        if self.notices.len() < NOTICES_KEPT {
+            self.notices.push_back(notice);
+        } else {
+            self.metrics.notices_dropped += 1;
+        }
+    }
+
     pub(crate) fn new(config: Config, seed: u64, wall: UnixMillis) -> Self {
         // The wall clock at startup is mixed in, so a restart with a configured seed still gets a
         // fresh gateway id and request-id sequence (actors persist those pairs; a reused pair
@@ -53,6 +66,7 @@ impl Cx {
         Self {
             config,
             out: VecDeque::new(),
+            notices: VecDeque::new(),
             timers: Timers::default(),
             rng,
             metrics: Metrics::default(),

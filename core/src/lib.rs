@@ -52,6 +52,7 @@ mod io;
 pub mod kv_policy;
 mod link;
 mod metrics;
+mod notice;
 pub mod page_store;
 /// The simulator's runner model and the tests play a v7 runner: its messages with their shared
 /// types, under one crate-private name. The core itself sees only `link`'s vocabulary.
@@ -82,6 +83,7 @@ pub use gateway::Gateway;
 pub use ids::{ActorId, AdminReqId, ClientId, OpId, RunnerConnId};
 pub use io::{ClientFrame, CloseFrame, Input, Output, RunnerParams};
 pub use metrics::{Histogram, Histograms, Metrics};
+pub use notice::{NOTICES_KEPT, Notice};
 pub use runner::RunnerIdx;
 pub use store::{
     ActorRecord, CrashPolicy, HibernationRow, IndexKey, NamespaceRecord, Snapshot, StoreFailure,

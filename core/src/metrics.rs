@@ -192,6 +192,9 @@ counters! {
     index_deletes,
     /// Renewals of this gateway's hibernation index lease (the keepalive of all its rows).
     index_lease_renewals,
+    /// Notices for the logs dropped because the embedder did not drain them
+    /// (`notice::NOTICES_KEPT`).
+    notices_dropped,
 }
 
 /// Upper bounds of the wake latency buckets, in milliseconds.

@@ -31,6 +31,18 @@ pub(crate) enum StopCause {
     StartTimeout,
 }
 
+impl StopIntent {
+    /// For logs.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Sleep => "sleep",
+            Self::Stop => "stop",
+            Self::Destroy => "destroy",
+            Self::Drain => "drain",
+        }
+    }
+}
+
 impl StopCause {
     /// Close reason for sockets that cannot outlive the allocation.
     pub(crate) fn reason(self) -> &'static str {

@@ -5,6 +5,7 @@ use crate::admin::{ActorFilter, AdminCommand, AdminError, AdminReply, CreateActo
 use crate::gateway::Gateway;
 use crate::ids::{ActorId, AdminReqId};
 use crate::io::Output;
+use crate::notice::Notice;
 use crate::store::{ActorRecord, NamespaceRecord, StoreRequest};
 use crate::store_ops::Purpose;
 use crate::time::Instant;
@@ -162,6 +163,12 @@ impl Gateway {
             alarm_ts: None,
             crash_policy: create.crash_policy,
         };
+        self.cx.notify(Notice::ActorCreated {
+            actor: id,
+            namespace: record.namespace.clone(),
+            name: record.name.clone(),
+            key: record.key.clone(),
+        });
         self.actors.insert(Actor::new(record.clone(), false));
         self.cx.metrics.actors_created += 1;
         self.issue_store(

@@ -6,6 +6,7 @@ use crate::ids::{ActorId, RunnerConnId};
 use crate::link::{
     ActorCommand, ActorCommandKind, ActorEvent, ActorEventKind, StopReason, ToRunner,
 };
+use crate::notice::Notice;
 use crate::runner::RunnerIdx;
 use crate::time::Instant;
 use crate::timer::TimerKey;
@@ -78,6 +79,11 @@ impl Gateway {
         if actor.running(self.cx.wall_now()) {
             self.cx.timers.cancel(TimerKey::ActorStart(id));
             self.cx.metrics.actor_running += 1;
+            let generation = actor.record.generation;
+            self.cx.notify(Notice::ActorRunning {
+                actor: id,
+                generation,
+            });
             self.resume_hibernating(now, id);
             self.flush_waiting_requests(now, id);
         }

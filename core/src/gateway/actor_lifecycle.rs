@@ -5,6 +5,7 @@ use crate::actor::{StopCause, StopIntent};
 use crate::gateway::Gateway;
 use crate::ids::ActorId;
 use crate::link::{ActorCommand, ActorCommandKind, StopReason, ToRunner};
+use crate::notice::Notice;
 use crate::runner::RunnerIdx;
 use crate::store::{ActorRecord, CrashPolicy, StoreRequest};
 use crate::store_ops::Purpose;
@@ -85,6 +86,17 @@ impl Gateway {
             instance.actors.insert(id);
         }
         self.cx.metrics.actor_starts += 1;
+        let runner_key = self
+            .runners
+            .instances
+            .get(&runner)
+            .map(|i| i.runner_key.clone())
+            .unwrap_or_default();
+        self.cx.notify(Notice::ActorStarting {
+            actor: id,
+            generation: actor.record.generation,
+            runner: runner_key,
+        });
         let at = now.saturating_add(self.cx.config.actor_start_timeout);
         self.cx.timers.set(TimerKey::ActorStart(id), at);
         self.send_start(id, 0);
@@ -137,6 +149,12 @@ impl Gateway {
         match actor.phase {
             Phase::Starting { runner, .. } | Phase::Running { runner } => {
                 let index = actor.stopping(runner, intent);
+                let generation = actor.record.generation;
+                self.cx.notify(Notice::ActorStopping {
+                    actor: id,
+                    generation,
+                    intent: intent.as_str(),
+                });
                 self.cx.timers.cancel(TimerKey::ActorStart(id));
                 let at = now.saturating_add(self.cx.config.actor_stop_timeout);
                 self.cx.timers.set(TimerKey::ActorStop(id), at);
@@ -175,6 +193,11 @@ impl Gateway {
                 | (StopCause::Intent(StopIntent::Stop), true)
         );
         self.cx.metrics.actor_stops += 1;
+        self.cx.notify(Notice::ActorStopped {
+            actor: id,
+            generation: actor.record.generation,
+            cause: cause.reason(),
+        });
         let crash_policy = (cause == StopCause::Crash).then_some(actor.record.crash_policy);
         let ran = actor.running_seen;
         self.end_allocation(id, cause);
@@ -266,7 +289,7 @@ impl Gateway {
         let wake = actor.asleep(self.cx.wall_now());
         let alarm = actor.record.alarm_ts;
         if self.has_undelivered_hibernating(id) {
-            self.wake_for_hibernating(now, id); // also arms the wake deadline
+            self.wake_for_hibernating(now, id, None); // also arms the wake deadline
         } else if wake {
             self.wake_actor(now, id);
         } else if let Some(alarm_ts) = alarm {
@@ -293,6 +316,7 @@ impl Gateway {
             return;
         };
         self.cx.metrics.actors_destroyed += 1;
+        self.cx.notify(Notice::ActorDestroyed { actor: id });
         self.issue_store(
             StoreRequest::DeleteActor(id),
             Purpose::DeleteActor {

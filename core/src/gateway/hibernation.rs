@@ -8,6 +8,7 @@ use crate::hibernation::CloseAfterRunning;
 use crate::ids::{ActorId, ClientId};
 use crate::io::{CloseFrame, Output};
 use crate::link::{TunnelToActor, WebSocketClose};
+use crate::notice::Notice;
 use crate::runner::RunnerIdx;
 use crate::time::Instant;
 use crate::timer::TimerKey;
@@ -40,12 +41,25 @@ impl Gateway {
             }
             ws.ack_clock_stop(client, &mut self.cx); // it only runs while attached
             self.cx.metrics.ws_hibernated += 1;
+            if let Some(c) = self.clients.map.get(&client) {
+                self.cx.notify(Notice::SocketHibernated {
+                    client,
+                    actor: c.actor,
+                    request: c.request_id,
+                });
+            }
         }
     }
 
     /// A client frame arrived for a hibernating socket: make sure its actor comes back, within
-    /// the wake deadline.
-    pub(crate) fn wake_for_hibernating(&mut self, now: Instant, actor: ActorId) {
+    /// the wake deadline. `by` names the socket whose frame or close asks for it (for the
+    /// logs), if one does.
+    pub(crate) fn wake_for_hibernating(
+        &mut self,
+        now: Instant,
+        actor: ActorId,
+        by: Option<(ClientId, &'static str)>,
+    ) {
         let Some(a) = self.actors.map.get(&actor) else {
             return;
         };
@@ -55,6 +69,16 @@ impl Gateway {
         let key = TimerKey::WakeDeadline(actor);
         if self.cx.timers.deadline_of(key).is_none() {
             self.cx.metrics.wakes_for_hibernation += 1;
+            let (client, cause) = match by {
+                Some((client, cause)) => (Some(client), cause),
+                None => (None, "frames held for hibernating sockets"),
+            };
+            let request = client.and_then(|c| self.clients.map.get(&c).map(|c| c.request_id));
+            self.cx.notify(Notice::ActorWaking {
+                actor,
+                cause,
+                socket: client.zip(request),
+            });
             self.cx.wake_started.insert(actor, now);
             let at = now.saturating_add(self.cx.config.wake_deadline);
             self.cx.timers.set(key, at);
@@ -91,7 +115,7 @@ impl Gateway {
             .collect();
         for actor in holders {
             self.cx.metrics.wakes_for_budget += 1;
-            self.wake_for_hibernating(now, actor);
+            self.wake_for_hibernating(now, actor, None);
         }
     }
 
@@ -132,6 +156,9 @@ impl Gateway {
             self.send_or_hold_bytes(runner, close.frame);
         }
         for client in clients {
+            let Some(request) = self.clients.map.get(&client).map(|c| c.request_id) else {
+                continue;
+            };
             let Some(ws) = self.clients.ws_mut(client) else {
                 continue;
             };
@@ -142,6 +169,12 @@ impl Gateway {
             let resend: Vec<Bytes> = ws.pending.frames().collect();
             let idle = ws.queued.is_empty() && !ws.paused;
             self.cx.metrics.ws_resumed += 1;
+            self.cx.notify(Notice::SocketRestored {
+                client,
+                actor,
+                request,
+                resent: resend.len(),
+            });
             self.cx.metrics.ws_messages_resent += resend.len() as u64;
             if !resend.is_empty() {
                 ws.ack_clock_restart(client, now, &mut self.cx);

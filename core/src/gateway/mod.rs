@@ -183,6 +183,12 @@ impl Gateway {
         self.cx.pop_output()
     }
 
+    /// The next notice for the operator's logs (runner, actor and socket lifecycle steps).
+    /// Draining them is optional; see [`crate::Notice`].
+    pub fn poll_notice(&mut self) -> Option<crate::Notice> {
+        self.cx.notices.pop_front()
+    }
+
     /// When [`Gateway::handle_timeout`] should next be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {

@@ -5,6 +5,7 @@ use crate::gateway::Gateway;
 use crate::ids::{ActorId, RunnerConnId};
 use crate::io::{Output, RunnerParams};
 use crate::link::{FromRunner, Protocol, RunnerHello, ToRunner, Welcome};
+use crate::notice::Notice;
 use crate::runner::{RunnerConn, RunnerIdx, RunnerInstance};
 use crate::time::{Instant, millis_i64};
 use crate::timer::TimerKey;
@@ -228,6 +229,14 @@ impl Gateway {
             instance.actor_names = names;
         }
         let runner_id = instance.runner_id.clone();
+        self.cx.notify(Notice::RunnerIdentified {
+            conn,
+            namespace: instance.namespace.clone(),
+            name: instance.name.clone(),
+            key: instance.runner_key.clone(),
+            protocol: instance.protocol.version(),
+            resumed,
+        });
         if let Some(c) = self.runners.conns.get_mut(&conn) {
             c.instance = Some(idx);
             c.last_pong = now;
@@ -269,6 +278,11 @@ impl Gateway {
                 // same as on a close (requests in flight fail; their aborts wait in the
                 // outbox, flushed on this connection after the init).
                 self.cx.metrics.runner_sessions_replaced += 1;
+                self.cx.notify(Notice::RunnerReplaced {
+                    old,
+                    new: conn,
+                    key: instance.runner_key.clone(),
+                });
                 self.forget_runner_conn(old);
                 self.cx.close_runner(old, 1000, REASON_SESSION_REPLACED);
                 self.fail_in_flight(idx);
@@ -306,6 +320,11 @@ impl Gateway {
             .filter(|i| i.conn == Some(conn));
         if let Some(i) = owned {
             i.conn = None;
+            self.cx.notify(Notice::RunnerDisconnected {
+                conn,
+                namespace: i.namespace.clone(),
+                key: i.runner_key.clone(),
+            });
             let at = now.saturating_add(self.cx.config.runner_lost_threshold);
             self.cx.timers.set(TimerKey::RunnerLost(instance), at);
             self.pause_ack_timers(instance);
@@ -372,6 +391,11 @@ impl Gateway {
         }
         self.cx.metrics.runners_lost += 1;
         let actors: Vec<ActorId> = instance.actors.iter().copied().collect();
+        self.cx.notify(Notice::RunnerLost {
+            namespace: instance.namespace.clone(),
+            key: instance.runner_key.clone(),
+            actors: actors.len(),
+        });
         let key = (instance.namespace.clone(), instance.runner_key.clone());
         self.runners.instances.remove(&idx);
         self.runners.by_key.remove(&key);

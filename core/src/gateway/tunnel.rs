@@ -6,6 +6,7 @@ use crate::gateway::Gateway;
 use crate::ids::{ActorId, ClientId, RunnerConnId};
 use crate::io::{CloseFrame, Output};
 use crate::link::{ToRunner, TunnelToActor, WebSocketClose};
+use crate::notice::Notice;
 use crate::runner::RunnerIdx;
 use crate::time::Instant;
 use crate::timer::TimerKey;
@@ -175,6 +176,11 @@ impl Gateway {
         let c = self.clients.map.remove(&client)?;
         self.clients.requests.remove(&c.request_id);
         let listed = if let ClientKind::WebSocket(ws) = &c.kind {
+            self.cx.notify(Notice::SocketEnded {
+                client,
+                actor: c.actor,
+                request: c.request_id,
+            });
             self.cx.held_bytes -= ws.queued_bytes + ws.pending.bytes();
             self.cx.budget_paused.remove(&client);
             if ws.ack_armed {

@@ -7,6 +7,7 @@ use crate::hibernation::Pending;
 use crate::ids::ClientId;
 use crate::io::{ClientFrame, CloseFrame, Output};
 use crate::link::{self, Protocol, TunnelToActor, WebSocketClose, WebSocketData, WebSocketOpen};
+use crate::notice::Notice;
 use crate::runner::{RunnerIdx, Runners};
 use crate::time::Instant;
 use crate::timer::TimerKey;
@@ -134,7 +135,7 @@ impl Gateway {
         }
         if ws_of(self, client).is_some_and(|ws| ws.phase == WsPhase::Hibernating) {
             // The first data frame on a hibernating socket wakes its actor.
-            self.wake_for_hibernating(now, actor);
+            self.wake_for_hibernating(now, actor, Some((client, "client frame")));
         }
         self.pump(now, client);
         self.after_pause(now, client, was_paused);
@@ -309,6 +310,17 @@ impl Gateway {
             }
         }
         self.cx.metrics.ws_opened += 1;
+        if let Some(c) = self.clients.map.get(&client) {
+            if let ClientKind::WebSocket(ws) = &c.kind {
+                self.cx.notify(Notice::SocketOpened {
+                    client,
+                    actor,
+                    request: c.request_id,
+                    path: ws.path.clone(),
+                    hibernatable: can_hibernate,
+                });
+            }
+        }
         let Some(ws) = ws_of(self, client) else {
             return;
         };
@@ -425,7 +437,7 @@ impl Gateway {
                 self.cx.metrics.ws_closed_while_hibernating += 1;
                 self.start_closing(client, msg);
                 if let Some(actor) = self.clients.map.get(&client).map(|c| c.actor) {
-                    self.wake_for_hibernating(now, actor);
+                    self.wake_for_hibernating(now, actor, Some((client, "client close")));
                 }
             }
             WsPhase::Waiting => {

@@ -44,6 +44,8 @@ pub struct Driver {
     /// Connections that speak envoy protocol v8 ([`Driver::connect_envoy`]): their frames go
     /// through [`super::envoy_shim`] both ways.
     pub envoys: BTreeSet<RunnerConnId>,
+    /// Notices drained so far (tests clear or read it; the driver only appends).
+    pub notices: Vec<crate::Notice>,
     next_id: u64,
 }
 
@@ -90,6 +92,7 @@ impl Driver {
             check: true,
             deaf: BTreeSet::new(),
             envoys: BTreeSet::new(),
+            notices: Vec::new(),
             next_id: 1,
         }
     }
@@ -119,6 +122,8 @@ impl Driver {
             i += 1;
             assert!(i < 1_000_000, "output livelock");
         }
+        self.notices
+            .extend(std::iter::from_fn(|| self.gw.poll_notice()));
         if self.check {
             if let Err(violation) = self.gw.check_invariants() {
                 panic!("invariant violated at {:?}: {violation}", self.now);

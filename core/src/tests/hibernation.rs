@@ -641,3 +641,99 @@ fn destroying_a_sleeping_actor_closes_its_hibernating_sockets() {
     let out = d.advance(Duration::from_secs(200));
     assert_eq!(start_commands(&out), vec![]);
 }
+
+/// The operator's story of one socket, as the core tells it: opened, hibernated with its actor,
+/// the wake its frame caused, restored (with the one resend), ended.
+#[test]
+fn notices_tell_one_sockets_life_in_order() {
+    use crate::notice::Notice;
+    let mut d = driver();
+    let (conn, actor, start) = setup(&mut d);
+    let (h, rq) = d.open_accepted(conn, actor, "/ws", true);
+    assert_eq!(
+        d.client_send(h, text("m1")),
+        vec![text_to(conn, rq, 1, "m1")]
+    );
+    d.sleep_actor(conn, &start.checkpoint, 1);
+    d.notices.clear();
+    let (_, start1, _) = only_start(&d.client_send(h, text("q1")));
+    d.report_running(conn, &start1);
+    // Everything acked: the close ends the socket at once.
+    d.ws_ack(conn, rq, 2);
+    d.step(Input::ClientClosed {
+        client: h,
+        close: Some(CloseFrame::new(1000, "bye")),
+    });
+    let generation = start1.checkpoint.generation;
+    let expected_tail = [
+        Notice::ActorWaking {
+            actor,
+            cause: "client frame",
+            socket: Some((h, rq.request_id)),
+        },
+        Notice::ActorStarting {
+            actor,
+            generation,
+            runner: "k".into(),
+        },
+        Notice::ActorRunning { actor, generation },
+        Notice::SocketRestored {
+            client: h,
+            actor,
+            request: rq.request_id,
+            resent: 1,
+        },
+    ];
+    assert_eq!(d.notices[..expected_tail.len()], expected_tail[..]);
+    assert!(
+        d.notices[expected_tail.len()..].contains(&Notice::SocketEnded {
+            client: h,
+            actor,
+            request: rq.request_id
+        }),
+        "{:?}",
+        d.notices
+    );
+}
+
+#[test]
+fn notices_tell_the_open_and_the_hibernation() {
+    use crate::notice::Notice;
+    let mut d = driver();
+    let (conn, actor, start) = setup(&mut d);
+    d.notices.clear();
+    let (h, rq) = d.open_accepted(conn, actor, "/ws?x=1", true);
+    assert_eq!(
+        d.notices,
+        vec![Notice::SocketOpened {
+            client: h,
+            actor,
+            request: rq.request_id,
+            path: "/ws?x=1".into(),
+            hibernatable: true,
+        }]
+    );
+    d.notices.clear();
+    d.sleep_actor(conn, &start.checkpoint, 1);
+    let generation = start.checkpoint.generation;
+    assert_eq!(
+        d.notices,
+        vec![
+            Notice::ActorStopping {
+                actor,
+                generation,
+                intent: "sleep",
+            },
+            Notice::ActorStopped {
+                actor,
+                generation,
+                cause: "actor.sleeping",
+            },
+            Notice::SocketHibernated {
+                client: h,
+                actor,
+                request: rq.request_id,
+            },
+        ]
+    );
+}
