@@ -207,10 +207,12 @@ impl Hub {
             }
             Event::RunnerConnect {
                 conn,
+                peer,
                 params,
                 link,
                 verdict,
             } => {
+                self.story.runner_address(conn, peer);
                 self.runners.insert(
                     conn,
                     PendingLink {
@@ -222,12 +224,14 @@ impl Hub {
             }
             Event::ClientWebSocket {
                 client,
+                peer,
                 actor,
                 path,
                 headers,
                 link,
                 verdict,
             } => {
+                self.story.client_address(client, peer);
                 self.clients.insert(
                     client,
                     PendingLink {
@@ -348,6 +352,7 @@ impl Hub {
                 status,
                 reason,
             } => {
+                self.story.runner_refused(conn);
                 info!(%conn, status, %reason, "runner refused");
                 if let Some(mut r) = self.runners.remove(&conn) {
                     r.answer(Verdict::Reject { status, reason });
@@ -374,6 +379,7 @@ impl Hub {
                 status,
                 reason,
             } => {
+                self.story.refused(client);
                 debug!(%client, status, %reason, "client refused");
                 if let Some(mut c) = self.clients.remove(&client) {
                     c.answer(Verdict::Reject { status, reason });

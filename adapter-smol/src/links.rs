@@ -20,12 +20,16 @@ pub(crate) enum Event {
     Input(Input),
     RunnerConnect {
         conn: RunnerConnId,
+        /// The runner's address (for the logs).
+        peer: Option<std::net::IpAddr>,
         params: RunnerParams,
         link: SocketLink,
         verdict: Sender<Verdict>,
     },
     ClientWebSocket {
         client: ClientId,
+        /// The client's address, as the policy sees it (for the logs).
+        peer: Option<std::net::IpAddr>,
         actor: String,
         path: String,
         headers: Headers,

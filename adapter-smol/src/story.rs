@@ -9,8 +9,9 @@
 //!   `info` there.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
-use torpor_core::{ClientId, CloseFrame, Notice};
+use torpor_core::{ClientId, CloseFrame, Notice, RunnerConnId};
 use torpor_protocol::shared::RequestId;
 use tracing::{Span, debug, debug_span, info};
 
@@ -20,13 +21,46 @@ pub(crate) fn request_hex(request: RequestId) -> String {
     format!("{a:02x}{b:02x}{c:02x}{d:02x}")
 }
 
-/// Spans of the sockets the core has open.
+/// Spans of the sockets the core has open, and the addresses of connections not yet told.
 #[derive(Default)]
 pub(crate) struct Story {
     sockets: HashMap<ClientId, Span>,
+    /// Client addresses from the upgrade until the socket opens (or is refused or ends).
+    client_ips: HashMap<ClientId, IpAddr>,
+    /// Runner addresses from the upgrade until the runner disconnects (or is refused).
+    runner_ips: HashMap<RunnerConnId, IpAddr>,
+}
+
+/// An address for a log field (`-` when unknown).
+fn addr(ip: Option<&IpAddr>) -> String {
+    ip.map_or_else(|| "-".to_owned(), ToString::to_string)
 }
 
 impl Story {
+    /// A runner asks to connect from `ip`.
+    pub(crate) fn runner_address(&mut self, conn: RunnerConnId, ip: Option<IpAddr>) {
+        if let Some(ip) = ip {
+            self.runner_ips.insert(conn, ip);
+        }
+    }
+
+    /// The core refused a runner.
+    pub(crate) fn runner_refused(&mut self, conn: RunnerConnId) {
+        self.runner_ips.remove(&conn);
+    }
+
+    /// A client asks to open a WebSocket from `ip`.
+    pub(crate) fn client_address(&mut self, client: ClientId, ip: Option<IpAddr>) {
+        if let Some(ip) = ip {
+            self.client_ips.insert(client, ip);
+        }
+    }
+
+    /// The core refused a client's WebSocket.
+    pub(crate) fn refused(&mut self, client: ClientId) {
+        self.client_ips.remove(&client);
+    }
+
     /// Logs one notice.
     pub(crate) fn tell(&mut self, notice: Notice) {
         match notice {
@@ -39,7 +73,8 @@ impl Story {
                 resumed,
             } => info!(
                 target: "torpor::runner",
-                %conn, %namespace, %name, %key, protocol, resumed,
+                %conn, address = %addr(self.runner_ips.get(&conn)), %namespace, %name, %key,
+                protocol, resumed,
                 "runner connected"
             ),
             Notice::RunnerDisconnected {
@@ -48,7 +83,7 @@ impl Story {
                 key,
             } => info!(
                 target: "torpor::runner",
-                %conn, %namespace, %key,
+                %conn, address = %addr(self.runner_ips.remove(&conn).as_ref()), %namespace, %key,
                 "runner disconnected; its actors wait for it until runner_lost_threshold"
             ),
             Notice::RunnerReplaced { old, new, key } => info!(
@@ -136,6 +171,7 @@ impl Story {
                     "socket",
                     request_id = %request_hex(request),
                     actor_id = %actor,
+                    client_ip = %addr(self.client_ips.remove(&client).as_ref()),
                 );
                 span.in_scope(|| {
                     debug!(target: "torpor::socket", %client, %path, hibernatable, "socket opened");
@@ -155,6 +191,7 @@ impl Story {
             Notice::SocketEnded { client, .. } => {
                 self.in_socket(client, || debug!(target: "torpor::socket", "socket ended"));
                 self.sockets.remove(&client);
+                self.client_ips.remove(&client);
             }
         }
     }

@@ -166,16 +166,21 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, tcp: TcpStream, peer: 
 }
 
 /// Applies the per-address limit, then routes the request in a span naming it and its client.
+/// The client's address as the policy sees it, kept with the request for the logs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientAddr(pub(crate) IpAddr);
+
 async fn admit_and_route(
     shared: Arc<Shared>,
     conn: &Connection,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
 ) -> Response<Body> {
     shared
         .metrics
         .http_server_requests
         .fetch_add(1, Ordering::Relaxed);
     let client = shared.policy().client_ip(conn.peer, req.headers());
+    req.extensions_mut().insert(ClientAddr(client));
     let ray = ray_id();
     let span = info_span!("http", ray = %ray, client = %client);
     if !conn.admit(&shared, client) {

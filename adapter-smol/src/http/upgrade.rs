@@ -277,6 +277,7 @@ pub(super) async fn runner_upgrade(
     let (verdict_tx, verdict_rx) = smol::channel::bounded(1);
     let open = Event::RunnerConnect {
         conn,
+        peer: req.extensions().get::<super::ClientAddr>().map(|a| a.0),
         params,
         link,
         verdict: verdict_tx,
@@ -373,6 +374,7 @@ pub(super) async fn client_upgrade(
     let (verdict_tx, verdict_rx) = smol::channel::bounded(1);
     let open = Event::ClientWebSocket {
         client,
+        peer: req.extensions().get::<super::ClientAddr>().map(|a| a.0),
         actor,
         path,
         headers: forwarded_headers(req.headers()),
