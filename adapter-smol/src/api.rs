@@ -32,8 +32,30 @@ pub(crate) const DATACENTER: &str = "default";
 /// `GET /actors` by ids: at most this many, as on the engine.
 const MAX_ACTOR_IDS: usize = 32;
 
-/// `GET /actors` page size unless `limit` says otherwise.
+/// List page size unless `limit` says otherwise.
 const DEFAULT_LIMIT: usize = 100;
+
+/// Largest list page a `limit` may ask for.
+const MAX_LIMIT: usize = 1000;
+
+/// One page of `items` in ascending `key` order, after `cursor` (the key of the last item of
+/// the previous page), and the next cursor: as on the engine, the last item's key whenever the
+/// page is not empty (an empty page ends the listing).
+fn page_of<T>(
+    mut items: Vec<T>,
+    key: impl Fn(&T) -> String,
+    cursor: Option<&str>,
+    limit: usize,
+) -> (Vec<T>, Option<String>) {
+    items.sort_by_key(|i| key(i));
+    let page: Vec<T> = items
+        .into_iter()
+        .filter(|i| cursor.is_none_or(|c| key(i).as_str() > c))
+        .take(limit)
+        .collect();
+    let next = page.last().map(&key);
+    (page, next)
+}
 
 #[derive(Clone, Copy)]
 enum Route {
@@ -150,7 +172,12 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
         (Route::RunnerConfig, &Method::PUT) => {
             let q = Query::parse(&req, &["namespace"])?;
             let namespace = q.namespace(shared).await?;
-            let name = param("name");
+            let name = crate::http::percent_decoded(&param("name"));
+            if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+                return Err(ApiError::invalid_input(
+                    "A runner config name is 1 to 128 bytes without control characters.",
+                ));
+            }
             let body: RunnerConfigBody = json_body(req).await?;
             let mut config = None;
             for (dc, cfg) in body.datacenters {
@@ -183,7 +210,7 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
         (Route::RunnerConfig, &Method::DELETE) => {
             let q = Query::parse(&req, &["namespace"])?;
             let namespace = q.namespace(shared).await?;
-            let name = param("name");
+            let name = crate::http::percent_decoded(&param("name"));
             shared
                 .runner_configs
                 .lock()
@@ -192,31 +219,40 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
             Ok(json_response(StatusCode::OK, &json!({})))
         }
         (Route::Runners, &Method::GET) => {
-            let q = Query::parse(&req, &["namespace", "name"])?;
+            let q = Query::parse(&req, &["namespace", "name", "limit", "cursor"])?;
             let namespace = q.namespace_name(); // the core checks it
             let name = q.get("name").map(str::to_owned);
+            let limit = q.limit()?;
             match admin(shared, AdminCommand::Runners { namespace, name }).await? {
-                AdminReply::Runners(list) => Ok(json_response(
-                    StatusCode::OK,
-                    &json!({
-                        "runners": list.iter().map(runner_json).collect::<Vec<_>>(),
-                        "pagination": { "cursor": null },
-                    }),
-                )),
+                AdminReply::Runners(list) => {
+                    let (page, next) =
+                        page_of(list, |r| r.runner_id.clone(), q.get("cursor"), limit);
+                    Ok(json_response(
+                        StatusCode::OK,
+                        &json!({
+                            "runners": page.iter().map(runner_json).collect::<Vec<_>>(),
+                            "pagination": { "cursor": next },
+                        }),
+                    ))
+                }
                 other => Err(unexpected(&other)),
             }
         }
         (Route::Namespaces, &Method::GET) => {
             let q = Query::parse(&req, &["name", "limit", "cursor"])?;
             let name = q.get("name").map(str::to_owned);
+            let limit = q.limit()?;
             match admin(shared, AdminCommand::Namespaces { name }).await? {
-                AdminReply::Namespaces(list) => Ok(json_response(
-                    StatusCode::OK,
-                    &json!({
-                        "namespaces": list.iter().map(namespace_json).collect::<Vec<_>>(),
-                        "pagination": { "cursor": null },
-                    }),
-                )),
+                AdminReply::Namespaces(list) => {
+                    let (page, next) = page_of(list, |n| n.name.clone(), q.get("cursor"), limit);
+                    Ok(json_response(
+                        StatusCode::OK,
+                        &json!({
+                            "namespaces": page.iter().map(namespace_json).collect::<Vec<_>>(),
+                            "pagination": { "cursor": next },
+                        }),
+                    ))
+                }
                 other => Err(unexpected(&other)),
             }
         }
@@ -270,10 +306,10 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
                 return Err(ApiError::shutting_down());
             };
             // By name, after the cursor (the last name of the previous page).
+            let names: Vec<(String, String)> = names.into_iter().collect();
+            let (names, next) = page_of(names, |(name, _)| name.clone(), cursor, limit);
             let page: serde_json::Map<String, Value> = names
                 .into_iter()
-                .filter(|(name, _)| cursor.is_none_or(|c| name.as_str() > c))
-                .take(limit)
                 .map(|(name, metadata)| {
                     let metadata = serde_json::from_str::<Value>(&metadata)
                         .ok()
@@ -282,7 +318,6 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
                     (name, json!({ "metadata": metadata }))
                 })
                 .collect();
-            let next = page.keys().next_back().cloned();
             Ok(json_response(
                 StatusCode::OK,
                 &json!({ "names": page, "pagination": { "cursor": next } }),
@@ -388,11 +423,22 @@ async fn list_actors(shared: &Shared, req: &Request<Incoming>) -> Result<Respons
         }
     }
     let limit = q.limit()?;
+    // Newest first; actors created in the same millisecond by id. The cursor names the last
+    // actor of the previous page as `create_ts.actor_id` (a bare `create_ts`, as the engine
+    // sends, skips that whole millisecond).
     let cursor = q
         .get("cursor")
         .map(|s| {
-            s.parse::<i64>()
-                .map_err(|_| ApiError::bad_request(&format!("`cursor` is not a timestamp: {s:?}")))
+            let (ts, id) = s.split_once('.').map_or((s, None), |(t, i)| (t, Some(i)));
+            let ts = ts.parse::<i64>().ok();
+            let id = id.map(ActorId::parse);
+            match (ts, id) {
+                (Some(ts), None) => Ok((ts, None)),
+                (Some(ts), Some(Some(id))) => Ok((ts, Some(id))),
+                _ => Err(ApiError::bad_request(&format!(
+                    "`cursor` is not one this API gave: {s:?}"
+                ))),
+            }
         })
         .transpose()?;
     let mut ids = Vec::new();
@@ -450,13 +496,21 @@ async fn list_actors(shared: &Shared, req: &Request<Incoming>) -> Result<Respons
     else {
         return Err(ApiError::shutting_down());
     };
-    // The core lists newest first; a cursor is the `create_ts` of the last one seen.
+    let order = |a: &ActorInfo| (std::cmp::Reverse(a.create_ts), a.actor_id);
+    let mut list = list;
+    list.sort_by_key(order);
     let page: Vec<&ActorInfo> = list
         .iter()
-        .filter(|a| cursor.is_none_or(|c| a.create_ts < c))
+        .filter(|a| match cursor {
+            None => true,
+            Some((ts, None)) => a.create_ts < ts,
+            Some((ts, Some(id))) => order(a) > (std::cmp::Reverse(ts), id),
+        })
         .take(limit)
         .collect();
-    let next = page.last().map(|a| a.create_ts.to_string());
+    let next = page
+        .last()
+        .map(|a| format!("{}.{}", a.create_ts, a.actor_id));
     Ok(json_response(
         StatusCode::OK,
         &json!({
@@ -553,13 +607,16 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
-    /// `limit`, [`DEFAULT_LIMIT`] when absent.
+    /// `limit`, [`DEFAULT_LIMIT`] when absent; 1 to [`MAX_LIMIT`].
     fn limit(&self) -> Result<usize, ApiError> {
         match self.get("limit") {
             None => Ok(DEFAULT_LIMIT),
-            Some(s) => s
-                .parse::<usize>()
-                .map_err(|_| ApiError::bad_request(&format!("`limit` is not a number: {s:?}"))),
+            Some(s) => match s.parse::<usize>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+                _ => Err(ApiError::bad_request(&format!(
+                    "`limit` must be a number from 1 to {MAX_LIMIT}, not {s:?}"
+                ))),
+            },
         }
     }
 
@@ -587,10 +644,32 @@ impl Query {
 /// Reads a JSON body of at most [`MAX_BODY`] bytes into `T` (unknown fields are refused by
 /// `T` itself).
 async fn json_body<T: for<'de> Deserialize<'de>>(req: Request<Incoming>) -> Result<T, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "api",
+            "body_too_large",
+            &format!("The request body is larger than the limit of {MAX_BODY} bytes."),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return Err(too_large());
+    }
     let bytes = Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await
-        .map_err(|e| ApiError::bad_request(&format!("reading the body failed: {e}")))?
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                too_large()
+            } else {
+                ApiError::bad_request(&format!("reading the body failed: {e}"))
+            }
+        })?
         .to_bytes();
     serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(&format!(

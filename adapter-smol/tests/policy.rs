@@ -341,3 +341,120 @@ fn readyz_reports_ready() {
         assert_eq!(v["store"], "writable", "{v}");
     });
 }
+
+fn create_json(name: &str, key: &str) -> String {
+    format!(
+        r#"{{"name":"{name}","key":"{key}","runner_name_selector":"default","crash_policy":"sleep"}}"#
+    )
+}
+
+#[test]
+fn bodies_over_the_limit_get_413_and_limits_are_bounded() {
+    let gw = start("limits-413");
+    let addr = gw.addr();
+    smol::block_on(async {
+        let big = format!(r#"{{"name":"x","input":"{}"}}"#, "a".repeat(5 << 20));
+        let reply = http(addr, "POST", "/actors?namespace=default", &[], &big).await;
+        assert_eq!(reply.status, 413, "{}", reply.body);
+        assert_eq!(error_name(&reply), "api.body_too_large");
+        for bad in ["0", "1001", "lots"] {
+            let reply = http(addr, "GET", &format!("/namespaces?limit={bad}"), &[], "").await;
+            assert_eq!(reply.status, 400, "{bad}: {}", reply.body);
+            assert!(reply.body.contains("from 1 to 1000"), "{}", reply.body);
+        }
+        let reply = http(
+            addr,
+            "PUT",
+            "/runner-configs/a%00b?namespace=default",
+            &[],
+            r#"{"datacenters":{}}"#,
+        )
+        .await;
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        assert_eq!(error_name(&reply), "validation.invalid_input");
+    });
+}
+
+#[test]
+fn actor_pages_cover_every_actor_once_even_within_one_millisecond() {
+    let gw = start("pages");
+    let addr = gw.addr();
+    smol::block_on(async {
+        let mut created = Vec::new();
+        for i in 0..7 {
+            let reply = http(
+                addr,
+                "POST",
+                "/actors?namespace=default",
+                &[("content-type", "application/json")],
+                &create_json("paged", &format!("k{i}")),
+            )
+            .await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            created.push(
+                reply.json()["actor"]["actor_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..10 {
+            let path = match &cursor {
+                Some(c) => format!("/actors?namespace=default&name=paged&limit=3&cursor={c}"),
+                None => "/actors?namespace=default&name=paged&limit=3".to_owned(),
+            };
+            let page = http(addr, "GET", &path, &[], "").await.json();
+            let actors = page["actors"].as_array().unwrap().clone();
+            if actors.is_empty() {
+                break;
+            }
+            assert!(actors.len() <= 3);
+            seen.extend(
+                actors
+                    .iter()
+                    .map(|a| a["actor_id"].as_str().unwrap().to_owned()),
+            );
+            cursor = page["pagination"]["cursor"].as_str().map(str::to_owned);
+        }
+        let mut want = created.clone();
+        want.sort();
+        let mut got = seen.clone();
+        got.sort();
+        assert_eq!(got, want, "every actor exactly once: {seen:?}");
+        // Namespaces page by name.
+        for name in ["ns-b", "ns-a", "ns-c"] {
+            let reply = http(
+                addr,
+                "POST",
+                "/namespaces",
+                &[("content-type", "application/json")],
+                &format!(r#"{{"name":"{name}","display_name":"{name}"}}"#),
+            )
+            .await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+        }
+        let first = http(addr, "GET", "/namespaces?limit=2", &[], "")
+            .await
+            .json();
+        let names: Vec<&str> = first["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["default", "ns-a"]);
+        assert_eq!(first["pagination"]["cursor"], "ns-a");
+        let second = http(addr, "GET", "/namespaces?limit=2&cursor=ns-a", &[], "")
+            .await
+            .json();
+        let names: Vec<&str> = second["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["ns-b", "ns-c"]);
+    });
+}

@@ -279,6 +279,10 @@ fn namespace_not_found(namespace: &str) -> AdminError {
 /// Longest key, as on the engine (`actor.key_too_large`).
 const MAX_KEY_BYTES: usize = 1024;
 
+/// Longest actor name and runner name: they are map keys in the store, in every listing and
+/// in logs.
+pub(crate) const MAX_NAME_BYTES: usize = 128;
+
 fn validate_create(create: &CreateActor) -> Result<(), AdminError> {
     for (field, value) in [
         ("name", &create.name),
@@ -287,12 +291,26 @@ fn validate_create(create: &CreateActor) -> Result<(), AdminError> {
         if value.is_empty() {
             return Err(AdminError::Invalid(format!("`{field}` must not be empty")));
         }
+        if value.len() > MAX_NAME_BYTES {
+            return Err(AdminError::Invalid(format!(
+                "`{field}` is too long ({} bytes; max {MAX_NAME_BYTES})",
+                value.len()
+            )));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(AdminError::Invalid(format!(
+                "`{field}` must not contain control characters (NUL, newlines, …)"
+            )));
+        }
     }
     match create.key.as_deref() {
         Some("") => Err(AdminError::Invalid("Key label cannot be empty.".to_owned())),
         Some(k) if k.len() > MAX_KEY_BYTES => Err(AdminError::Invalid(format!(
             "Key label too large (max {MAX_KEY_BYTES} bytes)"
         ))),
+        Some(k) if k.contains('\0') => Err(AdminError::Invalid(
+            "Key label must not contain NUL characters.".to_owned(),
+        )),
         _ => Ok(()),
     }
 }

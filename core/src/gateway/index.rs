@@ -9,6 +9,7 @@ use crate::time::Instant;
 use crate::timer::TimerKey;
 use crate::tunnel::ClientKind;
 use std::time::Duration;
+use torpor_protocol::shared::Headers;
 
 impl Gateway {
     /// Lease period: half the eligibility threshold plus up to 1 s of seeded jitter (gateways
@@ -29,7 +30,7 @@ impl Gateway {
             gateway_id: self.cx.gateway_id,
             request_id: c.request_id,
             path: ws.path.clone(),
-            headers: ws.headers.unpack(),
+            headers: redacted(ws.headers.unpack()),
         })))
     }
 
@@ -114,4 +115,17 @@ impl Gateway {
         self.index.collected(now, older_than);
         self.issue_index(StoreRequest::GcHibernation { older_than });
     }
+}
+
+/// Headers whose values are credentials: the index keeps that they were sent, not what.
+const REDACTED_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
+
+/// What the index persists of a socket's headers (for inspection): credentials redacted.
+fn redacted(mut headers: Headers) -> Headers {
+    for name in REDACTED_HEADERS {
+        if headers.get(name).is_some() {
+            headers.insert(*name, "[redacted]".to_owned());
+        }
+    }
+    headers
 }

@@ -787,3 +787,38 @@ fn a_destroy_while_the_actor_stops_to_sleep_destroys_it() {
         Err(AdminError::NotFound(format!("actor {actor} not found")))
     );
 }
+
+#[test]
+fn names_and_keys_are_length_limited_and_free_of_control_characters() {
+    let mut d = driver();
+    let long = "n".repeat(129);
+    for (command, message) in [
+        (
+            create("chat\0room", None),
+            "`name` must not contain control characters (NUL, newlines, …)",
+        ),
+        (
+            create(&long, None),
+            "`name` is too long (129 bytes; max 128)",
+        ),
+        (
+            create("chat", Some("a\0b")),
+            "Key label must not contain NUL characters.",
+        ),
+        (
+            CreateActor {
+                runner_name: "pool\n".into(),
+                ..create("chat", None)
+            },
+            "`runner_name_selector` must not contain control characters (NUL, newlines, …)",
+        ),
+    ] {
+        let (req, out) = d.admin(AdminCommand::Create(command));
+        assert_eq!(
+            out,
+            vec![reply(req, Err(AdminError::Invalid(message.to_owned())))]
+        );
+    }
+    // 128 bytes is fine.
+    create_ok(&mut d, &"n".repeat(128), None);
+}
