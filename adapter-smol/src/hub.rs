@@ -380,7 +380,12 @@ impl Hub {
                 reason,
             } => {
                 self.story.refused(client);
-                debug!(%client, status, %reason, "client refused");
+                // Refusals for capacity are an operator's business; a wrong actor id is not.
+                if status >= 500 || status == 429 {
+                    info!(%client, status, %reason, "client refused: a limit was reached");
+                } else {
+                    debug!(%client, status, %reason, "client refused");
+                }
                 if let Some(mut c) = self.clients.remove(&client) {
                     c.answer(Verdict::Reject { status, reason });
                 }

@@ -594,6 +594,53 @@ fn a_missing_database_directory_is_named() {
 }
 
 #[test]
+fn a_database_directory_not_writable_is_named() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = TempDir::new("no-write");
+    let locked = dir.path("locked");
+    std::fs::create_dir(&locked).expect("dir");
+    // Writable by its owner only, and run as someone else: root passes every permission check,
+    // so as root the test runs torpor as `nobody`.
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let args = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        &format!("{locked}/t.db"),
+        "--log-format",
+        "json",
+    ];
+    let as_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let cmd = if as_root {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", "nobody", "--", env!("CARGO_BIN_EXE_torpor")]);
+        cmd.args(args);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("TORPOR_") {
+                cmd.env_remove(name);
+            }
+        }
+        cmd
+    } else {
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o500)).expect("chmod");
+        torpor(&args)
+    };
+    let out = run(cmd);
+    assert_eq!(out.code, Some(1), "stderr: {}", out.stderr);
+    assert_only_line(
+        &out,
+        &format!(
+            "database: permission denied opening {locked}/t.db for reading and writing (check \
+             the file and directory {locked} are writable by this user)"
+        ),
+    );
+}
+
+#[test]
 fn localhost_listens_on_ipv4_loopback() {
     let dir = TempDir::new("localhost");
     let mut gw = Torpor::spawn(torpor(&[
