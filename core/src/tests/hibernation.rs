@@ -648,6 +648,7 @@ fn destroying_a_sleeping_actor_closes_its_hibernating_sockets() {
 fn notices_tell_one_sockets_life_in_order() {
     use crate::notice::Notice;
     let mut d = driver();
+    d.keep_notices = true;
     let (conn, actor, start) = setup(&mut d);
     let (h, rq) = d.open_accepted(conn, actor, "/ws", true);
     assert_eq!(
@@ -700,6 +701,7 @@ fn notices_tell_one_sockets_life_in_order() {
 fn notices_tell_the_open_and_the_hibernation() {
     use crate::notice::Notice;
     let mut d = driver();
+    d.keep_notices = true;
     let (conn, actor, start) = setup(&mut d);
     d.notices.clear();
     let (h, rq) = d.open_accepted(conn, actor, "/ws?x=1", true);
