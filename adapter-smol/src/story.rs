@@ -112,11 +112,12 @@ impl Story {
             ),
             Notice::ActorStarting {
                 actor,
+                name,
                 generation,
                 runner,
             } => info!(
                 target: "torpor::actor",
-                actor_id = %actor, generation, %runner,
+                actor_id = %actor, %name, generation, %runner,
                 "actor starting"
             ),
             Notice::ActorRunning { actor, generation } => info!(

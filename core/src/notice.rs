@@ -73,6 +73,8 @@ pub enum Notice {
     ActorStarting {
         /// The actor.
         actor: ActorId,
+        /// Its name.
+        name: String,
         /// Its new generation.
         generation: u32,
         /// The runner's key.

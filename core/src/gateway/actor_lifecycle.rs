@@ -94,6 +94,7 @@ impl Gateway {
             .unwrap_or_default();
         self.cx.notify(Notice::ActorStarting {
             actor: id,
+            name: actor.record.name.clone(),
             generation: actor.record.generation,
             runner: runner_key,
         });

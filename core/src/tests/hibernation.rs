@@ -674,6 +674,7 @@ fn notices_tell_one_sockets_life_in_order() {
         },
         Notice::ActorStarting {
             actor,
+            name: "chat".into(),
             generation,
             runner: "k".into(),
         },
