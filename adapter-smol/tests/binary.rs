@@ -38,6 +38,7 @@ const TORPOR_VARS: &[&str] = &[
     "TORPOR_MAX_CONNECTIONS_PER_IP",
     "TORPOR_TRUSTED_PROXIES",
     "TORPOR_URL",
+    "TORPOR_ADMIN_URL",
     "TORPOR_BIN",
 ];
 

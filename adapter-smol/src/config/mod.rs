@@ -62,7 +62,11 @@ pub struct BackupArgs {
     /// --force).
     pub dest: PathBuf,
     /// The running torpor.
-    #[arg(long, env = "TORPOR_URL", default_value = "http://127.0.0.1:6420")]
+    #[arg(
+        long,
+        env = "TORPOR_ADMIN_URL",
+        default_value = "http://127.0.0.1:6420"
+    )]
     pub url: String,
     /// Its admin token, if it has one.
     #[arg(long, env = "TORPOR_ADMIN_TOKEN", hide_env_values = true)]
