@@ -152,21 +152,27 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
             }),
         )),
         (Route::RunnerConfigs, &Method::GET) => {
-            let q = Query::parse(&req, &["namespace", "runner_name"])?;
+            let q = Query::parse(&req, &["namespace", "runner_name", "limit", "cursor"])?;
             let namespace = q.namespace(shared).await?;
-            let configs = shared.runner_configs.lock().expect("runner configs");
-            let list: serde_json::Map<String, Value> = configs
+            let limit = q.limit()?;
+            let matching: Vec<(String, Value)> = shared
+                .runner_configs
+                .lock()
+                .expect("runner configs")
                 .iter()
                 .filter(|((ns, name), _)| {
                     *ns == namespace && q.get("runner_name").is_none_or(|n| n == name)
                 })
-                .map(|((_, name), cfg)| {
-                    (name.clone(), json!({ "datacenters": { DATACENTER: cfg } }))
-                })
+                .map(|((_, name), cfg)| (name.clone(), cfg.clone()))
+                .collect();
+            let (page, next) = page_of(matching, |(name, _)| name.clone(), q.get("cursor"), limit);
+            let list: serde_json::Map<String, Value> = page
+                .into_iter()
+                .map(|(name, cfg)| (name, json!({ "datacenters": { DATACENTER: cfg } })))
                 .collect();
             Ok(json_response(
                 StatusCode::OK,
-                &json!({ "runner_configs": list, "pagination": { "cursor": null } }),
+                &json!({ "runner_configs": list, "pagination": { "cursor": next } }),
             ))
         }
         (Route::RunnerConfig, &Method::PUT) => {
@@ -363,13 +369,22 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
             Ok(json_response(StatusCode::OK, &json!({})))
         }
         (Route::ActorSockets, &Method::GET) => {
-            let q = Query::parse(&req, &["namespace"])?;
+            let q = Query::parse(&req, &["namespace", "limit", "cursor"])?;
             let actor = actor_in(shared, &param("id"), &q).await?;
+            let limit = q.limit()?;
             match admin(shared, AdminCommand::Sockets(actor.actor_id)).await? {
-                AdminReply::Sockets(list) => Ok(json_response(
-                    StatusCode::OK,
-                    &json!({ "sockets": list.iter().map(socket_json).collect::<Vec<_>>() }),
-                )),
+                AdminReply::Sockets(list) => {
+                    // By client number; the cursor is the last one's, zero-padded so it sorts.
+                    let key = |s: &SocketInfo| format!("{:020}", s.client.get());
+                    let (page, next) = page_of(list, key, q.get("cursor"), limit);
+                    Ok(json_response(
+                        StatusCode::OK,
+                        &json!({
+                            "sockets": page.iter().map(socket_json).collect::<Vec<_>>(),
+                            "pagination": { "cursor": next },
+                        }),
+                    ))
+                }
                 other => Err(unexpected(&other)),
             }
         }

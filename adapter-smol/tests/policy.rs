@@ -130,7 +130,12 @@ fn websockets_from_origins_not_allowed_get_403() {
 
 /// `GET path` on a kept-alive HTTP/1.1 connection: status and body (by its content-length).
 fn get_on(tcp: &mut StdTcpStream, path: &str) -> (u16, String) {
-    write!(tcp, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+    exchange(tcp, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"))
+}
+
+/// Writes `request` (a head, maybe a body) and reads one response: status and body.
+fn exchange(tcp: &mut StdTcpStream, request: &str) -> (u16, String) {
+    tcp.write_all(request.as_bytes()).expect("write");
     let mut got = Vec::new();
     let mut buf = [0u8; 16 * 1024];
     loop {
@@ -353,10 +358,19 @@ fn bodies_over_the_limit_get_413_and_limits_are_bounded() {
     let gw = start("limits-413");
     let addr = gw.addr();
     smol::block_on(async {
-        let big = format!(r#"{{"name":"x","input":"{}"}}"#, "a".repeat(5 << 20));
-        let reply = http(addr, "POST", "/actors?namespace=default", &[], &big).await;
-        assert_eq!(reply.status, 413, "{}", reply.body);
-        assert_eq!(error_name(&reply), "api.body_too_large");
+        // Refused on the declared length, before any of the body is read (a client still
+        // writing it would see the connection close under it, so none is sent here).
+        let mut tcp = StdTcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("tcp");
+        let (status, body) = exchange(
+            &mut tcp,
+            &format!(
+                "POST /actors?namespace=default HTTP/1.1\r\nHost: x\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                5 << 20
+            ),
+        );
+        assert_eq!(status, 413, "{body}");
+        assert!(body.contains(r#""code":"body_too_large""#), "{body}");
         for bad in ["0", "1001", "lots"] {
             let reply = http(addr, "GET", &format!("/namespaces?limit={bad}"), &[], "").await;
             assert_eq!(reply.status, 400, "{bad}: {}", reply.body);
@@ -456,5 +470,51 @@ fn actor_pages_cover_every_actor_once_even_within_one_millisecond() {
             .map(|n| n["name"].as_str().unwrap())
             .collect();
         assert_eq!(names, ["ns-b", "ns-c"]);
+    });
+}
+
+#[test]
+fn runner_configs_page_by_name() {
+    let gw = start("config-pages");
+    let addr = gw.addr();
+    smol::block_on(async {
+        for name in ["pool-c", "pool-a", "pool-b"] {
+            let reply = http(
+                addr,
+                "PUT",
+                &format!("/runner-configs/{name}?namespace=default"),
+                &[("content-type", "application/json")],
+                r#"{"datacenters":{"default":{"normal":{}}}}"#,
+            )
+            .await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+        }
+        let first = http(
+            addr,
+            "GET",
+            "/runner-configs?namespace=default&limit=2",
+            &[],
+            "",
+        )
+        .await
+        .json();
+        let names: Vec<&String> = first["runner_configs"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        assert_eq!(names, ["pool-a", "pool-b"]);
+        assert_eq!(first["pagination"]["cursor"], "pool-b");
+        let rest = http(
+            addr,
+            "GET",
+            "/runner-configs?namespace=default&limit=2&cursor=pool-b",
+            &[],
+            "",
+        )
+        .await
+        .json();
+        let names: Vec<&String> = rest["runner_configs"].as_object().unwrap().keys().collect();
+        assert_eq!(names, ["pool-c"]);
     });
 }
