@@ -177,7 +177,10 @@ impl Story {
                 span.in_scope(|| {
                     debug!(target: "torpor::socket", %client, %path, hibernatable, "socket opened");
                 });
-                self.sockets.insert(client, span);
+                // With the socket story filtered out (the default), keep nothing per socket.
+                if !span.is_disabled() {
+                    self.sockets.insert(client, span);
+                }
             }
             Notice::SocketHibernated { client, .. } => {
                 self.in_socket(client, || {
