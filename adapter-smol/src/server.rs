@@ -266,7 +266,7 @@ async fn apply_reload(
     current: ServeConfig,
     next: Result<ServeConfig, ConfigError>,
 ) -> ServeConfig {
-    let mut next = match next {
+    let next = match next {
         Ok(next) => next,
         Err(e) => {
             shared
@@ -277,19 +277,13 @@ async fn apply_reload(
             return current;
         }
     };
-    let restart = current.restart_needed(&next);
+    // What is running keeps running: the settings a reload cannot apply stay as they were.
+    let (next, restart) = current.reloadable(next);
     if !restart.is_empty() {
         warn!(
             settings = %restart.join(", "),
             "these settings changed but apply only after a restart; they keep their old values"
         );
-        // What is running keeps running: the fixed settings stay as they were.
-        next.listen = current.listen;
-        next.database = current.database.clone();
-        next.threads = current.threads;
-        next.log_format = current.log_format;
-        next.core.namespaces = current.core.namespaces.clone();
-        next.http_header_timeout = current.http_header_timeout;
     }
     if let Err(e) = crate::logging::set_filter(&next.log) {
         warn!(error = %e, "log filter not reloaded");

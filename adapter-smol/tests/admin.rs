@@ -7,23 +7,6 @@ use async_tungstenite::tungstenite::Message;
 use common::*;
 use serde_json::json;
 
-/// `group.code` of an error reply, checked against its `x-rivet-error` header.
-fn error_name(reply: &Reply) -> String {
-    let v = reply.json();
-    let name = format!(
-        "{}.{}",
-        v["group"].as_str().expect("group"),
-        v["code"].as_str().expect("code")
-    );
-    assert_eq!(
-        reply.headers["x-rivet-error"].to_str().expect("header"),
-        name,
-        "{}",
-        reply.body
-    );
-    name
-}
-
 /// A gateway with the admin token `adm` and the client token `cli`.
 fn start_with_tokens(tag: &str) -> torpor_smol::runtime::Background {
     start_with(config(tag, |c| {

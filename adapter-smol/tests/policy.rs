@@ -14,23 +14,6 @@ use async_tungstenite::tungstenite::{Error as WsError, Message};
 use common::*;
 use smol::net::TcpStream;
 
-/// `group.code` of an error reply, checked against its `x-rivet-error` header.
-fn error_name(reply: &Reply) -> String {
-    let v = reply.json();
-    let name = format!(
-        "{}.{}",
-        v["group"].as_str().expect("group"),
-        v["code"].as_str().expect("code")
-    );
-    assert_eq!(
-        reply.headers["x-rivet-error"].to_str().expect("header"),
-        name,
-        "{}",
-        reply.body
-    );
-    name
-}
-
 /// A client WebSocket to `/gateway/{actor}/`, with extra request headers.
 async fn client_with(
     addr: SocketAddr,
@@ -256,7 +239,7 @@ fn a_reload_swaps_the_admin_token_and_the_core_limits() {
         next.admin_token = Some("b".to_owned());
         next.core.max_clients = 1_000;
         assert_ne!(next.core.max_clients, initial.core.max_clients);
-        assert!(initial.restart_needed(&next).is_empty());
+        assert!(initial.reloadable(next.clone()).1.is_empty());
         gw.reload(next);
 
         let deadline = Instant::now() + WAIT;

@@ -215,26 +215,36 @@ impl ServeConfig {
             .collect()
     }
 
-    /// The settings SIGHUP does not apply that differ between `self` and `new`, by key.
-    pub fn restart_needed(&self, new: &Self) -> Vec<&'static str> {
-        let mut keys = Vec::new();
-        let pairs: [(&'static str, bool); 6] = [
-            ("listen", self.listen != new.listen),
-            ("database", self.database != new.database),
-            ("threads", self.threads != new.threads),
-            ("log_format", self.log_format != new.log_format),
-            ("namespaces", self.core.namespaces != new.core.namespaces),
-            (
-                "http_header_timeout_ms",
-                self.http_header_timeout != new.http_header_timeout,
-            ),
-        ];
-        for (key, changed) in pairs {
+    /// `new` as a running server can take it: the settings a reload does not apply (those
+    /// marked `reload: false` in [`settings::SETTINGS`]) keep `self`'s values. Returns the
+    /// settings and the keys of those that changed but need a restart.
+    pub fn reloadable(&self, mut new: Self) -> (Self, Vec<&'static str>) {
+        let mut restart = Vec::new();
+        let mut keep = |key: &'static str, changed: bool| {
             if changed {
-                keys.push(key);
+                restart.push(key);
             }
-        }
-        keys
+        };
+        keep("listen", self.listen != new.listen);
+        keep("database", self.database != new.database);
+        keep("insecure", self.insecure != new.insecure);
+        keep("log_format", self.log_format != new.log_format);
+        keep("threads", self.threads != new.threads);
+        keep("namespaces", self.core.namespaces != new.core.namespaces);
+        keep(
+            "http_header_timeout_ms",
+            self.http_header_timeout != new.http_header_timeout,
+        );
+        keep("gateway.seed", self.seed != new.seed);
+        new.listen = self.listen;
+        new.database = self.database.clone();
+        new.insecure = self.insecure;
+        new.log_format = self.log_format;
+        new.threads = self.threads;
+        new.core.namespaces = self.core.namespaces.clone();
+        new.http_header_timeout = self.http_header_timeout;
+        new.seed = self.seed;
+        (new, restart)
     }
 }
 

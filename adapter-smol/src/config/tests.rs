@@ -277,3 +277,59 @@ fn configuration_md_holds_the_example_file() {
         "CONFIGURATION.md is stale: paste the output of `torpor config example` into it"
     );
 }
+
+#[test]
+fn a_reload_keeps_every_setting_marked_for_a_restart() {
+    let running = resolve(&[], "", &[]).unwrap();
+    let edited = resolve(
+        &[],
+        "listen = \"127.0.0.1:7777\"\nthreads = 4\ninsecure = true\nlog = \"debug\"\n\
+         namespaces = [\"x\"]\nadmin_token = \"new\"\n[gateway]\nseed = 9\nack_timeout_ms = 5\n",
+        &[],
+    )
+    .unwrap();
+    let (applied, restart) = running.reloadable(edited);
+    assert_eq!(
+        restart,
+        [
+            "listen",
+            "insecure",
+            "threads",
+            "namespaces",
+            "gateway.seed"
+        ]
+    );
+    // Every key the table marks `reload: false` is one `reloadable` keeps.
+    for s in SETTINGS.iter().filter(|s| !s.reload) {
+        assert!(
+            [
+                "listen",
+                "database",
+                "insecure",
+                "log_format",
+                "threads",
+                "namespaces",
+                "http_header_timeout_ms",
+                "gateway.seed"
+            ]
+            .contains(&s.key),
+            "{} is not kept on a reload",
+            s.key
+        );
+    }
+    assert_eq!(
+        (
+            applied.listen,
+            applied.threads,
+            applied.insecure,
+            applied.seed
+        ),
+        (running.listen, 1, false, None)
+    );
+    assert_eq!(applied.core.namespaces, running.core.namespaces);
+    assert_eq!(
+        (applied.log.as_str(), applied.admin_token.as_deref()),
+        ("debug", Some("new"))
+    );
+    assert_eq!(applied.core.ack_timeout, Duration::from_millis(5));
+}

@@ -265,3 +265,20 @@ pub fn starts(events: &[RunnerEvent], actor: &str) -> Vec<(u32, Vec<[u8; 4]>)> {
         })
         .collect()
 }
+
+/// `group.code` of an error reply, checked against its `x-rivet-error` header.
+pub fn error_name(reply: &Reply) -> String {
+    let v = reply.json();
+    let name = format!(
+        "{}.{}",
+        v["group"].as_str().expect("group"),
+        v["code"].as_str().expect("code")
+    );
+    assert_eq!(
+        reply.headers["x-rivet-error"].to_str().expect("header"),
+        name,
+        "{}",
+        reply.body
+    );
+    name
+}
